@@ -248,9 +248,12 @@ impl StationRt {
     }
 
     /// Active in the sense of the active-period method: working, setting up or being
-    /// repaired; not starved, blocked or off shift.
+    /// repaired; not starved, blocked or off shift. A station with parallel servers is
+    /// active only while none of them waits for parts: with a server starved it is not
+    /// what holds the flow back.
     fn is_active(&self) -> bool {
-        !self.off_shift && (self.down || self.n_work + self.n_setup > 0)
+        let starved = self.servers.len() as u32 - self.n_work - self.n_setup - self.n_blocked;
+        !self.off_shift && (self.down || (self.n_work + self.n_setup > 0 && starved == 0))
     }
 
     fn update_active(&mut self, now: Micros) {
