@@ -1,1 +1,112 @@
-fn main() {}
+//! `twin-client`: the Bevy 3D client of the industrial-complex twin.
+//!
+//! Architecture invariant: the client renders only what arrives over gRPC (`twin-proto`);
+//! it never links the simulation core or the server.
+//!
+//! Layout (one plugin per file):
+//! - `net`: `NetPlugin`, the tonic client on its own tokio thread, bridged by channels.
+//! - `model`: the layout and live state rebuilt from full and delta frames.
+//! - `site`: `SitePlugin`, meshes for the layout, coloured and sized from the live state.
+//! - `motion`: `MotionPlugin`, vehicle interpolation between frames.
+//! - `camera`: `CameraPlugin`, orbit / pan / zoom and focusing.
+//! - `select`: `SelectionPlugin`, click to select a station or vehicle.
+//! - `hud`: `HudPlugin`, egui panels.
+//! - `capture`: `CapturePlugin`, the screenshot mode for render tests.
+//! - `palette`: state colours shared by meshes and legend.
+
+mod camera;
+mod capture;
+mod hud;
+mod model;
+mod motion;
+mod net;
+mod palette;
+mod select;
+mod site;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use bevy::diagnostic::FrameTimeDiagnosticsPlugin;
+use bevy::prelude::*;
+use bevy::window::PresentMode;
+use bevy::winit::{UpdateMode, WinitSettings};
+use bevy_egui::EguiPlugin;
+use clap::Parser;
+
+/// Window size in screenshot mode, so captures are comparable between runs.
+const CAPTURE_RESOLUTION: (u32, u32) = (1280, 720);
+
+/// 3D client of the industrial-complex digital twin.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// gRPC address of the twin server.
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    server: String,
+    /// Screenshot mode: render, save a PNG to this path, exit.
+    #[arg(long, value_name = "PATH")]
+    screenshot: Option<PathBuf>,
+    /// Screenshot mode: frames to render after the first state frame arrived.
+    #[arg(long, default_value_t = 60, requires = "screenshot")]
+    frames: u32,
+    /// Screenshot mode: seconds to wait for the first state frame before failing.
+    #[arg(long, default_value_t = 60, requires = "screenshot")]
+    connect_timeout_s: u64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let capture = args.screenshot.is_some();
+    if let Some(path) = &args.screenshot
+        && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating screenshot directory {}", parent.display()))?;
+    }
+
+    let mut window = Window {
+        title: "Twin — industrial complex".into(),
+        ..default()
+    };
+    if capture {
+        window.resolution = CAPTURE_RESOLUTION.into();
+        // No vsync wait: a virtual X server has no display to sync to.
+        window.present_mode = PresentMode::AutoNoVsync;
+    }
+
+    let mut app = App::new();
+    app.add_plugins(DefaultPlugins.set(WindowPlugin {
+        primary_window: Some(window),
+        ..default()
+    }))
+    .insert_resource(ClearColor(Color::srgb(0.55, 0.68, 0.80)))
+    .add_plugins((FrameTimeDiagnosticsPlugin::default(), EguiPlugin::default()))
+    .add_plugins((
+        net::NetPlugin {
+            server: args.server.clone(),
+        },
+        site::SitePlugin,
+        motion::MotionPlugin,
+        camera::CameraPlugin,
+        select::SelectionPlugin,
+        hud::HudPlugin,
+    ));
+    if let Some(path) = args.screenshot {
+        // Keep rendering even though a window under Xvfb never has focus.
+        app.insert_resource(WinitSettings {
+            focused_mode: UpdateMode::Continuous,
+            unfocused_mode: UpdateMode::Continuous,
+        })
+        .add_plugins(capture::CapturePlugin {
+            path,
+            frames: args.frames,
+            connect_timeout: Duration::from_secs(args.connect_timeout_s),
+        });
+    }
+    match app.run() {
+        AppExit::Success => Ok(()),
+        AppExit::Error(code) => std::process::exit(i32::from(code.get())),
+    }
+}

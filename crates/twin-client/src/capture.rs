@@ -1,0 +1,139 @@
+//! `CapturePlugin`: the screenshot mode used by the render test. After the first state
+//! frame has been applied it renders `frames` more frames, saves the primary window with
+//! `Screenshot::primary_window()` + `save_to_disk`, checks the file exists and exits 0.
+//! It exits non-zero, with a message on stderr, if no state frame arrives within the
+//! connect timeout or the capture does not complete.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bevy::prelude::*;
+use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
+
+use crate::model::LiveState;
+use crate::net::{Connection, LinkStatus};
+
+/// Longest wait between requesting the screenshot and seeing it on disk.
+const CAPTURE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Takes one screenshot after the first state frame, then exits.
+pub struct CapturePlugin {
+    /// Where the PNG goes.
+    pub path: PathBuf,
+    /// Frames rendered after the first state frame before capturing.
+    pub frames: u32,
+    /// How long to wait for the first state frame.
+    pub connect_timeout: Duration,
+}
+
+impl Plugin for CapturePlugin {
+    fn build(&self, app: &mut App) {
+        app.insert_resource(CaptureJob {
+            path: self.path.clone(),
+            frames: self.frames,
+            connect_timeout: self.connect_timeout,
+            phase: Phase::WaitingForState,
+            captured: false,
+        })
+        .add_systems(Last, capture_after_frames);
+    }
+}
+
+/// Progress of the capture.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Phase {
+    /// No state frame applied yet.
+    WaitingForState,
+    /// Counting rendered frames since the first state frame.
+    Rendering { rendered: u32 },
+    /// Screenshot requested at this real time, seconds.
+    Requested { at_s: f64 },
+    /// Exit already requested.
+    Done,
+}
+
+/// Settings and progress of the screenshot mode.
+#[derive(Resource)]
+pub struct CaptureJob {
+    path: PathBuf,
+    frames: u32,
+    connect_timeout: Duration,
+    phase: Phase,
+    /// Set by the observer once the image has been handed to `save_to_disk`.
+    captured: bool,
+}
+
+fn fail(exit: &mut MessageWriter<AppExit>, job: &mut CaptureJob, message: String) {
+    eprintln!("twin-client: {message}");
+    job.phase = Phase::Done;
+    exit.write(AppExit::error());
+}
+
+fn capture_after_frames(
+    mut commands: Commands,
+    time: Res<Time<Real>>,
+    live: Res<LiveState>,
+    connection: Res<Connection>,
+    mut job: ResMut<CaptureJob>,
+    mut exit: MessageWriter<AppExit>,
+) {
+    let now = time.elapsed_secs_f64();
+    match job.phase {
+        Phase::WaitingForState => {
+            if live.has_frame() {
+                job.phase = Phase::Rendering { rendered: 0 };
+            } else if now > job.connect_timeout.as_secs_f64() {
+                let status = match &connection.status {
+                    LinkStatus::Retrying { reason, .. } => format!("last error: {reason}"),
+                    LinkStatus::Failed(reason) => reason.clone(),
+                    LinkStatus::Connected => "connected, but no state frame arrived".to_owned(),
+                    LinkStatus::Connecting => "still connecting".to_owned(),
+                };
+                let message = format!(
+                    "no state frame from {} within {} s ({status}); no screenshot written",
+                    connection.server,
+                    job.connect_timeout.as_secs()
+                );
+                fail(&mut exit, &mut job, message);
+            }
+        }
+        Phase::Rendering { rendered } if rendered >= job.frames => {
+            let path = job.path.clone();
+            commands
+                .spawn(Screenshot::primary_window())
+                .observe(save_to_disk(path))
+                .observe(|_: On<ScreenshotCaptured>, mut job: ResMut<CaptureJob>| {
+                    job.captured = true
+                });
+            job.phase = Phase::Requested { at_s: now };
+        }
+        Phase::Rendering { rendered } => {
+            job.phase = Phase::Rendering {
+                rendered: rendered + 1,
+            }
+        }
+        Phase::Requested { at_s } => {
+            // `save_to_disk` writes synchronously inside the observer, so once `captured`
+            // is set the file is complete or the write failed.
+            if job.captured {
+                let written = std::fs::metadata(&job.path).is_ok_and(|m| m.len() > 0);
+                if written {
+                    info!("screenshot saved to {}", job.path.display());
+                    job.phase = Phase::Done;
+                    exit.write(AppExit::Success);
+                } else {
+                    let message =
+                        format!("screenshot could not be written to {}", job.path.display());
+                    fail(&mut exit, &mut job, message);
+                }
+            } else if now - at_s > CAPTURE_TIMEOUT.as_secs_f64() {
+                let message = format!(
+                    "screenshot not captured within {} s",
+                    CAPTURE_TIMEOUT.as_secs()
+                );
+                fail(&mut exit, &mut job, message);
+            }
+        }
+        Phase::Done => {}
+    }
+}

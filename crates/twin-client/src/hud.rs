@@ -1,0 +1,742 @@
+//! `HudPlugin`: the egui panels: connection and clock, controls, KPIs with a throughput
+//! chart, bottleneck ranking, per-station state shares with the colour legend, factories
+//! (focus buttons), selection details with trainer actions, factory labels and FPS.
+
+use std::collections::VecDeque;
+
+use bevy::diagnostic::{DiagnosticsStore, FrameTimeDiagnosticsPlugin};
+use bevy::prelude::*;
+use bevy_egui::egui::{self, Align2, Color32, RichText};
+use bevy_egui::{EguiContexts, EguiPrimaryContextPass};
+use egui_plot::{Line, Plot, PlotPoint, PlotPoints};
+use twin_proto::v1::{Layout, StationKind, StationStateKind, VehicleKind, VehicleStateKind};
+
+use crate::camera::FocusOn;
+use crate::model::{LiveState, SiteLayout};
+use crate::net::{Connection, LatestReport, LinkStatus, NetBridge, NetCommand};
+use crate::palette::{
+    STATION_STATES, VEHICLE_STATES, station_state_label, station_state_rgb, vehicle_state_label,
+    vehicle_state_rgb,
+};
+use crate::select::{Selected, Selection};
+use crate::site::finite;
+
+/// Most points kept in the throughput chart.
+const HISTORY_CAPACITY: usize = 4000;
+/// Smallest simulated time between chart points, microseconds (10 s).
+const HISTORY_STEP_US: u64 = 10_000_000;
+/// Bottleneck ranking rows shown.
+const RANKING_ROWS: usize = 10;
+/// Height of the per-station share bars, points.
+const SHARE_BAR_HEIGHT: f32 = 10.0;
+/// Speed presets offered as buttons (simulated seconds per wall second).
+const SPEED_PRESETS: [f64; 5] = [0.25, 1.0, 10.0, 60.0, 600.0];
+/// Microseconds per hour.
+const US_PER_HOUR: f64 = 3_600_000_000.0;
+
+/// Panels and overlays.
+pub struct HudPlugin;
+
+impl Plugin for HudPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<ThroughputHistory>()
+            .init_resource::<HudInputs>()
+            .add_systems(
+                Update,
+                record_throughput.run_if(resource_changed::<LiveState>),
+            )
+            .add_systems(
+                EguiPrimaryContextPass,
+                (
+                    draw_status_panel,
+                    draw_control_panel,
+                    draw_kpi_panel,
+                    draw_bottleneck_panel,
+                    draw_station_panel,
+                    draw_selection_panel,
+                    label_factories,
+                )
+                    .chain(),
+            );
+    }
+}
+
+/// Complex throughput over simulated time, for the chart.
+#[derive(Resource, Default)]
+pub struct ThroughputHistory {
+    /// (simulated hours, parts per hour), oldest first.
+    points: VecDeque<PlotPoint>,
+    /// Simulated time of the newest point, microseconds.
+    last_us: Option<u64>,
+}
+
+impl ThroughputHistory {
+    /// Adds a sample; a clock that went backwards (reset, new scene) restarts the chart.
+    pub fn record(&mut self, sim_time_us: u64, throughput_per_hour: f64) {
+        if let Some(last) = self.last_us {
+            if sim_time_us < last {
+                self.points.clear();
+            } else if sim_time_us - last < HISTORY_STEP_US {
+                return;
+            }
+        }
+        if self.points.len() == HISTORY_CAPACITY {
+            self.points.pop_front();
+        }
+        let value = if throughput_per_hour.is_finite() {
+            throughput_per_hour
+        } else {
+            0.0
+        };
+        self.points
+            .push_back(PlotPoint::new(sim_time_us as f64 / US_PER_HOUR, value));
+        self.last_us = Some(sim_time_us);
+    }
+
+    /// Number of points held.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+}
+
+/// Values being edited in the panels.
+#[derive(Resource)]
+struct HudInputs {
+    speed: f64,
+    max_speed: bool,
+    run_to_h: f64,
+    seed: u64,
+    rush_product: usize,
+    rush_quantity: u32,
+}
+
+impl Default for HudInputs {
+    fn default() -> Self {
+        Self {
+            speed: 1.0,
+            max_speed: false,
+            run_to_h: 8.0,
+            seed: 1,
+            rush_product: 0,
+            rush_quantity: 10,
+        }
+    }
+}
+
+fn record_throughput(live: Res<LiveState>, mut history: ResMut<ThroughputHistory>) {
+    if live.has_frame() {
+        history.record(live.clock.sim_time_us, live.kpis.throughput_per_hour);
+    }
+}
+
+/// Formats simulated time as `[Nd ]HH:MM:SS`.
+pub fn format_sim_time(us: u64) -> String {
+    let s = us / 1_000_000;
+    let (d, h, m, s) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
+    if d > 0 {
+        format!("{d}d {h:02}:{m:02}:{s:02}")
+    } else {
+        format!("{h:02}:{m:02}:{s:02}")
+    }
+}
+
+fn rgb(c: [u8; 3]) -> Color32 {
+    Color32::from_rgb(c[0], c[1], c[2])
+}
+
+fn station_name(layout: Option<&Layout>, index: u32) -> String {
+    layout
+        .and_then(|l| l.stations.get(index as usize))
+        .map_or_else(
+            || format!("#{index}"),
+            |s| {
+                if s.name.is_empty() {
+                    s.id.clone()
+                } else {
+                    s.name.clone()
+                }
+            },
+        )
+}
+
+fn draw_status_panel(
+    mut contexts: EguiContexts,
+    connection: Res<Connection>,
+    live: Res<LiveState>,
+    site: Res<SiteLayout>,
+    diagnostics: Res<DiagnosticsStore>,
+) -> Result {
+    let ctx = contexts.ctx_mut()?;
+    egui::Window::new("Twin")
+        .anchor(Align2::LEFT_TOP, [10.0, 10.0])
+        .resizable(false)
+        .show(ctx, |ui| {
+            let (colour, text) = match &connection.status {
+                LinkStatus::Connected => (Color32::LIGHT_GREEN, "connected".to_owned()),
+                LinkStatus::Connecting => (
+                    Color32::YELLOW,
+                    format!("connecting (attempt {})", connection.attempts),
+                ),
+                LinkStatus::Retrying { reason, retry_in } => (
+                    Color32::from_rgb(255, 120, 80),
+                    format!(
+                        "disconnected, retrying in {:.1} s: {reason}",
+                        retry_in.as_secs_f32()
+                    ),
+                ),
+                LinkStatus::Failed(reason) => (Color32::RED, reason.clone()),
+            };
+            ui.horizontal(|ui| {
+                ui.colored_label(colour, "●");
+                ui.label(&connection.server);
+            });
+            ui.add(egui::Label::new(RichText::new(text).color(colour)).wrap());
+            if let Some(layout) = &site.layout {
+                let title = if layout.scene_title.is_empty() {
+                    &layout.scene_name
+                } else {
+                    &layout.scene_title
+                };
+                ui.label(RichText::new(title).strong());
+            }
+            ui.separator();
+            let clock = &live.clock;
+            ui.label(
+                RichText::new(format_sim_time(clock.sim_time_us))
+                    .monospace()
+                    .size(20.0),
+            );
+            let speed = if clock.max_speed {
+                "max".to_owned()
+            } else {
+                format!("×{:.2}", clock.speed)
+            };
+            ui.label(format!(
+                "{}  speed {speed} (achieved ×{:.1})",
+                if clock.paused {
+                    "⏸ paused"
+                } else {
+                    "▶ running"
+                },
+                clock.achieved_speed
+            ));
+            if let Some(until) = clock.run_until_us {
+                ui.label(format!("running to {}", format_sim_time(until)));
+            }
+            let fps = diagnostics
+                .get(&FrameTimeDiagnosticsPlugin::FPS)
+                .and_then(|d| d.smoothed())
+                .unwrap_or(0.0);
+            ui.label(format!(
+                "{fps:.0} fps · frame #{} · seed {}",
+                live.seq, clock.seed
+            ));
+            if live.out_of_range > 0 {
+                ui.colored_label(
+                    Color32::YELLOW,
+                    format!("{} bad indices in last frame", live.out_of_range),
+                );
+            }
+            if let Some(last) = &connection.last_command {
+                ui.small(last);
+            }
+        });
+    Ok(())
+}
+
+fn draw_control_panel(
+    mut contexts: EguiContexts,
+    net: Res<NetBridge>,
+    live: Res<LiveState>,
+    site: Res<SiteLayout>,
+    mut inputs: ResMut<HudInputs>,
+    mut focus: MessageWriter<FocusOn>,
+) -> Result {
+    let ctx = contexts.ctx_mut()?;
+    egui::Window::new("Controls")
+        .default_pos([10.0, 230.0])
+        .default_width(260.0)
+        .show(ctx, |ui| {
+            ui.horizontal(|ui| {
+                if live.clock.paused {
+                    if ui.button("▶ Resume").clicked() {
+                        net.send(NetCommand::Resume);
+                    }
+                } else if ui.button("⏸ Pause").clicked() {
+                    net.send(NetCommand::Pause);
+                }
+            });
+            ui.horizontal_wrapped(|ui| {
+                for preset in SPEED_PRESETS {
+                    if ui.button(format!("×{preset}")).clicked() {
+                        inputs.speed = preset;
+                        inputs.max_speed = false;
+                        net.send(NetCommand::SetSpeed {
+                            speed: preset,
+                            max_speed: false,
+                        });
+                    }
+                }
+                if ui.button("max").clicked() {
+                    inputs.max_speed = true;
+                    net.send(NetCommand::SetSpeed {
+                        speed: inputs.speed,
+                        max_speed: true,
+                    });
+                }
+            });
+            ui.horizontal(|ui| {
+                ui.add(
+                    egui::Slider::new(&mut inputs.speed, 0.05..=3600.0)
+                        .logarithmic(true)
+                        .text("×"),
+                );
+                if ui.button("set").clicked() {
+                    net.send(NetCommand::SetSpeed {
+                        speed: inputs.speed,
+                        max_speed: false,
+                    });
+                }
+            });
+            ui.horizontal(|ui| {
+                ui.add(
+                    egui::DragValue::new(&mut inputs.run_to_h)
+                        .range(0.0..=10_000.0)
+                        .speed(0.1)
+                        .suffix(" h"),
+                );
+                if ui.button("Run to").clicked() {
+                    let sim_time_us = (inputs.run_to_h.max(0.0) * US_PER_HOUR) as u64;
+                    net.send(NetCommand::RunTo { sim_time_us });
+                }
+            });
+            ui.horizontal(|ui| {
+                ui.add(egui::DragValue::new(&mut inputs.seed).prefix("seed "));
+                if ui.button("Reset").clicked() {
+                    net.send(NetCommand::Reset {
+                        seed: Some(inputs.seed),
+                    });
+                }
+            });
+            let Some(layout) = &site.layout else { return };
+            ui.separator();
+            ui.label("Rush order");
+            ui.horizontal(|ui| {
+                let selected = layout
+                    .products
+                    .get(inputs.rush_product)
+                    .map_or("-", |p| p.name.as_str());
+                egui::ComboBox::from_id_salt("rush_product")
+                    .selected_text(selected)
+                    .show_ui(ui, |ui| {
+                        for (i, product) in layout.products.iter().enumerate() {
+                            ui.selectable_value(&mut inputs.rush_product, i, &product.name);
+                        }
+                    });
+                ui.add(egui::DragValue::new(&mut inputs.rush_quantity).range(1..=10_000));
+                if ui.button("Add").clicked()
+                    && let Some(product) = layout.products.get(inputs.rush_product)
+                {
+                    net.send(NetCommand::AddRushOrder {
+                        product_id: product.id.clone(),
+                        quantity: inputs.rush_quantity.max(1),
+                    });
+                }
+            });
+            ui.separator();
+            egui::CollapsingHeader::new("Factories")
+                .default_open(true)
+                .show(ui, |ui| {
+                    for factory in &layout.factories {
+                        ui.horizontal(|ui| {
+                            if ui.small_button("focus").clicked() {
+                                let (w, d) = (finite(factory.width_m), finite(factory.depth_m));
+                                focus.write(FocusOn {
+                                    x: factory.origin_x + f64::from(w) * 0.5,
+                                    y: factory.origin_y + f64::from(d) * 0.5,
+                                    extent_m: w.max(d).max(5.0),
+                                });
+                            }
+                            ui.label(&factory.name);
+                            if !factory.industry.is_empty() {
+                                ui.weak(&factory.industry);
+                            }
+                        });
+                    }
+                    if ui.small_button("whole site").clicked()
+                        && let Some(b) = layout.site_bounds
+                    {
+                        focus.write(FocusOn {
+                            x: (b.min_x + b.max_x) * 0.5,
+                            y: (b.min_y + b.max_y) * 0.5,
+                            extent_m: finite(b.max_x - b.min_x)
+                                .max(finite(b.max_y - b.min_y))
+                                .max(10.0),
+                        });
+                    }
+                });
+        });
+    Ok(())
+}
+
+fn draw_kpi_panel(
+    mut contexts: EguiContexts,
+    live: Res<LiveState>,
+    mut history: ResMut<ThroughputHistory>,
+) -> Result {
+    let ctx = contexts.ctx_mut()?;
+    let k = &live.kpis;
+    egui::Window::new("KPIs")
+        .anchor(Align2::RIGHT_TOP, [-10.0, 10.0])
+        .default_width(280.0)
+        .resizable(false)
+        .show(ctx, |ui| {
+            egui::Grid::new("kpis")
+                .num_columns(2)
+                .striped(true)
+                .show(ui, |ui| {
+                    let rows: [(&str, String); 8] = [
+                        ("Throughput", format!("{:.1} /h", k.throughput_per_hour)),
+                        ("WIP", format!("{:.0}", k.wip)),
+                        ("Lead time", format!("{:.0} s", k.lead_time_mean_s)),
+                        ("OEE", format!("{:.1} %", k.oee * 100.0)),
+                        ("Energy", format!("{:.1} kWh", k.energy_kwh)),
+                        (
+                            "Value added",
+                            format!("{:.1} %", k.value_added_rate * 100.0),
+                        ),
+                        ("Finished", k.finished.to_string()),
+                        ("Scrapped", k.scrapped.to_string()),
+                    ];
+                    for (name, value) in rows {
+                        ui.label(name);
+                        ui.label(RichText::new(value).monospace());
+                        ui.end_row();
+                    }
+                });
+            ui.label("Throughput (/h) over simulated hours");
+            let points = history.points.make_contiguous();
+            Plot::new("throughput")
+                .height(120.0)
+                .allow_scroll(false)
+                .allow_drag(false)
+                .allow_zoom(false)
+                .include_y(0.0)
+                .show(ui, |plot| {
+                    plot.line(Line::new("throughput", PlotPoints::Borrowed(points)))
+                });
+        });
+    Ok(())
+}
+
+fn draw_bottleneck_panel(
+    mut contexts: EguiContexts,
+    live: Res<LiveState>,
+    site: Res<SiteLayout>,
+    mut selection: ResMut<Selection>,
+) -> Result {
+    let ctx = contexts.ctx_mut()?;
+    let layout = site.layout.as_ref();
+    egui::Window::new("Bottlenecks")
+        .anchor(Align2::RIGHT_TOP, [-10.0, 420.0])
+        .default_width(280.0)
+        .resizable(false)
+        .show(ctx, |ui| {
+            match live.bottlenecks.momentary_station_index {
+                Some(i) => ui.label(
+                    RichText::new(format!("now: {}", station_name(layout, i)))
+                        .color(Color32::from_rgb(255, 90, 70)),
+                ),
+                None => ui.weak("now: none"),
+            };
+            for entry in live.bottlenecks.ranking.iter().take(RANKING_ROWS) {
+                ui.horizontal(|ui| {
+                    let share = if entry.share.is_finite() {
+                        entry.share.clamp(0.0, 1.0)
+                    } else {
+                        0.0
+                    };
+                    ui.add(
+                        egui::ProgressBar::new(share as f32)
+                            .desired_width(80.0)
+                            .text(format!("{:.0} %", share * 100.0)),
+                    );
+                    if ui.link(station_name(layout, entry.station_index)).clicked() {
+                        selection.selected = Some(Selected::Station(entry.station_index));
+                    }
+                });
+            }
+        });
+    Ok(())
+}
+
+fn draw_station_panel(
+    mut contexts: EguiContexts,
+    report: Res<LatestReport>,
+    site: Res<SiteLayout>,
+    mut selection: ResMut<Selection>,
+) -> Result {
+    let ctx = contexts.ctx_mut()?;
+    let layout = site.layout.as_ref();
+    egui::Window::new("Stations")
+        .anchor(Align2::RIGHT_BOTTOM, [-10.0, -10.0])
+        .default_width(300.0)
+        .show(ctx, |ui| {
+            ui.horizontal_wrapped(|ui| {
+                for state in STATION_STATES {
+                    ui.colored_label(rgb(station_state_rgb(state)), "■");
+                    ui.label(station_state_label(state));
+                }
+            });
+            ui.horizontal_wrapped(|ui| {
+                ui.label("vehicles:");
+                for state in VEHICLE_STATES {
+                    ui.colored_label(rgb(vehicle_state_rgb(state)), "■");
+                    ui.label(vehicle_state_label(state));
+                }
+            });
+            ui.separator();
+            let Some(report) = &report.report else {
+                ui.weak("state shares: waiting for the first report");
+                return;
+            };
+            egui::ScrollArea::vertical()
+                .max_height(220.0)
+                .show(ui, |ui| {
+                    for row in &report.stations {
+                        ui.horizontal(|ui| {
+                            let shares = [
+                                (StationStateKind::Busy, row.utilization),
+                                (StationStateKind::Starved, row.starved),
+                                (StationStateKind::Blocked, row.blocked),
+                                (StationStateKind::Down, row.down),
+                                (StationStateKind::Setup, row.setup),
+                                (StationStateKind::OffShift, row.off_shift),
+                            ];
+                            let (rect, _) = ui.allocate_exact_size(
+                                egui::vec2(120.0, SHARE_BAR_HEIGHT),
+                                egui::Sense::hover(),
+                            );
+                            let mut x = rect.left();
+                            for (state, share) in shares {
+                                let share = if share.is_finite() {
+                                    share.clamp(0.0, 1.0) as f32
+                                } else {
+                                    0.0
+                                };
+                                let w = share * rect.width();
+                                let r = egui::Rect::from_min_size(
+                                    egui::pos2(x, rect.top()),
+                                    egui::vec2(w, rect.height()),
+                                );
+                                ui.painter()
+                                    .rect_filled(r, 0.0, rgb(station_state_rgb(state)));
+                                x += w;
+                            }
+                            let name = if row.station_id.is_empty() {
+                                station_name(layout, row.station_index)
+                            } else {
+                                row.station_id.clone()
+                            };
+                            if ui.link(name).clicked() {
+                                selection.selected = Some(Selected::Station(row.station_index));
+                            }
+                            ui.weak(format!("{:.0}/h", row.throughput_per_hour));
+                        });
+                    }
+                });
+        });
+    Ok(())
+}
+
+fn station_kind_label(kind: StationKind) -> &'static str {
+    match kind {
+        StationKind::Machine => "machine",
+        StationKind::RobotCell => "robot cell",
+        StationKind::Inspection => "inspection",
+        StationKind::Assembly => "assembly",
+        StationKind::Packaging => "packaging",
+        StationKind::Manual => "manual",
+        StationKind::Storage => "storage",
+        StationKind::Other | StationKind::Unspecified => "other",
+    }
+}
+
+fn draw_selection_panel(
+    mut contexts: EguiContexts,
+    mut selection: ResMut<Selection>,
+    site: Res<SiteLayout>,
+    live: Res<LiveState>,
+    report: Res<LatestReport>,
+    net: Res<NetBridge>,
+) -> Result {
+    let ctx = contexts.ctx_mut()?;
+    let Some(selected) = selection.selected else {
+        return Ok(());
+    };
+    let Some(layout) = &site.layout else {
+        return Ok(());
+    };
+    let mut open = true;
+    egui::Window::new("Selection")
+        .anchor(Align2::LEFT_BOTTOM, [10.0, -10.0])
+        .open(&mut open)
+        .resizable(false)
+        .show(ctx, |ui| match selected {
+            Selected::Station(i) => {
+                let Some(station) = layout.stations.get(i as usize) else {
+                    ui.label("station no longer exists");
+                    return;
+                };
+                let state = live.stations.get(i as usize).copied().unwrap_or_default();
+                ui.label(RichText::new(&station.name).strong());
+                egui::Grid::new("station").num_columns(2).show(ui, |ui| {
+                    let capacity = match station.input_buffer {
+                        Some(b) if b.unlimited => "unlimited".to_owned(),
+                        Some(b) => b.limit.to_string(),
+                        None => "-".to_owned(),
+                    };
+                    let kind = StationStateKind::try_from(state.state).unwrap_or_default();
+                    let rows: [(&str, String); 9] = [
+                        ("id", station.id.clone()),
+                        ("kind", station_kind_label(station.kind()).to_owned()),
+                        ("factory", station.factory_id.clone()),
+                        ("state", station_state_label(kind).to_owned()),
+                        (
+                            "servers",
+                            format!("{} busy of {}", state.busy_servers, station.servers),
+                        ),
+                        (
+                            "queue",
+                            format!("{} (buffer {capacity})", state.queue_length),
+                        ),
+                        ("buffer fill", format!("{:.0} %", state.buffer_fill * 100.0)),
+                        ("throughput", format!("{:.1} /h", state.throughput_per_hour)),
+                        ("utilization", format!("{:.1} %", state.utilization * 100.0)),
+                    ];
+                    for (name, value) in rows {
+                        ui.label(name);
+                        ui.label(value);
+                        ui.end_row();
+                    }
+                    if let Some(row) = report
+                        .report
+                        .as_ref()
+                        .and_then(|r| r.stations.iter().find(|r| r.station_index == i))
+                    {
+                        ui.label("wait mean");
+                        ui.label(format!("{:.1} s", row.wait_mean_s));
+                        ui.end_row();
+                        ui.label("bottleneck");
+                        ui.label(format!("{:.0} % of time", row.bottleneck_share * 100.0));
+                        ui.end_row();
+                    }
+                });
+                ui.horizontal(|ui| {
+                    if ui.button("Break down").clicked() {
+                        net.send(NetCommand::BreakDown {
+                            station_id: station.id.clone(),
+                        });
+                    }
+                    if ui.button("Repair").clicked() {
+                        net.send(NetCommand::Repair {
+                            station_id: station.id.clone(),
+                        });
+                    }
+                });
+            }
+            Selected::Vehicle(i) => {
+                let Some(vehicle) = layout.vehicles.get(i as usize) else {
+                    ui.label("vehicle no longer exists");
+                    return;
+                };
+                let state = live.vehicles.get(i as usize).copied().unwrap_or_default();
+                ui.label(RichText::new(&vehicle.id).strong());
+                egui::Grid::new("vehicle").num_columns(2).show(ui, |ui| {
+                    let kind = match vehicle.kind() {
+                        VehicleKind::Truck => "truck",
+                        VehicleKind::Agv => "AGV",
+                        VehicleKind::Unspecified => "vehicle",
+                    };
+                    let activity = VehicleStateKind::try_from(state.state).unwrap_or_default();
+                    let rows: [(&str, String); 7] = [
+                        ("kind", kind.to_owned()),
+                        ("fleet", vehicle.fleet_id.clone()),
+                        ("state", vehicle_state_label(activity).to_owned()),
+                        ("battery", format!("{:.0} %", state.battery * 100.0)),
+                        ("load", format!("{} / {}", state.load, vehicle.capacity)),
+                        ("position", format!("{:.1}, {:.1} m", state.x, state.y)),
+                        ("speed", format!("{:.1} m/s", state.speed_m_s)),
+                    ];
+                    for (name, value) in rows {
+                        ui.label(name);
+                        ui.label(value);
+                        ui.end_row();
+                    }
+                });
+            }
+        });
+    if !open {
+        selection.selected = None;
+    }
+    Ok(())
+}
+
+fn label_factories(
+    mut contexts: EguiContexts,
+    site: Res<SiteLayout>,
+    cameras: Query<(&Camera, &GlobalTransform)>,
+) -> Result {
+    let ctx = contexts.ctx_mut()?;
+    let Some(layout) = &site.layout else {
+        return Ok(());
+    };
+    let Some((camera, camera_transform)) = cameras.iter().next() else {
+        return Ok(());
+    };
+    let painter = ctx.layer_painter(egui::LayerId::background());
+    for factory in &layout.factories {
+        let (w, d) = (finite(factory.width_m), finite(factory.depth_m));
+        let anchor = crate::site::site_to_world(
+            factory.origin_x + f64::from(w) * 0.5,
+            factory.origin_y + f64::from(d),
+            3.0,
+        );
+        let Ok(screen) = camera.world_to_viewport(camera_transform, anchor) else {
+            continue;
+        };
+        painter.text(
+            egui::pos2(screen.x, screen.y),
+            Align2::CENTER_BOTTOM,
+            &factory.name,
+            egui::FontId::proportional(16.0),
+            Color32::WHITE,
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sim_time_formats_as_clock() {
+        assert_eq!(format_sim_time(0), "00:00:00");
+        assert_eq!(format_sim_time(3_723_000_000), "01:02:03");
+        assert_eq!(format_sim_time(90_000_000_000), "1d 01:00:00");
+    }
+
+    #[test]
+    fn history_thins_and_restarts_on_reset() {
+        let mut history = ThroughputHistory::default();
+        history.record(0, 1.0);
+        history.record(1_000_000, 2.0); // too close to the previous sample
+        history.record(HISTORY_STEP_US, 3.0);
+        assert_eq!(history.len(), 2);
+        history.record(5, f64::NAN); // clock went backwards: reset
+        assert_eq!(history.len(), 1);
+        assert_eq!(history.points[0].y, 0.0);
+    }
+}

@@ -1,0 +1,643 @@
+//! `NetPlugin`: the gRPC bridge. A dedicated thread runs its own single-threaded tokio
+//! runtime with the tonic client; it talks to Bevy only through two bounded channels that
+//! Bevy drains once per frame. Neither side can grow memory without bound: when Bevy is
+//! slow the bridge stops reading the stream, and the server coalesces frames.
+
+use std::time::Duration;
+
+use bevy::prelude::*;
+use tokio::sync::mpsc;
+use tonic::transport::{Channel, Endpoint};
+use twin_proto::v1::twin_service_client::TwinServiceClient;
+use twin_proto::v1::{
+    AddRushOrderRequest, BreakDownRequest, GetLayoutRequest, GetReportRequest, Layout,
+    PauseRequest, RepairRequest, Report, ResetRequest, ResumeRequest, RunToRequest,
+    SetSpeedRequest, StateFrame, StreamStateRequest,
+};
+
+use crate::model::{LiveState, SiteLayout};
+
+/// Frames per second requested from the server.
+const STREAM_RATE_HZ: u32 = 30;
+/// Events buffered between the network thread and Bevy.
+const EVENT_CHANNEL_CAPACITY: usize = 64;
+/// Commands buffered between Bevy and the network thread.
+const COMMAND_CHANNEL_CAPACITY: usize = 32;
+/// Most network events handled in one Bevy frame, so a burst cannot stall rendering.
+const MAX_EVENTS_PER_FRAME: usize = 256;
+/// First reconnect delay; doubles after each failure up to `MAX_BACKOFF`.
+const INITIAL_BACKOFF: Duration = Duration::from_millis(500);
+/// Longest reconnect delay.
+const MAX_BACKOFF: Duration = Duration::from_secs(8);
+/// TCP connect timeout of one attempt.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Deadline of unary calls (layout, control, report).
+const RPC_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the full report (per-station shares) is polled.
+const REPORT_PERIOD: Duration = Duration::from_secs(2);
+/// Largest message accepted; layouts of big complexes exceed tonic's 4 MiB default.
+const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Connects to the twin server and keeps `SiteLayout`, `LiveState`, `LatestReport` and
+/// `Connection` up to date.
+pub struct NetPlugin {
+    /// Server URL, e.g. `http://127.0.0.1:50051`.
+    pub server: String,
+}
+
+impl Plugin for NetPlugin {
+    fn build(&self, app: &mut App) {
+        let (event_tx, event_rx) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
+        let (command_tx, command_rx) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
+        let server = self.server.clone();
+        let spawned = std::thread::Builder::new()
+            .name("twin-net".into())
+            .spawn(move || run_network_thread(server, event_tx, command_rx));
+        let status = match spawned {
+            Ok(_) => LinkStatus::Connecting,
+            Err(e) => LinkStatus::Failed(format!("cannot start network thread: {e}")),
+        };
+        let bridge = NetBridge {
+            events: event_rx,
+            commands: command_tx,
+        };
+        install_bridge(app, bridge, &self.server, status);
+    }
+}
+
+/// Inserts the bridge and everything fed by it (also used by tests, without a thread).
+fn install_bridge(app: &mut App, bridge: NetBridge, server: &str, status: LinkStatus) {
+    app.insert_resource(bridge)
+        .insert_resource(Connection {
+            server: server.to_owned(),
+            status,
+            ..default()
+        })
+        .init_resource::<SiteLayout>()
+        .init_resource::<LiveState>()
+        .init_resource::<LatestReport>()
+        .add_message::<LayoutChanged>()
+        .add_systems(PreUpdate, drain_net_events);
+}
+
+/// A command from the UI to the server.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NetCommand {
+    /// Stop the clock.
+    Pause,
+    /// Restart the clock.
+    Resume,
+    /// Change the speed; `max_speed` asks for as fast as possible.
+    SetSpeed { speed: f64, max_speed: bool },
+    /// Run to a simulation time, microseconds.
+    RunTo { sim_time_us: u64 },
+    /// Restart the scene, optionally with a new seed.
+    Reset { seed: Option<u64> },
+    /// Break a station down until repaired.
+    BreakDown { station_id: String },
+    /// Repair a station.
+    Repair { station_id: String },
+    /// Release a rush order.
+    AddRushOrder { product_id: String, quantity: u32 },
+    /// Drop the state stream and subscribe again (the server restarts with a full frame).
+    Resubscribe,
+}
+
+/// What the network thread reports to Bevy.
+enum NetEvent {
+    Connecting {
+        attempt: u32,
+    },
+    Connected,
+    Layout(Box<Layout>),
+    Frame(Box<StateFrame>),
+    Report(Box<Report>),
+    Disconnected {
+        reason: String,
+        retry_in: Duration,
+    },
+    CommandDone {
+        what: String,
+        result: Result<(), String>,
+    },
+}
+
+/// Bevy's ends of the two channels.
+#[derive(Resource)]
+pub struct NetBridge {
+    /// Events from the network thread, drained each frame.
+    events: mpsc::Receiver<NetEvent>,
+    /// Commands to the network thread.
+    commands: mpsc::Sender<NetCommand>,
+}
+
+impl NetBridge {
+    /// Queues a command without blocking; false when the queue is full or the network
+    /// thread is gone (the HUD reports it).
+    pub fn send(&self, command: NetCommand) -> bool {
+        self.commands.try_send(command).is_ok()
+    }
+}
+
+/// Link state shown in the HUD.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum LinkStatus {
+    /// Trying to connect.
+    #[default]
+    Connecting,
+    /// Connected and streaming.
+    Connected,
+    /// Lost or refused; retrying after a delay.
+    Retrying { reason: String, retry_in: Duration },
+    /// The network thread could not start; nothing will ever arrive.
+    Failed(String),
+}
+
+/// Connection state for the HUD and the screenshot mode.
+#[derive(Resource, Default)]
+pub struct Connection {
+    /// Server URL.
+    pub server: String,
+    /// Current link state.
+    pub status: LinkStatus,
+    /// Connection attempts so far.
+    pub attempts: u32,
+    /// Outcome of the last command, for the HUD's status line.
+    pub last_command: Option<String>,
+    /// Whether a resubscribe was requested and no full frame has arrived since.
+    awaiting_full: bool,
+}
+
+/// The last report polled from the server (per-station state shares).
+#[derive(Resource, Default)]
+pub struct LatestReport {
+    /// `None` until the first successful `GetReport`.
+    pub report: Option<Report>,
+}
+
+/// Sent when a new layout was installed; the site is rebuilt from it.
+#[derive(Message, Debug, Clone, Copy)]
+pub struct LayoutChanged;
+
+/// Applies everything the network thread sent since the last frame.
+fn drain_net_events(
+    mut bridge: ResMut<NetBridge>,
+    mut connection: ResMut<Connection>,
+    mut site: ResMut<SiteLayout>,
+    mut live: ResMut<LiveState>,
+    mut report: ResMut<LatestReport>,
+    mut layout_changed: MessageWriter<LayoutChanged>,
+) {
+    for _ in 0..MAX_EVENTS_PER_FRAME {
+        let Ok(event) = bridge.events.try_recv() else {
+            break;
+        };
+        match event {
+            NetEvent::Connecting { attempt } => {
+                connection.attempts = attempt;
+                connection.status = LinkStatus::Connecting;
+            }
+            NetEvent::Connected => connection.status = LinkStatus::Connected,
+            NetEvent::Layout(layout) => {
+                live.reset_for(&layout);
+                site.layout = Some(*layout);
+                connection.awaiting_full = false;
+                layout_changed.write(LayoutChanged);
+            }
+            NetEvent::Frame(frame) => match live.apply_frame(&frame, site.generation()) {
+                Ok(()) => {
+                    if frame.full {
+                        connection.awaiting_full = false;
+                    }
+                }
+                Err(e) => {
+                    if !connection.awaiting_full {
+                        warn!("dropping state frame: {e}; resubscribing");
+                        connection.awaiting_full = bridge.send(NetCommand::Resubscribe);
+                    }
+                }
+            },
+            NetEvent::Report(r) => report.report = Some(*r),
+            NetEvent::Disconnected { reason, retry_in } => {
+                connection.status = LinkStatus::Retrying { reason, retry_in };
+            }
+            NetEvent::CommandDone { what, result } => {
+                connection.last_command = Some(match result {
+                    Ok(()) => format!("{what}: ok"),
+                    Err(e) => format!("{what} failed: {e}"),
+                });
+            }
+        }
+    }
+}
+
+/// Body of the network thread: its own tokio runtime, reconnecting forever until Bevy
+/// drops its ends of the channels.
+fn run_network_thread(
+    server: String,
+    events: mpsc::Sender<NetEvent>,
+    commands: mpsc::Receiver<NetCommand>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = events.blocking_send(NetEvent::Disconnected {
+                reason: format!("cannot start tokio runtime: {e}"),
+                retry_in: Duration::MAX,
+            });
+            return;
+        }
+    };
+    runtime.block_on(reconnect_forever(server, events, commands));
+}
+
+/// How a session ended without an error.
+enum SessionEnd {
+    /// Bevy dropped its channel ends: the app is shutting down.
+    AppGone,
+}
+
+async fn reconnect_forever(
+    server: String,
+    events: mpsc::Sender<NetEvent>,
+    mut commands: mpsc::Receiver<NetCommand>,
+) {
+    let mut backoff = INITIAL_BACKOFF;
+    let mut attempt = 0u32;
+    loop {
+        attempt = attempt.saturating_add(1);
+        if events.send(NetEvent::Connecting { attempt }).await.is_err() {
+            return;
+        }
+        let mut streamed = false;
+        let reason = match session(&server, &events, &mut commands, &mut streamed).await {
+            Ok(SessionEnd::AppGone) => return,
+            Err(e) => e,
+        };
+        if streamed {
+            // A session that got as far as streaming proves the server is back: retry fast.
+            backoff = INITIAL_BACKOFF;
+        }
+        let retry_in = backoff;
+        if events
+            .send(NetEvent::Disconnected { reason, retry_in })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        if !wait_rejecting_commands(retry_in, &events, &mut commands).await {
+            return;
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Sleeps for `delay`, answering commands with "not connected". False when the app is gone.
+async fn wait_rejecting_commands(
+    delay: Duration,
+    events: &mpsc::Sender<NetEvent>,
+    commands: &mut mpsc::Receiver<NetCommand>,
+) -> bool {
+    let sleep = tokio::time::sleep(delay);
+    tokio::pin!(sleep);
+    loop {
+        tokio::select! {
+            () = &mut sleep => return true,
+            command = commands.recv() => {
+                let Some(command) = command else { return false };
+                if command != NetCommand::Resubscribe {
+                    let done = NetEvent::CommandDone {
+                        what: command_name(&command).to_owned(),
+                        result: Err("not connected".into()),
+                    };
+                    if events.send(done).await.is_err() {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One connection: layout, state stream, report polling and commands until an error.
+async fn session(
+    server: &str,
+    events: &mpsc::Sender<NetEvent>,
+    commands: &mut mpsc::Receiver<NetCommand>,
+    streamed: &mut bool,
+) -> Result<SessionEnd, String> {
+    let endpoint = Endpoint::from_shared(server.to_owned())
+        .map_err(|e| format!("bad server URL {server:?}: {e}"))?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_nodelay(true);
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|e| format!("connect {server}: {}", error_chain(&e)))?;
+    let mut client = TwinServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
+    if events.send(NetEvent::Connected).await.is_err() {
+        return Ok(SessionEnd::AppGone);
+    }
+
+    let mut generation = match fetch_layout(&mut client, events).await? {
+        Some(generation) => generation,
+        None => return Ok(SessionEnd::AppGone),
+    };
+    let mut stream = subscribe(&mut client).await?;
+    *streamed = true;
+    let mut report_tick = tokio::time::interval(REPORT_PERIOD);
+    report_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut reports_supported = true;
+
+    loop {
+        tokio::select! {
+            message = stream.message() => {
+                let frame = match message {
+                    Ok(Some(frame)) => frame,
+                    Ok(None) => return Err("server ended the state stream".into()),
+                    Err(status) => return Err(format!("state stream: {}", status_text(&status))),
+                };
+                if frame.layout_generation != generation {
+                    // Indices in this frame refer to a new layout: fetch it first so Bevy
+                    // always sees the layout before frames that use it.
+                    generation = match fetch_layout(&mut client, events).await? {
+                        Some(generation) => generation,
+                        None => return Ok(SessionEnd::AppGone),
+                    };
+                }
+                if events.send(NetEvent::Frame(Box::new(frame))).await.is_err() {
+                    return Ok(SessionEnd::AppGone);
+                }
+            }
+            command = commands.recv() => {
+                match command {
+                    None => return Ok(SessionEnd::AppGone),
+                    Some(NetCommand::Resubscribe) => stream = subscribe(&mut client).await?,
+                    Some(command) => {
+                        tokio::spawn(execute(client.clone(), command, events.clone()));
+                    }
+                }
+            }
+            _ = report_tick.tick(), if reports_supported => {
+                match unary(client.get_report(timed(GetReportRequest { omit_json: true }))).await {
+                    Ok(reply) => {
+                        if let Some(report) = reply.report
+                            && events.send(NetEvent::Report(Box::new(report))).await.is_err()
+                        {
+                            return Ok(SessionEnd::AppGone);
+                        }
+                    }
+                    Err(status) if status.code() == tonic::Code::Unimplemented => {
+                        reports_supported = false;
+                    }
+                    Err(status) => debug!("GetReport: {}", status_text(&status)),
+                }
+            }
+        }
+    }
+}
+
+/// Fetches the layout and forwards it; returns its generation, or `None` if Bevy is gone.
+async fn fetch_layout(
+    client: &mut TwinServiceClient<Channel>,
+    events: &mpsc::Sender<NetEvent>,
+) -> Result<Option<u64>, String> {
+    let reply = unary(client.get_layout(timed(GetLayoutRequest {})))
+        .await
+        .map_err(|s| format!("GetLayout: {}", status_text(&s)))?;
+    let layout = reply.layout.ok_or("GetLayout: reply without a layout")?;
+    let generation = layout.layout_generation;
+    Ok(events
+        .send(NetEvent::Layout(Box::new(layout)))
+        .await
+        .ok()
+        .map(|()| generation))
+}
+
+async fn subscribe(
+    client: &mut TwinServiceClient<Channel>,
+) -> Result<tonic::codec::Streaming<StateFrame>, String> {
+    let request = StreamStateRequest {
+        rate_hz: STREAM_RATE_HZ,
+        full_frames_only: false,
+    };
+    client
+        .stream_state(request)
+        .await
+        .map(tonic::Response::into_inner)
+        .map_err(|s| format!("StreamState: {}", status_text(&s)))
+}
+
+/// Runs one control or injection call and reports its outcome.
+async fn execute(
+    mut client: TwinServiceClient<Channel>,
+    command: NetCommand,
+    events: mpsc::Sender<NetEvent>,
+) {
+    let what = command_name(&command).to_owned();
+    let result = match command {
+        NetCommand::Pause => unary(client.pause(timed(PauseRequest {}))).await.map(drop),
+        NetCommand::Resume => unary(client.resume(timed(ResumeRequest {})))
+            .await
+            .map(drop),
+        NetCommand::SetSpeed { speed, max_speed } => {
+            unary(client.set_speed(timed(SetSpeedRequest { speed, max_speed })))
+                .await
+                .map(drop)
+        }
+        NetCommand::RunTo { sim_time_us } => {
+            unary(client.run_to(timed(RunToRequest { sim_time_us })))
+                .await
+                .map(drop)
+        }
+        NetCommand::Reset { seed } => unary(client.reset(timed(ResetRequest { seed })))
+            .await
+            .map(drop),
+        NetCommand::BreakDown { station_id } => {
+            let request = BreakDownRequest {
+                station_id,
+                duration_us: None,
+            };
+            unary(client.break_down(timed(request))).await.map(drop)
+        }
+        NetCommand::Repair { station_id } => {
+            unary(client.repair(timed(RepairRequest { station_id })))
+                .await
+                .map(drop)
+        }
+        NetCommand::AddRushOrder {
+            product_id,
+            quantity,
+        } => {
+            let request = AddRushOrderRequest {
+                product_id,
+                quantity,
+                due_in_us: None,
+            };
+            unary(client.add_rush_order(timed(request))).await.map(drop)
+        }
+        NetCommand::Resubscribe => Ok(()),
+    };
+    let result = result.map_err(|s| status_text(&s));
+    let _ = events.send(NetEvent::CommandDone { what, result }).await;
+}
+
+fn command_name(command: &NetCommand) -> &'static str {
+    match command {
+        NetCommand::Pause => "pause",
+        NetCommand::Resume => "resume",
+        NetCommand::SetSpeed { .. } => "set speed",
+        NetCommand::RunTo { .. } => "run to",
+        NetCommand::Reset { .. } => "reset",
+        NetCommand::BreakDown { .. } => "break down",
+        NetCommand::Repair { .. } => "repair",
+        NetCommand::AddRushOrder { .. } => "rush order",
+        NetCommand::Resubscribe => "resubscribe",
+    }
+}
+
+/// Wraps a message in a request with the unary deadline.
+fn timed<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(RPC_TIMEOUT);
+    request
+}
+
+async fn unary<T>(
+    call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> Result<T, tonic::Status> {
+    call.await.map(tonic::Response::into_inner)
+}
+
+fn status_text(status: &tonic::Status) -> String {
+    if status.message().is_empty() {
+        format!("{:?}", status.code())
+    } else {
+        format!("{:?}: {}", status.code(), status.message())
+    }
+}
+
+/// Joins an error with its sources ("transport error: connection refused").
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use twin_proto::v1::{Station, StationState, StationStateKind};
+
+    use super::*;
+
+    fn app_with_bridge() -> (App, mpsc::Sender<NetEvent>, mpsc::Receiver<NetCommand>) {
+        let (event_tx, event_rx) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
+        let (command_tx, command_rx) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
+        let mut app = App::new();
+        app.add_plugins(MinimalPlugins);
+        let bridge = NetBridge {
+            events: event_rx,
+            commands: command_tx,
+        };
+        install_bridge(&mut app, bridge, "http://test", LinkStatus::Connecting);
+        (app, event_tx, command_rx)
+    }
+
+    fn layout() -> Layout {
+        Layout {
+            layout_generation: 3,
+            stations: vec![
+                Station {
+                    index: 0,
+                    id: "a".into(),
+                    ..Default::default()
+                },
+                Station {
+                    index: 1,
+                    id: "b".into(),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        }
+    }
+
+    fn station(index: u32, state: StationStateKind) -> StationState {
+        StationState {
+            index,
+            state: state as i32,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn drained_layout_and_frames_build_the_live_state() {
+        let (mut app, events, _commands) = app_with_bridge();
+        let full = StateFrame {
+            seq: 1,
+            full: true,
+            layout_generation: 3,
+            stations: vec![
+                station(0, StationStateKind::Busy),
+                station(1, StationStateKind::Busy),
+            ],
+            ..Default::default()
+        };
+        let delta = StateFrame {
+            seq: 2,
+            layout_generation: 3,
+            stations: vec![station(1, StationStateKind::Blocked)],
+            ..Default::default()
+        };
+        for event in [
+            NetEvent::Connected,
+            NetEvent::Layout(Box::new(layout())),
+            NetEvent::Frame(Box::new(full)),
+            NetEvent::Frame(Box::new(delta)),
+        ] {
+            assert!(events.try_send(event).is_ok(), "channel has room");
+        }
+        app.update();
+        let live = app.world().resource::<LiveState>();
+        assert_eq!(live.seq, 2);
+        assert_eq!(live.station_state(0), StationStateKind::Busy);
+        assert_eq!(live.station_state(1), StationStateKind::Blocked);
+        assert_eq!(
+            app.world().resource::<Connection>().status,
+            LinkStatus::Connected
+        );
+        let changed = app.world().resource::<Messages<LayoutChanged>>();
+        assert_eq!(changed.len(), 1);
+    }
+
+    #[test]
+    fn a_delta_without_base_asks_for_a_resubscribe_once() {
+        let (mut app, events, mut commands) = app_with_bridge();
+        assert!(
+            events
+                .try_send(NetEvent::Layout(Box::new(layout())))
+                .is_ok()
+        );
+        for seq in [4, 5] {
+            let delta = StateFrame {
+                seq,
+                layout_generation: 3,
+                ..Default::default()
+            };
+            assert!(events.try_send(NetEvent::Frame(Box::new(delta))).is_ok());
+        }
+        app.update();
+        assert_eq!(commands.try_recv(), Ok(NetCommand::Resubscribe));
+        assert!(commands.try_recv().is_err(), "only one resubscribe per gap");
+        assert!(!app.world().resource::<LiveState>().has_frame());
+    }
+}
