@@ -3,6 +3,7 @@
 //! A thin binary: it parses arguments, reads files and the wall clock, and hands the
 //! real work to the libraries.
 
+mod serve;
 mod text;
 
 use std::path::PathBuf;
@@ -53,6 +54,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve the live twin over gRPC (twin.v1.TwinService, health, reflection).
+    Serve(serve::ServeArgs),
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Serve(args) => serve::run(args),
         Command::Check { scenes } => {
             let mut failed = false;
             for path in &scenes {

@@ -1,0 +1,140 @@
+//! `twin serve`: parses flags, binds the listener, prints the bound address on stdout
+//! and hands everything else to `twin_server::run`, which stops on SIGINT or SIGTERM.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use tracing_subscriber::EnvFilter;
+use twin_server::{Config, Speed, StreamLimits};
+
+/// Scene served when none is named.
+const DEFAULT_SCENE: &str = "scenes/demo-complex.ron";
+/// Served instead while the demo complex does not exist yet.
+const FALLBACK_SCENE: &str = "scenes/training-line.ron";
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Scene file to serve (default: scenes/demo-complex.ron, or scenes/training-line.ron
+    /// while that does not exist).
+    scene: Option<PathBuf>,
+    /// Address to listen on; port 0 picks a free port (printed on stdout).
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    addr: SocketAddr,
+    /// Simulated seconds per wall-clock second, or `max` for as fast as possible.
+    #[arg(long, default_value = "1", value_parser = parse_speed)]
+    speed: Speed,
+    /// Seed of the first run (default: the scene's own seed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Log level or filter (error, warn, info, debug, trace, or e.g. `twin_server=debug`).
+    #[arg(long, default_value = "info")]
+    log: String,
+    /// Folder of the scenes that ListScenes / LoadScene offer.
+    #[arg(long, default_value = "scenes")]
+    scenes: PathBuf,
+    /// Start with the clock paused.
+    #[arg(long)]
+    paused: bool,
+    /// Most concurrent state streams.
+    #[arg(long, default_value_t = StreamLimits::default().max_streams)]
+    max_streams: usize,
+    /// Longest life of one state stream, seconds (clients resubscribe).
+    #[arg(long, default_value_t = StreamLimits::default().max_lifetime.as_secs())]
+    max_stream_secs: u64,
+    /// A viewer that accepts no frame for this many seconds is dropped.
+    #[arg(long, default_value_t = StreamLimits::default().stall_timeout.as_secs())]
+    stall_secs: u64,
+}
+
+fn parse_speed(text: &str) -> Result<Speed, String> {
+    if text.eq_ignore_ascii_case("max") {
+        return Ok(Speed::Max);
+    }
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 => Ok(Speed::Paced(s)),
+        _ => Err(format!(
+            "speed must be a positive number or `max`, got `{text}`"
+        )),
+    }
+}
+
+pub fn run(args: ServeArgs) -> Result<ExitCode> {
+    let filter = EnvFilter::try_new(&args.log)
+        .with_context(|| format!("invalid --log filter `{}`", args.log))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+
+    let scene = match args.scene {
+        Some(scene) => scene,
+        None if Path::new(DEFAULT_SCENE).exists() => PathBuf::from(DEFAULT_SCENE),
+        None => {
+            tracing::warn!(
+                missing = DEFAULT_SCENE,
+                using = FALLBACK_SCENE,
+                "default scene not found; serving the training line instead"
+            );
+            PathBuf::from(FALLBACK_SCENE)
+        }
+    };
+    let config = Config {
+        scenes_dir: args.scenes,
+        seed: args.seed,
+        speed: args.speed,
+        start_paused: args.paused,
+        limits: StreamLimits {
+            max_streams: args.max_streams,
+            max_lifetime: Duration::from_secs(args.max_stream_secs),
+            stall_timeout: Duration::from_secs(args.stall_secs),
+        },
+        ..Config::new(scene)
+    };
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.addr)
+            .await
+            .with_context(|| format!("binding {}", args.addr))?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        // Tests and scripts read this line to find the port.
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "listening on {addr}").context("writing to stdout")?;
+        stdout.flush().context("flushing stdout")?;
+        drop(stdout);
+        twin_server::run(listener, config, shutdown_signal()).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Completes on the first SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = interrupt => tracing::info!("SIGINT received"),
+                    _ = term.recv() => tracing::info!("SIGTERM received"),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; stopping on SIGINT only");
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

@@ -1,0 +1,234 @@
+//! The live twin over gRPC: loads a scene, runs the simulation core paced to the wall
+//! clock at an adjustable speed, streams state to any number of viewers, and takes
+//! control calls, injections and report requests (`twin.v1.TwinService`), next to
+//! standard health checking and server reflection.
+//!
+//! Structured like tokio's mini-redis: [`run`] takes a bound listener, a [`Config`] and a
+//! shutdown future, so the `twin serve` binary stays thin and tests run the real server
+//! on `127.0.0.1:0`.
+//!
+//! Layout:
+//! - [`sim`]: the simulation thread (pacing, commands between events, snapshots).
+//! - [`stream`]: StreamState, one bounded, coalescing task per viewer.
+//! - [`service`]: the TwinService RPC handlers.
+//! - [`convert`]: every conversion between core and wire types, and error statuses.
+//! - [`scenes`]: the scene catalogue under the scenes folder.
+//!
+//! Architecture invariant: this is the only crate that knows both twin-core and the wire
+//! types; the core knows nothing of tokio or tonic, and clients never link the core.
+
+pub mod convert;
+pub mod scenes;
+pub mod service;
+pub mod sim;
+pub mod stream;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic_health::ServingStatus;
+use twin_core::time::Micros;
+use twin_core::{Model, SceneErrors};
+use twin_proto::v1::twin_service_server::TwinServiceServer;
+
+pub use crate::sim::{Injection, Snapshot, Speed};
+pub use crate::stream::StreamLimits;
+
+use crate::service::Twin;
+use crate::sim::{LiveScene, SimHandle};
+
+/// How the server starts and what it allows.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Scene file to load at start.
+    pub scene: PathBuf,
+    /// Folder of bundled scenes for ListScenes / LoadScene (searched recursively).
+    pub scenes_dir: PathBuf,
+    /// Seed of the first run; None uses the scene's own seed. Also the seed Reset uses
+    /// when the request names none.
+    pub seed: Option<u64>,
+    /// Initial pacing.
+    pub speed: Speed,
+    /// Start with the clock stopped (tests); a live twin normally starts running.
+    pub start_paused: bool,
+    /// Limits of the state streams.
+    pub limits: StreamLimits,
+    /// How long shutdown waits for open calls (e.g. health watches) before dropping them.
+    pub shutdown_grace: Duration,
+}
+
+impl Config {
+    /// Defaults for `scene`: real time, running, scenes under `scenes/`.
+    pub fn new(scene: impl Into<PathBuf>) -> Config {
+        Config {
+            scene: scene.into(),
+            scenes_dir: PathBuf::from("scenes"),
+            seed: None,
+            speed: Speed::Paced(1.0),
+            start_paused: false,
+            limits: StreamLimits::default(),
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("loading scene {path}:\n{errors}")]
+    Scene { path: PathBuf, errors: SceneErrors },
+    #[error("starting the simulation thread: {0}")]
+    Thread(#[source] std::io::Error),
+    #[error("building the reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("serving gRPC: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// A twin server with its scene loaded and its simulation thread started, not yet
+/// serving. Benchmarks and tests use it to observe snapshots and the command log.
+pub struct TwinServer {
+    twin: Twin,
+}
+
+impl TwinServer {
+    /// Loads the scene and starts the simulation thread.
+    pub fn new(config: Config) -> Result<TwinServer, ServeError> {
+        let model = Model::load(&config.scene).map_err(|errors| ServeError::Scene {
+            path: config.scene.clone(),
+            errors,
+        })?;
+        let name = scenes::name_of(&config.scenes_dir, &config.scene);
+        let scene = Arc::new(LiveScene::new(
+            name,
+            config.scene.clone(),
+            model,
+            config.seed,
+        ));
+        tracing::info!(
+            scene = %scene.name,
+            path = %config.scene.display(),
+            stations = scene.model.stations.len(),
+            seed = scene.default_seed,
+            "scene loaded"
+        );
+        let sim = SimHandle::spawn(scene, config.speed, config.start_paused)
+            .map_err(ServeError::Thread)?;
+        Ok(TwinServer {
+            twin: Twin {
+                sim: Arc::new(sim),
+                scenes_dir: config.scenes_dir,
+                streams: Arc::new(Semaphore::new(config.limits.max_streams)),
+                limits: config.limits,
+                shutdown: CancellationToken::new(),
+                shutdown_grace: config.shutdown_grace,
+            },
+        })
+    }
+
+    /// The latest published snapshot, as a watch receiver.
+    pub fn snapshots(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.twin.sim.snapshots()
+    }
+
+    /// A handle that reads the command log of the live run while the server serves.
+    pub fn command_log_reader(&self) -> CommandLogReader {
+        CommandLogReader(Arc::clone(&self.twin.sim))
+    }
+
+    /// Serves on `listener` until `shutdown` completes; then reports NOT_SERVING, ends
+    /// every state stream, waits up to the grace period for calls to finish, and stops
+    /// the simulation.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ServeError> {
+        let twin = self.twin;
+        let sim = Arc::clone(&twin.sim);
+        let token = twin.shutdown.clone();
+        let grace = twin.shutdown_grace;
+
+        let (reporter, health) = tonic_health::server::health_reporter();
+        reporter.set_serving::<TwinServiceServer<Twin>>().await;
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(twin_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        // grpcurl before 1.9 and some tools still speak only v1alpha.
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(twin_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, "serving twin.v1.TwinService");
+        }
+        let (fired_tx, fired_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: health NOT_SERVING, ending streams");
+            reporter.set_not_serving::<TwinServiceServer<Twin>>().await;
+            reporter
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
+            token.cancel();
+            let _ = fired_tx.send(());
+        };
+        let serve = tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+            .add_service(health)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(TwinServiceServer::new(twin))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
+        tokio::pin!(serve);
+        let grace_over = async {
+            if fired_rx.await.is_ok() {
+                tokio::time::sleep(grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        let result = tokio::select! {
+            r = &mut serve => r.map_err(ServeError::from),
+            () = grace_over => {
+                tracing::warn!(?grace, "calls still open after the grace period; dropping them");
+                Ok(())
+            }
+        };
+        let stop = Arc::clone(&sim);
+        let _ = tokio::task::spawn_blocking(move || stop.stop()).await;
+        tracing::info!("server stopped");
+        result
+    }
+}
+
+/// Reads the live run's command log (for replay checks).
+#[derive(Clone)]
+pub struct CommandLogReader(Arc<SimHandle>);
+
+impl CommandLogReader {
+    /// `(sim_time, command)` of every injection of the current run, in order; None once
+    /// the simulation has stopped.
+    pub async fn read(&self) -> Option<Vec<(Micros, Injection)>> {
+        self.0.command_log().await.ok()
+    }
+}
+
+/// Serves the twin described by `config` on `listener` until `shutdown` completes.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    TwinServer::new(config)?.serve(listener, shutdown).await
+}

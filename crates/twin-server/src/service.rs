@@ -1,0 +1,302 @@
+//! The TwinService RPCs: thin handlers that check requests, talk to the simulation thread
+//! and convert replies through [`crate::convert`].
+
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use tokio_stream::Stream;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+use twin_core::Model;
+use twin_proto::v1;
+use twin_proto::v1::twin_service_server::TwinService;
+
+use crate::convert;
+use crate::scenes;
+use crate::sim::{Control, ControlReply, Injection, LiveScene, Receipt, SimHandle, Stopped};
+use crate::stream::{self, StreamLimits, Viewer};
+
+/// Shared state of all RPCs.
+pub struct Twin {
+    /// The simulation thread.
+    pub(crate) sim: Arc<SimHandle>,
+    /// Folder of the scene catalogue (ListScenes / LoadScene).
+    pub(crate) scenes_dir: PathBuf,
+    /// Limits of StreamState.
+    pub(crate) limits: StreamLimits,
+    /// One permit per open state stream.
+    pub(crate) streams: Arc<Semaphore>,
+    /// Cancelled at shutdown so that streams end cleanly.
+    pub(crate) shutdown: CancellationToken,
+    /// How long shutdown waits for open calls.
+    pub(crate) shutdown_grace: std::time::Duration,
+}
+
+fn stopped(_: Stopped) -> Status {
+    Status::unavailable("the server is shutting down")
+}
+
+impl Twin {
+    async fn control(&self, c: Control) -> Result<ControlReply, Status> {
+        self.sim
+            .control(c)
+            .await
+            .map_err(stopped)?
+            .map_err(convert::control_status)
+    }
+
+    async fn inject(&self, i: Injection) -> Result<Receipt, Status> {
+        self.sim
+            .inject(i)
+            .await
+            .map_err(stopped)?
+            .map_err(convert::command_status)
+    }
+}
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl TwinService for Twin {
+    async fn get_layout(
+        &self,
+        _: Request<v1::GetLayoutRequest>,
+    ) -> Result<Response<v1::GetLayoutResponse>, Status> {
+        let snap = self.sim.latest();
+        let mut layout = snap.scene.layout.clone();
+        layout.layout_generation = snap.generation;
+        Ok(Response::new(v1::GetLayoutResponse {
+            layout: Some(layout),
+        }))
+    }
+
+    type StreamStateStream = BoxStream<v1::StateFrame>;
+
+    async fn stream_state(
+        &self,
+        request: Request<v1::StreamStateRequest>,
+    ) -> Result<Response<Self::StreamStateStream>, Status> {
+        let peer = request
+            .remote_addr()
+            .map_or_else(|| "unknown".into(), |a| a.to_string());
+        let req = request.into_inner();
+        let rate_hz = stream::rate(&req)?;
+        let permit = Arc::clone(&self.streams).try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted(format!(
+                "too many state streams (limit {})",
+                self.limits.max_streams
+            ))
+        })?;
+        tracing::debug!(%peer, rate_hz, "state stream opened");
+        let frames = stream::spawn(Viewer {
+            snapshots: self.sim.snapshots(),
+            rate_hz,
+            full_frames_only: req.full_frames_only,
+            limits: self.limits.clone(),
+            permit,
+            shutdown: self.shutdown.clone(),
+            peer,
+        });
+        Ok(Response::new(Box::pin(frames)))
+    }
+
+    async fn pause(
+        &self,
+        _: Request<v1::PauseRequest>,
+    ) -> Result<Response<v1::PauseResponse>, Status> {
+        let reply = self.control(Control::Pause).await?;
+        Ok(Response::new(v1::PauseResponse {
+            clock: Some(convert::clock(&reply.clock)),
+        }))
+    }
+
+    async fn resume(
+        &self,
+        _: Request<v1::ResumeRequest>,
+    ) -> Result<Response<v1::ResumeResponse>, Status> {
+        let reply = self.control(Control::Resume).await?;
+        Ok(Response::new(v1::ResumeResponse {
+            clock: Some(convert::clock(&reply.clock)),
+        }))
+    }
+
+    async fn set_speed(
+        &self,
+        request: Request<v1::SetSpeedRequest>,
+    ) -> Result<Response<v1::SetSpeedResponse>, Status> {
+        let speed = convert::speed(request.get_ref())?;
+        let reply = self.control(Control::SetSpeed(speed)).await?;
+        Ok(Response::new(v1::SetSpeedResponse {
+            clock: Some(convert::clock(&reply.clock)),
+        }))
+    }
+
+    async fn run_to(
+        &self,
+        request: Request<v1::RunToRequest>,
+    ) -> Result<Response<v1::RunToResponse>, Status> {
+        let target = convert::run_to(request.get_ref());
+        let reply = self.control(Control::RunTo(target)).await?;
+        Ok(Response::new(v1::RunToResponse {
+            clock: Some(convert::clock(&reply.clock)),
+        }))
+    }
+
+    async fn reset(
+        &self,
+        request: Request<v1::ResetRequest>,
+    ) -> Result<Response<v1::ResetResponse>, Status> {
+        let seed = request.get_ref().seed;
+        let reply = self.control(Control::Reset { seed }).await?;
+        Ok(Response::new(v1::ResetResponse {
+            clock: Some(convert::clock(&reply.clock)),
+            layout_generation: reply.generation,
+        }))
+    }
+
+    async fn break_down(
+        &self,
+        request: Request<v1::BreakDownRequest>,
+    ) -> Result<Response<v1::BreakDownResponse>, Status> {
+        let receipt = self.inject(convert::break_down(request.get_ref())?).await?;
+        Ok(Response::new(v1::BreakDownResponse {
+            receipt: Some(convert::receipt(&receipt)),
+        }))
+    }
+
+    async fn repair(
+        &self,
+        request: Request<v1::RepairRequest>,
+    ) -> Result<Response<v1::RepairResponse>, Status> {
+        let receipt = self.inject(convert::repair(request.get_ref())?).await?;
+        Ok(Response::new(v1::RepairResponse {
+            receipt: Some(convert::receipt(&receipt)),
+        }))
+    }
+
+    async fn add_rush_order(
+        &self,
+        request: Request<v1::AddRushOrderRequest>,
+    ) -> Result<Response<v1::AddRushOrderResponse>, Status> {
+        let receipt = self.inject(convert::rush_order(request.get_ref())?).await?;
+        Ok(Response::new(v1::AddRushOrderResponse {
+            receipt: Some(convert::receipt(&receipt)),
+            order_id: format!("rush-{}-{}", receipt.generation, receipt.seq),
+        }))
+    }
+
+    async fn set_parameter(
+        &self,
+        request: Request<v1::SetParameterRequest>,
+    ) -> Result<Response<v1::SetParameterResponse>, Status> {
+        let receipt = self.inject(convert::parameter(request.get_ref())?).await?;
+        Ok(Response::new(v1::SetParameterResponse {
+            receipt: Some(convert::receipt(&receipt)),
+            layout_generation: receipt.generation,
+        }))
+    }
+
+    async fn get_report(
+        &self,
+        request: Request<v1::GetReportRequest>,
+    ) -> Result<Response<v1::GetReportResponse>, Status> {
+        let omit_json = request.get_ref().omit_json;
+        let reply = self.sim.report().await.map_err(stopped)?;
+        // Serialising a big report is real work; keep it off the async workers.
+        let report = tokio::task::spawn_blocking(move || convert::report(&reply, omit_json))
+            .await
+            .map_err(|e| Status::internal(format!("report task failed: {e}")))??;
+        Ok(Response::new(v1::GetReportResponse {
+            report: Some(report),
+        }))
+    }
+
+    async fn list_scenes(
+        &self,
+        _: Request<v1::ListScenesRequest>,
+    ) -> Result<Response<v1::ListScenesResponse>, Status> {
+        let dir = self.scenes_dir.clone();
+        let scenes = tokio::task::spawn_blocking(move || {
+            scenes::list(&dir)
+                .into_iter()
+                .filter_map(|entry| match Model::load(&entry.path) {
+                    Ok(model) => Some(v1::SceneInfo {
+                        name: entry.name,
+                        title: model.name,
+                        description: model.description,
+                    }),
+                    Err(errors) => {
+                        tracing::warn!(scene = %entry.name, %errors, "scene not listed: invalid");
+                        None
+                    }
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| Status::internal(format!("listing scenes failed: {e}")))?;
+        Ok(Response::new(v1::ListScenesResponse {
+            scenes,
+            current: self.sim.latest().scene.name.clone(),
+        }))
+    }
+
+    async fn load_scene(
+        &self,
+        request: Request<v1::LoadSceneRequest>,
+    ) -> Result<Response<v1::LoadSceneResponse>, Status> {
+        let req = request.into_inner();
+        if req.name.is_empty() {
+            return Err(Status::invalid_argument("name is required"));
+        }
+        let dir = self.scenes_dir.clone();
+        let name = req.name.clone();
+        let scene = tokio::task::spawn_blocking(move || {
+            let entry = scenes::find(&dir, &name)
+                .ok_or_else(|| Status::not_found(format!("unknown scene `{name}`")))?;
+            let model = Model::load(&entry.path).map_err(|errors| {
+                Status::failed_precondition(format!("scene `{name}` is invalid:\n{errors}"))
+            })?;
+            Ok::<_, Status>(LiveScene::new(entry.name, entry.path, model, None))
+        })
+        .await
+        .map_err(|e| Status::internal(format!("loading the scene failed: {e}")))??;
+        let scene = Arc::new(scene);
+        let info = convert::scene_info(&scene);
+        let reply = self
+            .control(Control::Load {
+                scene,
+                seed: req.seed,
+            })
+            .await?;
+        tracing::info!(scene = %info.name, generation = reply.generation, "scene loaded");
+        Ok(Response::new(v1::LoadSceneResponse {
+            scene: Some(info),
+            clock: Some(convert::clock(&reply.clock)),
+            layout_generation: reply.generation,
+        }))
+    }
+
+    type StartExperimentStream = BoxStream<v1::ExperimentEvent>;
+
+    async fn start_experiment(
+        &self,
+        _: Request<v1::StartExperimentRequest>,
+    ) -> Result<Response<Self::StartExperimentStream>, Status> {
+        Err(Status::unimplemented(
+            "experiments are not available on this server yet: the experiment runner \
+             (twin-lab) is not wired in; run `twin experiment FILE` locally",
+        ))
+    }
+
+    async fn cancel_experiment(
+        &self,
+        _: Request<v1::CancelExperimentRequest>,
+    ) -> Result<Response<v1::CancelExperimentResponse>, Status> {
+        Err(Status::unimplemented(
+            "experiments are not available on this server yet: the experiment runner \
+             (twin-lab) is not wired in",
+        ))
+    }
+}

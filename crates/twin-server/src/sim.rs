@@ -1,0 +1,653 @@
+//! The simulation thread: owns the [`Sim`], paces it to the wall clock, applies commands
+//! between events and publishes [`Snapshot`]s for the viewers.
+//!
+//! Determinism: the core only ever advances through `Sim::run_until(t)`, and every
+//! command is applied right after such a call, at `sim.now()`. Replaying the command log
+//! `(sim_time, command)` through the core with `run_until(sim_time)` + the command
+//! therefore gives the same run, whatever the pacing, the speed or the number of viewers.
+//!
+//! The thread is a plain OS thread, not a tokio task: at "as fast as possible" it is
+//! CPU-bound for as long as it runs, and must not starve the gRPC workers.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{oneshot, watch};
+use twin_core::time::{HOUR, Micros};
+use twin_core::{CommandError, Model, Report, Sim};
+use twin_proto::v1;
+
+use crate::convert;
+
+/// How often a running simulation publishes a snapshot (wall time). Viewers sample the
+/// latest snapshot at their own rate, so this bounds the staleness of any frame.
+const PUBLISH_EVERY: Duration = Duration::from_millis(10);
+/// Longest stretch of event processing before the thread looks at its commands again;
+/// bounds control-call latency at "as fast as possible".
+const CHUNK_BUDGET: Duration = Duration::from_millis(2);
+/// How often the full report (bottleneck ranking, KPIs) is recomputed while running.
+/// `Sim::report` sorts every active period, too costly for every frame.
+const REPORT_EVERY: Duration = Duration::from_secs(1);
+/// When paced and this far behind the wall clock, the debt is written off instead of
+/// racing to catch up (the achieved speed then shows the shortfall).
+const MAX_LAG: Duration = Duration::from_millis(250);
+/// Simulated time over which the moving station throughput is measured.
+const THROUGHPUT_WINDOW: Micros = HOUR;
+
+/// Pacing of the simulation clock.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Speed {
+    /// Simulated seconds per wall-clock second (finite, > 0).
+    Paced(f64),
+    /// As fast as possible.
+    Max,
+}
+
+/// A scene loaded into the server.
+#[derive(Debug)]
+pub struct LiveScene {
+    /// Catalogue name (path under the scenes folder without extension).
+    pub name: String,
+    /// File it was loaded from.
+    pub path: PathBuf,
+    /// The validated model.
+    pub model: Arc<Model>,
+    /// Seed used when a Reset or LoadScene names none.
+    pub default_seed: u64,
+    /// The static layout, converted once (its `layout_generation` is filled per reply).
+    pub layout: v1::Layout,
+}
+
+impl LiveScene {
+    /// Wraps a validated model, converting its layout once.
+    pub fn new(name: String, path: PathBuf, model: Model, seed: Option<u64>) -> LiveScene {
+        let layout = convert::layout(&model, &name);
+        LiveScene {
+            default_seed: seed.unwrap_or(model.seed),
+            name,
+            path,
+            model: Arc::new(model),
+            layout,
+        }
+    }
+}
+
+/// The clock as every control call and frame reports it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Clock {
+    pub sim_time: Micros,
+    pub speed: Speed,
+    /// Last finite speed, reported while running at max speed and restored by SetSpeed.
+    pub paced_speed: f64,
+    pub paused: bool,
+    /// Simulated seconds per wall second over the last second or so.
+    pub achieved_speed: f64,
+    pub run_until: Option<Micros>,
+    pub seed: u64,
+}
+
+/// What viewers see: the state at one instant, shared by every stream (`Arc`).
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Bumped by Reset and LoadScene; frames of a new generation are full.
+    pub generation: u64,
+    pub scene: Arc<LiveScene>,
+    pub clock: Clock,
+    /// Station states in layout order, already in wire form (built once, not per viewer).
+    pub stations: Vec<v1::StationState>,
+    pub kpis: v1::KpiSummary,
+    pub bottlenecks: v1::BottleneckRanking,
+    /// When the simulation thread published it (for delay measurements).
+    pub published: Instant,
+}
+
+/// Clock and layout changes a control call can ask for.
+#[derive(Debug)]
+pub enum Control {
+    Pause,
+    Resume,
+    SetSpeed(Speed),
+    RunTo(Micros),
+    Reset {
+        seed: Option<u64>,
+    },
+    Load {
+        scene: Arc<LiveScene>,
+        seed: Option<u64>,
+    },
+}
+
+/// Why a control call was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("sim_time_us {target} is not after the current simulation time {now}")]
+    NotAfterNow { target: Micros, now: Micros },
+}
+
+/// Reply of a control call.
+#[derive(Debug, Clone)]
+pub struct ControlReply {
+    pub clock: Clock,
+    pub generation: u64,
+}
+
+/// Commands that change the model's state; each enters the command log.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Injection {
+    BreakDown {
+        station: String,
+        duration: Option<Micros>,
+    },
+    Repair {
+        station: String,
+    },
+    RushOrder {
+        product: String,
+        quantity: u32,
+    },
+    SetBuffer {
+        station: String,
+        capacity: Option<u32>,
+    },
+    SetArrivalRate {
+        source: String,
+        per_hour: f64,
+    },
+}
+
+impl Injection {
+    /// Applies the command to a run; the replay in the tests calls this too.
+    pub fn apply(&self, sim: &mut Sim) -> Result<(), CommandError> {
+        match self {
+            Injection::BreakDown { station, duration } => sim.break_down(station, *duration),
+            Injection::Repair { station } => sim.repair(station),
+            Injection::RushOrder { product, quantity } => sim.add_rush_order(product, *quantity),
+            Injection::SetBuffer { station, capacity } => sim.set_buffer(station, *capacity),
+            Injection::SetArrivalRate { source, per_hour } => {
+                sim.set_arrival_rate(source, *per_hour)
+            }
+        }
+    }
+}
+
+/// Acknowledgement of an applied injection.
+#[derive(Debug, Clone, Copy)]
+pub struct Receipt {
+    pub applied_at: Micros,
+    /// 1-based position in the run's command log.
+    pub seq: u64,
+    pub generation: u64,
+}
+
+/// A fresh report of the live run.
+#[derive(Debug)]
+pub struct ReportReply {
+    pub report: Report,
+    pub scene: Arc<LiveScene>,
+    /// Wall seconds since the run started (the `wall_s` of the JSON document).
+    pub wall_s: f64,
+}
+
+enum Request {
+    Control(Control, oneshot::Sender<Result<ControlReply, ControlError>>),
+    Inject(Injection, oneshot::Sender<Result<Receipt, CommandError>>),
+    Report(oneshot::Sender<ReportReply>),
+    CommandLog(oneshot::Sender<Vec<(Micros, Injection)>>),
+    Stop,
+}
+
+/// The simulation thread has stopped (server shutting down).
+#[derive(Debug, thiserror::Error)]
+#[error("the simulation has stopped")]
+pub struct Stopped;
+
+/// Handle to the simulation thread; cheap to share behind an `Arc`.
+pub struct SimHandle {
+    requests: mpsc::Sender<Request>,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl SimHandle {
+    /// Starts the simulation thread on `scene`, running at `speed` (or paused).
+    pub fn spawn(scene: Arc<LiveScene>, speed: Speed, paused: bool) -> std::io::Result<SimHandle> {
+        let (tx, rx) = mpsc::channel();
+        let mut driver = Driver::new(scene, speed, paused);
+        let first = driver.snapshot();
+        let (snap_tx, snap_rx) = watch::channel(first);
+        driver.publisher = Some(snap_tx);
+        let thread = std::thread::Builder::new()
+            .name("twin-sim".into())
+            .spawn(move || driver.run(rx))?;
+        Ok(SimHandle {
+            requests: tx,
+            snapshots: snap_rx,
+            thread: std::sync::Mutex::new(Some(thread)),
+        })
+    }
+
+    /// A receiver of the latest snapshot (viewers sample it; nothing queues).
+    pub fn snapshots(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.snapshots.clone()
+    }
+
+    /// The snapshot published last.
+    pub fn latest(&self) -> Arc<Snapshot> {
+        self.snapshots.borrow().clone()
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Request) -> Result<T, Stopped> {
+        let (tx, rx) = oneshot::channel();
+        self.requests.send(make(tx)).map_err(|_| Stopped)?;
+        rx.await.map_err(|_| Stopped)
+    }
+
+    /// Applies a control call.
+    pub async fn control(&self, c: Control) -> Result<Result<ControlReply, ControlError>, Stopped> {
+        self.ask(|tx| Request::Control(c, tx)).await
+    }
+
+    /// Applies an injection at the current simulation time and logs it.
+    pub async fn inject(&self, i: Injection) -> Result<Result<Receipt, CommandError>, Stopped> {
+        self.ask(|tx| Request::Inject(i, tx)).await
+    }
+
+    /// Computes the full report of the live run now.
+    pub async fn report(&self) -> Result<ReportReply, Stopped> {
+        self.ask(Request::Report).await
+    }
+
+    /// The command log of the current run: `(sim_time, command)` in order.
+    pub async fn command_log(&self) -> Result<Vec<(Micros, Injection)>, Stopped> {
+        self.ask(Request::CommandLog).await
+    }
+
+    /// Stops the thread and waits for it.
+    pub fn stop(&self) {
+        let _ = self.requests.send(Request::Stop);
+        let handle = self.thread.lock().ok().and_then(|mut h| h.take());
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Parts processed per station at sampled simulated times, for moving throughput.
+struct ThroughputWindow {
+    samples: VecDeque<(Micros, Vec<u64>)>,
+}
+
+impl ThroughputWindow {
+    fn new() -> Self {
+        ThroughputWindow {
+            samples: VecDeque::new(),
+        }
+    }
+
+    /// Records the counts at `now` (at most ~60 samples per window) and returns the
+    /// parts per hour of each station over the window.
+    fn update(&mut self, now: Micros, completed: &[u64]) -> Vec<f64> {
+        // Counts restart at the end of the warm-up; start the window afresh then.
+        if self
+            .samples
+            .back()
+            .is_some_and(|(t, c)| *t > now || c.iter().zip(completed).any(|(a, b)| a > b))
+        {
+            self.samples.clear();
+        }
+        let step = THROUGHPUT_WINDOW / 60;
+        if self.samples.back().is_none_or(|(t, _)| now >= t + step) {
+            self.samples.push_back((now, completed.to_vec()));
+        }
+        while self.samples.len() > 2
+            && self
+                .samples
+                .get(1)
+                .is_some_and(|(t, _)| now.saturating_sub(*t) >= THROUGHPUT_WINDOW)
+        {
+            self.samples.pop_front();
+        }
+        let Some((t0, c0)) = self.samples.front() else {
+            return vec![0.0; completed.len()];
+        };
+        let span = now.saturating_sub(*t0);
+        if span == 0 {
+            return vec![0.0; completed.len()];
+        }
+        let hours = span as f64 / HOUR as f64;
+        completed
+            .iter()
+            .zip(c0)
+            .map(|(c, c0)| c.saturating_sub(*c0) as f64 / hours)
+            .collect()
+    }
+}
+
+struct Driver {
+    scene: Arc<LiveScene>,
+    sim: Sim,
+    generation: u64,
+    clock: Clock,
+    /// Wall instant and simulated time the pacing counts from.
+    anchor: (Instant, Micros),
+    /// Start of the achieved-speed measurement window.
+    speed_window: (Instant, Micros),
+    /// Wall instant the current run started (Reset / Load).
+    run_started: Instant,
+    log: Vec<(Micros, Injection)>,
+    report: Report,
+    /// Wire forms of the cached report's KPIs and ranking, reused by every snapshot.
+    kpis: v1::KpiSummary,
+    ranking: v1::BottleneckRanking,
+    report_at: Instant,
+    throughput: ThroughputWindow,
+    last_publish: Instant,
+    publisher: Option<watch::Sender<Arc<Snapshot>>>,
+}
+
+impl Driver {
+    fn new(scene: Arc<LiveScene>, speed: Speed, paused: bool) -> Driver {
+        let seed = scene.default_seed;
+        let sim = Sim::new(Arc::clone(&scene.model), seed);
+        let now = Instant::now();
+        let paced_speed = match speed {
+            Speed::Paced(s) => s,
+            Speed::Max => 1.0,
+        };
+        let report = sim.report();
+        Driver {
+            kpis: convert::kpi_summary(&scene.model, &report),
+            ranking: convert::bottleneck_ranking(&scene.model, &report),
+            report,
+            sim,
+            scene,
+            generation: 1,
+            clock: Clock {
+                sim_time: 0,
+                speed,
+                paced_speed,
+                paused,
+                achieved_speed: 0.0,
+                run_until: None,
+                seed,
+            },
+            anchor: (now, 0),
+            speed_window: (now, 0),
+            run_started: now,
+            log: Vec::new(),
+            report_at: now,
+            throughput: ThroughputWindow::new(),
+            last_publish: now,
+            publisher: None,
+        }
+    }
+
+    fn run(mut self, rx: mpsc::Receiver<Request>) {
+        tracing::debug!("simulation thread started");
+        loop {
+            // Commands first: they apply at the current simulation time.
+            loop {
+                match rx.try_recv() {
+                    Ok(r) => {
+                        if !self.handle(r) {
+                            return;
+                        }
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => return,
+                }
+            }
+            if self.clock.paused {
+                match rx.recv() {
+                    Ok(r) => {
+                        if !self.handle(r) {
+                            return;
+                        }
+                        continue;
+                    }
+                    Err(_) => return,
+                }
+            }
+            let started = Instant::now();
+            let idle = match self.clock.speed {
+                Speed::Max => {
+                    let target = self.clock.run_until.unwrap_or(Micros::MAX);
+                    self.advance(target, started + CHUNK_BUDGET);
+                    // Nothing left to simulate: wait for commands instead of spinning.
+                    self.clock.run_until.is_none() && self.sim.next_event_time().is_none()
+                }
+                Speed::Paced(speed) => {
+                    let elapsed = started.duration_since(self.anchor.0).as_secs_f64();
+                    let mut target = self
+                        .anchor
+                        .1
+                        .saturating_add((elapsed * speed * 1e6) as Micros);
+                    if let Some(until) = self.clock.run_until {
+                        target = target.min(until);
+                    }
+                    let reached = self.advance(target, started + PUBLISH_EVERY);
+                    let lag_s = target.saturating_sub(self.sim.now()) as f64 / speed / 1e6;
+                    if !reached && lag_s > MAX_LAG.as_secs_f64() {
+                        // Cannot keep up: pace from here instead of racing.
+                        self.anchor = (Instant::now(), self.sim.now());
+                    }
+                    reached
+                }
+            };
+            if let Some(until) = self.clock.run_until
+                && self.sim.now() >= until
+            {
+                self.clock.run_until = None;
+                self.set_paused(true);
+                tracing::info!(sim_time_us = until, "RunTo target reached; paused");
+            }
+            let now = Instant::now();
+            if now.duration_since(self.last_publish) >= PUBLISH_EVERY || self.clock.paused {
+                if now.duration_since(self.report_at) >= REPORT_EVERY {
+                    self.refresh_report();
+                }
+                self.publish();
+            }
+            if idle && !self.clock.paused {
+                let wait =
+                    (self.last_publish + PUBLISH_EVERY).saturating_duration_since(Instant::now());
+                match rx.recv_timeout(wait) {
+                    Ok(r) => {
+                        if !self.handle(r) {
+                            return;
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            }
+        }
+    }
+
+    /// Advances towards `target` event by event until the wall-clock `deadline`.
+    /// Returns whether `target` was reached. Only `run_until` moves the clock, so the
+    /// chunking never changes results.
+    fn advance(&mut self, target: Micros, deadline: Instant) -> bool {
+        let mut n: u32 = 0;
+        while let Some(t) = self.sim.next_event_time() {
+            if t > target {
+                break;
+            }
+            self.sim.run_until(t);
+            n += 1;
+            if n.is_multiple_of(64) && Instant::now() >= deadline {
+                return false;
+            }
+        }
+        if target != Micros::MAX {
+            self.sim.run_until(target);
+        }
+        true
+    }
+
+    /// Handles one request; false means stop the thread.
+    fn handle(&mut self, request: Request) -> bool {
+        match request {
+            Request::Control(c, reply) => {
+                let result = self.control(c);
+                self.refresh_report();
+                self.publish();
+                let _ = reply.send(result);
+            }
+            Request::Inject(i, reply) => {
+                let result = i.apply(&mut self.sim).map(|()| {
+                    let applied_at = self.sim.now();
+                    tracing::info!(sim_time_us = applied_at, command = ?i, "injection applied");
+                    self.log.push((applied_at, i));
+                    Receipt {
+                        applied_at,
+                        seq: self.log.len() as u64,
+                        generation: self.generation,
+                    }
+                });
+                if result.is_ok() {
+                    self.refresh_report();
+                    self.publish();
+                }
+                let _ = reply.send(result);
+            }
+            Request::Report(reply) => {
+                let report = self.sim.report();
+                let _ = reply.send(ReportReply {
+                    report,
+                    scene: Arc::clone(&self.scene),
+                    wall_s: self.run_started.elapsed().as_secs_f64(),
+                });
+            }
+            Request::CommandLog(reply) => {
+                let _ = reply.send(self.log.clone());
+            }
+            Request::Stop => {
+                tracing::debug!("simulation thread stopping");
+                return false;
+            }
+        }
+        true
+    }
+
+    fn control(&mut self, c: Control) -> Result<ControlReply, ControlError> {
+        match c {
+            Control::Pause => self.set_paused(true),
+            Control::Resume => self.set_paused(false),
+            Control::SetSpeed(speed) => {
+                self.clock.speed = speed;
+                if let Speed::Paced(s) = speed {
+                    self.clock.paced_speed = s;
+                }
+                self.reanchor();
+            }
+            Control::RunTo(target) => {
+                let now = self.sim.now();
+                if target <= now {
+                    return Err(ControlError::NotAfterNow { target, now });
+                }
+                self.clock.run_until = Some(target);
+                self.set_paused(false);
+            }
+            Control::Reset { seed } => {
+                let scene = Arc::clone(&self.scene);
+                self.restart(scene, seed);
+            }
+            Control::Load { scene, seed } => self.restart(scene, seed),
+        }
+        self.clock.sim_time = self.sim.now();
+        Ok(ControlReply {
+            clock: self.clock,
+            generation: self.generation,
+        })
+    }
+
+    fn restart(&mut self, scene: Arc<LiveScene>, seed: Option<u64>) {
+        let seed = seed.unwrap_or(scene.default_seed);
+        tracing::info!(scene = %scene.name, seed, "starting a new run");
+        self.sim = Sim::new(Arc::clone(&scene.model), seed);
+        self.scene = scene;
+        self.generation += 1;
+        self.clock.seed = seed;
+        self.clock.run_until = None;
+        self.log.clear();
+        self.throughput = ThroughputWindow::new();
+        self.run_started = Instant::now();
+        self.set_paused(true);
+    }
+
+    fn set_paused(&mut self, paused: bool) {
+        self.clock.paused = paused;
+        if paused {
+            self.clock.achieved_speed = 0.0;
+        }
+        self.reanchor();
+    }
+
+    fn reanchor(&mut self) {
+        let now = Instant::now();
+        self.anchor = (now, self.sim.now());
+        self.speed_window = (now, self.sim.now());
+    }
+
+    fn refresh_report(&mut self) {
+        self.report = self.sim.report();
+        self.kpis = convert::kpi_summary(&self.scene.model, &self.report);
+        self.ranking = convert::bottleneck_ranking(&self.scene.model, &self.report);
+        self.report_at = Instant::now();
+    }
+
+    fn snapshot(&mut self) -> Arc<Snapshot> {
+        let now = Instant::now();
+        let sim_now = self.sim.now();
+        self.clock.sim_time = sim_now;
+        if !self.clock.paused {
+            let wall = now.duration_since(self.speed_window.0).as_secs_f64();
+            if wall >= 1.0 {
+                self.clock.achieved_speed =
+                    sim_now.saturating_sub(self.speed_window.1) as f64 / 1e6 / wall;
+                self.speed_window = (now, sim_now);
+            }
+        }
+        let views: Vec<_> = self.sim.station_views().collect();
+        let completed: Vec<u64> = views.iter().map(|v| v.completed).collect();
+        let rates = self.throughput.update(sim_now, &completed);
+        let stations = views
+            .iter()
+            .enumerate()
+            .map(|(i, view)| {
+                let utilization = self.report.stations.get(i).map_or(0.0, |s| s.utilization);
+                convert::station_state(i, view, rates[i], utilization)
+            })
+            .collect();
+        Arc::new(Snapshot {
+            generation: self.generation,
+            scene: Arc::clone(&self.scene),
+            clock: self.clock,
+            stations,
+            kpis: self.kpis,
+            bottlenecks: v1::BottleneckRanking {
+                momentary_station_index: self.sim.momentary_bottleneck(),
+                ..self.ranking.clone()
+            },
+            published: now,
+        })
+    }
+
+    fn publish(&mut self) {
+        let snapshot = self.snapshot();
+        self.last_publish = snapshot.published;
+        if let Some(publisher) = &self.publisher {
+            publisher.send_replace(snapshot);
+        }
+    }
+}
