@@ -29,6 +29,8 @@ const HISTORY_STEP_US: u64 = 10_000_000;
 const RANKING_ROWS: usize = 10;
 /// Height of the per-station share bars, points.
 const SHARE_BAR_HEIGHT: f32 = 10.0;
+/// Height of the scrolling per-station list, points (keeps the panel on a 720p screen).
+const STATION_LIST_HEIGHT: f32 = 120.0;
 /// Speed presets offered as buttons (simulated seconds per wall second).
 const SPEED_PRESETS: [f64; 5] = [0.25, 1.0, 10.0, 60.0, 600.0];
 /// Microseconds per hour.
@@ -188,7 +190,7 @@ fn draw_status_panel(
                 LinkStatus::Failed(reason) => (Color32::RED, reason.clone()),
             };
             ui.horizontal(|ui| {
-                ui.colored_label(colour, "●");
+                ui.colored_label(colour, "■");
                 ui.label(&connection.server);
             });
             ui.add(egui::Label::new(RichText::new(text).color(colour)).wrap());
@@ -418,7 +420,7 @@ fn draw_kpi_panel(
             ui.label("Throughput (/h) over simulated hours");
             let points = history.points.make_contiguous();
             Plot::new("throughput")
-                .height(120.0)
+                .height(90.0)
                 .allow_scroll(false)
                 .allow_drag(false)
                 .allow_zoom(false)
@@ -439,7 +441,7 @@ fn draw_bottleneck_panel(
     let ctx = contexts.ctx_mut()?;
     let layout = site.layout.as_ref();
     egui::Window::new("Bottlenecks")
-        .anchor(Align2::RIGHT_TOP, [-10.0, 420.0])
+        .default_pos([370.0, 10.0])
         .default_width(280.0)
         .resizable(false)
         .show(ctx, |ui| {
@@ -483,26 +485,40 @@ fn draw_station_panel(
         .anchor(Align2::RIGHT_BOTTOM, [-10.0, -10.0])
         .default_width(300.0)
         .show(ctx, |ui| {
-            ui.horizontal_wrapped(|ui| {
-                for state in STATION_STATES {
-                    ui.colored_label(rgb(station_state_rgb(state)), "■");
-                    ui.label(station_state_label(state));
-                }
-            });
-            ui.horizontal_wrapped(|ui| {
-                ui.label("vehicles:");
-                for state in VEHICLE_STATES {
-                    ui.colored_label(rgb(vehicle_state_rgb(state)), "■");
-                    ui.label(vehicle_state_label(state));
-                }
-            });
+            egui::Grid::new("station_legend")
+                .num_columns(4)
+                .show(ui, |ui| {
+                    for (i, state) in STATION_STATES.into_iter().enumerate() {
+                        ui.horizontal(|ui| {
+                            ui.colored_label(rgb(station_state_rgb(state)), "■");
+                            ui.label(station_state_label(state));
+                        });
+                        if i % 4 == 3 {
+                            ui.end_row();
+                        }
+                    }
+                });
+            ui.label("vehicles");
+            egui::Grid::new("vehicle_legend")
+                .num_columns(4)
+                .show(ui, |ui| {
+                    for (i, state) in VEHICLE_STATES.into_iter().enumerate() {
+                        ui.horizontal(|ui| {
+                            ui.colored_label(rgb(vehicle_state_rgb(state)), "■");
+                            ui.label(vehicle_state_label(state));
+                        });
+                        if i % 4 == 3 {
+                            ui.end_row();
+                        }
+                    }
+                });
             ui.separator();
             let Some(report) = &report.report else {
                 ui.weak("state shares: waiting for the first report");
                 return;
             };
             egui::ScrollArea::vertical()
-                .max_height(220.0)
+                .max_height(STATION_LIST_HEIGHT)
                 .show(ui, |ui| {
                     for row in &report.stations {
                         ui.horizontal(|ui| {
