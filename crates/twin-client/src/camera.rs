@@ -32,18 +32,11 @@ pub struct CameraPlugin;
 
 impl Plugin for CameraPlugin {
     fn build(&self, app: &mut App) {
-        app.add_message::<FocusOn>()
-            .add_systems(Startup, spawn_camera)
-            .add_systems(
-                Update,
-                (
-                    frame_site.run_if(on_message::<LayoutChanged>),
-                    focus_region,
-                    control_camera,
-                    place_camera,
-                )
-                    .chain(),
-            );
+        app.add_message::<FocusOn>().add_systems(Startup, spawn_camera).add_systems(
+            Update,
+            (frame_site.run_if(on_message::<LayoutChanged>), focus_region, control_camera, place_camera)
+                .chain(),
+        );
     }
 }
 
@@ -75,22 +68,12 @@ pub struct OrbitCamera {
 
 impl Default for OrbitCamera {
     fn default() -> Self {
-        Self {
-            focus: Vec3::ZERO,
-            yaw: 0.6,
-            pitch: 0.8,
-            distance: 150.0,
-            target: None,
-        }
+        Self { focus: Vec3::ZERO, yaw: 0.6, pitch: 0.8, distance: 150.0, target: None }
     }
 }
 
 fn spawn_camera(mut commands: Commands) {
-    commands.spawn((
-        Camera3d::default(),
-        OrbitCamera::default(),
-        Transform::default(),
-    ));
+    commands.spawn((Camera3d::default(), OrbitCamera::default(), Transform::default()));
 }
 
 /// Distance at which a region of `extent_m` fills the view.
@@ -115,10 +98,7 @@ fn focus_region(mut requests: MessageReader<FocusOn>, mut cameras: Query<&mut Or
         return;
     };
     for mut orbit in &mut cameras {
-        orbit.target = Some((
-            site_to_world(request.x, request.y, 0.0),
-            fit_distance(request.extent_m),
-        ));
+        orbit.target = Some((site_to_world(request.x, request.y, 0.0), fit_distance(request.extent_m)));
     }
 }
 
@@ -137,8 +117,7 @@ fn control_camera(
     let dt = time.delta_secs();
     for mut orbit in &mut cameras {
         let shift = keys.any_pressed([KeyCode::ShiftLeft, KeyCode::ShiftRight]);
-        let pan_drag =
-            buttons.pressed(MouseButton::Middle) || (shift && buttons.pressed(MouseButton::Right));
+        let pan_drag = buttons.pressed(MouseButton::Middle) || (shift && buttons.pressed(MouseButton::Right));
         let orbit_drag = buttons.pressed(MouseButton::Right) && !shift;
         let mut pan = Vec2::ZERO;
         if pointer_free {
@@ -254,21 +233,13 @@ mod tests {
             .add_message::<LayoutChanged>()
             .add_plugins(CameraPlugin);
         app.update();
-        app.world_mut().write_message(FocusOn {
-            x: 100.0,
-            y: 50.0,
-            extent_m: 40.0,
-        });
+        app.world_mut().write_message(FocusOn { x: 100.0, y: 50.0, extent_m: 40.0 });
         for _ in 0..300 {
             app.update();
         }
         let mut cameras = app.world_mut().query::<&OrbitCamera>();
         let orbit = cameras.single(app.world()).expect("one camera");
-        assert!(
-            orbit.focus.distance(Vec3::new(100.0, 0.0, -50.0)) < 0.1,
-            "{:?}",
-            orbit.focus
-        );
+        assert!(orbit.focus.distance(Vec3::new(100.0, 0.0, -50.0)) < 0.1, "{:?}", orbit.focus);
         assert!((orbit.distance - fit_distance(40.0)).abs() < 0.1);
     }
 }

@@ -15,6 +15,11 @@ use crate::net::{Connection, LinkStatus};
 
 /// Longest wait between requesting the screenshot and seeing it on disk.
 const CAPTURE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Captures of a blank window (one colour: the renderer was not ready yet, e.g. llvmpipe
+/// still compiling shaders) that are retried before giving up.
+const MAX_BLANK_CAPTURES: u32 = 20;
+/// Frames rendered between a blank capture and the next try.
+const FRAMES_BETWEEN_RETRIES: u32 = 10;
 
 /// Takes one screenshot after the first state frame, then exits.
 pub struct CapturePlugin {
@@ -34,6 +39,7 @@ impl Plugin for CapturePlugin {
             connect_timeout: self.connect_timeout,
             phase: Phase::WaitingForState,
             captured: false,
+            blank_captures: 0,
         })
         .add_systems(Last, capture_after_frames);
     }
@@ -61,6 +67,18 @@ pub struct CaptureJob {
     phase: Phase,
     /// Set by the observer once the image has been handed to `save_to_disk`.
     captured: bool,
+    /// Blank captures so far.
+    blank_captures: u32,
+}
+
+/// True when every pixel of the image has the same value (nothing was drawn yet).
+pub fn is_blank(image: &Image) -> bool {
+    let Some(data) = image.data.as_deref() else { return true };
+    let pixel = image.texture_descriptor.format.block_copy_size(None).unwrap_or(4).max(1) as usize;
+    match data.get(..pixel) {
+        Some(first) => data.chunks_exact(pixel).all(|p| p == first),
+        None => true,
+    }
 }
 
 fn fail(exit: &mut MessageWriter<AppExit>, job: &mut CaptureJob, message: String) {
@@ -98,20 +116,22 @@ fn capture_after_frames(
             }
         }
         Phase::Rendering { rendered } if rendered >= job.frames => {
-            let path = job.path.clone();
-            commands
-                .spawn(Screenshot::primary_window())
-                .observe(save_to_disk(path))
-                .observe(|_: On<ScreenshotCaptured>, mut job: ResMut<CaptureJob>| {
-                    job.captured = true
-                });
+            let mut save = save_to_disk(job.path.clone());
+            commands.spawn(Screenshot::primary_window()).observe(
+                move |captured: On<ScreenshotCaptured>, mut job: ResMut<CaptureJob>| {
+                    if is_blank(&captured.image) {
+                        job.blank_captures += 1;
+                        let retry_from = job.frames.saturating_sub(FRAMES_BETWEEN_RETRIES);
+                        job.phase = Phase::Rendering { rendered: retry_from };
+                    } else {
+                        save(captured);
+                        job.captured = true;
+                    }
+                },
+            );
             job.phase = Phase::Requested { at_s: now };
         }
-        Phase::Rendering { rendered } => {
-            job.phase = Phase::Rendering {
-                rendered: rendered + 1,
-            }
-        }
+        Phase::Rendering { rendered } => job.phase = Phase::Rendering { rendered: rendered + 1 },
         Phase::Requested { at_s } => {
             // `save_to_disk` writes synchronously inside the observer, so once `captured`
             // is set the file is complete or the write failed.
@@ -122,18 +142,44 @@ fn capture_after_frames(
                     job.phase = Phase::Done;
                     exit.write(AppExit::Success);
                 } else {
-                    let message =
-                        format!("screenshot could not be written to {}", job.path.display());
+                    let message = format!("screenshot could not be written to {}", job.path.display());
                     fail(&mut exit, &mut job, message);
                 }
-            } else if now - at_s > CAPTURE_TIMEOUT.as_secs_f64() {
+            } else if job.blank_captures > MAX_BLANK_CAPTURES {
                 let message = format!(
-                    "screenshot not captured within {} s",
-                    CAPTURE_TIMEOUT.as_secs()
+                    "the window stayed blank for {} captures; no screenshot written",
+                    job.blank_captures
                 );
+                fail(&mut exit, &mut job, message);
+            } else if now - at_s > CAPTURE_TIMEOUT.as_secs_f64() {
+                let message = format!("screenshot not captured within {} s", CAPTURE_TIMEOUT.as_secs());
                 fail(&mut exit, &mut job, message);
             }
         }
         Phase::Done => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bevy::asset::RenderAssetUsages;
+    use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat};
+
+    use super::*;
+
+    fn image(pixels: &[[u8; 4]]) -> Image {
+        Image::new(
+            Extent3d { width: pixels.len() as u32, height: 1, depth_or_array_layers: 1 },
+            TextureDimension::D2,
+            pixels.concat(),
+            TextureFormat::Rgba8UnormSrgb,
+            RenderAssetUsages::default(),
+        )
+    }
+
+    #[test]
+    fn one_colour_images_are_blank() {
+        assert!(is_blank(&image(&[[0, 0, 0, 255]; 4])));
+        assert!(!is_blank(&image(&[[0, 0, 0, 255], [0, 0, 0, 255], [9, 0, 0, 255]])));
     }
 }

@@ -43,10 +43,7 @@ impl Plugin for HudPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<ThroughputHistory>()
             .init_resource::<HudInputs>()
-            .add_systems(
-                Update,
-                record_throughput.run_if(resource_changed::<LiveState>),
-            )
+            .add_systems(Update, record_throughput.run_if(resource_changed::<LiveState>))
             .add_systems(
                 EguiPrimaryContextPass,
                 (
@@ -85,13 +82,8 @@ impl ThroughputHistory {
         if self.points.len() == HISTORY_CAPACITY {
             self.points.pop_front();
         }
-        let value = if throughput_per_hour.is_finite() {
-            throughput_per_hour
-        } else {
-            0.0
-        };
-        self.points
-            .push_back(PlotPoint::new(sim_time_us as f64 / US_PER_HOUR, value));
+        let value = if throughput_per_hour.is_finite() { throughput_per_hour } else { 0.0 };
+        self.points.push_back(PlotPoint::new(sim_time_us as f64 / US_PER_HOUR, value));
         self.last_us = Some(sim_time_us);
     }
 
@@ -115,14 +107,7 @@ struct HudInputs {
 
 impl Default for HudInputs {
     fn default() -> Self {
-        Self {
-            speed: 1.0,
-            max_speed: false,
-            run_to_h: 8.0,
-            seed: 1,
-            rush_product: 0,
-            rush_quantity: 10,
-        }
+        Self { speed: 1.0, max_speed: false, run_to_h: 8.0, seed: 1, rush_product: 0, rush_quantity: 10 }
     }
 }
 
@@ -136,11 +121,7 @@ fn record_throughput(live: Res<LiveState>, mut history: ResMut<ThroughputHistory
 pub fn format_sim_time(us: u64) -> String {
     let s = us / 1_000_000;
     let (d, h, m, s) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
-    if d > 0 {
-        format!("{d}d {h:02}:{m:02}:{s:02}")
-    } else {
-        format!("{h:02}:{m:02}:{s:02}")
-    }
+    if d > 0 { format!("{d}d {h:02}:{m:02}:{s:02}") } else { format!("{h:02}:{m:02}:{s:02}") }
 }
 
 fn rgb(c: [u8; 3]) -> Color32 {
@@ -148,18 +129,12 @@ fn rgb(c: [u8; 3]) -> Color32 {
 }
 
 fn station_name(layout: Option<&Layout>, index: u32) -> String {
-    layout
-        .and_then(|l| l.stations.get(index as usize))
-        .map_or_else(
-            || format!("#{index}"),
-            |s| {
-                if s.name.is_empty() {
-                    s.id.clone()
-                } else {
-                    s.name.clone()
-                }
-            },
-        )
+    layout.and_then(|l| l.stations.get(index as usize)).map_or_else(
+        || format!("#{index}"),
+        |s| {
+            if s.name.is_empty() { s.id.clone() } else { s.name.clone() }
+        },
+    )
 }
 
 fn draw_status_panel(
@@ -170,80 +145,48 @@ fn draw_status_panel(
     diagnostics: Res<DiagnosticsStore>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
-    egui::Window::new("Twin")
-        .anchor(Align2::LEFT_TOP, [10.0, 10.0])
-        .resizable(false)
-        .show(ctx, |ui| {
-            let (colour, text) = match &connection.status {
-                LinkStatus::Connected => (Color32::LIGHT_GREEN, "connected".to_owned()),
-                LinkStatus::Connecting => (
-                    Color32::YELLOW,
-                    format!("connecting (attempt {})", connection.attempts),
-                ),
-                LinkStatus::Retrying { reason, retry_in } => (
-                    Color32::from_rgb(255, 120, 80),
-                    format!(
-                        "disconnected, retrying in {:.1} s: {reason}",
-                        retry_in.as_secs_f32()
-                    ),
-                ),
-                LinkStatus::Failed(reason) => (Color32::RED, reason.clone()),
-            };
-            ui.horizontal(|ui| {
-                ui.colored_label(colour, "■");
-                ui.label(&connection.server);
-            });
-            ui.add(egui::Label::new(RichText::new(text).color(colour)).wrap());
-            if let Some(layout) = &site.layout {
-                let title = if layout.scene_title.is_empty() {
-                    &layout.scene_name
-                } else {
-                    &layout.scene_title
-                };
-                ui.label(RichText::new(title).strong());
+    egui::Window::new("Twin").anchor(Align2::LEFT_TOP, [10.0, 10.0]).resizable(false).show(ctx, |ui| {
+        let (colour, text) = match &connection.status {
+            LinkStatus::Connected => (Color32::LIGHT_GREEN, "connected".to_owned()),
+            LinkStatus::Connecting => {
+                (Color32::YELLOW, format!("connecting (attempt {})", connection.attempts))
             }
-            ui.separator();
-            let clock = &live.clock;
-            ui.label(
-                RichText::new(format_sim_time(clock.sim_time_us))
-                    .monospace()
-                    .size(20.0),
-            );
-            let speed = if clock.max_speed {
-                "max".to_owned()
-            } else {
-                format!("×{:.2}", clock.speed)
-            };
-            ui.label(format!(
-                "{}  speed {speed} (achieved ×{:.1})",
-                if clock.paused {
-                    "⏸ paused"
-                } else {
-                    "▶ running"
-                },
-                clock.achieved_speed
-            ));
-            if let Some(until) = clock.run_until_us {
-                ui.label(format!("running to {}", format_sim_time(until)));
-            }
-            let fps = diagnostics
-                .get(&FrameTimeDiagnosticsPlugin::FPS)
-                .and_then(|d| d.smoothed())
-                .unwrap_or(0.0);
-            ui.label(format!(
-                "{fps:.0} fps · frame #{} · seed {}",
-                live.seq, clock.seed
-            ));
-            if live.out_of_range > 0 {
-                ui.colored_label(
-                    Color32::YELLOW,
-                    format!("{} bad indices in last frame", live.out_of_range),
-                );
-            }
-            if let Some(last) = &connection.last_command {
-                ui.small(last);
-            }
+            LinkStatus::Retrying { reason, retry_in } => (
+                Color32::from_rgb(255, 120, 80),
+                format!("disconnected, retrying in {:.1} s: {reason}", retry_in.as_secs_f32()),
+            ),
+            LinkStatus::Failed(reason) => (Color32::RED, reason.clone()),
+        };
+        ui.horizontal(|ui| {
+            ui.colored_label(colour, "■");
+            ui.label(&connection.server);
         });
+        ui.add(egui::Label::new(RichText::new(text).color(colour)).wrap());
+        if let Some(layout) = &site.layout {
+            let title = if layout.scene_title.is_empty() { &layout.scene_name } else { &layout.scene_title };
+            ui.label(RichText::new(title).strong());
+        }
+        ui.separator();
+        let clock = &live.clock;
+        ui.label(RichText::new(format_sim_time(clock.sim_time_us)).monospace().size(20.0));
+        let speed = if clock.max_speed { "max".to_owned() } else { format!("×{:.2}", clock.speed) };
+        ui.label(format!(
+            "{}  speed {speed} (achieved ×{:.1})",
+            if clock.paused { "⏸ paused" } else { "▶ running" },
+            clock.achieved_speed
+        ));
+        if let Some(until) = clock.run_until_us {
+            ui.label(format!("running to {}", format_sim_time(until)));
+        }
+        let fps = diagnostics.get(&FrameTimeDiagnosticsPlugin::FPS).and_then(|d| d.smoothed()).unwrap_or(0.0);
+        ui.label(format!("{fps:.0} fps · frame #{} · seed {}", live.seq, clock.seed));
+        if live.out_of_range > 0 {
+            ui.colored_label(Color32::YELLOW, format!("{} bad indices in last frame", live.out_of_range));
+        }
+        if let Some(last) = &connection.last_command {
+            ui.small(last);
+        }
+    });
     Ok(())
 }
 
@@ -256,129 +199,97 @@ fn draw_control_panel(
     mut focus: MessageWriter<FocusOn>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
-    egui::Window::new("Controls")
-        .default_pos([10.0, 230.0])
-        .default_width(260.0)
-        .show(ctx, |ui| {
-            ui.horizontal(|ui| {
-                if live.clock.paused {
-                    if ui.button("▶ Resume").clicked() {
-                        net.send(NetCommand::Resume);
-                    }
-                } else if ui.button("⏸ Pause").clicked() {
-                    net.send(NetCommand::Pause);
+    egui::Window::new("Controls").default_pos([10.0, 230.0]).default_width(260.0).show(ctx, |ui| {
+        ui.horizontal(|ui| {
+            if live.clock.paused {
+                if ui.button("▶ Resume").clicked() {
+                    net.send(NetCommand::Resume);
+                }
+            } else if ui.button("⏸ Pause").clicked() {
+                net.send(NetCommand::Pause);
+            }
+        });
+        ui.horizontal_wrapped(|ui| {
+            for preset in SPEED_PRESETS {
+                if ui.button(format!("×{preset}")).clicked() {
+                    inputs.speed = preset;
+                    inputs.max_speed = false;
+                    net.send(NetCommand::SetSpeed { speed: preset, max_speed: false });
+                }
+            }
+            if ui.button("max").clicked() {
+                inputs.max_speed = true;
+                net.send(NetCommand::SetSpeed { speed: inputs.speed, max_speed: true });
+            }
+        });
+        ui.horizontal(|ui| {
+            ui.add(egui::Slider::new(&mut inputs.speed, 0.05..=3600.0).logarithmic(true).text("×"));
+            if ui.button("set").clicked() {
+                net.send(NetCommand::SetSpeed { speed: inputs.speed, max_speed: false });
+            }
+        });
+        ui.horizontal(|ui| {
+            ui.add(egui::DragValue::new(&mut inputs.run_to_h).range(0.0..=10_000.0).speed(0.1).suffix(" h"));
+            if ui.button("Run to").clicked() {
+                let sim_time_us = (inputs.run_to_h.max(0.0) * US_PER_HOUR) as u64;
+                net.send(NetCommand::RunTo { sim_time_us });
+            }
+        });
+        ui.horizontal(|ui| {
+            ui.add(egui::DragValue::new(&mut inputs.seed).prefix("seed "));
+            if ui.button("Reset").clicked() {
+                net.send(NetCommand::Reset { seed: Some(inputs.seed) });
+            }
+        });
+        let Some(layout) = &site.layout else { return };
+        ui.separator();
+        ui.label("Rush order");
+        ui.horizontal(|ui| {
+            let selected = layout.products.get(inputs.rush_product).map_or("-", |p| p.name.as_str());
+            egui::ComboBox::from_id_salt("rush_product").selected_text(selected).show_ui(ui, |ui| {
+                for (i, product) in layout.products.iter().enumerate() {
+                    ui.selectable_value(&mut inputs.rush_product, i, &product.name);
                 }
             });
-            ui.horizontal_wrapped(|ui| {
-                for preset in SPEED_PRESETS {
-                    if ui.button(format!("×{preset}")).clicked() {
-                        inputs.speed = preset;
-                        inputs.max_speed = false;
-                        net.send(NetCommand::SetSpeed {
-                            speed: preset,
-                            max_speed: false,
-                        });
-                    }
-                }
-                if ui.button("max").clicked() {
-                    inputs.max_speed = true;
-                    net.send(NetCommand::SetSpeed {
-                        speed: inputs.speed,
-                        max_speed: true,
-                    });
-                }
-            });
-            ui.horizontal(|ui| {
-                ui.add(
-                    egui::Slider::new(&mut inputs.speed, 0.05..=3600.0)
-                        .logarithmic(true)
-                        .text("×"),
-                );
-                if ui.button("set").clicked() {
-                    net.send(NetCommand::SetSpeed {
-                        speed: inputs.speed,
-                        max_speed: false,
-                    });
-                }
-            });
-            ui.horizontal(|ui| {
-                ui.add(
-                    egui::DragValue::new(&mut inputs.run_to_h)
-                        .range(0.0..=10_000.0)
-                        .speed(0.1)
-                        .suffix(" h"),
-                );
-                if ui.button("Run to").clicked() {
-                    let sim_time_us = (inputs.run_to_h.max(0.0) * US_PER_HOUR) as u64;
-                    net.send(NetCommand::RunTo { sim_time_us });
-                }
-            });
-            ui.horizontal(|ui| {
-                ui.add(egui::DragValue::new(&mut inputs.seed).prefix("seed "));
-                if ui.button("Reset").clicked() {
-                    net.send(NetCommand::Reset {
-                        seed: Some(inputs.seed),
-                    });
-                }
-            });
-            let Some(layout) = &site.layout else { return };
-            ui.separator();
-            ui.label("Rush order");
-            ui.horizontal(|ui| {
-                let selected = layout
-                    .products
-                    .get(inputs.rush_product)
-                    .map_or("-", |p| p.name.as_str());
-                egui::ComboBox::from_id_salt("rush_product")
-                    .selected_text(selected)
-                    .show_ui(ui, |ui| {
-                        for (i, product) in layout.products.iter().enumerate() {
-                            ui.selectable_value(&mut inputs.rush_product, i, &product.name);
-                        }
-                    });
-                ui.add(egui::DragValue::new(&mut inputs.rush_quantity).range(1..=10_000));
-                if ui.button("Add").clicked()
-                    && let Some(product) = layout.products.get(inputs.rush_product)
-                {
-                    net.send(NetCommand::AddRushOrder {
-                        product_id: product.id.clone(),
-                        quantity: inputs.rush_quantity.max(1),
-                    });
-                }
-            });
-            ui.separator();
-            egui::CollapsingHeader::new("Factories")
-                .default_open(true)
-                .show(ui, |ui| {
-                    for factory in &layout.factories {
-                        ui.horizontal(|ui| {
-                            if ui.small_button("focus").clicked() {
-                                let (w, d) = (finite(factory.width_m), finite(factory.depth_m));
-                                focus.write(FocusOn {
-                                    x: factory.origin_x + f64::from(w) * 0.5,
-                                    y: factory.origin_y + f64::from(d) * 0.5,
-                                    extent_m: w.max(d).max(5.0),
-                                });
-                            }
-                            ui.label(&factory.name);
-                            if !factory.industry.is_empty() {
-                                ui.weak(&factory.industry);
-                            }
-                        });
-                    }
-                    if ui.small_button("whole site").clicked()
-                        && let Some(b) = layout.site_bounds
-                    {
+            ui.add(egui::DragValue::new(&mut inputs.rush_quantity).range(1..=10_000));
+            if ui.button("Add").clicked()
+                && let Some(product) = layout.products.get(inputs.rush_product)
+            {
+                net.send(NetCommand::AddRushOrder {
+                    product_id: product.id.clone(),
+                    quantity: inputs.rush_quantity.max(1),
+                });
+            }
+        });
+        ui.separator();
+        egui::CollapsingHeader::new("Factories").default_open(true).show(ui, |ui| {
+            for factory in &layout.factories {
+                ui.horizontal(|ui| {
+                    if ui.small_button("focus").clicked() {
+                        let (w, d) = (finite(factory.width_m), finite(factory.depth_m));
                         focus.write(FocusOn {
-                            x: (b.min_x + b.max_x) * 0.5,
-                            y: (b.min_y + b.max_y) * 0.5,
-                            extent_m: finite(b.max_x - b.min_x)
-                                .max(finite(b.max_y - b.min_y))
-                                .max(10.0),
+                            x: factory.origin_x + f64::from(w) * 0.5,
+                            y: factory.origin_y + f64::from(d) * 0.5,
+                            extent_m: w.max(d).max(5.0),
                         });
+                    }
+                    ui.label(&factory.name);
+                    if !factory.industry.is_empty() {
+                        ui.weak(&factory.industry);
                     }
                 });
+            }
+            if ui.small_button("whole site").clicked()
+                && let Some(b) = layout.site_bounds
+            {
+                focus.write(FocusOn {
+                    x: (b.min_x + b.max_x) * 0.5,
+                    y: (b.min_y + b.max_y) * 0.5,
+                    extent_m: finite(b.max_x - b.min_x).max(finite(b.max_y - b.min_y)).max(10.0),
+                });
+            }
         });
+    });
     Ok(())
 }
 
@@ -394,29 +305,23 @@ fn draw_kpi_panel(
         .default_width(280.0)
         .resizable(false)
         .show(ctx, |ui| {
-            egui::Grid::new("kpis")
-                .num_columns(2)
-                .striped(true)
-                .show(ui, |ui| {
-                    let rows: [(&str, String); 8] = [
-                        ("Throughput", format!("{:.1} /h", k.throughput_per_hour)),
-                        ("WIP", format!("{:.0}", k.wip)),
-                        ("Lead time", format!("{:.0} s", k.lead_time_mean_s)),
-                        ("OEE", format!("{:.1} %", k.oee * 100.0)),
-                        ("Energy", format!("{:.1} kWh", k.energy_kwh)),
-                        (
-                            "Value added",
-                            format!("{:.1} %", k.value_added_rate * 100.0),
-                        ),
-                        ("Finished", k.finished.to_string()),
-                        ("Scrapped", k.scrapped.to_string()),
-                    ];
-                    for (name, value) in rows {
-                        ui.label(name);
-                        ui.label(RichText::new(value).monospace());
-                        ui.end_row();
-                    }
-                });
+            egui::Grid::new("kpis").num_columns(2).striped(true).show(ui, |ui| {
+                let rows: [(&str, String); 8] = [
+                    ("Throughput", format!("{:.1} /h", k.throughput_per_hour)),
+                    ("WIP", format!("{:.0}", k.wip)),
+                    ("Lead time", format!("{:.0} s", k.lead_time_mean_s)),
+                    ("OEE", format!("{:.1} %", k.oee * 100.0)),
+                    ("Energy", format!("{:.1} kWh", k.energy_kwh)),
+                    ("Value added", format!("{:.1} %", k.value_added_rate * 100.0)),
+                    ("Finished", k.finished.to_string()),
+                    ("Scrapped", k.scrapped.to_string()),
+                ];
+                for (name, value) in rows {
+                    ui.label(name);
+                    ui.label(RichText::new(value).monospace());
+                    ui.end_row();
+                }
+            });
             ui.label("Throughput (/h) over simulated hours");
             let points = history.points.make_contiguous();
             Plot::new("throughput")
@@ -425,9 +330,7 @@ fn draw_kpi_panel(
                 .allow_drag(false)
                 .allow_zoom(false)
                 .include_y(0.0)
-                .show(ui, |plot| {
-                    plot.line(Line::new("throughput", PlotPoints::Borrowed(points)))
-                });
+                .show(ui, |plot| plot.line(Line::new("throughput", PlotPoints::Borrowed(points))));
         });
     Ok(())
 }
@@ -440,11 +343,9 @@ fn draw_bottleneck_panel(
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     let layout = site.layout.as_ref();
-    egui::Window::new("Bottlenecks")
-        .default_pos([370.0, 10.0])
-        .default_width(280.0)
-        .resizable(false)
-        .show(ctx, |ui| {
+    egui::Window::new("Bottlenecks").default_pos([370.0, 10.0]).default_width(280.0).resizable(false).show(
+        ctx,
+        |ui| {
             match live.bottlenecks.momentary_station_index {
                 Some(i) => ui.label(
                     RichText::new(format!("now: {}", station_name(layout, i)))
@@ -454,11 +355,7 @@ fn draw_bottleneck_panel(
             };
             for entry in live.bottlenecks.ranking.iter().take(RANKING_ROWS) {
                 ui.horizontal(|ui| {
-                    let share = if entry.share.is_finite() {
-                        entry.share.clamp(0.0, 1.0)
-                    } else {
-                        0.0
-                    };
+                    let share = if entry.share.is_finite() { entry.share.clamp(0.0, 1.0) } else { 0.0 };
                     ui.add(
                         egui::ProgressBar::new(share as f32)
                             .desired_width(80.0)
@@ -469,7 +366,8 @@ fn draw_bottleneck_panel(
                     }
                 });
             }
-        });
+        },
+    );
     Ok(())
 }
 
@@ -481,88 +379,75 @@ fn draw_station_panel(
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     let layout = site.layout.as_ref();
-    egui::Window::new("Stations")
-        .anchor(Align2::RIGHT_BOTTOM, [-10.0, -10.0])
-        .default_width(300.0)
-        .show(ctx, |ui| {
-            egui::Grid::new("station_legend")
-                .num_columns(4)
-                .show(ui, |ui| {
-                    for (i, state) in STATION_STATES.into_iter().enumerate() {
-                        ui.horizontal(|ui| {
-                            ui.colored_label(rgb(station_state_rgb(state)), "■");
-                            ui.label(station_state_label(state));
-                        });
-                        if i % 4 == 3 {
-                            ui.end_row();
-                        }
+    egui::Window::new("Stations").anchor(Align2::RIGHT_BOTTOM, [-10.0, -10.0]).default_width(300.0).show(
+        ctx,
+        |ui| {
+            egui::Grid::new("station_legend").num_columns(4).show(ui, |ui| {
+                for (i, state) in STATION_STATES.into_iter().enumerate() {
+                    ui.horizontal(|ui| {
+                        ui.colored_label(rgb(station_state_rgb(state)), "■");
+                        ui.label(station_state_label(state));
+                    });
+                    if i % 4 == 3 {
+                        ui.end_row();
                     }
-                });
+                }
+            });
             ui.label("vehicles");
-            egui::Grid::new("vehicle_legend")
-                .num_columns(4)
-                .show(ui, |ui| {
-                    for (i, state) in VEHICLE_STATES.into_iter().enumerate() {
-                        ui.horizontal(|ui| {
-                            ui.colored_label(rgb(vehicle_state_rgb(state)), "■");
-                            ui.label(vehicle_state_label(state));
-                        });
-                        if i % 4 == 3 {
-                            ui.end_row();
-                        }
+            egui::Grid::new("vehicle_legend").num_columns(4).show(ui, |ui| {
+                for (i, state) in VEHICLE_STATES.into_iter().enumerate() {
+                    ui.horizontal(|ui| {
+                        ui.colored_label(rgb(vehicle_state_rgb(state)), "■");
+                        ui.label(vehicle_state_label(state));
+                    });
+                    if i % 4 == 3 {
+                        ui.end_row();
                     }
-                });
+                }
+            });
             ui.separator();
             let Some(report) = &report.report else {
                 ui.weak("state shares: waiting for the first report");
                 return;
             };
-            egui::ScrollArea::vertical()
-                .max_height(STATION_LIST_HEIGHT)
-                .show(ui, |ui| {
-                    for row in &report.stations {
-                        ui.horizontal(|ui| {
-                            let shares = [
-                                (StationStateKind::Busy, row.utilization),
-                                (StationStateKind::Starved, row.starved),
-                                (StationStateKind::Blocked, row.blocked),
-                                (StationStateKind::Down, row.down),
-                                (StationStateKind::Setup, row.setup),
-                                (StationStateKind::OffShift, row.off_shift),
-                            ];
-                            let (rect, _) = ui.allocate_exact_size(
-                                egui::vec2(120.0, SHARE_BAR_HEIGHT),
-                                egui::Sense::hover(),
+            egui::ScrollArea::vertical().max_height(STATION_LIST_HEIGHT).show(ui, |ui| {
+                for row in &report.stations {
+                    ui.horizontal(|ui| {
+                        let shares = [
+                            (StationStateKind::Busy, row.utilization),
+                            (StationStateKind::Starved, row.starved),
+                            (StationStateKind::Blocked, row.blocked),
+                            (StationStateKind::Down, row.down),
+                            (StationStateKind::Setup, row.setup),
+                            (StationStateKind::OffShift, row.off_shift),
+                        ];
+                        let (rect, _) =
+                            ui.allocate_exact_size(egui::vec2(120.0, SHARE_BAR_HEIGHT), egui::Sense::hover());
+                        let mut x = rect.left();
+                        for (state, share) in shares {
+                            let share = if share.is_finite() { share.clamp(0.0, 1.0) as f32 } else { 0.0 };
+                            let w = share * rect.width();
+                            let r = egui::Rect::from_min_size(
+                                egui::pos2(x, rect.top()),
+                                egui::vec2(w, rect.height()),
                             );
-                            let mut x = rect.left();
-                            for (state, share) in shares {
-                                let share = if share.is_finite() {
-                                    share.clamp(0.0, 1.0) as f32
-                                } else {
-                                    0.0
-                                };
-                                let w = share * rect.width();
-                                let r = egui::Rect::from_min_size(
-                                    egui::pos2(x, rect.top()),
-                                    egui::vec2(w, rect.height()),
-                                );
-                                ui.painter()
-                                    .rect_filled(r, 0.0, rgb(station_state_rgb(state)));
-                                x += w;
-                            }
-                            let name = if row.station_id.is_empty() {
-                                station_name(layout, row.station_index)
-                            } else {
-                                row.station_id.clone()
-                            };
-                            if ui.link(name).clicked() {
-                                selection.selected = Some(Selected::Station(row.station_index));
-                            }
-                            ui.weak(format!("{:.0}/h", row.throughput_per_hour));
-                        });
-                    }
-                });
-        });
+                            ui.painter().rect_filled(r, 0.0, rgb(station_state_rgb(state)));
+                            x += w;
+                        }
+                        let name = if row.station_id.is_empty() {
+                            station_name(layout, row.station_index)
+                        } else {
+                            row.station_id.clone()
+                        };
+                        if ui.link(name).clicked() {
+                            selection.selected = Some(Selected::Station(row.station_index));
+                        }
+                        ui.weak(format!("{:.0}/h", row.throughput_per_hour));
+                    });
+                }
+            });
+        },
+    );
     Ok(())
 }
 
@@ -619,14 +504,8 @@ fn draw_selection_panel(
                         ("kind", station_kind_label(station.kind()).to_owned()),
                         ("factory", station.factory_id.clone()),
                         ("state", station_state_label(kind).to_owned()),
-                        (
-                            "servers",
-                            format!("{} busy of {}", state.busy_servers, station.servers),
-                        ),
-                        (
-                            "queue",
-                            format!("{} (buffer {capacity})", state.queue_length),
-                        ),
+                        ("servers", format!("{} busy of {}", state.busy_servers, station.servers)),
+                        ("queue", format!("{} (buffer {capacity})", state.queue_length)),
                         ("buffer fill", format!("{:.0} %", state.buffer_fill * 100.0)),
                         ("throughput", format!("{:.1} /h", state.throughput_per_hour)),
                         ("utilization", format!("{:.1} %", state.utilization * 100.0)),
@@ -636,10 +515,8 @@ fn draw_selection_panel(
                         ui.label(value);
                         ui.end_row();
                     }
-                    if let Some(row) = report
-                        .report
-                        .as_ref()
-                        .and_then(|r| r.stations.iter().find(|r| r.station_index == i))
+                    if let Some(row) =
+                        report.report.as_ref().and_then(|r| r.stations.iter().find(|r| r.station_index == i))
                     {
                         ui.label("wait mean");
                         ui.label(format!("{:.1} s", row.wait_mean_s));
@@ -651,14 +528,10 @@ fn draw_selection_panel(
                 });
                 ui.horizontal(|ui| {
                     if ui.button("Break down").clicked() {
-                        net.send(NetCommand::BreakDown {
-                            station_id: station.id.clone(),
-                        });
+                        net.send(NetCommand::BreakDown { station_id: station.id.clone() });
                     }
                     if ui.button("Repair").clicked() {
-                        net.send(NetCommand::Repair {
-                            station_id: station.id.clone(),
-                        });
+                        net.send(NetCommand::Repair { station_id: station.id.clone() });
                     }
                 });
             }

@@ -66,10 +66,7 @@ fn main() -> anyhow::Result<()> {
             .with_context(|| format!("creating screenshot directory {}", parent.display()))?;
     }
 
-    let mut window = Window {
-        title: "Twin — industrial complex".into(),
-        ..default()
-    };
+    let mut window = Window { title: "Twin — industrial complex".into(), ..default() };
     if capture {
         window.resolution = CAPTURE_RESOLUTION.into();
         // No vsync wait: a virtual X server has no display to sync to.
@@ -77,22 +74,17 @@ fn main() -> anyhow::Result<()> {
     }
 
     let mut app = App::new();
-    app.add_plugins(DefaultPlugins.set(WindowPlugin {
-        primary_window: Some(window),
-        ..default()
-    }))
-    .insert_resource(ClearColor(Color::srgb(0.55, 0.68, 0.80)))
-    .add_plugins((FrameTimeDiagnosticsPlugin::default(), EguiPlugin::default()))
-    .add_plugins((
-        net::NetPlugin {
-            server: args.server.clone(),
-        },
-        site::SitePlugin,
-        motion::MotionPlugin,
-        camera::CameraPlugin,
-        select::SelectionPlugin,
-        hud::HudPlugin,
-    ));
+    app.add_plugins(DefaultPlugins.set(WindowPlugin { primary_window: Some(window), ..default() }))
+        .insert_resource(ClearColor(Color::srgb(0.55, 0.68, 0.80)))
+        .add_plugins((FrameTimeDiagnosticsPlugin::default(), EguiPlugin::default()))
+        .add_plugins((
+            net::NetPlugin { server: args.server.clone() },
+            site::SitePlugin,
+            motion::MotionPlugin,
+            camera::CameraPlugin,
+            select::SelectionPlugin,
+            hud::HudPlugin,
+        ));
     if let Some(path) = args.screenshot {
         // Keep rendering even though a window under Xvfb never has focus.
         app.insert_resource(WinitSettings {

@@ -38,10 +38,7 @@ impl std::fmt::Display for FrameError {
                 write!(f, "delta frame {seq} has no base (expected seq {expected})")
             }
             Self::LayoutMismatch { frame, held } => {
-                write!(
-                    f,
-                    "frame layout generation {frame} differs from held {held:?}"
-                )
+                write!(f, "frame layout generation {frame} differs from held {held:?}")
             }
         }
     }
@@ -85,13 +82,11 @@ impl LiveState {
         self.seq = 0;
         self.layout_generation = layout.layout_generation;
         self.stations.clear();
-        self.stations
-            .resize(layout.stations.len(), StationState::default());
+        self.stations.resize(layout.stations.len(), StationState::default());
         self.station_rev.clear();
         self.station_rev.resize(layout.stations.len(), 0);
         self.vehicles.clear();
-        self.vehicles
-            .resize(layout.vehicles.len(), VehicleState::default());
+        self.vehicles.resize(layout.vehicles.len(), VehicleState::default());
         self.vehicle_rev.clear();
         self.vehicle_rev.resize(layout.vehicles.len(), 0);
         self.flows.clear();
@@ -109,16 +104,10 @@ impl LiveState {
     /// skipped and counted in `out_of_range` instead of panicking.
     pub fn apply_frame(&mut self, frame: &StateFrame, held: Option<u64>) -> Result<(), FrameError> {
         if held != Some(frame.layout_generation) {
-            return Err(FrameError::LayoutMismatch {
-                frame: frame.layout_generation,
-                held,
-            });
+            return Err(FrameError::LayoutMismatch { frame: frame.layout_generation, held });
         }
         if !frame.full && (self.seq == 0 || frame.seq != self.seq + 1) {
-            return Err(FrameError::MissingBase {
-                seq: frame.seq,
-                expected: self.seq + 1,
-            });
+            return Err(FrameError::MissingBase { seq: frame.seq, expected: self.seq + 1 });
         }
         self.out_of_range = 0;
         let seq = frame.seq.max(1);
@@ -187,29 +176,14 @@ mod tests {
     fn layout(n_stations: usize, n_vehicles: usize) -> Layout {
         Layout {
             layout_generation: 7,
-            stations: (0..n_stations)
-                .map(|i| Station {
-                    index: i as u32,
-                    ..Default::default()
-                })
-                .collect(),
-            vehicles: (0..n_vehicles)
-                .map(|i| Vehicle {
-                    index: i as u32,
-                    ..Default::default()
-                })
-                .collect(),
+            stations: (0..n_stations).map(|i| Station { index: i as u32, ..Default::default() }).collect(),
+            vehicles: (0..n_vehicles).map(|i| Vehicle { index: i as u32, ..Default::default() }).collect(),
             ..Default::default()
         }
     }
 
     fn station(index: u32, state: StationStateKind, queue: u32) -> StationState {
-        StationState {
-            index,
-            state: state as i32,
-            queue_length: queue,
-            ..Default::default()
-        }
+        StationState { index, state: state as i32, queue_length: queue, ..Default::default() }
     }
 
     #[test]
@@ -225,14 +199,10 @@ mod tests {
                 station(1, StationStateKind::Starved, 0),
                 station(2, StationStateKind::Busy, 4),
             ],
-            kpis: Some(KpiSummary {
-                throughput_per_hour: 12.0,
-                ..Default::default()
-            }),
+            kpis: Some(KpiSummary { throughput_per_hour: 12.0, ..Default::default() }),
             ..Default::default()
         };
-        live.apply_frame(&full, Some(7))
-            .expect("full frame applies");
+        live.apply_frame(&full, Some(7)).expect("full frame applies");
         let delta = StateFrame {
             seq: 2,
             layout_generation: 7,
@@ -252,31 +222,11 @@ mod tests {
     fn delta_without_base_is_rejected() {
         let mut live = LiveState::default();
         live.reset_for(&layout(1, 0));
-        let delta = StateFrame {
-            seq: 5,
-            layout_generation: 7,
-            ..Default::default()
-        };
-        assert_eq!(
-            live.apply_frame(&delta, Some(7)),
-            Err(FrameError::MissingBase {
-                seq: 5,
-                expected: 1
-            })
-        );
-        let full = StateFrame {
-            seq: 5,
-            full: true,
-            layout_generation: 7,
-            ..Default::default()
-        };
-        live.apply_frame(&full, Some(7))
-            .expect("full frame applies");
-        let gap = StateFrame {
-            seq: 7,
-            layout_generation: 7,
-            ..Default::default()
-        };
+        let delta = StateFrame { seq: 5, layout_generation: 7, ..Default::default() };
+        assert_eq!(live.apply_frame(&delta, Some(7)), Err(FrameError::MissingBase { seq: 5, expected: 1 }));
+        let full = StateFrame { seq: 5, full: true, layout_generation: 7, ..Default::default() };
+        live.apply_frame(&full, Some(7)).expect("full frame applies");
+        let gap = StateFrame { seq: 7, layout_generation: 7, ..Default::default() };
         assert!(live.apply_frame(&gap, Some(7)).is_err());
     }
 
@@ -289,17 +239,10 @@ mod tests {
             full: true,
             layout_generation: 7,
             stations: vec![
-                StationState {
-                    index: 0,
-                    state: 999,
-                    ..Default::default()
-                },
+                StationState { index: 0, state: 999, ..Default::default() },
                 station(9, StationStateKind::Busy, 0),
             ],
-            vehicles: vec![VehicleState {
-                index: 42,
-                ..Default::default()
-            }],
+            vehicles: vec![VehicleState { index: 42, ..Default::default() }],
             ..Default::default()
         };
         live.apply_frame(&frame, Some(7)).expect("frame applies");
@@ -312,15 +255,7 @@ mod tests {
     fn frame_for_other_layout_is_rejected() {
         let mut live = LiveState::default();
         live.reset_for(&layout(1, 0));
-        let frame = StateFrame {
-            seq: 1,
-            full: true,
-            layout_generation: 8,
-            ..Default::default()
-        };
-        assert!(matches!(
-            live.apply_frame(&frame, Some(7)),
-            Err(FrameError::LayoutMismatch { .. })
-        ));
+        let frame = StateFrame { seq: 1, full: true, layout_generation: 8, ..Default::default() };
+        assert!(matches!(live.apply_frame(&frame, Some(7)), Err(FrameError::LayoutMismatch { .. })));
     }
 }

@@ -27,9 +27,7 @@ impl Plugin for MotionPlugin {
         app.init_resource::<FrameTiming>().add_systems(
             Update,
             (
-                (time_frame_arrivals, retarget_vehicles)
-                    .chain()
-                    .run_if(resource_changed::<LiveState>),
+                (time_frame_arrivals, retarget_vehicles).chain().run_if(resource_changed::<LiveState>),
                 move_vehicles,
             )
                 .chain(),
@@ -50,11 +48,7 @@ pub struct FrameTiming {
 
 impl Default for FrameTiming {
     fn default() -> Self {
-        Self {
-            last_seq: 0,
-            last_arrival_s: f64::NEG_INFINITY,
-            interval_s: INITIAL_FRAME_INTERVAL_S,
-        }
+        Self { last_seq: 0, last_arrival_s: f64::NEG_INFINITY, interval_s: INITIAL_FRAME_INTERVAL_S }
     }
 }
 
@@ -102,10 +96,7 @@ impl MotionTrack {
         } else {
             1.0
         };
-        (
-            self.from.lerp(self.to, t),
-            lerp_angle(self.from_yaw, self.to_yaw, t),
-        )
+        (self.from.lerp(self.to, t), lerp_angle(self.from_yaw, self.to_yaw, t))
     }
 
     /// Starts a new segment towards `target` from wherever the vehicle is drawn now.
@@ -136,11 +127,7 @@ impl MotionTrack {
 pub fn lerp_angle(a: f32, b: f32, t: f32) -> f32 {
     let tau = std::f32::consts::TAU;
     let delta = (b - a).rem_euclid(tau);
-    let delta = if delta > std::f32::consts::PI {
-        delta - tau
-    } else {
-        delta
-    };
+    let delta = if delta > std::f32::consts::PI { delta - tau } else { delta };
     a + delta * t
 }
 
@@ -180,10 +167,7 @@ fn retarget_vehicles(
     }
 }
 
-fn move_vehicles(
-    time: Res<Time>,
-    mut vehicles: Query<(&MotionTrack, &mut Transform, &mut Visibility)>,
-) {
+fn move_vehicles(time: Res<Time>, mut vehicles: Query<(&MotionTrack, &mut Transform, &mut Visibility)>) {
     let now = time.elapsed_secs_f64();
     for (track, mut transform, mut visibility) in &mut vehicles {
         if !track.placed {
@@ -224,10 +208,7 @@ mod tests {
         track.retarget(Vec3::new(10.0, 0.0, 0.0), 0.0, 1.0, 1.0);
         let drawn = track.sample(1.5).0;
         track.retarget(Vec3::new(10.0, 0.0, 10.0), 0.0, 1.5, 1.0);
-        assert!(
-            (track.sample(1.5).0 - drawn).length() < 1e-5,
-            "no jump on a new frame"
-        );
+        assert!((track.sample(1.5).0 - drawn).length() < 1e-5, "no jump on a new frame");
     }
 
     #[test]
@@ -243,10 +224,7 @@ mod tests {
         let a = 3.0;
         let b = -3.0; // 0.28 rad away across +-pi
         let mid = lerp_angle(a, b, 0.5);
-        assert!(
-            (mid.rem_euclid(std::f32::consts::TAU) - std::f32::consts::PI).abs() < 0.01,
-            "{mid}"
-        );
+        assert!((mid.rem_euclid(std::f32::consts::TAU) - std::f32::consts::PI).abs() < 0.01, "{mid}");
     }
 
     fn frame(seq: u64, full: bool, x: f64) -> StateFrame {
@@ -254,12 +232,7 @@ mod tests {
             seq,
             full,
             layout_generation: 1,
-            vehicles: vec![VehicleState {
-                index: 0,
-                x,
-                y: 0.0,
-                ..Default::default()
-            }],
+            vehicles: vec![VehicleState { index: 0, x, y: 0.0, ..Default::default() }],
             ..Default::default()
         }
     }
@@ -268,72 +241,38 @@ mod tests {
     fn vehicles_glide_between_frames_in_an_app() {
         let mut app = App::new();
         app.add_plugins(MinimalPlugins)
-            .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(
-                10,
-            )))
+            .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(10)))
             .add_plugins(MotionPlugin);
         let layout = Layout {
             layout_generation: 1,
-            vehicles: vec![Vehicle {
-                index: 0,
-                ..Default::default()
-            }],
+            vehicles: vec![Vehicle { index: 0, ..Default::default() }],
             ..Default::default()
         };
         let mut live = LiveState::default();
         live.reset_for(&layout);
-        live.apply_frame(&frame(1, true, 0.0), Some(1))
-            .expect("full frame");
+        live.apply_frame(&frame(1, true, 0.0), Some(1)).expect("full frame");
         app.insert_resource(live);
         let vehicle = app
             .world_mut()
-            .spawn((
-                VehicleIndex(0),
-                MotionTrack::default(),
-                Transform::default(),
-                Visibility::Hidden,
-            ))
+            .spawn((VehicleIndex(0), MotionTrack::default(), Transform::default(), Visibility::Hidden))
             .id();
 
         app.update();
-        let placed = app
-            .world()
-            .get::<Transform>(vehicle)
-            .expect("transform")
-            .translation;
+        let placed = app.world().get::<Transform>(vehicle).expect("transform").translation;
         assert_eq!(placed.x, 0.0);
-        assert_eq!(
-            app.world().get::<Visibility>(vehicle),
-            Some(&Visibility::Inherited)
-        );
+        assert_eq!(app.world().get::<Visibility>(vehicle), Some(&Visibility::Inherited));
 
         app.world_mut()
             .resource_mut::<LiveState>()
             .apply_frame(&frame(2, false, 3.0), Some(1))
             .expect("delta");
         app.update();
-        let x1 = app
-            .world()
-            .get::<Transform>(vehicle)
-            .expect("transform")
-            .translation
-            .x;
-        assert!(
-            x1 < 3.0,
-            "vehicle must not jump to the new position, got {x1}"
-        );
+        let x1 = app.world().get::<Transform>(vehicle).expect("transform").translation.x;
+        assert!(x1 < 3.0, "vehicle must not jump to the new position, got {x1}");
         for _ in 0..200 {
             app.update();
         }
-        let x2 = app
-            .world()
-            .get::<Transform>(vehicle)
-            .expect("transform")
-            .translation
-            .x;
-        assert!(
-            (x2 - 3.0).abs() < 1e-4,
-            "vehicle reaches the reported position, got {x2}"
-        );
+        let x2 = app.world().get::<Transform>(vehicle).expect("transform").translation.x;
+        assert!((x2 - 3.0).abs() < 1e-4, "vehicle reaches the reported position, got {x2}");
     }
 }

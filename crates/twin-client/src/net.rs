@@ -10,9 +10,9 @@ use tokio::sync::mpsc;
 use tonic::transport::{Channel, Endpoint};
 use twin_proto::v1::twin_service_client::TwinServiceClient;
 use twin_proto::v1::{
-    AddRushOrderRequest, BreakDownRequest, GetLayoutRequest, GetReportRequest, Layout,
-    PauseRequest, RepairRequest, Report, ResetRequest, ResumeRequest, RunToRequest,
-    SetSpeedRequest, StateFrame, StreamStateRequest,
+    AddRushOrderRequest, BreakDownRequest, GetLayoutRequest, GetReportRequest, Layout, PauseRequest,
+    RepairRequest, Report, ResetRequest, ResumeRequest, RunToRequest, SetSpeedRequest, StateFrame,
+    StreamStateRequest,
 };
 
 use crate::model::{LiveState, SiteLayout};
@@ -57,10 +57,7 @@ impl Plugin for NetPlugin {
             Ok(_) => LinkStatus::Connecting,
             Err(e) => LinkStatus::Failed(format!("cannot start network thread: {e}")),
         };
-        let bridge = NetBridge {
-            events: event_rx,
-            commands: command_tx,
-        };
+        let bridge = NetBridge { events: event_rx, commands: command_tx };
         install_bridge(app, bridge, &self.server, status);
     }
 }
@@ -68,11 +65,7 @@ impl Plugin for NetPlugin {
 /// Inserts the bridge and everything fed by it (also used by tests, without a thread).
 fn install_bridge(app: &mut App, bridge: NetBridge, server: &str, status: LinkStatus) {
     app.insert_resource(bridge)
-        .insert_resource(Connection {
-            server: server.to_owned(),
-            status,
-            ..default()
-        })
+        .insert_resource(Connection { server: server.to_owned(), status, ..default() })
         .init_resource::<SiteLayout>()
         .init_resource::<LiveState>()
         .init_resource::<LatestReport>()
@@ -105,21 +98,13 @@ pub enum NetCommand {
 
 /// What the network thread reports to Bevy.
 enum NetEvent {
-    Connecting {
-        attempt: u32,
-    },
+    Connecting { attempt: u32 },
     Connected,
     Layout(Box<Layout>),
     Frame(Box<StateFrame>),
     Report(Box<Report>),
-    Disconnected {
-        reason: String,
-        retry_in: Duration,
-    },
-    CommandDone {
-        what: String,
-        result: Result<(), String>,
-    },
+    Disconnected { reason: String, retry_in: Duration },
+    CommandDone { what: String, result: Result<(), String> },
 }
 
 /// Bevy's ends of the two channels.
@@ -233,15 +218,8 @@ fn drain_net_events(
 
 /// Body of the network thread: its own tokio runtime, reconnecting forever until Bevy
 /// drops its ends of the channels.
-fn run_network_thread(
-    server: String,
-    events: mpsc::Sender<NetEvent>,
-    commands: mpsc::Receiver<NetCommand>,
-) {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+fn run_network_thread(server: String, events: mpsc::Sender<NetEvent>, commands: mpsc::Receiver<NetCommand>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             let _ = events.blocking_send(NetEvent::Disconnected {
@@ -282,11 +260,7 @@ async fn reconnect_forever(
             backoff = INITIAL_BACKOFF;
         }
         let retry_in = backoff;
-        if events
-            .send(NetEvent::Disconnected { reason, retry_in })
-            .await
-            .is_err()
-        {
+        if events.send(NetEvent::Disconnected { reason, retry_in }).await.is_err() {
             return;
         }
         if !wait_rejecting_commands(retry_in, &events, &mut commands).await {
@@ -334,10 +308,7 @@ async fn session(
         .map_err(|e| format!("bad server URL {server:?}: {e}"))?
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true);
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|e| format!("connect {server}: {}", error_chain(&e)))?;
+    let channel = endpoint.connect().await.map_err(|e| format!("connect {server}: {}", error_chain(&e)))?;
     let mut client = TwinServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
     if events.send(NetEvent::Connected).await.is_err() {
         return Ok(SessionEnd::AppGone);
@@ -411,20 +382,13 @@ async fn fetch_layout(
         .map_err(|s| format!("GetLayout: {}", status_text(&s)))?;
     let layout = reply.layout.ok_or("GetLayout: reply without a layout")?;
     let generation = layout.layout_generation;
-    Ok(events
-        .send(NetEvent::Layout(Box::new(layout)))
-        .await
-        .ok()
-        .map(|()| generation))
+    Ok(events.send(NetEvent::Layout(Box::new(layout))).await.ok().map(|()| generation))
 }
 
 async fn subscribe(
     client: &mut TwinServiceClient<Channel>,
 ) -> Result<tonic::codec::Streaming<StateFrame>, String> {
-    let request = StreamStateRequest {
-        rate_hz: STREAM_RATE_HZ,
-        full_frames_only: false,
-    };
+    let request = StreamStateRequest { rate_hz: STREAM_RATE_HZ, full_frames_only: false };
     client
         .stream_state(request)
         .await
@@ -441,43 +405,23 @@ async fn execute(
     let what = command_name(&command).to_owned();
     let result = match command {
         NetCommand::Pause => unary(client.pause(timed(PauseRequest {}))).await.map(drop),
-        NetCommand::Resume => unary(client.resume(timed(ResumeRequest {})))
-            .await
-            .map(drop),
+        NetCommand::Resume => unary(client.resume(timed(ResumeRequest {}))).await.map(drop),
         NetCommand::SetSpeed { speed, max_speed } => {
-            unary(client.set_speed(timed(SetSpeedRequest { speed, max_speed })))
-                .await
-                .map(drop)
+            unary(client.set_speed(timed(SetSpeedRequest { speed, max_speed }))).await.map(drop)
         }
         NetCommand::RunTo { sim_time_us } => {
-            unary(client.run_to(timed(RunToRequest { sim_time_us })))
-                .await
-                .map(drop)
+            unary(client.run_to(timed(RunToRequest { sim_time_us }))).await.map(drop)
         }
-        NetCommand::Reset { seed } => unary(client.reset(timed(ResetRequest { seed })))
-            .await
-            .map(drop),
+        NetCommand::Reset { seed } => unary(client.reset(timed(ResetRequest { seed }))).await.map(drop),
         NetCommand::BreakDown { station_id } => {
-            let request = BreakDownRequest {
-                station_id,
-                duration_us: None,
-            };
+            let request = BreakDownRequest { station_id, duration_us: None };
             unary(client.break_down(timed(request))).await.map(drop)
         }
         NetCommand::Repair { station_id } => {
-            unary(client.repair(timed(RepairRequest { station_id })))
-                .await
-                .map(drop)
+            unary(client.repair(timed(RepairRequest { station_id }))).await.map(drop)
         }
-        NetCommand::AddRushOrder {
-            product_id,
-            quantity,
-        } => {
-            let request = AddRushOrderRequest {
-                product_id,
-                quantity,
-                due_in_us: None,
-            };
+        NetCommand::AddRushOrder { product_id, quantity } => {
+            let request = AddRushOrderRequest { product_id, quantity, due_in_us: None };
             unary(client.add_rush_order(timed(request))).await.map(drop)
         }
         NetCommand::Resubscribe => Ok(()),
@@ -548,10 +492,7 @@ mod tests {
         let (command_tx, command_rx) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
         let mut app = App::new();
         app.add_plugins(MinimalPlugins);
-        let bridge = NetBridge {
-            events: event_rx,
-            commands: command_tx,
-        };
+        let bridge = NetBridge { events: event_rx, commands: command_tx };
         install_bridge(&mut app, bridge, "http://test", LinkStatus::Connecting);
         (app, event_tx, command_rx)
     }
@@ -560,27 +501,15 @@ mod tests {
         Layout {
             layout_generation: 3,
             stations: vec![
-                Station {
-                    index: 0,
-                    id: "a".into(),
-                    ..Default::default()
-                },
-                Station {
-                    index: 1,
-                    id: "b".into(),
-                    ..Default::default()
-                },
+                Station { index: 0, id: "a".into(), ..Default::default() },
+                Station { index: 1, id: "b".into(), ..Default::default() },
             ],
             ..Default::default()
         }
     }
 
     fn station(index: u32, state: StationStateKind) -> StationState {
-        StationState {
-            index,
-            state: state as i32,
-            ..Default::default()
-        }
+        StationState { index, state: state as i32, ..Default::default() }
     }
 
     #[test]
@@ -590,10 +519,7 @@ mod tests {
             seq: 1,
             full: true,
             layout_generation: 3,
-            stations: vec![
-                station(0, StationStateKind::Busy),
-                station(1, StationStateKind::Busy),
-            ],
+            stations: vec![station(0, StationStateKind::Busy), station(1, StationStateKind::Busy)],
             ..Default::default()
         };
         let delta = StateFrame {
@@ -615,10 +541,7 @@ mod tests {
         assert_eq!(live.seq, 2);
         assert_eq!(live.station_state(0), StationStateKind::Busy);
         assert_eq!(live.station_state(1), StationStateKind::Blocked);
-        assert_eq!(
-            app.world().resource::<Connection>().status,
-            LinkStatus::Connected
-        );
+        assert_eq!(app.world().resource::<Connection>().status, LinkStatus::Connected);
         let changed = app.world().resource::<Messages<LayoutChanged>>();
         assert_eq!(changed.len(), 1);
     }
@@ -626,17 +549,9 @@ mod tests {
     #[test]
     fn a_delta_without_base_asks_for_a_resubscribe_once() {
         let (mut app, events, mut commands) = app_with_bridge();
-        assert!(
-            events
-                .try_send(NetEvent::Layout(Box::new(layout())))
-                .is_ok()
-        );
+        assert!(events.try_send(NetEvent::Layout(Box::new(layout()))).is_ok());
         for seq in [4, 5] {
-            let delta = StateFrame {
-                seq,
-                layout_generation: 3,
-                ..Default::default()
-            };
+            let delta = StateFrame { seq, layout_generation: 3, ..Default::default() };
             assert!(events.try_send(NetEvent::Frame(Box::new(delta))).is_ok());
         }
         app.update();

@@ -69,18 +69,12 @@ pub fn vehicle_state_colour(state: VehicleStateKind) -> Color {
 
 /// Position of a station state in [`STATION_STATES`] (index of its shared material).
 pub fn station_state_slot(state: StationStateKind) -> usize {
-    STATION_STATES
-        .iter()
-        .position(|&s| s == state)
-        .unwrap_or(STATION_STATES.len() - 1)
+    STATION_STATES.iter().position(|&s| s == state).unwrap_or(STATION_STATES.len() - 1)
 }
 
 /// Position of a vehicle state in [`VEHICLE_STATES`] (index of its shared material).
 pub fn vehicle_state_slot(state: VehicleStateKind) -> usize {
-    VEHICLE_STATES
-        .iter()
-        .position(|&s| s == state)
-        .unwrap_or(VEHICLE_STATES.len() - 1)
+    VEHICLE_STATES.iter().position(|&s| s == state).unwrap_or(VEHICLE_STATES.len() - 1)
 }
 
 /// Short legend label of a station state.
@@ -119,11 +113,7 @@ mod tests {
         for (slot, &state) in STATION_STATES.iter().enumerate() {
             assert_eq!(station_state_slot(state), slot);
             for &other in &STATION_STATES[slot + 1..] {
-                assert_ne!(
-                    station_state_rgb(state),
-                    station_state_rgb(other),
-                    "{state:?} vs {other:?}"
-                );
+                assert_ne!(station_state_rgb(state), station_state_rgb(other), "{state:?} vs {other:?}");
             }
         }
     }

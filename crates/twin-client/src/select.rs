@@ -127,10 +127,7 @@ fn pick_on_click(
     if start.distance(cursor) > CLICK_SLOP_PX {
         return;
     }
-    let Some(ray) = cameras
-        .iter()
-        .find_map(|(camera, gt)| camera.viewport_to_world(gt, cursor).ok())
-    else {
+    let Some(ray) = cameras.iter().find_map(|(camera, gt)| camera.viewport_to_world(gt, cursor).ok()) else {
         return;
     };
     let (origin, dir) = (ray.origin, *ray.direction);
@@ -147,17 +144,11 @@ fn pick_on_click(
             continue;
         }
         let (min, max) = body_box(transform, VEHICLE_PICK_PADDING_M, true);
-        consider(
-            ray_hits_box(origin, dir, min, max),
-            Selected::Vehicle(index.0),
-        );
+        consider(ray_hits_box(origin, dir, min, max), Selected::Vehicle(index.0));
     }
     for (index, transform) in &stations {
         let (min, max) = body_box(transform, 0.0, false);
-        consider(
-            ray_hits_box(origin, dir, min, max),
-            Selected::Station(index.0),
-        );
+        consider(ray_hits_box(origin, dir, min, max), Selected::Station(index.0));
     }
     selection.selected = best.map(|(_, what)| what);
 }
@@ -193,18 +184,9 @@ mod tests {
     fn ray_box_hits_and_misses() {
         let (min, max) = (Vec3::new(-1.0, 0.0, -1.0), Vec3::new(1.0, 2.0, 1.0));
         let down = Vec3::new(0.0, -1.0, 0.0);
-        assert_eq!(
-            ray_hits_box(Vec3::new(0.0, 10.0, 0.0), down, min, max),
-            Some(8.0)
-        );
-        assert_eq!(
-            ray_hits_box(Vec3::new(5.0, 10.0, 0.0), down, min, max),
-            None
-        );
+        assert_eq!(ray_hits_box(Vec3::new(0.0, 10.0, 0.0), down, min, max), Some(8.0));
+        assert_eq!(ray_hits_box(Vec3::new(5.0, 10.0, 0.0), down, min, max), None);
         // A box behind the ray's origin is not hit.
-        assert_eq!(
-            ray_hits_box(Vec3::new(0.0, -5.0, 0.0), down, min, max),
-            None
-        );
+        assert_eq!(ray_hits_box(Vec3::new(0.0, -5.0, 0.0), down, min, max), None);
     }
 }

@@ -52,12 +52,7 @@ impl Plugin for SitePlugin {
                 Update,
                 (
                     build_site.run_if(on_message::<LayoutChanged>),
-                    (
-                        colour_stations,
-                        colour_vehicles,
-                        fill_buffers,
-                        size_flow_lines,
-                    )
+                    (colour_stations, colour_vehicles, fill_buffers, size_flow_lines)
                         .run_if(resource_changed::<LiveState>),
                     highlight_bottleneck,
                 )
@@ -145,11 +140,7 @@ pub fn finite(v: f64) -> f32 {
 }
 
 fn material(materials: &mut Assets<StandardMaterial>, colour: Color) -> Handle<StandardMaterial> {
-    materials.add(StandardMaterial {
-        base_color: colour,
-        perceptual_roughness: 0.8,
-        ..default()
-    })
+    materials.add(StandardMaterial { base_color: colour, perceptual_roughness: 0.8, ..default() })
 }
 
 fn load_site_assets(
@@ -157,14 +148,10 @@ fn load_site_assets(
     mut meshes: ResMut<Assets<Mesh>>,
     mut materials: ResMut<Assets<StandardMaterial>>,
 ) {
-    let station_states = STATION_STATES
-        .iter()
-        .map(|&s| material(&mut materials, station_state_colour(s)))
-        .collect();
-    let vehicle_states = VEHICLE_STATES
-        .iter()
-        .map(|&s| material(&mut materials, vehicle_state_colour(s)))
-        .collect();
+    let station_states =
+        STATION_STATES.iter().map(|&s| material(&mut materials, station_state_colour(s))).collect();
+    let vehicle_states =
+        VEHICLE_STATES.iter().map(|&s| material(&mut materials, vehicle_state_colour(s))).collect();
     let flow = materials.add(StandardMaterial {
         base_color: Color::srgba(0.2, 0.8, 1.0, 0.55),
         alpha_mode: AlphaMode::Blend,
@@ -202,11 +189,7 @@ fn spawn_lights(mut commands: Commands) {
         affects_lightmapped_meshes: true,
     });
     commands.spawn((
-        DirectionalLight {
-            illuminance: 9000.0,
-            shadow_maps_enabled: false,
-            ..default()
-        },
+        DirectionalLight { illuminance: 9000.0, shadow_maps_enabled: false, ..default() },
         Transform::from_xyz(50.0, 120.0, 80.0).looking_at(Vec3::ZERO, Vec3::Y),
     ));
 }
@@ -289,10 +272,8 @@ fn build_site(
 
 fn spawn_ground(commands: &mut Commands, assets: &SiteAssets, layout: &Layout) {
     let bounds = layout.site_bounds.unwrap_or_default();
-    let (min, max) = (
-        site_to_world(bounds.min_x, bounds.max_y, 0.0),
-        site_to_world(bounds.max_x, bounds.min_y, 0.0),
-    );
+    let (min, max) =
+        (site_to_world(bounds.min_x, bounds.max_y, 0.0), site_to_world(bounds.max_x, bounds.min_y, 0.0));
     let size = (max - min).abs() + Vec3::splat(2.0 * GROUND_MARGIN_M);
     let centre = (min + max) * 0.5;
     commands.spawn((
@@ -346,9 +327,7 @@ fn spawn_networks(commands: &mut Commands, assets: &SiteAssets, layout: &Layout)
             commands.spawn((
                 SiteEntity,
                 Mesh3d(assets.cylinder.clone()),
-                MeshMaterial3d(
-                    assets.vehicle_states[vehicle_state_slot(VehicleStateKind::Charging)].clone(),
-                ),
+                MeshMaterial3d(assets.vehicle_states[vehicle_state_slot(VehicleStateKind::Charging)].clone()),
                 Transform::from_translation(site_to_world(node.x, node.y, FLOOR_HEIGHT_M))
                     .with_scale(Vec3::new(1.2, 0.05, 1.2)),
                 NotShadowCaster,
@@ -359,17 +338,17 @@ fn spawn_networks(commands: &mut Commands, assets: &SiteAssets, layout: &Layout)
 
 fn spawn_buildings(commands: &mut Commands, assets: &SiteAssets, layout: &Layout) {
     for factory in &layout.factories {
-        let (w, d) = (
-            finite(factory.width_m).max(1.0),
-            finite(factory.depth_m).max(1.0),
-        );
+        let (w, d) = (finite(factory.width_m).max(1.0), finite(factory.depth_m).max(1.0));
         let corner = site_to_world(factory.origin_x, factory.origin_y, FLOOR_HEIGHT_M * 0.5);
         commands.spawn((
             SiteEntity,
             Mesh3d(assets.cube.clone()),
             MeshMaterial3d(assets.floor.clone()),
-            Transform::from_xyz(corner.x + w * 0.5, corner.y, corner.z - d * 0.5)
-                .with_scale(Vec3::new(w, FLOOR_HEIGHT_M, d)),
+            Transform::from_xyz(corner.x + w * 0.5, corner.y, corner.z - d * 0.5).with_scale(Vec3::new(
+                w,
+                FLOOR_HEIGHT_M,
+                d,
+            )),
         ));
     }
     if let Some(hub) = &layout.hub {
@@ -477,30 +456,19 @@ fn spawn_flow_lines(commands: &mut Commands, assets: &SiteAssets, layout: &Layou
         ) else {
             continue;
         };
-        let Some(transform) = segment_transform(a, b, FLOW_WIDTH_RANGE_M.0, FLOW_WIDTH_RANGE_M.0)
-        else {
+        let Some(transform) = segment_transform(a, b, FLOW_WIDTH_RANGE_M.0, FLOW_WIDTH_RANGE_M.0) else {
             continue;
         };
         let (station, share_divisor) = if from.kind() == EndpointKind::Station {
-            (
-                Some(from.index),
-                out_degree.get(from.index as usize).copied().unwrap_or(1),
-            )
+            (Some(from.index), out_degree.get(from.index as usize).copied().unwrap_or(1))
         } else if to.kind() == EndpointKind::Station {
-            (
-                Some(to.index),
-                in_degree.get(to.index as usize).copied().unwrap_or(1),
-            )
+            (Some(to.index), in_degree.get(to.index as usize).copied().unwrap_or(1))
         } else {
             (None, 1)
         };
         commands.spawn((
             SiteEntity,
-            FlowLine {
-                link: link.index,
-                station,
-                share_divisor: share_divisor.max(1) as f32,
-            },
+            FlowLine { link: link.index, station, share_divisor: share_divisor.max(1) as f32 },
             Mesh3d(assets.cube.clone()),
             MeshMaterial3d(assets.flow.clone()),
             transform,
@@ -549,11 +517,7 @@ fn spawn_vehicles(
 fn colour_stations(
     live: Res<LiveState>,
     assets: Res<SiteAssets>,
-    mut stations: Query<(
-        &StationIndex,
-        &mut SeenRev,
-        &mut MeshMaterial3d<StandardMaterial>,
-    )>,
+    mut stations: Query<(&StationIndex, &mut SeenRev, &mut MeshMaterial3d<StandardMaterial>)>,
 ) {
     for (index, mut seen, mut material) in &mut stations {
         let i = index.0 as usize;
@@ -593,11 +557,7 @@ fn fill_buffers(live: Res<LiveState>, mut bars: Query<(&BufferBar, &mut Transfor
         let Some(state) = live.stations.get(bar.0 as usize) else {
             continue;
         };
-        let fill = if state.buffer_fill.is_finite() {
-            state.buffer_fill.clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
+        let fill = if state.buffer_fill.is_finite() { state.buffer_fill.clamp(0.0, 1.0) } else { 0.0 };
         let height = (fill * BUFFER_BAR_HEIGHT_M).max(0.001);
         let base = transform.translation.y - transform.scale.y * 0.5;
         transform.scale.y = height;
@@ -631,15 +591,10 @@ pub fn flow_width(rate: f64, max_rate: f64) -> f32 {
 }
 
 fn size_flow_lines(live: Res<LiveState>, mut lines: Query<(&FlowLine, &mut Transform)>) {
-    let max_rate = lines
-        .iter()
-        .map(|(l, _)| flow_rate(&live, l.link, l.station, l.share_divisor))
-        .fold(0.0, f64::max);
+    let max_rate =
+        lines.iter().map(|(l, _)| flow_rate(&live, l.link, l.station, l.share_divisor)).fold(0.0, f64::max);
     for (line, mut transform) in &mut lines {
-        let width = flow_width(
-            flow_rate(&live, line.link, line.station, line.share_divisor),
-            max_rate,
-        );
+        let width = flow_width(flow_rate(&live, line.link, line.station, line.share_divisor), max_rate);
         transform.scale.y = width;
         transform.scale.z = width;
     }
@@ -654,23 +609,16 @@ fn highlight_bottleneck(
     let Ok((mut transform, mut visibility)) = marker.single_mut() else {
         return;
     };
-    let station = live
-        .bottleneck_station()
-        .and_then(|i| site.layout.as_ref()?.stations.get(i as usize));
+    let station = live.bottleneck_station().and_then(|i| site.layout.as_ref()?.stations.get(i as usize));
     let Some(station) = station else {
         *visibility = Visibility::Hidden;
         return;
     };
     let height = station_height(station.kind());
-    let radius = finite(station.size_x_m)
-        .max(finite(station.size_y_m))
-        .max(MIN_STATION_SIZE_M);
+    let radius = finite(station.size_x_m).max(finite(station.size_y_m)).max(MIN_STATION_SIZE_M);
     let pulse = 1.0 + 0.08 * (time.elapsed_secs() * std::f32::consts::TAU).sin();
-    transform.translation = site_to_world(
-        station.x,
-        station.y,
-        FLOOR_HEIGHT_M + height + BOTTLENECK_RING_LIFT_M,
-    );
+    transform.translation =
+        site_to_world(station.x, station.y, FLOOR_HEIGHT_M + height + BOTTLENECK_RING_LIFT_M);
     transform.scale = Vec3::splat(radius * 0.6 * pulse);
     transform.rotation =
         Quat::from_rotation_y(time.elapsed_secs() * BOTTLENECK_SPIN_HZ * std::f32::consts::TAU);
@@ -689,48 +637,28 @@ mod tests {
             .init_resource::<Assets<Mesh>>()
             .init_resource::<Assets<StandardMaterial>>()
             .add_systems(Startup, load_site_assets)
-            .add_systems(
-                Update,
-                colour_stations.run_if(resource_changed::<LiveState>),
-            );
-        let layout = Layout {
-            layout_generation: 1,
-            stations: vec![Station {
-                index: 0,
-                ..default()
-            }],
-            ..default()
-        };
+            .add_systems(Update, colour_stations.run_if(resource_changed::<LiveState>));
+        let layout =
+            Layout { layout_generation: 1, stations: vec![Station { index: 0, ..default() }], ..default() };
         let mut live = LiveState::default();
         live.reset_for(&layout);
         let frame = StateFrame {
             seq: 1,
             full: true,
             layout_generation: 1,
-            stations: vec![StationState {
-                index: 0,
-                state: StationStateKind::Down as i32,
-                ..default()
-            }],
+            stations: vec![StationState { index: 0, state: StationStateKind::Down as i32, ..default() }],
             ..default()
         };
         live.apply_frame(&frame, Some(1)).expect("frame applies");
         app.insert_resource(live);
         let station = app
             .world_mut()
-            .spawn((
-                StationIndex(0),
-                SeenRev::default(),
-                MeshMaterial3d::<StandardMaterial>::default(),
-            ))
+            .spawn((StationIndex(0), SeenRev::default(), MeshMaterial3d::<StandardMaterial>::default()))
             .id();
         app.update();
         let assets = app.world().resource::<SiteAssets>();
         let expected = assets.station_states[station_state_slot(StationStateKind::Down)].clone();
-        let material = app
-            .world()
-            .get::<MeshMaterial3d<StandardMaterial>>(station)
-            .expect("material");
+        let material = app.world().get::<MeshMaterial3d<StandardMaterial>>(station).expect("material");
         assert_eq!(material.0, expected);
         let colour = app
             .world()
@@ -768,10 +696,7 @@ mod tests {
 
         let live = LiveState {
             flows: vec![0.0, 30.0],
-            stations: vec![twin_proto::v1::StationState {
-                throughput_per_hour: 40.0,
-                ..default()
-            }],
+            stations: vec![twin_proto::v1::StationState { throughput_per_hour: 40.0, ..default() }],
             ..default()
         };
         assert_eq!(flow_rate(&live, 1, Some(0), 1.0), 30.0);

@@ -16,8 +16,7 @@ pub mod v1 {
 
 /// Encoded `google.protobuf.FileDescriptorSet` of `twin.v1` (with source info), for
 /// `tonic-reflection`'s `register_encoded_file_descriptor_set`.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/twin_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/twin_descriptor.bin"));
 
 #[cfg(test)]
 mod tests {
@@ -29,34 +28,13 @@ mod tests {
     #[test]
     fn descriptor_set_contains_the_twin_service() {
         let fds = FileDescriptorSet::decode(FILE_DESCRIPTOR_SET).expect("descriptor set decodes");
-        let file = fds
-            .file
-            .iter()
-            .find(|f| f.package() == "twin.v1")
-            .expect("twin.v1 file present");
-        let service = file
-            .service
-            .iter()
-            .find(|s| s.name() == "TwinService")
-            .expect("TwinService present");
+        let file = fds.file.iter().find(|f| f.package() == "twin.v1").expect("twin.v1 file present");
+        let service = file.service.iter().find(|s| s.name() == "TwinService").expect("TwinService present");
         let methods: Vec<&str> = service.method.iter().map(|m| m.name()).collect();
-        for expected in [
-            "GetLayout",
-            "StreamState",
-            "SetSpeed",
-            "GetReport",
-            "StartExperiment",
-        ] {
-            assert!(
-                methods.contains(&expected),
-                "{expected} missing from {methods:?}"
-            );
+        for expected in ["GetLayout", "StreamState", "SetSpeed", "GetReport", "StartExperiment"] {
+            assert!(methods.contains(&expected), "{expected} missing from {methods:?}");
         }
-        let stream = service
-            .method
-            .iter()
-            .find(|m| m.name() == "StreamState")
-            .expect("StreamState present");
+        let stream = service.method.iter().find(|m| m.name() == "StreamState").expect("StreamState present");
         assert!(stream.server_streaming(), "StreamState streams frames");
     }
 
