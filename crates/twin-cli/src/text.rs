@@ -26,11 +26,7 @@ fn pct(x: f64) -> String {
 pub fn render(r: &Report, wall_s: f64) -> String {
     let mut out = String::new();
     let c = &r.complex;
-    let speed = if wall_s > 0.0 {
-        r.sim_time_s / wall_s
-    } else {
-        0.0
-    };
+    let speed = if wall_s > 0.0 { r.sim_time_s / wall_s } else { 0.0 };
     let _ = writeln!(out, "{} (seed {})", r.scene, r.seed);
     let _ = writeln!(
         out,
@@ -44,16 +40,8 @@ pub fn render(r: &Report, wall_s: f64) -> String {
     );
     let _ = writeln!(out);
     let _ = writeln!(out, "Complex");
-    let _ = writeln!(
-        out,
-        "  throughput      {:10.2} parts/h",
-        c.throughput_per_hour
-    );
-    let _ = writeln!(
-        out,
-        "  WIP (mean)      {:10.2} parts   (now {})",
-        c.wip_mean, c.wip_now
-    );
+    let _ = writeln!(out, "  throughput      {:10.2} parts/h", c.throughput_per_hour);
+    let _ = writeln!(out, "  WIP (mean)      {:10.2} parts   (now {})", c.wip_mean, c.wip_now);
     let _ = writeln!(
         out,
         "  lead time       mean {}   p50 {}   p95 {}",
@@ -73,17 +61,7 @@ pub fn render(r: &Report, wall_s: f64) -> String {
     let _ = writeln!(
         out,
         "{:<16} {:>8} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>10}",
-        "Station",
-        "parts/h",
-        "busy",
-        "setup",
-        "starved",
-        "blocked",
-        "down",
-        "off",
-        "OEE",
-        "queue",
-        "wait"
+        "Station", "parts/h", "busy", "setup", "starved", "blocked", "down", "off", "OEE", "queue", "wait"
     );
     for s in r.stations.iter().take(MAX_STATION_ROWS) {
         let _ = writeln!(
@@ -103,17 +81,10 @@ pub fn render(r: &Report, wall_s: f64) -> String {
         );
     }
     if r.stations.len() > MAX_STATION_ROWS {
-        let _ = writeln!(
-            out,
-            "... and {} more stations (see --json)",
-            r.stations.len() - MAX_STATION_ROWS
-        );
+        let _ = writeln!(out, "... and {} more stations (see --json)", r.stations.len() - MAX_STATION_ROWS);
     }
     let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "Bottlenecks (active-period method, share of the window)"
-    );
+    let _ = writeln!(out, "Bottlenecks (active-period method, share of the window)");
     for (rank, b) in r.bottlenecks.iter().take(10).enumerate() {
         let _ = writeln!(
             out,
@@ -129,9 +100,5 @@ pub fn render(r: &Report, wall_s: f64) -> String {
 }
 
 fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        s.chars().take(n - 1).chain(['…']).collect()
-    }
+    if s.chars().count() <= n { s.to_string() } else { s.chars().take(n - 1).chain(['…']).collect() }
 }

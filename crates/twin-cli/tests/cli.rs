@@ -4,11 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn twin(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_twin"))
-        .args(args)
-        .current_dir(workspace())
-        .output()
-        .expect("twin runs")
+    Command::new(env!("CARGO_BIN_EXE_twin")).args(args).current_dir(workspace()).output().expect("twin runs")
 }
 
 fn workspace() -> PathBuf {
@@ -41,10 +37,7 @@ fn check_text(dir: &Path, text: &str) -> (bool, String) {
     let path = dir.join("scene.ron");
     std::fs::write(&path, text).unwrap();
     let out = twin(&["check", path.to_str().unwrap()]);
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 #[test]
@@ -55,15 +48,9 @@ fn check_accepts_the_bundled_scenes() {
         .filter(|p| p.ends_with(".ron"))
         .collect();
     scenes.sort();
-    let args: Vec<&str> = std::iter::once("check")
-        .chain(scenes.iter().map(String::as_str))
-        .collect();
+    let args: Vec<&str> = std::iter::once("check").chain(scenes.iter().map(String::as_str)).collect();
     let out = twin(&args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
@@ -71,65 +58,28 @@ fn check_rejects_bad_scenes_with_file_line_and_field() {
     let dir = tempfile::tempdir().unwrap();
     // (what is wrong, edit of the good scene, substrings the error must contain)
     let cases: &[(&str, &str, &str, &[&str])] = &[
-        (
-            "syntax error",
-            "mix: {\"a\": 1.0}",
-            "mix: {\"a\" 1.0}",
-            &["scene.ron:17:", "Expected colon"],
-        ),
-        (
-            "unknown field",
-            "servers: 2,",
-            "servers: 2, speed: 3,",
-            &["scene.ron:14:", "speed"],
-        ),
-        (
-            "unknown distribution",
-            "Exp(mean: \"1m\")",
-            "Weibull(shape: 2.0)",
-            &["scene.ron:7:", "Weibull"],
-        ),
-        (
-            "bad duration",
-            "\"8h\"",
-            "\"8 parsecs\"",
-            &["scene.ron:4:", "invalid duration"],
-        ),
-        (
-            "negative time",
-            "Exp(mean: \"1m\")",
-            "Exp(mean: \"-1m\")",
-            &["scene.ron:7:", "negative"],
-        ),
+        ("syntax error", "mix: {\"a\": 1.0}", "mix: {\"a\" 1.0}", &["scene.ron:17:", "Expected colon"]),
+        ("unknown field", "servers: 2,", "servers: 2, speed: 3,", &["scene.ron:14:", "speed"]),
+        ("unknown distribution", "Exp(mean: \"1m\")", "Weibull(shape: 2.0)", &["scene.ron:7:", "Weibull"]),
+        ("bad duration", "\"8h\"", "\"8 parsecs\"", &["scene.ron:4:", "invalid duration"]),
+        ("negative time", "Exp(mean: \"1m\")", "Exp(mean: \"-1m\")", &["scene.ron:7:", "negative"]),
         (
             "zero processing time",
             "Exp(mean: \"1m\")",
             "Const(\"0s\")",
-            &[
-                "scene.ron:7:",
-                "products[0].routing[0].time",
-                "greater than zero",
-            ],
+            &["scene.ron:7:", "products[0].routing[0].time", "greater than zero"],
         ),
         (
             "unknown station",
             "at: [\"m1\"]",
             "at: [\"m9\"]",
-            &[
-                "scene.ron:7:",
-                "products[0].routing[0].at[0]",
-                "unknown station `m9`",
-            ],
+            &["scene.ron:7:", "products[0].routing[0].at[0]", "unknown station `m9`"],
         ),
         (
             "step with no station",
             "at: [\"m1\"]",
             "at: []",
-            &[
-                "scene.ron:7:",
-                "products[0].routing[0].at",
-                "names no station",
-            ],
+            &["scene.ron:7:", "products[0].routing[0].at", "names no station"],
         ),
         (
             "zero capacity",
@@ -141,11 +91,7 @@ fn check_rejects_bad_scenes_with_file_line_and_field() {
             "zero servers",
             "servers: 2,",
             "servers: 0,",
-            &[
-                "scene.ron:14:",
-                "stations[2].servers",
-                "at least one server",
-            ],
+            &["scene.ron:14:", "stations[2].servers", "at least one server"],
         ),
         (
             "unknown product in mix",
@@ -169,11 +115,7 @@ fn check_rejects_bad_scenes_with_file_line_and_field() {
             "zero arrival rate",
             "per_hour: 40.0",
             "per_hour: 0.0",
-            &[
-                "scene.ron:17:",
-                "sources[0].arrivals.per_hour",
-                "must be positive",
-            ],
+            &["scene.ron:17:", "sources[0].arrivals.per_hour", "must be positive"],
         ),
         (
             "warm-up too long",
@@ -202,10 +144,7 @@ fn check_rejects_bad_scenes_with_file_line_and_field() {
         let (ok, stderr) = check_text(dir.path(), &text);
         assert!(!ok, "{what}: accepted");
         for needle in *expected {
-            assert!(
-                stderr.contains(needle),
-                "{what}: `{needle}` missing from:\n{stderr}"
-            );
+            assert!(stderr.contains(needle), "{what}: `{needle}` missing from:\n{stderr}");
         }
         assert!(!stderr.contains("panicked"), "{what}: panicked");
     }
@@ -214,15 +153,10 @@ fn check_rejects_bad_scenes_with_file_line_and_field() {
 #[test]
 fn check_reports_every_problem_not_just_the_first() {
     let dir = tempfile::tempdir().unwrap();
-    let text =
-        GOOD.replacen("servers: 2,", "servers: 0,", 1)
-            .replacen("at: [\"m1\"]", "at: [\"m9\"]", 1);
+    let text = GOOD.replacen("servers: 2,", "servers: 0,", 1).replacen("at: [\"m1\"]", "at: [\"m9\"]", 1);
     let (ok, stderr) = check_text(dir.path(), &text);
     assert!(!ok);
-    assert!(
-        stderr.contains("stations[2].servers") && stderr.contains("unknown station `m9`"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("stations[2].servers") && stderr.contains("unknown station `m9`"), "{stderr}");
     assert!(stderr.contains("2 problem(s)"), "{stderr}");
 }
 
@@ -235,11 +169,7 @@ fn check_names_a_missing_file() {
 
 fn run_json(args: &[&str]) -> serde_json::Value {
     let out = twin(args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("one JSON object")
 }
 
@@ -264,15 +194,9 @@ fn run_json_has_the_documented_keys() {
     let stations = v["stations"].as_array().unwrap();
     assert_eq!(stations.len(), 2);
     for s in stations {
-        for key in [
-            "throughput_per_hour",
-            "utilization",
-            "starved",
-            "blocked",
-            "down",
-            "queue_mean",
-            "wait_mean_s",
-        ] {
+        for key in
+            ["throughput_per_hour", "utilization", "starved", "blocked", "down", "queue_mean", "wait_mean_s"]
+        {
             assert!(s[key].is_number(), "stations[].{key}");
         }
         assert!(s["id"].is_string());
@@ -289,40 +213,18 @@ fn same_scene_and_seed_give_byte_identical_json() {
         v.as_object_mut().unwrap().remove("wall_s");
         serde_json::to_string(&v).unwrap()
     };
-    let args = [
-        "run",
-        "scenes/validation/mmc.ron",
-        "--seed",
-        "7",
-        "--until",
-        "3000m",
-        "--json",
-    ];
+    let args = ["run", "scenes/validation/mmc.ron", "--seed", "7", "--until", "3000m", "--json"];
     let a = strip(run_json(&args));
     let b = strip(run_json(&args));
     assert_eq!(a, b);
-    let c = strip(run_json(&[
-        "run",
-        "scenes/validation/mmc.ron",
-        "--seed",
-        "8",
-        "--until",
-        "3000m",
-        "--json",
-    ]));
+    let c =
+        strip(run_json(&["run", "scenes/validation/mmc.ron", "--seed", "8", "--until", "3000m", "--json"]));
     assert_ne!(a, c, "another seed gives another run");
 }
 
 #[test]
 fn run_prints_a_readable_report() {
-    let out = twin(&[
-        "run",
-        "scenes/validation/mm1.ron",
-        "--until",
-        "1000m",
-        "--warmup",
-        "0s",
-    ]);
+    let out = twin(&["run", "scenes/validation/mm1.ron", "--until", "1000m", "--warmup", "0s"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     for needle in ["M/M/1 validation", "throughput", "Bottlenecks", "s1"] {

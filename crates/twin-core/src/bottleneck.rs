@@ -83,12 +83,8 @@ pub fn analyse(periods: &[Vec<Period>], from: Micros, to: Micros) -> Vec<Bottlen
         }
     }
 
-    let mut shares: Vec<BottleneckShare> = (0..periods.len())
-        .map(|station| BottleneckShare {
-            station,
-            ..Default::default()
-        })
-        .collect();
+    let mut shares: Vec<BottleneckShare> =
+        (0..periods.len()).map(|station| BottleneckShare { station, ..Default::default() }).collect();
     let overlap_with = |a: usize, b: usize| -> Option<Period> {
         let (pa, pb) = (all[a].1, all[b].1);
         let start = pa.0.max(pb.0).max(from);
@@ -103,9 +99,7 @@ pub fn analyse(periods: &[Vec<Period>], from: Micros, to: Micros) -> Vec<Bottlen
         let adjacent = |j: usize| -> Option<Period> {
             let (s2, e2, id2) = *segments.get(j)?;
             let touching = if j < k { e2 == start } else { s2 == end };
-            (touching && all[id2].0 != station)
-                .then(|| overlap_with(id, id2))
-                .flatten()
+            (touching && all[id2].0 != station).then(|| overlap_with(id, id2)).flatten()
         };
         let prev = k.checked_sub(1).and_then(adjacent);
         let next = adjacent(k + 1);
@@ -122,11 +116,7 @@ pub fn analyse(periods: &[Vec<Period>], from: Micros, to: Micros) -> Vec<Bottlen
         }
     }
     shares.retain(|s| s.sole + s.shifting > 0);
-    shares.sort_by(|a, b| {
-        (b.sole + b.shifting)
-            .cmp(&(a.sole + a.shifting))
-            .then(a.station.cmp(&b.station))
-    });
+    shares.sort_by(|a, b| (b.sole + b.shifting).cmp(&(a.sole + a.shifting)).then(a.station.cmp(&b.station)));
     shares
 }
 
@@ -140,36 +130,15 @@ mod tests {
         // takes over at 5; they overlap on [5,10], where the bottleneck shifts.
         let periods = vec![vec![(0, 10)], vec![(5, 30)]];
         let shares = analyse(&periods, 0, 30);
-        assert_eq!(
-            shares[0],
-            BottleneckShare {
-                station: 1,
-                sole: 20,
-                shifting: 5
-            }
-        );
-        assert_eq!(
-            shares[1],
-            BottleneckShare {
-                station: 0,
-                sole: 5,
-                shifting: 5
-            }
-        );
+        assert_eq!(shares[0], BottleneckShare { station: 1, sole: 20, shifting: 5 });
+        assert_eq!(shares[1], BottleneckShare { station: 0, sole: 5, shifting: 5 });
     }
 
     #[test]
     fn always_active_station_is_sole_bottleneck() {
         let periods = vec![vec![(0, 3), (4, 6), (7, 9)], vec![(0, 100)]];
         let shares = analyse(&periods, 0, 100);
-        assert_eq!(
-            shares,
-            vec![BottleneckShare {
-                station: 1,
-                sole: 100,
-                shifting: 0
-            }]
-        );
+        assert_eq!(shares, vec![BottleneckShare { station: 1, sole: 100, shifting: 0 }]);
     }
 
     #[test]
@@ -178,22 +147,8 @@ mod tests {
         // only 5 of it lies in the window; the two overlap there, so it is shifting time.
         let periods = vec![vec![(0, 50)], vec![(40, 60)]];
         let shares = analyse(&periods, 45, 60);
-        assert_eq!(
-            shares[0],
-            BottleneckShare {
-                station: 1,
-                sole: 10,
-                shifting: 5
-            }
-        );
-        assert_eq!(
-            shares[1],
-            BottleneckShare {
-                station: 0,
-                sole: 0,
-                shifting: 5
-            }
-        );
+        assert_eq!(shares[0], BottleneckShare { station: 1, sole: 10, shifting: 5 });
+        assert_eq!(shares[1], BottleneckShare { station: 0, sole: 0, shifting: 5 });
     }
 
     #[test]

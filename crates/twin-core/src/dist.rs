@@ -19,11 +19,7 @@ pub enum Dist {
     /// Uniform between `min` and `max`.
     Uniform { min: Duration, max: Duration },
     /// Triangular with the given minimum, most likely value and maximum.
-    Tri {
-        min: Duration,
-        mode: Duration,
-        max: Duration,
-    },
+    Tri { min: Duration, mode: Duration, max: Duration },
     /// Normal with the given mean and standard deviation, truncated at zero.
     Normal { mean: Duration, sd: Duration },
     /// Log-normal with the given mean and standard deviation of the duration itself.
@@ -37,9 +33,7 @@ impl Dist {
     pub fn mean(&self) -> f64 {
         match self {
             Dist::Const(d) => d.0 as f64,
-            Dist::Exp { mean } | Dist::Normal { mean, .. } | Dist::LogNormal { mean, .. } => {
-                mean.0 as f64
-            }
+            Dist::Exp { mean } | Dist::Normal { mean, .. } | Dist::LogNormal { mean, .. } => mean.0 as f64,
             Dist::Uniform { min, max } => (min.0 + max.0) as f64 / 2.0,
             Dist::Tri { min, mode, max } => (min.0 + mode.0 + max.0) as f64 / 3.0,
             Dist::Empirical(points) => {
@@ -93,9 +87,7 @@ impl Dist {
                 }
                 for (i, (d, w)) in points.iter().enumerate() {
                     if !(w.is_finite() && *w > 0.0) {
-                        out.push(format!(
-                            "weight of value {i} must be a positive number, got {w}"
-                        ));
+                        out.push(format!("weight of value {i} must be a positive number, got {w}"));
                     }
                     positive(&format!("value {i}"), d, &mut out);
                 }
@@ -109,26 +101,17 @@ impl Dist {
         match self {
             Dist::Const(d) => Sampler::Const(d.0),
             Dist::Exp { mean } => Sampler::Exp(mean.0 as f64),
-            Dist::Uniform { min, max } => Sampler::Uniform {
-                min: min.0 as f64,
-                width: (max.0 - min.0) as f64,
-            },
-            Dist::Tri { min, mode, max } => Sampler::Tri {
-                min: min.0 as f64,
-                mode: mode.0 as f64,
-                max: max.0 as f64,
-            },
-            Dist::Normal { mean, sd } => Sampler::Normal {
-                mean: mean.0 as f64,
-                sd: sd.0 as f64,
-            },
+            Dist::Uniform { min, max } => {
+                Sampler::Uniform { min: min.0 as f64, width: (max.0 - min.0) as f64 }
+            }
+            Dist::Tri { min, mode, max } => {
+                Sampler::Tri { min: min.0 as f64, mode: mode.0 as f64, max: max.0 as f64 }
+            }
+            Dist::Normal { mean, sd } => Sampler::Normal { mean: mean.0 as f64, sd: sd.0 as f64 },
             Dist::LogNormal { mean, sd } => {
                 let (m, s) = (mean.0 as f64, sd.0 as f64);
                 let sigma2 = (1.0 + (s * s) / (m * m)).ln();
-                Sampler::LogNormal {
-                    mu: m.ln() - sigma2 / 2.0,
-                    sigma: sigma2.sqrt(),
-                }
+                Sampler::LogNormal { mu: m.ln() - sigma2 / 2.0, sigma: sigma2.sqrt() }
             }
             Dist::Empirical(points) => {
                 let total: f64 = points.iter().map(|p| p.1).sum();
@@ -223,11 +206,9 @@ impl Sampler {
                 return points[idx].1;
             }
         };
-        if x.is_finite() && x > 0.0 {
-            x.round() as Micros
-        } else {
-            0
-        }
+        // `x + 0.5` truncated rounds a positive x without a libm call on the hot path;
+        // the cast saturates, so huge draws cannot wrap.
+        if x > 0.0 { ((x + 0.5) as Micros).min(crate::time::MAX_SPAN) } else { 0 }
     }
 }
 
@@ -247,26 +228,11 @@ mod tests {
     fn sample_means_match_declared_means() {
         let d = |s: u64| Duration(s * SECOND);
         let dists = [
-            Dist::Exp {
-                mean: Duration(MINUTE),
-            },
-            Dist::Uniform {
-                min: d(10),
-                max: d(50),
-            },
-            Dist::Tri {
-                min: d(10),
-                mode: d(20),
-                max: d(60),
-            },
-            Dist::Normal {
-                mean: d(60),
-                sd: d(10),
-            },
-            Dist::LogNormal {
-                mean: d(60),
-                sd: d(30),
-            },
+            Dist::Exp { mean: Duration(MINUTE) },
+            Dist::Uniform { min: d(10), max: d(50) },
+            Dist::Tri { min: d(10), mode: d(20), max: d(60) },
+            Dist::Normal { mean: d(60), sd: d(10) },
+            Dist::LogNormal { mean: d(60), sd: d(30) },
             Dist::Empirical(vec![(d(10), 1.0), (d(20), 3.0)]),
         ];
         for dist in &dists {
@@ -279,29 +245,10 @@ mod tests {
     #[test]
     fn bad_parameters_are_named() {
         let d = |s: u64| Duration(s * SECOND);
-        assert!(
-            !Dist::Uniform {
-                min: d(5),
-                max: d(1)
-            }
-            .problems(false)
-            .is_empty()
-        );
-        assert!(
-            !Dist::Tri {
-                min: d(1),
-                mode: d(9),
-                max: d(5)
-            }
-            .problems(false)
-            .is_empty()
-        );
+        assert!(!Dist::Uniform { min: d(5), max: d(1) }.problems(false).is_empty());
+        assert!(!Dist::Tri { min: d(1), mode: d(9), max: d(5) }.problems(false).is_empty());
         assert!(!Dist::Const(d(0)).problems(false).is_empty());
         assert!(Dist::Const(d(0)).problems(true).is_empty());
-        assert!(
-            !Dist::Empirical(vec![(d(1), -1.0)])
-                .problems(false)
-                .is_empty()
-        );
+        assert!(!Dist::Empirical(vec![(d(1), -1.0)]).problems(false).is_empty());
     }
 }

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Model, ProductIdx, Release, StationIdx};
 use crate::rng::{Stream, stream};
 use crate::stats::{LeadTimes, StateTimes, Totals};
+use crate::time::MAX_SPAN;
 use crate::time::Micros;
 
 /// Index of a part in the engine's part table.
@@ -67,32 +68,13 @@ pub(crate) struct Part {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Event {
-    Arrival {
-        source: u32,
-    },
-    Release {
-        source: u32,
-        row: u32,
-    },
-    Done {
-        station: StationIdx,
-        server: u32,
-        generation: u32,
-    },
-    ConveyorEnd {
-        conveyor: u32,
-    },
-    Fail {
-        station: StationIdx,
-        generation: u32,
-    },
-    Repair {
-        station: StationIdx,
-        generation: u32,
-    },
-    Shift {
-        calendar: u32,
-    },
+    Arrival { source: u32 },
+    Release { source: u32, row: u32 },
+    Done { station: StationIdx, server: u32, generation: u32 },
+    ConveyorEnd { conveyor: u32 },
+    Fail { station: StationIdx, generation: u32 },
+    Repair { station: StationIdx, generation: u32 },
+    Shift { calendar: u32 },
     WarmupEnd,
 }
 
@@ -201,8 +183,7 @@ impl StationRt {
     }
 
     fn has_room(&self) -> bool {
-        self.buffer
-            .is_none_or(|cap| (self.queue.len() as u64) < u64::from(cap))
+        self.buffer.is_none_or(|cap| (self.queue.len() as u64) < u64::from(cap))
     }
 
     /// Adds the time since the last change to the state and queue integrals.
@@ -213,38 +194,28 @@ impl StationRt {
             return;
         }
         self.last = now;
-        let (mut times, mut area) = (self.times, self.queue_area);
-        self.integrate(dt, &mut times, &mut area);
-        self.times = times;
-        self.queue_area = area;
+        let counts = self.counts();
+        integrate(counts, dt, &mut self.times, &mut self.queue_area);
     }
 
     /// State and queue integrals up to `now`, without changing anything.
     pub(crate) fn integrals_at(&self, now: Micros) -> (StateTimes, u128) {
         let (mut times, mut area) = (self.times, self.queue_area);
-        self.integrate(now.saturating_sub(self.last), &mut times, &mut area);
+        integrate(self.counts(), now.saturating_sub(self.last), &mut times, &mut area);
         (times, area)
     }
 
     #[inline]
-    fn integrate(&self, dt: Micros, times: &mut StateTimes, area: &mut u128) {
-        let servers = self.servers.len() as u64;
-        if self.off_shift {
-            times.add(StationState::OffShift, dt * servers);
-        } else if self.down {
-            times.add(StationState::Down, dt * servers);
-        } else {
-            let (w, s, b) = (
-                u64::from(self.n_work),
-                u64::from(self.n_setup),
-                u64::from(self.n_blocked),
-            );
-            times.add(StationState::Busy, dt * w);
-            times.add(StationState::Setup, dt * s);
-            times.add(StationState::Blocked, dt * b);
-            times.add(StationState::Starved, dt * (servers - w - s - b));
+    fn counts(&self) -> Counts {
+        Counts {
+            servers: self.servers.len() as u64,
+            off_shift: self.off_shift,
+            down: self.down,
+            work: u64::from(self.n_work),
+            setup: u64::from(self.n_setup),
+            blocked: u64::from(self.n_blocked),
+            queue: self.queue.len() as u128,
         }
-        *area += u128::from(dt) * self.queue.len() as u128;
     }
 
     /// Active in the sense of the active-period method: working, setting up or being
@@ -305,6 +276,33 @@ pub(crate) struct SourceRt {
     pub rng: Stream,
     /// Mean gap between Poisson arrivals now (commands may change the rate).
     pub mean_gap: f64,
+}
+
+/// What a station's integrals grow by per microsecond.
+#[derive(Clone, Copy)]
+struct Counts {
+    servers: u64,
+    off_shift: bool,
+    down: bool,
+    work: u64,
+    setup: u64,
+    blocked: u64,
+    queue: u128,
+}
+
+#[inline]
+fn integrate(c: Counts, dt: Micros, times: &mut StateTimes, area: &mut u128) {
+    if c.off_shift {
+        times.add(StationState::OffShift, dt * c.servers);
+    } else if c.down {
+        times.add(StationState::Down, dt * c.servers);
+    } else {
+        times.add(StationState::Busy, dt * c.work);
+        times.add(StationState::Setup, dt * c.setup);
+        times.add(StationState::Blocked, dt * c.blocked);
+        times.add(StationState::Starved, dt * (c.servers - c.work - c.setup - c.blocked));
+    }
+    *area += u128::from(dt) * c.queue;
 }
 
 /// Work caused by an event, run before the next event.
@@ -393,16 +391,9 @@ impl Sim {
                 wait_sum: 0,
                 failure_generation: 0,
                 rng: stream(seed, &format!("station/{}/process", s.id)),
-                setup_rng: s
-                    .setup
-                    .as_ref()
-                    .map(|_| stream(seed, &format!("station/{}/setup", s.id))),
-                failure_rng: s
-                    .failures
-                    .as_ref()
-                    .map(|_| stream(seed, &format!("station/{}/failure", s.id))),
-                scrap_rng: (s.scrap > 0.0)
-                    .then(|| stream(seed, &format!("station/{}/scrap", s.id))),
+                setup_rng: s.setup.as_ref().map(|_| stream(seed, &format!("station/{}/setup", s.id))),
+                failure_rng: s.failures.as_ref().map(|_| stream(seed, &format!("station/{}/failure", s.id))),
+                scrap_rng: (s.scrap > 0.0).then(|| stream(seed, &format!("station/{}/scrap", s.id))),
             })
             .collect();
         let conveyors = model
@@ -537,17 +528,15 @@ impl Sim {
         if self.handle(event) {
             self.events += 1;
         }
-        self.run_followups();
+        if !self.followups.is_empty() {
+            self.run_followups();
+        }
         true
     }
 
     fn schedule(&mut self, time: Micros, event: Event) {
         self.seq += 1;
-        self.queue.push(Scheduled {
-            time,
-            seq: self.seq,
-            event,
-        });
+        self.queue.push(Scheduled { time, seq: self.seq, event });
     }
 
     fn stamp(&mut self) -> u64 {
@@ -560,29 +549,19 @@ impl Sim {
         match event {
             Event::Arrival { source } => self.on_arrival(source),
             Event::Release { source, row } => self.on_release(source, row),
-            Event::Done {
-                station,
-                server,
-                generation,
-            } => return self.on_done(station, server, generation),
+            Event::Done { station, server, generation } => return self.on_done(station, server, generation),
             Event::ConveyorEnd { conveyor } => {
                 if !self.conveyors[conveyor as usize].head_blocked {
                     self.move_conveyor(conveyor);
                 }
             }
-            Event::Fail {
-                station,
-                generation,
-            } => {
+            Event::Fail { station, generation } => {
                 if self.stations[station as usize].failure_generation != generation {
                     return false;
                 }
                 self.fail(station, None);
             }
-            Event::Repair {
-                station,
-                generation,
-            } => {
+            Event::Repair { station, generation } => {
                 if self.stations[station as usize].failure_generation != generation {
                     return false;
                 }
@@ -597,7 +576,7 @@ impl Sim {
     fn poisson_gap(&mut self, source: u32) -> Micros {
         let src = &mut self.sources[source as usize];
         let e: f64 = Exp1.sample(&mut src.rng);
-        ((e * src.mean_gap).round() as Micros).max(1)
+        ((e * src.mean_gap + 0.5) as Micros).clamp(1, MAX_SPAN)
     }
 
     fn on_arrival(&mut self, source: u32) {
@@ -622,13 +601,7 @@ impl Sim {
             self.admit(source, part);
         }
         if let Some(next) = rows.get(row as usize + 1) {
-            self.schedule(
-                next.0.max(self.now),
-                Event::Release {
-                    source,
-                    row: row + 1,
-                },
-            );
+            self.schedule(next.0.max(self.now), Event::Release { source, row: row + 1 });
         }
     }
 
@@ -643,20 +616,10 @@ impl Sim {
     }
 
     fn create_part(&mut self, source: u32, product: ProductIdx) -> PartId {
-        let due = self
-            .model
-            .sources
-            .get(source as usize)
-            .and_then(|s| s.due)
-            .map_or(Micros::MAX, |d| self.now + d);
+        let due =
+            self.model.sources.get(source as usize).and_then(|s| s.due).map_or(Micros::MAX, |d| self.now + d);
         self.totals.part_created(self.now, product as usize);
-        let part = Part {
-            product,
-            step: 0,
-            created: self.now,
-            due,
-            since: self.now,
-        };
+        let part = Part { product, step: 0, created: self.now, due, since: self.now };
         match self.free_parts.pop() {
             Some(id) => {
                 self.parts[id as usize] = part;
@@ -672,9 +635,7 @@ impl Sim {
     /// Hands a newly released part to its first station, or parks it in the source's
     /// backlog (keeping release order) when there is no room.
     fn admit(&mut self, source: u32, part: PartId) {
-        if self.sources[source as usize].backlog.is_empty()
-            && self.dispatch(part, Holder::Source(source))
-        {
+        if self.sources[source as usize].backlog.is_empty() && self.dispatch(part, Holder::Source(source)) {
             return;
         }
         self.sources[source as usize].backlog.push_back(part);
@@ -684,31 +645,34 @@ impl Sim {
     /// routing is done). On failure the holder is registered with every alternative and
     /// keeps the part: blocking after service.
     fn dispatch(&mut self, part: PartId, holder: Holder) -> bool {
-        let p = self.parts[part as usize];
-        let model = Arc::clone(&self.model);
-        let product = &model.products[p.product as usize];
-        let Some(step) = product.steps.get(p.step as usize) else {
-            self.finish(part);
-            return true;
-        };
         let from = match holder {
             Holder::Server { station, .. } => Some(station),
             _ => None,
         };
-        let mut best: Option<(Place, u64, u64)> = None;
-        for &target in &step.at {
-            let place = self.place_towards(from, target);
-            if !self.has_room(place) {
-                continue;
+        // Choose with shared borrows only: this runs for every move of every part, so it
+        // must not clone the model's Arc (two atomic operations) or allocate.
+        let choice = {
+            let p = &self.parts[part as usize];
+            let Some(step) = self.model.products[p.product as usize].steps.get(p.step as usize) else {
+                self.finish(part);
+                return true;
+            };
+            let mut best: Option<(Place, u64, u64)> = None;
+            for &target in &step.at {
+                let place = self.place_towards(from, target);
+                if !self.has_room(place) {
+                    continue;
+                }
+                let st = &self.stations[target as usize];
+                let load = st.queue.len() as u64 + u64::from(st.n_work + st.n_setup + st.n_blocked);
+                let servers = st.servers.len() as u64;
+                if best.is_none_or(|(_, bl, bs)| load * bs < bl * servers) {
+                    best = Some((place, load, servers));
+                }
             }
-            let st = &self.stations[target as usize];
-            let load = st.queue.len() as u64 + u64::from(st.n_work + st.n_setup + st.n_blocked);
-            let servers = st.servers.len() as u64;
-            if best.is_none_or(|(_, bl, bs)| load * bs < bl * servers) {
-                best = Some((place, load, servers));
-            }
-        }
-        if let Some((place, ..)) = best {
+            best.map(|b| b.0)
+        };
+        if let Some(place) = choice {
             self.enter(place, part);
             return true;
         }
@@ -720,12 +684,12 @@ impl Sim {
             Holder::Conveyor(c) => self.conveyors[c as usize].stamp = stamp,
             Holder::Source(s) => self.sources[s as usize].stamp = stamp,
         }
-        for &target in &step.at {
+        let p = self.parts[part as usize];
+        let model = Arc::clone(&self.model);
+        for &target in &model.products[p.product as usize].steps[p.step as usize].at {
             match self.place_towards(from, target) {
                 Place::Station(s) => self.stations[s as usize].waiters.push_back((holder, stamp)),
-                Place::Conveyor(c) => self.conveyors[c as usize]
-                    .waiters
-                    .push_back((holder, stamp)),
+                Place::Conveyor(c) => self.conveyors[c as usize].waiters.push_back((holder, stamp)),
             }
         }
         false
@@ -748,8 +712,7 @@ impl Sim {
         match place {
             Place::Station(s) => self.stations[s as usize].has_room(),
             Place::Conveyor(c) => {
-                self.conveyors[c as usize].items.len()
-                    < self.model.conveyors[c as usize].capacity as usize
+                self.conveyors[c as usize].items.len() < self.model.conveyors[c as usize].capacity as usize
             }
         }
     }
@@ -788,9 +751,7 @@ impl Sim {
                 let conv = &mut self.conveyors[conveyor as usize];
                 conv.head_blocked = true;
                 conv.stamp = stamp;
-                self.stations[to as usize]
-                    .waiters
-                    .push_back((Holder::Conveyor(conveyor), stamp));
+                self.stations[to as usize].waiters.push_back((Holder::Conveyor(conveyor), stamp));
                 break;
             }
             self.conveyors[conveyor as usize].items.pop_front();
@@ -799,8 +760,7 @@ impl Sim {
             self.enter(Place::Station(to), part);
         }
         if moved && !self.conveyors[conveyor as usize].waiters.is_empty() {
-            self.followups
-                .push_back(Followup::RoomAt(PlaceKey::Conveyor(conveyor)));
+            self.followups.push_back(Followup::RoomAt(PlaceKey::Conveyor(conveyor)));
         }
     }
 
@@ -821,8 +781,7 @@ impl Sim {
                 st.started += 1;
                 st.wait_sum += u128::from(now - self.parts[part as usize].since);
                 if !st.waiters.is_empty() {
-                    self.followups
-                        .push_back(Followup::RoomAt(PlaceKey::Station(station)));
+                    self.followups.push_back(Followup::RoomAt(PlaceKey::Station(station)));
                 }
                 part
             } else if let Some(&source) = self.model.stations[s].saturated_by.first() {
@@ -845,9 +804,7 @@ impl Sim {
         let st = &mut self.stations[s];
         st.account(now);
         let needs_setup = model.stations[s].setup.is_some()
-            && st.servers[server as usize]
-                .last_product
-                .is_some_and(|last| last != product);
+            && st.servers[server as usize].last_product.is_some_and(|last| last != product);
         let (setup, duration) = if needs_setup {
             let sampler = model.stations[s].setup.as_ref().expect("checked above");
             let rng = st.setup_rng.as_mut().expect("created with the setup");
@@ -857,29 +814,13 @@ impl Sim {
             st.servers[server as usize].last_product = Some(product);
             let step = self.parts[part as usize].step as usize;
             st.n_work += 1;
-            (
-                false,
-                model.products[product as usize].steps[step]
-                    .time
-                    .sample(&mut st.rng),
-            )
+            (false, model.products[product as usize].steps[step].time.sample(&mut st.rng))
         };
         let srv = &mut st.servers[server as usize];
-        srv.state = ServerState::Work {
-            part,
-            setup,
-            t: now + duration,
-        };
+        srv.state = ServerState::Work { part, setup, t: now + duration };
         let generation = srv.generation;
         st.update_active(now);
-        self.schedule(
-            now + duration,
-            Event::Done {
-                station,
-                server,
-                generation,
-            },
-        );
+        self.schedule(now + duration, Event::Done { station, server, generation });
     }
 
     fn on_done(&mut self, station: StationIdx, server: u32, generation: u32) -> bool {
@@ -905,10 +846,7 @@ impl Sim {
         st.n_work -= 1;
         st.completed += 1;
         let scrap = self.model.stations[s].scrap;
-        let scrapped = st
-            .scrap_rng
-            .as_mut()
-            .is_some_and(|rng| rng.random::<f64>() < scrap);
+        let scrapped = st.scrap_rng.as_mut().is_some_and(|rng| rng.random::<f64>() < scrap);
         if scrapped {
             st.scrapped += 1;
             st.servers[server as usize].state = ServerState::Idle;
@@ -958,25 +896,11 @@ impl Sim {
             let (room, next) = match place {
                 PlaceKey::Station(s) => {
                     let st = &mut self.stations[s as usize];
-                    (
-                        st.has_room(),
-                        if st.has_room() {
-                            st.waiters.pop_front()
-                        } else {
-                            None
-                        },
-                    )
+                    (st.has_room(), if st.has_room() { st.waiters.pop_front() } else { None })
                 }
                 PlaceKey::Conveyor(c) => {
                     let room = self.has_room(Place::Conveyor(c));
-                    (
-                        room,
-                        if room {
-                            self.conveyors[c as usize].waiters.pop_front()
-                        } else {
-                            None
-                        },
-                    )
+                    (room, if room { self.conveyors[c as usize].waiters.pop_front() } else { None })
                 }
             };
             if !room {
@@ -1069,15 +993,9 @@ impl Sim {
         let st = &mut self.stations[s];
         let rng = st.failure_rng.as_mut().expect("created with the failures");
         let e: f64 = Exp1.sample(rng);
-        let ttf = ((e * failures.mtbf).round() as Micros).max(1);
+        let ttf = ((e * failures.mtbf + 0.5) as Micros).clamp(1, MAX_SPAN);
         let generation = st.failure_generation;
-        self.schedule(
-            self.now + ttf,
-            Event::Fail {
-                station,
-                generation,
-            },
-        );
+        self.schedule(self.now + ttf, Event::Fail { station, generation });
     }
 
     /// Breaks `station` down; it is repaired after a random repair time, after
@@ -1089,27 +1007,15 @@ impl Sim {
             Some(d) => d,
             None => {
                 let model = Arc::clone(&self.model);
-                let failures = model.stations[s]
-                    .failures
-                    .as_ref()
-                    .expect("scheduled with failures");
-                let rng = self.stations[s]
-                    .failure_rng
-                    .as_mut()
-                    .expect("created with the failures");
+                let failures = model.stations[s].failures.as_ref().expect("scheduled with failures");
+                let rng = self.stations[s].failure_rng.as_mut().expect("created with the failures");
                 Some(failures.repair.sample(rng))
             }
         };
         self.set_stopped(station, |st| st.down = true);
         if let Some(repair) = repair {
             let generation = self.stations[s].failure_generation;
-            self.schedule(
-                self.now + repair,
-                Event::Repair {
-                    station,
-                    generation,
-                },
-            );
+            self.schedule(self.now + repair, Event::Repair { station, generation });
         }
     }
 
@@ -1152,14 +1058,7 @@ impl Sim {
         }
         st.update_active(now);
         for (server, t, generation) in resumed {
-            self.schedule(
-                t,
-                Event::Done {
-                    station,
-                    server,
-                    generation,
-                },
-            );
+            self.schedule(t, Event::Done { station, server, generation });
         }
         if was && !is {
             self.try_start(station);
@@ -1187,18 +1086,12 @@ impl Sim {
     // ----- Commands (operator and trainer actions) -----
 
     fn station_by_id(&self, id: &str) -> Result<StationIdx, CommandError> {
-        self.model
-            .station(id)
-            .ok_or_else(|| CommandError::UnknownStation(id.to_string()))
+        self.model.station(id).ok_or_else(|| CommandError::UnknownStation(id.to_string()))
     }
 
     /// Breaks a station down now. With `duration` it is repaired after that long;
     /// without, it stays down until [`Sim::repair`].
-    pub fn break_down(
-        &mut self,
-        station: &str,
-        duration: Option<Micros>,
-    ) -> Result<(), CommandError> {
+    pub fn break_down(&mut self, station: &str, duration: Option<Micros>) -> Result<(), CommandError> {
         let s = self.station_by_id(station)?;
         if self.stations[s as usize].down {
             return Err(CommandError::AlreadyDown(station.to_string()));
@@ -1222,14 +1115,10 @@ impl Sim {
     /// Releases `quantity` parts of `product` now, ahead of the queue at their first
     /// station (a rush order).
     pub fn add_rush_order(&mut self, product: &str, quantity: u32) -> Result<(), CommandError> {
-        let p = self
-            .model
-            .product(product)
-            .ok_or_else(|| CommandError::UnknownProduct(product.to_string()))?;
+        let p =
+            self.model.product(product).ok_or_else(|| CommandError::UnknownProduct(product.to_string()))?;
         if quantity == 0 || quantity > 10_000 {
-            return Err(CommandError::Invalid(format!(
-                "quantity must be 1 to 10000, got {quantity}"
-            )));
+            return Err(CommandError::Invalid(format!("quantity must be 1 to 10000, got {quantity}")));
         }
         for _ in 0..quantity {
             let part = self.create_part(u32::MAX, p);
@@ -1251,13 +1140,10 @@ impl Sim {
     pub fn set_buffer(&mut self, station: &str, capacity: Option<u32>) -> Result<(), CommandError> {
         let s = self.station_by_id(station)?;
         if capacity == Some(0) {
-            return Err(CommandError::Invalid(
-                "buffer capacity must be at least 1".into(),
-            ));
+            return Err(CommandError::Invalid("buffer capacity must be at least 1".into()));
         }
         self.stations[s as usize].buffer = capacity;
-        self.followups
-            .push_back(Followup::RoomAt(PlaceKey::Station(s)));
+        self.followups.push_back(Followup::RoomAt(PlaceKey::Station(s)));
         self.run_followups();
         Ok(())
     }
@@ -1271,14 +1157,10 @@ impl Sim {
             .position(|s| s.id == source)
             .ok_or_else(|| CommandError::UnknownSource(source.to_string()))?;
         if !matches!(self.model.sources[idx].release, Release::Poisson { .. }) {
-            return Err(CommandError::Invalid(format!(
-                "source `{source}` does not have Poisson arrivals"
-            )));
+            return Err(CommandError::Invalid(format!("source `{source}` does not have Poisson arrivals")));
         }
         if !(per_hour.is_finite() && per_hour > 0.0) {
-            return Err(CommandError::Invalid(format!(
-                "arrival rate must be positive, got {per_hour}"
-            )));
+            return Err(CommandError::Invalid(format!("arrival rate must be positive, got {per_hour}")));
         }
         self.sources[idx].mean_gap = crate::time::HOUR as f64 / per_hour;
         Ok(())

@@ -177,12 +177,7 @@ struct Problems<'a> {
 impl Problems<'_> {
     fn push(&mut self, path: String, anchors: &[&str], message: impl Into<String>) {
         let location = self.source.and_then(|s| s.locate(anchors));
-        self.list.push(SceneError {
-            origin: self.origin.clone(),
-            location,
-            path,
-            message: message.into(),
-        });
+        self.list.push(SceneError { origin: self.origin.clone(), location, path, message: message.into() });
     }
 }
 
@@ -199,11 +194,7 @@ fn index_ids<'a>(
     let mut map = BTreeMap::new();
     for (i, id) in ids.enumerate() {
         if id.is_empty() {
-            problems.push(
-                format!("{section}[{i}].id"),
-                &[&format!("{section}:")],
-                "id must not be empty",
-            );
+            problems.push(format!("{section}[{i}].id"), &[&format!("{section}:")], "id must not be empty");
         } else if map.insert(id.clone(), i as u32).is_some() {
             let q = quoted(id);
             problems.push(
@@ -225,11 +216,7 @@ impl Model {
         schedules: &Schedules,
     ) -> Result<Model, SceneErrors> {
         let origin = source.map_or_else(|| "<scene>".into(), |s| s.origin.clone());
-        let mut p = Problems {
-            source,
-            origin,
-            list: Vec::new(),
-        };
+        let mut p = Problems { source, origin, list: Vec::new() };
 
         let factory_idx = index_ids(&mut p, "factories", scene.factories.iter().map(|f| &f.id));
         let calendar_idx = index_ids(&mut p, "calendars", scene.calendars.iter().map(|c| &c.id));
@@ -240,38 +227,23 @@ impl Model {
         let sink_idx = index_ids(&mut p, "sinks", scene.sinks.iter().map(|s| &s.id));
 
         if scene.run.until.0 == 0 {
-            p.push(
-                "run.until".into(),
-                &["run", "until"],
-                "run length must be greater than zero",
-            );
+            p.push("run.until".into(), &["run", "until"], "run length must be greater than zero");
         }
         if scene.run.warmup >= scene.run.until {
             p.push(
                 "run.warmup".into(),
                 &["run", "warmup"],
-                format!(
-                    "warm-up ({}) must be shorter than the run ({})",
-                    scene.run.warmup, scene.run.until
-                ),
+                format!("warm-up ({}) must be shorter than the run ({})", scene.run.warmup, scene.run.until),
             );
         }
         if scene.products.len() > usize::from(u16::MAX) {
             p.push("products".into(), &["products:"], "at most 65535 products");
         }
         if scene.stations.is_empty() {
-            p.push(
-                "stations".into(),
-                &["stations:"],
-                "a scene needs at least one station",
-            );
+            p.push("stations".into(), &["stations:"], "a scene needs at least one station");
         }
         if scene.sources.is_empty() {
-            p.push(
-                "sources".into(),
-                &["sources:"],
-                "a scene needs at least one source",
-            );
+            p.push("sources".into(), &["sources:"], "a scene needs at least one source");
         }
 
         let factories = scene
@@ -288,11 +260,7 @@ impl Model {
                 }
                 Factory {
                     id: f.id.clone(),
-                    name: if f.name.is_empty() {
-                        f.id.clone()
-                    } else {
-                        f.name.clone()
-                    },
+                    name: if f.name.is_empty() { f.id.clone() } else { f.name.clone() },
                     industry: f.industry.clone(),
                     origin: Point2::new(f.origin.0, f.origin.1),
                     size: f.size,
@@ -334,20 +302,14 @@ impl Model {
         let mut per_factory_count: BTreeMap<Option<u32>, usize> = BTreeMap::new();
         let mut stations = Vec::with_capacity(scene.stations.len());
         for (i, s) in scene.stations.iter().enumerate() {
-            let at = |field: &str| -> Vec<String> {
-                vec!["stations:".into(), quoted(&s.id), field.into()]
-            };
+            let at = |field: &str| -> Vec<String> { vec!["stations:".into(), quoted(&s.id), field.into()] };
             let push = |p: &mut Problems, field: &str, msg: String| {
                 let anchors = at(field);
                 let refs: Vec<&str> = anchors.iter().map(String::as_str).collect();
                 p.push(format!("stations[{i}].{field}"), &refs, msg);
             };
             if s.servers == 0 {
-                push(
-                    &mut p,
-                    "servers",
-                    format!("station `{}` needs at least one server", s.id),
-                );
+                push(&mut p, "servers", format!("station `{}` needs at least one server", s.id));
             }
             if s.buffer == Some(0) {
                 push(
@@ -360,11 +322,7 @@ impl Model {
                 );
             }
             if !(0.0..1.0).contains(&s.scrap) {
-                push(
-                    &mut p,
-                    "scrap",
-                    format!("scrap rate must be in [0, 1), got {}", s.scrap),
-                );
+                push(&mut p, "scrap", format!("scrap rate must be in [0, 1), got {}", s.scrap));
             }
             if let Some(setup) = &s.setup {
                 for m in setup.problems(true) {
@@ -379,10 +337,7 @@ impl Model {
                 for m in repair.problems(true) {
                     push(&mut p, "failures", format!("repair time: {m}"));
                 }
-                Failures {
-                    mtbf: f.mtbf.0 as f64,
-                    repair: repair.sampler(),
-                }
+                Failures { mtbf: f.mtbf.0 as f64, repair: repair.sampler() }
             });
             let factory = s.factory.as_ref().and_then(|f| {
                 let idx = factory_idx.get(f).copied();
@@ -406,11 +361,7 @@ impl Model {
             *slot += 1;
             stations.push(Station {
                 id: s.id.clone(),
-                name: if s.name.is_empty() {
-                    s.id.clone()
-                } else {
-                    s.name.clone()
-                },
+                name: if s.name.is_empty() { s.id.clone() } else { s.name.clone() },
                 kind: s.kind,
                 factory,
                 pos,
@@ -445,11 +396,7 @@ impl Model {
                     || auto_position(factory.map(|f| &factories[f as usize]), 0),
                     |(x, y)| Point2::new(x, y),
                 );
-                Sink {
-                    id: s.id.clone(),
-                    factory,
-                    pos,
-                }
+                Sink { id: s.id.clone(), factory, pos }
             })
             .collect::<Vec<_>>();
 
@@ -521,11 +468,7 @@ impl Model {
                     }
                 }
                 for m in step.time.problems(false) {
-                    p.push(
-                        format!("{path}.time"),
-                        &anchors,
-                        format!("processing time: {m}"),
-                    );
+                    p.push(format!("{path}.time"), &anchors, format!("processing time: {m}"));
                 }
                 steps.push(Step {
                     op: step.op.clone(),
@@ -536,11 +479,7 @@ impl Model {
             }
             products.push(Product {
                 id: prod.id.clone(),
-                name: if prod.name.is_empty() {
-                    prod.id.clone()
-                } else {
-                    prod.name.clone()
-                },
+                name: if prod.name.is_empty() { prod.id.clone() } else { prod.name.clone() },
                 steps,
                 price: prod.price,
                 material_cost: prod.material_cost,
@@ -583,11 +522,7 @@ impl Model {
             let (Some(from), Some(to)) = (from, to) else {
                 continue;
             };
-            if stations[from as usize]
-                .conveyors_out
-                .iter()
-                .any(|&(t, _)| t == to)
-            {
+            if stations[from as usize].conveyors_out.iter().any(|&(t, _)| t == to) {
                 p.push(
                     format!("conveyors[{i}]"),
                     &["conveyors:", &cq],
@@ -595,14 +530,8 @@ impl Model {
                 );
             }
             let travel = (c.length_m / c.speed_m_s * SECOND as f64).round();
-            let travel = if travel.is_finite() && travel > 0.0 {
-                travel as Micros
-            } else {
-                0
-            };
-            stations[from as usize]
-                .conveyors_out
-                .push((to, conveyors.len() as u32));
+            let travel = if travel.is_finite() && travel > 0.0 { travel as Micros } else { 0 };
+            stations[from as usize].conveyors_out.push((to, conveyors.len() as u32));
             conveyors.push(Conveyor {
                 id: c.id.clone(),
                 from,
@@ -661,9 +590,7 @@ impl Model {
                             format!("arrival rate must be positive, got {per_hour}"),
                         );
                     }
-                    Release::Poisson {
-                        mean_gap: HOUR as f64 / per_hour,
-                    }
+                    Release::Poisson { mean_gap: HOUR as f64 / per_hour }
                 }
                 Arrivals::Interval { every } => {
                     if every.0 == 0 {
@@ -680,9 +607,7 @@ impl Model {
                     let mut resolved = Vec::with_capacity(rows.len());
                     for (r, row) in rows.iter().enumerate() {
                         match product_idx.get(&row.product) {
-                            Some(&prod) => {
-                                resolved.push((row.at.0, prod as ProductIdx, row.quantity))
-                            }
+                            Some(&prod) => resolved.push((row.at.0, prod as ProductIdx, row.quantity)),
                             None => p.push(
                                 format!("sources[{i}].arrivals.file[{r}]"),
                                 &["sources:", &sq, "file"],
@@ -698,12 +623,15 @@ impl Model {
                 }
                 Arrivals::Saturated => {
                     if mix.len() > 1 {
-                        p.push(format!("sources[{i}].mix"), &["sources:", &sq, "mix"], "a saturated source feeds one product; split it into one source per product");
+                        p.push(
+                            format!("sources[{i}].mix"),
+                            &["sources:", &sq, "mix"],
+                            "a saturated source feeds one product; split it into one source per product",
+                        );
                     }
                     if let Some(&(_, prod)) = mix.first()
-                        && let Some(first) = products
-                            .get(prod as usize)
-                            .and_then(|x: &Product| x.steps.first())
+                        && let Some(first) =
+                            products.get(prod as usize).and_then(|x: &Product| x.steps.first())
                     {
                         for &st in &first.at {
                             stations[st as usize].saturated_by.push(i as u32);
@@ -712,17 +640,8 @@ impl Model {
                     Release::Saturated
                 }
             };
-            let pos = s.pos.map_or_else(
-                || Point2::new(-10.0, 10.0 * i as f64),
-                |(x, y)| Point2::new(x, y),
-            );
-            sources.push(PartSource {
-                id: s.id.clone(),
-                release,
-                mix,
-                due: s.due.map(|d| d.0),
-                pos,
-            });
+            let pos = s.pos.map_or_else(|| Point2::new(-10.0, 10.0 * i as f64), |(x, y)| Point2::new(x, y));
+            sources.push(PartSource { id: s.id.clone(), release, mix, due: s.due.map(|d| d.0), pos });
         }
 
         if !p.list.is_empty() {
@@ -752,18 +671,12 @@ impl Model {
 
     /// Index of the station with this id.
     pub fn station(&self, id: &str) -> Option<StationIdx> {
-        self.stations
-            .iter()
-            .position(|s| s.id == id)
-            .map(|i| i as StationIdx)
+        self.stations.iter().position(|s| s.id == id).map(|i| i as StationIdx)
     }
 
     /// Index of the product with this id.
     pub fn product(&self, id: &str) -> Option<ProductIdx> {
-        self.products
-            .iter()
-            .position(|s| s.id == id)
-            .map(|i| i as ProductIdx)
+        self.products.iter().position(|s| s.id == id).map(|i| i as ProductIdx)
     }
 }
 
@@ -774,10 +687,7 @@ fn auto_position(factory: Option<&Factory>, slot: usize) -> Point2<f64> {
         Some(f) => {
             let cols = ((f.size.0 - SPACING) / SPACING).floor().max(1.0) as usize;
             let (row, col) = (slot / cols, slot % cols);
-            Point2::new(
-                f.origin.x + SPACING * (col as f64 + 1.0),
-                f.origin.y + SPACING * (row as f64 + 1.0),
-            )
+            Point2::new(f.origin.x + SPACING * (col as f64 + 1.0), f.origin.y + SPACING * (row as f64 + 1.0))
         }
         None => Point2::new(SPACING * slot as f64, 0.0),
     }

@@ -176,10 +176,7 @@ impl Sim {
                 let members: Vec<usize> = (0..model.stations.len())
                     .filter(|&s| model.stations[s].factory == Some(f as u32))
                     .collect();
-                let servers: f64 = members
-                    .iter()
-                    .map(|&s| f64::from(stations[s].servers))
-                    .sum();
+                let servers: f64 = members.iter().map(|&s| f64::from(stations[s].servers)).sum();
                 FactoryKpis {
                     id: fac.id.clone(),
                     name: fac.name.clone(),
@@ -191,10 +188,7 @@ impl Sim {
                             .sum(),
                         servers,
                     ),
-                    station_output_per_hour: members
-                        .iter()
-                        .map(|&s| stations[s].throughput_per_hour)
-                        .sum(),
+                    station_output_per_hour: members.iter().map(|&s| stations[s].throughput_per_hour).sum(),
                 }
             })
             .collect();
@@ -241,8 +235,7 @@ impl Sim {
                 created: totals.created,
                 finished: totals.finished,
                 scrapped: totals.scrapped,
-                on_time_share: (totals.with_due > 0)
-                    .then(|| totals.on_time as f64 / totals.with_due as f64),
+                on_time_share: (totals.with_due > 0).then(|| totals.on_time as f64 / totals.with_due as f64),
             },
             products,
             factories,

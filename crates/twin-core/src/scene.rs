@@ -71,10 +71,7 @@ fn default_until() -> Duration {
 
 impl Default for RunSpec {
     fn default() -> Self {
-        RunSpec {
-            until: default_until(),
-            warmup: Duration(0),
-        }
+        RunSpec { until: default_until(), warmup: Duration(0) }
     }
 }
 
@@ -309,10 +306,7 @@ pub fn parse(source: &Source) -> Result<Scene, SceneErrors> {
     ron_options().from_str::<Scene>(&source.text).map_err(|e| {
         SceneErrors(vec![SceneError {
             origin: source.origin.clone(),
-            location: Some(Location {
-                line: e.span.start.line,
-                col: e.span.start.col,
-            }),
+            location: Some(Location { line: e.span.start.line, col: e.span.start.col }),
             path: String::new(),
             message: e.code.to_string(),
         }])
@@ -325,10 +319,7 @@ pub fn parse(source: &Source) -> Result<Scene, SceneErrors> {
 /// system; the engine itself never does.
 pub fn load(path: &Path) -> Result<(Scene, Source, Schedules), SceneErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| SceneErrors::io(path, &e))?;
-    let source = Source {
-        origin: path.to_path_buf(),
-        text,
-    };
+    let source = Source { origin: path.to_path_buf(), text };
     let scene = parse(&source)?;
     let base = path.parent().unwrap_or(Path::new("."));
     let schedules = Schedules::read(&scene, &source, base)?;
@@ -369,11 +360,7 @@ impl Schedules {
                 }),
             }
         }
-        if errors.is_empty() {
-            Ok(Schedules(out))
-        } else {
-            Err(SceneErrors(errors))
-        }
+        if errors.is_empty() { Ok(Schedules(out)) } else { Err(SceneErrors(errors)) }
     }
 }
 
@@ -388,23 +375,13 @@ pub fn parse_schedule(text: &str) -> Result<Vec<Release>, (usize, String)> {
         }
         let fields: Vec<&str> = line.split(',').map(str::trim).collect();
         let [at, product, quantity] = fields[..] else {
-            return Err((
-                line_no,
-                format!("expected `time,product,quantity`, got `{line}`"),
-            ));
+            return Err((line_no, format!("expected `time,product,quantity`, got `{line}`")));
         };
         let at = Duration::parse(at).map_err(|e| (line_no, e))?;
-        let quantity = quantity.parse::<u32>().map_err(|_| {
-            (
-                line_no,
-                format!("quantity `{quantity}` is not a whole number"),
-            )
-        })?;
-        rows.push(Release {
-            at,
-            product: product.to_string(),
-            quantity,
-        });
+        let quantity = quantity
+            .parse::<u32>()
+            .map_err(|_| (line_no, format!("quantity `{quantity}` is not a whole number")))?;
+        rows.push(Release { at, product: product.to_string(), quantity });
     }
     rows.sort_by_key(|r| r.at);
     Ok(rows)

@@ -60,20 +60,12 @@ impl LeadTimes {
 
     /// Mean lead time in microseconds; 0 when no part finished.
     pub fn mean(&self) -> f64 {
-        if self.count == 0 {
-            0.0
-        } else {
-            self.sum as f64 / self.count as f64
-        }
+        if self.count == 0 { 0.0 } else { self.sum as f64 / self.count as f64 }
     }
 
     /// Lead time at quantile `q` (0..1) in microseconds; 0 when no part finished.
     pub fn quantile(&self, q: f64) -> u64 {
-        if self.count == 0 {
-            0
-        } else {
-            self.histogram.value_at_quantile(q)
-        }
+        if self.count == 0 { 0 } else { self.histogram.value_at_quantile(q) }
     }
 }
 
@@ -196,30 +188,14 @@ impl Interval {
     /// replication). With fewer than two observations the half-width is infinite.
     pub fn of(samples: &[f64], level: f64) -> Interval {
         let n = samples.len();
-        let mean = if n == 0 {
-            f64::NAN
-        } else {
-            samples.iter().sum::<f64>() / n as f64
-        };
+        let mean = if n == 0 { f64::NAN } else { samples.iter().sum::<f64>() / n as f64 };
         if n < 2 {
-            return Interval {
-                mean,
-                half_width: f64::INFINITY,
-                sd: f64::NAN,
-                n,
-                level,
-            };
+            return Interval { mean, half_width: f64::INFINITY, sd: f64::NAN, n, level };
         }
         let var = samples.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
         let sd = var.sqrt();
         let t = student_t_quantile(1.0 - (1.0 - level) / 2.0, (n - 1) as f64);
-        Interval {
-            mean,
-            half_width: t * sd / (n as f64).sqrt(),
-            sd,
-            n,
-            level,
-        }
+        Interval { mean, half_width: t * sd / (n as f64).sqrt(), sd, n, level }
     }
 
     pub fn low(&self) -> f64 {

@@ -17,6 +17,10 @@ pub const HOUR: Micros = 60 * MINUTE;
 /// Microseconds in one day.
 pub const DAY: Micros = 24 * HOUR;
 
+/// The longest span one random draw may produce (about 100 years): a cap that keeps
+/// `now + span` far from overflow even for wild distribution parameters.
+pub const MAX_SPAN: Micros = 100 * 365 * DAY;
+
 /// Converts microseconds to seconds for reports.
 pub fn to_secs(t: Micros) -> f64 {
     t as f64 / SECOND as f64
@@ -50,7 +54,9 @@ impl Duration {
             return d;
         }
         humantime::parse_duration(text)
-            .map_err(|e| format!("invalid duration `{text}`: {e} (write e.g. \"90s\", \"1m 30s\", \"1.5h\", \"7d\")"))
+            .map_err(|e| {
+                format!("invalid duration `{text}`: {e} (write e.g. \"90s\", \"1m 30s\", \"1.5h\", \"7d\")")
+            })
             .and_then(|d| {
                 u64::try_from(d.as_micros())
                     .map(Duration)
@@ -75,10 +81,7 @@ fn parse_decimal(text: &str) -> Option<Result<Duration, String>> {
         "h" | "hr" => HOUR,
         "d" | "day" | "days" => DAY,
         _ => {
-            return Some(Err(format!(
-                "invalid duration `{text}`: unknown unit `{}`",
-                unit.trim()
-            )));
+            return Some(Err(format!("invalid duration `{text}`: unknown unit `{}`", unit.trim())));
         }
     };
     let micros = (value * scale as f64).round();
@@ -94,14 +97,7 @@ impl fmt::Display for Duration {
         if t == 0 {
             return f.write_str("0s");
         }
-        let units = [
-            (DAY, "d"),
-            (HOUR, "h"),
-            (MINUTE, "m"),
-            (SECOND, "s"),
-            (1_000, "ms"),
-            (1, "us"),
-        ];
+        let units = [(DAY, "d"), (HOUR, "h"), (MINUTE, "m"), (SECOND, "s"), (1_000, "ms"), (1, "us")];
         let mut rest = t;
         let mut first = true;
         for (scale, name) in units {

@@ -16,9 +16,7 @@ const REPLICATIONS: u64 = 30;
 const LEVEL: f64 = 0.99;
 
 fn scene(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../scenes/validation")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scenes/validation").join(name)
 }
 
 fn replicate(name: &str) -> Vec<Report> {
@@ -38,22 +36,10 @@ fn interval(reports: &[Report], f: impl Fn(&Report) -> f64) -> Interval {
 
 #[track_caller]
 fn assert_covers(what: &str, ci: Interval, theory: f64) {
-    println!(
-        "{what}: {:.4} ± {:.4} (theory {theory:.4})",
-        ci.mean, ci.half_width
-    );
-    assert!(
-        ci.contains(theory),
-        "{what}: theory {theory} outside {:.4} ± {:.4}",
-        ci.mean,
-        ci.half_width
-    );
+    println!("{what}: {:.4} ± {:.4} (theory {theory:.4})", ci.mean, ci.half_width);
+    assert!(ci.contains(theory), "{what}: theory {theory} outside {:.4} ± {:.4}", ci.mean, ci.half_width);
     // The interval must also be tight enough to mean something.
-    assert!(
-        ci.half_width < 0.1 * theory.abs().max(1e-9),
-        "{what}: interval ±{} is too wide",
-        ci.half_width
-    );
+    assert!(ci.half_width < 0.1 * theory.abs().max(1e-9), "{what}: interval ±{} is too wide", ci.half_width);
 }
 
 /// Little's law on the whole system (L = λW) and on the queue of each station
@@ -69,21 +55,11 @@ fn assert_littles_law(reports: &[Report]) {
         })
         .collect();
     for g in &gaps {
-        assert!(
-            g.abs() < 0.02,
-            "Little's law off by {:.2}% in one replication",
-            g * 100.0
-        );
+        assert!(g.abs() < 0.02, "Little's law off by {:.2}% in one replication", g * 100.0);
     }
     let ci = Interval::of(&gaps, LEVEL);
-    println!(
-        "Little's law relative gap: {:.5} ± {:.5}",
-        ci.mean, ci.half_width
-    );
-    assert!(
-        ci.contains(0.0) || ci.mean.abs() < 0.002,
-        "Little's law gap {ci:?}"
-    );
+    println!("Little's law relative gap: {:.5} ± {:.5}", ci.mean, ci.half_width);
+    assert!(ci.contains(0.0) || ci.mean.abs() < 0.002, "Little's law gap {ci:?}");
     for r in reports {
         for s in &r.stations {
             if s.queue_mean < 0.05 {
@@ -91,12 +67,7 @@ fn assert_littles_law(reports: &[Report]) {
             }
             let arrivals_per_s = s.completed as f64 / r.measured_s;
             let gap = (s.queue_mean - arrivals_per_s * s.wait_mean_s) / s.queue_mean;
-            assert!(
-                gap.abs() < 0.03,
-                "queue Little's law at {} off by {:.2}%",
-                s.id,
-                gap * 100.0
-            );
+            assert!(gap.abs() < 0.03, "queue Little's law at {} off by {:.2}%", s.id, gap * 100.0);
         }
     }
 }
@@ -105,23 +76,11 @@ fn assert_littles_law(reports: &[Report]) {
 fn mm1_matches_theory() {
     let reports = replicate("mm1.ron");
     let s1 = |r: &Report| r.stations[0].clone();
-    assert_covers(
-        "M/M/1 utilisation",
-        interval(&reports, |r| s1(r).utilization),
-        0.9,
-    );
-    assert_covers(
-        "M/M/1 Wq (min)",
-        interval(&reports, |r| s1(r).wait_mean_s / 60.0),
-        9.0,
-    );
+    assert_covers("M/M/1 utilisation", interval(&reports, |r| s1(r).utilization), 0.9);
+    assert_covers("M/M/1 Wq (min)", interval(&reports, |r| s1(r).wait_mean_s / 60.0), 9.0);
     assert_covers("M/M/1 L", interval(&reports, |r| r.complex.wip_mean), 9.0);
     assert_covers("M/M/1 Lq", interval(&reports, |r| s1(r).queue_mean), 8.1);
-    assert_covers(
-        "M/M/1 throughput (/h)",
-        interval(&reports, |r| r.complex.throughput_per_hour),
-        54.0,
-    );
+    assert_covers("M/M/1 throughput (/h)", interval(&reports, |r| r.complex.throughput_per_hour), 54.0);
     assert_littles_law(&reports);
 }
 
@@ -144,52 +103,25 @@ fn mmc_matches_erlang_c() {
     let lq = lambda * wq;
 
     let reports = replicate("mmc.ron");
-    assert_covers(
-        "M/M/3 utilisation",
-        interval(&reports, |r| r.stations[0].utilization),
-        rho,
-    );
-    assert_covers(
-        "M/M/3 Wq (min)",
-        interval(&reports, |r| r.stations[0].wait_mean_s / 60.0),
-        wq,
-    );
-    assert_covers(
-        "M/M/3 Lq",
-        interval(&reports, |r| r.stations[0].queue_mean),
-        lq,
-    );
-    assert_covers(
-        "M/M/3 L",
-        interval(&reports, |r| r.complex.wip_mean),
-        lq + a,
-    );
+    assert_covers("M/M/3 utilisation", interval(&reports, |r| r.stations[0].utilization), rho);
+    assert_covers("M/M/3 Wq (min)", interval(&reports, |r| r.stations[0].wait_mean_s / 60.0), wq);
+    assert_covers("M/M/3 Lq", interval(&reports, |r| r.stations[0].queue_mean), lq);
+    assert_covers("M/M/3 L", interval(&reports, |r| r.complex.wip_mean), lq + a);
     assert_littles_law(&reports);
 }
 
 #[test]
 fn two_machine_line_matches_theory() {
     let reports = replicate("two_machine.ron");
-    assert_covers(
-        "two-machine throughput (/h)",
-        interval(&reports, |r| r.complex.throughput_per_hour),
-        48.0,
-    );
+    assert_covers("two-machine throughput (/h)", interval(&reports, |r| r.complex.throughput_per_hour), 48.0);
     // m1 is never starved and m2 never blocked.
     for r in &reports {
         assert_eq!(r.stations[0].starved, 0.0, "m1 starved");
         assert_eq!(r.stations[1].blocked, 0.0, "m2 blocked");
-        assert!(
-            r.stations[0].blocked > 0.1,
-            "m1 should block behind the small buffer"
-        );
+        assert!(r.stations[0].blocked > 0.1, "m1 should block behind the small buffer");
     }
     // Both machines run at the line's rate: utilisation = throughput x mean time.
-    assert_covers(
-        "two-machine m2 utilisation",
-        interval(&reports, |r| r.stations[1].utilization),
-        0.8,
-    );
+    assert_covers("two-machine m2 utilisation", interval(&reports, |r| r.stations[1].utilization), 0.8);
     assert_littles_law(&reports);
 }
 
