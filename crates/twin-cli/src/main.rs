@@ -3,6 +3,7 @@
 //! A thin binary: it parses arguments, reads files and the wall clock, and hands the
 //! real work to the libraries.
 
+mod experiment;
 mod serve;
 mod text;
 
@@ -18,11 +19,7 @@ use twin_core::time::Duration;
 use twin_core::{Model, Report, Sim};
 
 #[derive(Parser)]
-#[command(
-    name = "twin",
-    version,
-    about = "Digital twin of a smart industrial complex"
-)]
+#[command(name = "twin", version, about = "Digital twin of a smart industrial complex")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -56,6 +53,8 @@ enum Command {
     },
     /// Serve the live twin over gRPC (twin.v1.TwinService, health, reflection).
     Serve(serve::ServeArgs),
+    /// Run a layout experiment (variants x replications) and compare KPIs with intervals.
+    Experiment(experiment::ExperimentArgs),
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -84,6 +83,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Experiment(args) => experiment::run(args),
         Command::Check { scenes } => {
             let mut failed = false;
             for path in &scenes {
@@ -102,19 +102,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     }
                 }
             }
-            Ok(if failed {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            })
+            Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
         }
-        Command::Run {
-            scene,
-            seed,
-            until,
-            warmup,
-            json,
-        } => {
+        Command::Run { scene, seed, until, warmup, json } => {
             let mut model = match Model::load(&scene) {
                 Ok(model) => model,
                 Err(errors) => {
@@ -142,11 +132,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let report = sim.report();
             let wall_s = started.elapsed().as_secs_f64();
             if json {
-                let doc = serde_json::to_string_pretty(&JsonReport {
-                    wall_s,
-                    report: &report,
-                })
-                .context("serialising the report")?;
+                let doc = serde_json::to_string_pretty(&JsonReport { wall_s, report: &report })
+                    .context("serialising the report")?;
                 println!("{doc}");
             } else {
                 print!("{}", text::render(&report, wall_s));

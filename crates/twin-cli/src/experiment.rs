@@ -1,0 +1,133 @@
+//! `twin experiment`: runs a layout experiment, prints one table per KPI and writes
+//! results.json, CSV files and SVG plots. The work itself lives in `twin_lab`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use twin_lab::{Experiment, Outcome, RunOptions};
+
+/// Arguments of `twin experiment`.
+#[derive(clap::Args)]
+pub struct ExperimentArgs {
+    /// Experiment file, e.g. scenes/experiments/training-line-buffers.ron.
+    file: PathBuf,
+    /// Replications run at once (default: one per core). Results never depend on it.
+    #[arg(long, short)]
+    jobs: Option<usize>,
+    /// Folder for results.json, the CSV files, report.txt and the SVG plots
+    /// (default: out/<experiment name>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Replications per variant, overriding the file (at least 2).
+    #[arg(long)]
+    replications: Option<u32>,
+    /// Print the results JSON on stdout instead of the tables.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Reports progress: a bar on a terminal, a few log lines otherwise.
+enum Reporter {
+    Bar(ProgressBar),
+    Log {
+        started: Instant,
+        /// Next quarter (in replications) at which to print a line.
+        next: Mutex<usize>,
+    },
+}
+
+impl Reporter {
+    fn new(total: usize) -> Reporter {
+        if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new(total as u64);
+            let style = ProgressStyle::with_template(
+                "{spinner} {elapsed_precise} [{wide_bar}] {pos}/{len} replications \
+                 {per_sec} ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            bar.set_style(style);
+            bar.enable_steady_tick(Duration::from_millis(200));
+            Reporter::Bar(bar)
+        } else {
+            Reporter::Log { started: Instant::now(), next: Mutex::new(total.div_ceil(4).max(1)) }
+        }
+    }
+
+    fn tick(&self, done: usize, total: usize) {
+        match self {
+            Reporter::Bar(bar) => bar.set_position(done as u64),
+            Reporter::Log { started, next } => {
+                let Ok(mut next) = next.lock() else { return };
+                if done >= *next && done < total {
+                    let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                    eprintln!("experiment: {done}/{total} replications, {rate:.1}/s");
+                    *next += total.div_ceil(4).max(1);
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Reporter::Bar(bar) = self {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Runs `twin experiment`.
+pub fn run(args: ExperimentArgs) -> Result<ExitCode> {
+    let mut experiment = match Experiment::load(&args.file) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    if let Some(n) = args.replications {
+        anyhow::ensure!(n >= 2, "--replications must be at least 2, got {n}");
+        experiment.replications = n;
+    }
+    let out = args.out.unwrap_or_else(|| PathBuf::from("out").join(twin_lab::output::slug(&experiment.name)));
+    let total = experiment.total_runs();
+    let options = RunOptions { jobs: args.jobs.unwrap_or(0) };
+    eprintln!(
+        "experiment \"{}\": {} variants x {} replications = {total} runs",
+        experiment.name,
+        experiment.variants.len(),
+        experiment.replications
+    );
+    let reporter = Reporter::new(total);
+    let started = Instant::now();
+    let cancel = AtomicBool::new(false);
+    let result = twin_lab::run(&experiment, &options, |p| reporter.tick(p.done, p.total), &cancel);
+    reporter.finish();
+    let results = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let wall = started.elapsed().as_secs_f64();
+    if args.json {
+        println!("{}", results.to_json());
+    } else {
+        print!("{}", twin_lab::output::render(&results));
+    }
+    let written = twin_lab::output::write_all(&results, &out)
+        .with_context(|| format!("writing results to {}", out.display()))?;
+    eprintln!(
+        "{total} replications in {wall:.2}s ({:.1}/s); wrote {} files to {}",
+        total as f64 / wall.max(1e-9),
+        written.len(),
+        out.display()
+    );
+    Ok(if results.outcome == Outcome::Completed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
