@@ -33,14 +33,8 @@ fn station_kind(kind: StationKind) -> v1::StationKind {
 
 fn buffer_capacity(buffer: Option<u32>) -> v1::BufferCapacity {
     match buffer {
-        Some(limit) => v1::BufferCapacity {
-            limit,
-            unlimited: false,
-        },
-        None => v1::BufferCapacity {
-            limit: 0,
-            unlimited: true,
-        },
+        Some(limit) => v1::BufferCapacity { limit, unlimited: false },
+        None => v1::BufferCapacity { limit: 0, unlimited: true },
     }
 }
 
@@ -51,8 +45,7 @@ fn flow_links(model: &Model) -> Vec<v1::FlowLink> {
     use v1::EndpointKind as K;
     let mut links: BTreeSet<(End, End, i32)> = BTreeSet::new();
     let station = |s: u32| (K::Station as i32, s);
-    let conveyor_between =
-        |from: u32, to: u32| model.conveyors.iter().any(|c| c.from == from && c.to == to);
+    let conveyor_between = |from: u32, to: u32| model.conveyors.iter().any(|c| c.from == from && c.to == to);
     for (src_idx, src) in model.sources.iter().enumerate() {
         let mut products: Vec<usize> = src.mix.iter().map(|m| usize::from(m.1)).collect();
         if let Release::Schedule(rows) = &src.release {
@@ -74,22 +67,15 @@ fn flow_links(model: &Model) -> Vec<v1::FlowLink> {
         for pair in product.steps.windows(2) {
             for &a in &pair[0].at {
                 for &b in &pair[1].at {
-                    let mode = if conveyor_between(a, b) {
-                        v1::FlowMode::Conveyor
-                    } else {
-                        v1::FlowMode::Direct
-                    };
+                    let mode =
+                        if conveyor_between(a, b) { v1::FlowMode::Conveyor } else { v1::FlowMode::Direct };
                     links.insert((station(a), station(b), mode as i32));
                 }
             }
         }
         if let (Some(last), Some(sink)) = (product.steps.last(), product.sink) {
             for &a in &last.at {
-                links.insert((
-                    station(a),
-                    (K::Sink as i32, sink),
-                    v1::FlowMode::Direct as i32,
-                ));
+                links.insert((station(a), (K::Sink as i32, sink), v1::FlowMode::Direct as i32));
             }
         }
     }
@@ -98,14 +84,8 @@ fn flow_links(model: &Model) -> Vec<v1::FlowLink> {
         .enumerate()
         .map(|(index, (from, to, mode))| v1::FlowLink {
             index: index as u32,
-            from: Some(v1::Endpoint {
-                kind: from.0,
-                index: from.1,
-            }),
-            to: Some(v1::Endpoint {
-                kind: to.0,
-                index: to.1,
-            }),
+            from: Some(v1::Endpoint { kind: from.0, index: from.1 }),
+            to: Some(v1::Endpoint { kind: to.0, index: to.1 }),
             mode,
         })
         .collect()
@@ -114,8 +94,7 @@ fn flow_links(model: &Model) -> Vec<v1::FlowLink> {
 /// The static layout of a model. `layout_generation` is left 0; replies fill it in.
 pub fn layout(model: &Model, scene_name: &str) -> v1::Layout {
     let factory_id = |f: Option<u32>| {
-        f.and_then(|f| model.factories.get(f as usize))
-            .map_or_else(String::new, |f| f.id.clone())
+        f.and_then(|f| model.factories.get(f as usize)).map_or_else(String::new, |f| f.id.clone())
     };
     let factories: Vec<v1::Factory> = model
         .factories
@@ -217,11 +196,7 @@ pub fn layout(model: &Model, scene_name: &str) -> v1::Layout {
                 .steps
                 .iter()
                 .map(|step| v1::RoutingStep {
-                    station_ids: step
-                        .at
-                        .iter()
-                        .map(|&s| model.stations[s as usize].id.clone())
-                        .collect(),
+                    station_ids: step.at.iter().map(|&s| model.stations[s as usize].id.clone()).collect(),
                     mean_process_time_s: step.mean / 1e6,
                 })
                 .collect(),
@@ -240,24 +215,17 @@ pub fn layout(model: &Model, scene_name: &str) -> v1::Layout {
     }
     points.extend(model.sources.iter().map(|s| (s.pos.x, s.pos.y)));
     points.extend(model.sinks.iter().map(|s| (s.pos.x, s.pos.y)));
-    let site_bounds = points
-        .iter()
-        .fold(None, |acc: Option<v1::Bounds>, &(x, y)| {
-            Some(match acc {
-                None => v1::Bounds {
-                    min_x: x,
-                    min_y: y,
-                    max_x: x,
-                    max_y: y,
-                },
-                Some(b) => v1::Bounds {
-                    min_x: b.min_x.min(x),
-                    min_y: b.min_y.min(y),
-                    max_x: b.max_x.max(x),
-                    max_y: b.max_y.max(y),
-                },
-            })
-        });
+    let site_bounds = points.iter().fold(None, |acc: Option<v1::Bounds>, &(x, y)| {
+        Some(match acc {
+            None => v1::Bounds { min_x: x, min_y: y, max_x: x, max_y: y },
+            Some(b) => v1::Bounds {
+                min_x: b.min_x.min(x),
+                min_y: b.min_y.min(y),
+                max_x: b.max_x.max(x),
+                max_y: b.max_y.max(y),
+            },
+        })
+    });
 
     v1::Layout {
         scene_name: scene_name.to_string(),
@@ -331,18 +299,15 @@ fn ratio(a: f64, b: f64) -> f64 {
 /// Complex-wide KPIs of a report.
 pub fn kpi_summary(model: &Model, report: &Report) -> v1::KpiSummary {
     let c = &report.complex;
-    let (servers, oee_weighted) = report.stations.iter().fold((0.0, 0.0), |(n, o), s| {
-        (n + f64::from(s.servers), o + s.oee * f64::from(s.servers))
-    });
+    let (servers, oee_weighted) = report
+        .stations
+        .iter()
+        .fold((0.0, 0.0), |(n, o), s| (n + f64::from(s.servers), o + s.oee * f64::from(s.servers)));
     let (revenue, material) =
-        report
-            .products
-            .iter()
-            .zip(&model.products)
-            .fold((0.0, 0.0), |(r, m), (kpi, spec)| {
-                let n = kpi.finished as f64;
-                (r + n * spec.price, m + n * spec.material_cost)
-            });
+        report.products.iter().zip(&model.products).fold((0.0, 0.0), |(r, m), (kpi, spec)| {
+            let n = kpi.finished as f64;
+            (r + n * spec.price, m + n * spec.material_cost)
+        });
     v1::KpiSummary {
         throughput_per_hour: c.throughput_per_hour,
         wip: c.wip_now as f64,
@@ -362,20 +327,15 @@ pub fn kpi_summary(model: &Model, report: &Report) -> v1::KpiSummary {
 }
 
 fn bottleneck_shares(model: &Model, report: &Report) -> Vec<v1::BottleneckShare> {
-    let index: HashMap<&str, usize> = model
-        .stations
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.id.as_str(), i))
-        .collect();
+    let index: HashMap<&str, usize> =
+        model.stations.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
     report
         .bottlenecks
         .iter()
         .filter_map(|b| {
-            index.get(b.station.as_str()).map(|&i| v1::BottleneckShare {
-                station_index: i as u32,
-                share: b.share,
-            })
+            index
+                .get(b.station.as_str())
+                .map(|&i| v1::BottleneckShare { station_index: i as u32, share: b.share })
         })
         .collect()
 }
@@ -404,10 +364,7 @@ pub fn clock(clock: &Clock) -> v1::ClockState {
 
 /// Receipt of an applied injection.
 pub fn receipt(r: &Receipt) -> v1::CommandReceipt {
-    v1::CommandReceipt {
-        applied_at_us: r.applied_at,
-        command_seq: r.seq,
-    }
+    v1::CommandReceipt { applied_at_us: r.applied_at, command_seq: r.seq }
 }
 
 // ----- Reports -----
@@ -431,17 +388,11 @@ pub fn report(reply: &ReportReply, omit_json: bool) -> Result<v1::Report, Status
     let model = &reply.scene.model;
     let r = &reply.report;
     let shares = bottleneck_shares(model, r);
-    let share_of = |i: usize| {
-        shares
-            .iter()
-            .find(|b| b.station_index as usize == i)
-            .map_or(0.0, |b| b.share)
-    };
+    let share_of = |i: usize| shares.iter().find(|b| b.station_index as usize == i).map_or(0.0, |b| b.share);
     let json = if omit_json {
         String::new()
     } else {
-        json_report(r, reply.wall_s)
-            .map_err(|e| Status::internal(format!("serialising the report: {e}")))?
+        json_report(r, reply.wall_s).map_err(|e| Status::internal(format!("serialising the report: {e}")))?
     };
     Ok(v1::Report {
         scene_name: reply.scene.name.clone(),
@@ -521,9 +472,7 @@ pub fn speed(req: &v1::SetSpeedRequest) -> Result<Speed, Status> {
 /// The injection a BreakDown request asks for.
 pub fn break_down(req: &v1::BreakDownRequest) -> Result<Injection, Status> {
     if req.duration_us == Some(0) {
-        return Err(Status::invalid_argument(
-            "duration_us must be > 0 (omit it to stay down until Repair)",
-        ));
+        return Err(Status::invalid_argument("duration_us must be > 0 (omit it to stay down until Repair)"));
     }
     Ok(Injection::BreakDown {
         station: required_id("station_id", &req.station_id)?,
@@ -533,9 +482,7 @@ pub fn break_down(req: &v1::BreakDownRequest) -> Result<Injection, Status> {
 
 /// The injection a Repair request asks for.
 pub fn repair(req: &v1::RepairRequest) -> Result<Injection, Status> {
-    Ok(Injection::Repair {
-        station: required_id("station_id", &req.station_id)?,
-    })
+    Ok(Injection::Repair { station: required_id("station_id", &req.station_id)? })
 }
 
 /// Most units one rush order may release (the core's own limit).
@@ -555,10 +502,7 @@ pub fn rush_order(req: &v1::AddRushOrderRequest) -> Result<Injection, Status> {
             "due_in_us: the simulation core does not support due dates on rush orders yet",
         ));
     }
-    Ok(Injection::RushOrder {
-        product,
-        quantity: req.quantity,
-    })
+    Ok(Injection::RushOrder { product, quantity: req.quantity })
 }
 
 /// The injection a SetParameter request asks for.
@@ -573,9 +517,7 @@ pub fn parameter(req: &v1::SetParameterRequest) -> Result<Injection, Status> {
             let station = required_id("station_buffer_capacity.station_id", &p.station_id)?;
             let capacity = match &p.capacity {
                 None => {
-                    return Err(Status::invalid_argument(
-                        "station_buffer_capacity.capacity is required",
-                    ));
+                    return Err(Status::invalid_argument("station_buffer_capacity.capacity is required"));
                 }
                 Some(c) if c.unlimited => None,
                 Some(c) if c.limit == 0 => {
@@ -596,20 +538,17 @@ pub fn parameter(req: &v1::SetParameterRequest) -> Result<Injection, Status> {
                     p.rate_per_hour
                 )));
             }
-            Ok(Injection::SetArrivalRate {
-                source,
-                per_hour: p.rate_per_hour,
-            })
+            Ok(Injection::SetArrivalRate { source, per_hour: p.rate_per_hour })
         }
         Some(Parameter::StationServers(_)) => Err(Status::unimplemented(
             "station_servers: the simulation core cannot change a station's servers during a run yet",
         )),
-        Some(Parameter::AgvFleetSize(_)) => Err(Status::unimplemented(
-            "agv_fleet_size: the simulation core has no AGVs yet",
-        )),
-        Some(Parameter::TruckCount(_)) => Err(Status::unimplemented(
-            "truck_count: the simulation core has no trucks yet",
-        )),
+        Some(Parameter::AgvFleetSize(_)) => {
+            Err(Status::unimplemented("agv_fleet_size: the simulation core has no AGVs yet"))
+        }
+        Some(Parameter::TruckCount(_)) => {
+            Err(Status::unimplemented("truck_count: the simulation core has no trucks yet"))
+        }
     }
 }
 

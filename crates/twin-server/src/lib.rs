@@ -100,17 +100,10 @@ pub struct TwinServer {
 impl TwinServer {
     /// Loads the scene and starts the simulation thread.
     pub fn new(config: Config) -> Result<TwinServer, ServeError> {
-        let model = Model::load(&config.scene).map_err(|errors| ServeError::Scene {
-            path: config.scene.clone(),
-            errors,
-        })?;
+        let model = Model::load(&config.scene)
+            .map_err(|errors| ServeError::Scene { path: config.scene.clone(), errors })?;
         let name = scenes::name_of(&config.scenes_dir, &config.scene);
-        let scene = Arc::new(LiveScene::new(
-            name,
-            config.scene.clone(),
-            model,
-            config.seed,
-        ));
+        let scene = Arc::new(LiveScene::new(name, config.scene.clone(), model, config.seed));
         tracing::info!(
             scene = %scene.name,
             path = %config.scene.display(),
@@ -118,8 +111,7 @@ impl TwinServer {
             seed = scene.default_seed,
             "scene loaded"
         );
-        let sim = SimHandle::spawn(scene, config.speed, config.start_paused)
-            .map_err(ServeError::Thread)?;
+        let sim = SimHandle::spawn(scene, config.speed, config.start_paused).map_err(ServeError::Thread)?;
         Ok(TwinServer {
             twin: Twin {
                 sim: Arc::new(sim),
@@ -175,9 +167,7 @@ impl TwinServer {
             shutdown.await;
             tracing::info!("shutting down: health NOT_SERVING, ending streams");
             reporter.set_not_serving::<TwinServiceServer<Twin>>().await;
-            reporter
-                .set_service_status("", ServingStatus::NotServing)
-                .await;
+            reporter.set_service_status("", ServingStatus::NotServing).await;
             token.cancel();
             let _ = fired_tx.send(());
         };

@@ -16,15 +16,11 @@ pub struct Entry {
 /// Catalogue name of `path` relative to `dir`: the relative path without extension, with
 /// `/` separators; the file stem for files outside `dir`.
 pub fn name_of(dir: &Path, path: &Path) -> String {
-    let relative = path
-        .strip_prefix(dir)
-        .map(Path::to_path_buf)
-        .ok()
-        .or_else(|| {
-            let dir = dir.canonicalize().ok()?;
-            let path = path.canonicalize().ok()?;
-            path.strip_prefix(&dir).ok().map(Path::to_path_buf)
-        });
+    let relative = path.strip_prefix(dir).map(Path::to_path_buf).ok().or_else(|| {
+        let dir = dir.canonicalize().ok()?;
+        let path = path.canonicalize().ok()?;
+        path.strip_prefix(&dir).ok().map(Path::to_path_buf)
+    });
     match relative {
         Some(rel) => rel
             .with_extension("")
@@ -32,9 +28,7 @@ pub fn name_of(dir: &Path, path: &Path) -> String {
             .map(|c| c.as_os_str().to_string_lossy().into_owned())
             .collect::<Vec<_>>()
             .join("/"),
-        None => path
-            .file_stem()
-            .map_or_else(String::new, |s| s.to_string_lossy().into_owned()),
+        None => path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned()),
     }
 }
 
@@ -54,10 +48,7 @@ pub fn list(dir: &Path) -> Vec<Entry> {
             if kind.is_dir() {
                 pending.push(path);
             } else if path.extension().is_some_and(|e| e == "ron") {
-                out.push(Entry {
-                    name: name_of(dir, &path),
-                    path,
-                });
+                out.push(Entry { name: name_of(dir, &path), path });
             }
         }
     }

@@ -40,19 +40,11 @@ fn stopped(_: Stopped) -> Status {
 
 impl Twin {
     async fn control(&self, c: Control) -> Result<ControlReply, Status> {
-        self.sim
-            .control(c)
-            .await
-            .map_err(stopped)?
-            .map_err(convert::control_status)
+        self.sim.control(c).await.map_err(stopped)?.map_err(convert::control_status)
     }
 
     async fn inject(&self, i: Injection) -> Result<Receipt, Status> {
-        self.sim
-            .inject(i)
-            .await
-            .map_err(stopped)?
-            .map_err(convert::command_status)
+        self.sim.inject(i).await.map_err(stopped)?.map_err(convert::command_status)
     }
 }
 
@@ -67,9 +59,7 @@ impl TwinService for Twin {
         let snap = self.sim.latest();
         let mut layout = snap.scene.layout.clone();
         layout.layout_generation = snap.generation;
-        Ok(Response::new(v1::GetLayoutResponse {
-            layout: Some(layout),
-        }))
+        Ok(Response::new(v1::GetLayoutResponse { layout: Some(layout) }))
     }
 
     type StreamStateStream = BoxStream<v1::StateFrame>;
@@ -78,16 +68,11 @@ impl TwinService for Twin {
         &self,
         request: Request<v1::StreamStateRequest>,
     ) -> Result<Response<Self::StreamStateStream>, Status> {
-        let peer = request
-            .remote_addr()
-            .map_or_else(|| "unknown".into(), |a| a.to_string());
+        let peer = request.remote_addr().map_or_else(|| "unknown".into(), |a| a.to_string());
         let req = request.into_inner();
         let rate_hz = stream::rate(&req)?;
         let permit = Arc::clone(&self.streams).try_acquire_owned().map_err(|_| {
-            Status::resource_exhausted(format!(
-                "too many state streams (limit {})",
-                self.limits.max_streams
-            ))
+            Status::resource_exhausted(format!("too many state streams (limit {})", self.limits.max_streams))
         })?;
         tracing::debug!(%peer, rate_hz, "state stream opened");
         let frames = stream::spawn(Viewer {
@@ -102,24 +87,14 @@ impl TwinService for Twin {
         Ok(Response::new(Box::pin(frames)))
     }
 
-    async fn pause(
-        &self,
-        _: Request<v1::PauseRequest>,
-    ) -> Result<Response<v1::PauseResponse>, Status> {
+    async fn pause(&self, _: Request<v1::PauseRequest>) -> Result<Response<v1::PauseResponse>, Status> {
         let reply = self.control(Control::Pause).await?;
-        Ok(Response::new(v1::PauseResponse {
-            clock: Some(convert::clock(&reply.clock)),
-        }))
+        Ok(Response::new(v1::PauseResponse { clock: Some(convert::clock(&reply.clock)) }))
     }
 
-    async fn resume(
-        &self,
-        _: Request<v1::ResumeRequest>,
-    ) -> Result<Response<v1::ResumeResponse>, Status> {
+    async fn resume(&self, _: Request<v1::ResumeRequest>) -> Result<Response<v1::ResumeResponse>, Status> {
         let reply = self.control(Control::Resume).await?;
-        Ok(Response::new(v1::ResumeResponse {
-            clock: Some(convert::clock(&reply.clock)),
-        }))
+        Ok(Response::new(v1::ResumeResponse { clock: Some(convert::clock(&reply.clock)) }))
     }
 
     async fn set_speed(
@@ -128,9 +103,7 @@ impl TwinService for Twin {
     ) -> Result<Response<v1::SetSpeedResponse>, Status> {
         let speed = convert::speed(request.get_ref())?;
         let reply = self.control(Control::SetSpeed(speed)).await?;
-        Ok(Response::new(v1::SetSpeedResponse {
-            clock: Some(convert::clock(&reply.clock)),
-        }))
+        Ok(Response::new(v1::SetSpeedResponse { clock: Some(convert::clock(&reply.clock)) }))
     }
 
     async fn run_to(
@@ -139,15 +112,10 @@ impl TwinService for Twin {
     ) -> Result<Response<v1::RunToResponse>, Status> {
         let target = convert::run_to(request.get_ref());
         let reply = self.control(Control::RunTo(target)).await?;
-        Ok(Response::new(v1::RunToResponse {
-            clock: Some(convert::clock(&reply.clock)),
-        }))
+        Ok(Response::new(v1::RunToResponse { clock: Some(convert::clock(&reply.clock)) }))
     }
 
-    async fn reset(
-        &self,
-        request: Request<v1::ResetRequest>,
-    ) -> Result<Response<v1::ResetResponse>, Status> {
+    async fn reset(&self, request: Request<v1::ResetRequest>) -> Result<Response<v1::ResetResponse>, Status> {
         let seed = request.get_ref().seed;
         let reply = self.control(Control::Reset { seed }).await?;
         Ok(Response::new(v1::ResetResponse {
@@ -161,9 +129,7 @@ impl TwinService for Twin {
         request: Request<v1::BreakDownRequest>,
     ) -> Result<Response<v1::BreakDownResponse>, Status> {
         let receipt = self.inject(convert::break_down(request.get_ref())?).await?;
-        Ok(Response::new(v1::BreakDownResponse {
-            receipt: Some(convert::receipt(&receipt)),
-        }))
+        Ok(Response::new(v1::BreakDownResponse { receipt: Some(convert::receipt(&receipt)) }))
     }
 
     async fn repair(
@@ -171,9 +137,7 @@ impl TwinService for Twin {
         request: Request<v1::RepairRequest>,
     ) -> Result<Response<v1::RepairResponse>, Status> {
         let receipt = self.inject(convert::repair(request.get_ref())?).await?;
-        Ok(Response::new(v1::RepairResponse {
-            receipt: Some(convert::receipt(&receipt)),
-        }))
+        Ok(Response::new(v1::RepairResponse { receipt: Some(convert::receipt(&receipt)) }))
     }
 
     async fn add_rush_order(
@@ -208,9 +172,7 @@ impl TwinService for Twin {
         let report = tokio::task::spawn_blocking(move || convert::report(&reply, omit_json))
             .await
             .map_err(|e| Status::internal(format!("report task failed: {e}")))??;
-        Ok(Response::new(v1::GetReportResponse {
-            report: Some(report),
-        }))
+        Ok(Response::new(v1::GetReportResponse { report: Some(report) }))
     }
 
     async fn list_scenes(
@@ -236,10 +198,7 @@ impl TwinService for Twin {
         })
         .await
         .map_err(|e| Status::internal(format!("listing scenes failed: {e}")))?;
-        Ok(Response::new(v1::ListScenesResponse {
-            scenes,
-            current: self.sim.latest().scene.name.clone(),
-        }))
+        Ok(Response::new(v1::ListScenesResponse { scenes, current: self.sim.latest().scene.name.clone() }))
     }
 
     async fn load_scene(
@@ -264,12 +223,7 @@ impl TwinService for Twin {
         .map_err(|e| Status::internal(format!("loading the scene failed: {e}")))??;
         let scene = Arc::new(scene);
         let info = convert::scene_info(&scene);
-        let reply = self
-            .control(Control::Load {
-                scene,
-                seed: req.seed,
-            })
-            .await?;
+        let reply = self.control(Control::Load { scene, seed: req.seed }).await?;
         tracing::info!(scene = %info.name, generation = reply.generation, "scene loaded");
         Ok(Response::new(v1::LoadSceneResponse {
             scene: Some(info),

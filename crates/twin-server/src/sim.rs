@@ -65,13 +65,7 @@ impl LiveScene {
     /// Wraps a validated model, converting its layout once.
     pub fn new(name: String, path: PathBuf, model: Model, seed: Option<u64>) -> LiveScene {
         let layout = convert::layout(&model, &name);
-        LiveScene {
-            default_seed: seed.unwrap_or(model.seed),
-            name,
-            path,
-            model: Arc::new(model),
-            layout,
-        }
+        LiveScene { default_seed: seed.unwrap_or(model.seed), name, path, model: Arc::new(model), layout }
     }
 }
 
@@ -111,13 +105,8 @@ pub enum Control {
     Resume,
     SetSpeed(Speed),
     RunTo(Micros),
-    Reset {
-        seed: Option<u64>,
-    },
-    Load {
-        scene: Arc<LiveScene>,
-        seed: Option<u64>,
-    },
+    Reset { seed: Option<u64> },
+    Load { scene: Arc<LiveScene>, seed: Option<u64> },
 }
 
 /// Why a control call was refused.
@@ -137,25 +126,11 @@ pub struct ControlReply {
 /// Commands that change the model's state; each enters the command log.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Injection {
-    BreakDown {
-        station: String,
-        duration: Option<Micros>,
-    },
-    Repair {
-        station: String,
-    },
-    RushOrder {
-        product: String,
-        quantity: u32,
-    },
-    SetBuffer {
-        station: String,
-        capacity: Option<u32>,
-    },
-    SetArrivalRate {
-        source: String,
-        per_hour: f64,
-    },
+    BreakDown { station: String, duration: Option<Micros> },
+    Repair { station: String },
+    RushOrder { product: String, quantity: u32 },
+    SetBuffer { station: String, capacity: Option<u32> },
+    SetArrivalRate { source: String, per_hour: f64 },
 }
 
 impl Injection {
@@ -166,9 +141,7 @@ impl Injection {
             Injection::Repair { station } => sim.repair(station),
             Injection::RushOrder { product, quantity } => sim.add_rush_order(product, *quantity),
             Injection::SetBuffer { station, capacity } => sim.set_buffer(station, *capacity),
-            Injection::SetArrivalRate { source, per_hour } => {
-                sim.set_arrival_rate(source, *per_hour)
-            }
+            Injection::SetArrivalRate { source, per_hour } => sim.set_arrival_rate(source, *per_hour),
         }
     }
 }
@@ -219,14 +192,8 @@ impl SimHandle {
         let first = driver.snapshot();
         let (snap_tx, snap_rx) = watch::channel(first);
         driver.publisher = Some(snap_tx);
-        let thread = std::thread::Builder::new()
-            .name("twin-sim".into())
-            .spawn(move || driver.run(rx))?;
-        Ok(SimHandle {
-            requests: tx,
-            snapshots: snap_rx,
-            thread: std::sync::Mutex::new(Some(thread)),
-        })
+        let thread = std::thread::Builder::new().name("twin-sim".into()).spawn(move || driver.run(rx))?;
+        Ok(SimHandle { requests: tx, snapshots: snap_rx, thread: std::sync::Mutex::new(Some(thread)) })
     }
 
     /// A receiver of the latest snapshot (viewers sample it; nothing queues).
@@ -288,20 +255,14 @@ struct ThroughputWindow {
 
 impl ThroughputWindow {
     fn new() -> Self {
-        ThroughputWindow {
-            samples: VecDeque::new(),
-        }
+        ThroughputWindow { samples: VecDeque::new() }
     }
 
     /// Records the counts at `now` (at most ~60 samples per window) and returns the
     /// parts per hour of each station over the window.
     fn update(&mut self, now: Micros, completed: &[u64]) -> Vec<f64> {
         // Counts restart at the end of the warm-up; start the window afresh then.
-        if self
-            .samples
-            .back()
-            .is_some_and(|(t, c)| *t > now || c.iter().zip(completed).any(|(a, b)| a > b))
-        {
+        if self.samples.back().is_some_and(|(t, c)| *t > now || c.iter().zip(completed).any(|(a, b)| a > b)) {
             self.samples.clear();
         }
         let step = THROUGHPUT_WINDOW / 60;
@@ -309,10 +270,7 @@ impl ThroughputWindow {
             self.samples.push_back((now, completed.to_vec()));
         }
         while self.samples.len() > 2
-            && self
-                .samples
-                .get(1)
-                .is_some_and(|(t, _)| now.saturating_sub(*t) >= THROUGHPUT_WINDOW)
+            && self.samples.get(1).is_some_and(|(t, _)| now.saturating_sub(*t) >= THROUGHPUT_WINDOW)
         {
             self.samples.pop_front();
         }
@@ -324,11 +282,7 @@ impl ThroughputWindow {
             return vec![0.0; completed.len()];
         }
         let hours = span as f64 / HOUR as f64;
-        completed
-            .iter()
-            .zip(c0)
-            .map(|(c, c0)| c.saturating_sub(*c0) as f64 / hours)
-            .collect()
+        completed.iter().zip(c0).map(|(c, c0)| c.saturating_sub(*c0) as f64 / hours).collect()
     }
 }
 
@@ -427,10 +381,7 @@ impl Driver {
                 }
                 Speed::Paced(speed) => {
                     let elapsed = started.duration_since(self.anchor.0).as_secs_f64();
-                    let mut target = self
-                        .anchor
-                        .1
-                        .saturating_add((elapsed * speed * 1e6) as Micros);
+                    let mut target = self.anchor.1.saturating_add((elapsed * speed * 1e6) as Micros);
                     if let Some(until) = self.clock.run_until {
                         target = target.min(until);
                     }
@@ -458,8 +409,7 @@ impl Driver {
                 self.publish();
             }
             if idle && !self.clock.paused {
-                let wait =
-                    (self.last_publish + PUBLISH_EVERY).saturating_duration_since(Instant::now());
+                let wait = (self.last_publish + PUBLISH_EVERY).saturating_duration_since(Instant::now());
                 match rx.recv_timeout(wait) {
                     Ok(r) => {
                         if !self.handle(r) {
@@ -508,11 +458,7 @@ impl Driver {
                     let applied_at = self.sim.now();
                     tracing::info!(sim_time_us = applied_at, command = ?i, "injection applied");
                     self.log.push((applied_at, i));
-                    Receipt {
-                        applied_at,
-                        seq: self.log.len() as u64,
-                        generation: self.generation,
-                    }
+                    Receipt { applied_at, seq: self.log.len() as u64, generation: self.generation }
                 });
                 if result.is_ok() {
                     self.refresh_report();
@@ -565,10 +511,7 @@ impl Driver {
             Control::Load { scene, seed } => self.restart(scene, seed),
         }
         self.clock.sim_time = self.sim.now();
-        Ok(ControlReply {
-            clock: self.clock,
-            generation: self.generation,
-        })
+        Ok(ControlReply { clock: self.clock, generation: self.generation })
     }
 
     fn restart(&mut self, scene: Arc<LiveScene>, seed: Option<u64>) {
@@ -613,8 +556,7 @@ impl Driver {
         if !self.clock.paused {
             let wall = now.duration_since(self.speed_window.0).as_secs_f64();
             if wall >= 1.0 {
-                self.clock.achieved_speed =
-                    sim_now.saturating_sub(self.speed_window.1) as f64 / 1e6 / wall;
+                self.clock.achieved_speed = sim_now.saturating_sub(self.speed_window.1) as f64 / 1e6 / wall;
                 self.speed_window = (now, sim_now);
             }
         }

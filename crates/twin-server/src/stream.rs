@@ -129,15 +129,7 @@ pub fn spawn(viewer: Viewer) -> ReceiverStream<Result<v1::StateFrame, Status>> {
 }
 
 async fn feed(viewer: Viewer, tx: mpsc::Sender<Result<v1::StateFrame, Status>>) -> End {
-    let Viewer {
-        snapshots,
-        rate_hz,
-        full_frames_only,
-        limits,
-        permit: _permit,
-        shutdown,
-        peer: _,
-    } = viewer;
+    let Viewer { snapshots, rate_hz, full_frames_only, limits, permit: _permit, shutdown, peer: _ } = viewer;
     let mut tick = interval(Duration::from_secs_f64(1.0 / f64::from(rate_hz)));
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let lifetime = sleep(limits.max_lifetime);
@@ -164,11 +156,7 @@ async fn feed(viewer: Viewer, tx: mpsc::Sender<Result<v1::StateFrame, Status>>) 
         // Sampled only now that there is room: a slow viewer skips to the latest state.
         let snap = snapshots.borrow().clone();
         seq += 1;
-        let prev = if full_frames_only {
-            None
-        } else {
-            last.as_deref()
-        };
+        let prev = if full_frames_only { None } else { last.as_deref() };
         slot.send(Ok(frame(&snap, prev, seq)));
         last = Some(snap);
     }
