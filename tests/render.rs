@@ -71,7 +71,16 @@ async fn client_renders_the_live_training_line() {
         Command::new("xvfb-run")
             .args(["-a", "-s", "-screen 0 1280x720x24"])
             .arg(&client)
-            .args(["--server", &url, "--screenshot", &shot_arg, "--frames", FRAMES, "--connect-timeout-s", "120"])
+            .args([
+                "--server",
+                &url,
+                "--screenshot",
+                &shot_arg,
+                "--frames",
+                FRAMES,
+                "--connect-timeout-s",
+                "120",
+            ])
             .output()
             .expect("start xvfb-run")
     });
@@ -79,7 +88,8 @@ async fn client_renders_the_live_training_line() {
         .await
         .expect("client finished within the deadline")
         .expect("client thread");
-    let log = format!("{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let log =
+        format!("{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "twin-client failed after {:?}:\n{log}", started.elapsed());
     server.shutdown().await.expect("server stops cleanly");
 
@@ -94,7 +104,8 @@ async fn client_renders_the_live_training_line() {
     assert!(counts.len() > 200, "only {} distinct colours: blank picture?", counts.len());
     assert!(largest < pixels.len() * 9 / 10, "one colour covers {largest} of {} pixels", pixels.len());
     // The station-state colours (legend swatches and stations) are on screen.
-    let states: [(&str, [u8; 3]); 3] = [("busy", [46, 170, 80]), ("starved", [235, 200, 40]), ("down", [215, 40, 40])];
+    let states: [(&str, [u8; 3]); 3] =
+        [("busy", [46, 170, 80]), ("starved", [235, 200, 40]), ("down", [215, 40, 40])];
     for (name, rgb) in states {
         let n = pixels.iter().filter(|&&p| near(p, rgb, 12)).count();
         assert!(n >= 20, "state colour `{name}` {rgb:?} is not on screen ({n} pixels)");

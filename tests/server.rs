@@ -12,11 +12,7 @@ use twin_proto::v1;
 use twin_proto::v1::set_parameter_request::Parameter;
 
 fn station_index(layout: &v1::Layout, id: &str) -> usize {
-    layout
-        .stations
-        .iter()
-        .position(|s| s.id == id)
-        .unwrap_or_else(|| panic!("station {id} in layout"))
+    layout.stations.iter().position(|s| s.id == id).unwrap_or_else(|| panic!("station {id} in layout"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -42,13 +38,7 @@ async fn layout_describes_the_scene() {
     let assembly = &layout.stations[3];
     assert_eq!(assembly.servers, 2);
     assert_eq!(assembly.kind(), v1::StationKind::Assembly);
-    assert_eq!(
-        assembly.input_buffer,
-        Some(v1::BufferCapacity {
-            limit: 4,
-            unlimited: false
-        })
-    );
+    assert_eq!(assembly.input_buffer, Some(v1::BufferCapacity { limit: 4, unlimited: false }));
     assert!(layout.stations[0].input_buffer.unwrap().unlimited);
     assert_eq!(layout.factories.len(), 1);
     assert_eq!(layout.conveyors.len(), 1);
@@ -58,18 +48,8 @@ async fn layout_describes_the_scene() {
     assert!(bounds.min_x <= 0.0 && bounds.max_x >= 90.0);
     // source -> saw, and four station-to-station links (one by conveyor).
     assert_eq!(layout.flow_links.len(), 5);
-    assert_eq!(
-        layout
-            .flow_links
-            .iter()
-            .filter(|l| l.mode() == v1::FlowMode::Conveyor)
-            .count(),
-        1
-    );
-    assert!(
-        layout.vehicles.is_empty(),
-        "no vehicles before the AGV issue"
-    );
+    assert_eq!(layout.flow_links.iter().filter(|l| l.mode() == v1::FlowMode::Conveyor).count(), 1);
+    assert!(layout.vehicles.is_empty(), "no vehicles before the AGV issue");
     server.shutdown().await.expect("clean shutdown");
 }
 
@@ -78,10 +58,7 @@ async fn stream_advances_pause_holds_and_speed_sets_the_rate() {
     let server = TestServer::start(config("training-line.ron")).await;
     let mut client = server.client().await;
     let mut stream = client
-        .stream_state(v1::StreamStateRequest {
-            rate_hz: 30,
-            full_frames_only: false,
-        })
+        .stream_state(v1::StreamStateRequest { rate_hz: 30, full_frames_only: false })
         .await
         .expect("stream")
         .into_inner();
@@ -97,13 +74,7 @@ async fn stream_advances_pause_holds_and_speed_sets_the_rate() {
     // Time advances at the requested speed.
     let mut rates = Vec::new();
     for speed in [20.0, 200.0] {
-        client
-            .set_speed(v1::SetSpeedRequest {
-                speed,
-                max_speed: false,
-            })
-            .await
-            .expect("set speed");
+        client.set_speed(v1::SetSpeedRequest { speed, max_speed: false }).await.expect("set speed");
         client.resume(v1::ResumeRequest {}).await.expect("resume");
         // Skip frames sampled before the change.
         let started = loop {
@@ -124,25 +95,11 @@ async fn stream_advances_pause_holds_and_speed_sets_the_rate() {
         let wall_s = started.0.elapsed().as_secs_f64();
         rates.push(sim_s / wall_s);
     }
-    assert!(
-        (12.0..28.0).contains(&rates[0]),
-        "speed 20 gave {:.1} sim s per wall s",
-        rates[0]
-    );
-    assert!(
-        (140.0..260.0).contains(&rates[1]),
-        "speed 200 gave {:.1} sim s per wall s",
-        rates[1]
-    );
+    assert!((12.0..28.0).contains(&rates[0]), "speed 20 gave {:.1} sim s per wall s", rates[0]);
+    assert!((140.0..260.0).contains(&rates[1]), "speed 200 gave {:.1} sim s per wall s", rates[1]);
 
     // Pause holds the clock.
-    let paused = client
-        .pause(v1::PauseRequest {})
-        .await
-        .expect("pause")
-        .into_inner()
-        .clock
-        .expect("clock");
+    let paused = client.pause(v1::PauseRequest {}).await.expect("pause").into_inner().clock.expect("clock");
     assert!(paused.paused);
     loop {
         let f = next_frame(&mut stream).await;
@@ -158,17 +115,11 @@ async fn stream_advances_pause_holds_and_speed_sets_the_rate() {
         let f = next_frame(&mut stream).await;
         view.apply(&f);
         assert!(!f.full, "later frames are deltas");
-        assert_eq!(
-            view.clock.sim_time_us, paused.sim_time_us,
-            "paused clock holds"
-        );
+        assert_eq!(view.clock.sim_time_us, paused.sim_time_us, "paused clock holds");
         assert!(f.stations.is_empty(), "nothing changes while paused");
         frames += 1;
     }
-    assert!(
-        frames >= 10,
-        "frames keep coming at the rate while paused ({frames})"
-    );
+    assert!(frames >= 10, "frames keep coming at the rate while paused ({frames})");
     server.shutdown().await.expect("clean shutdown");
 }
 
@@ -176,49 +127,24 @@ async fn stream_advances_pause_holds_and_speed_sets_the_rate() {
 async fn injected_breakdown_shows_in_frames_and_kpis() {
     let server = TestServer::start(config("training-line.ron")).await;
     let mut client = server.client().await;
-    let layout = client
-        .get_layout(v1::GetLayoutRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .layout
-        .unwrap();
+    let layout = client.get_layout(v1::GetLayoutRequest {}).await.unwrap().into_inner().layout.unwrap();
     let drill = station_index(&layout, "drill");
     // Run an hour first, at max speed.
-    client
-        .set_speed(v1::SetSpeedRequest {
-            speed: 0.0,
-            max_speed: true,
-        })
-        .await
-        .unwrap();
-    client
-        .run_to(v1::RunToRequest { sim_time_us: HOUR })
-        .await
-        .unwrap();
+    client.set_speed(v1::SetSpeedRequest { speed: 0.0, max_speed: true }).await.unwrap();
+    client.run_to(v1::RunToRequest { sim_time_us: HOUR }).await.unwrap();
     assert_eq!(wait_paused(&mut client).await.sim_time_us, HOUR);
     // The drill may be down on its own at this instant; repair it first if so.
-    let _ = client
-        .repair(v1::RepairRequest {
-            station_id: "drill".into(),
-        })
-        .await;
+    let _ = client.repair(v1::RepairRequest { station_id: "drill".into() }).await;
 
     let mut stream = client
-        .stream_state(v1::StreamStateRequest {
-            rate_hz: 60,
-            full_frames_only: false,
-        })
+        .stream_state(v1::StreamStateRequest { rate_hz: 60, full_frames_only: false })
         .await
         .unwrap()
         .into_inner();
     let mut view = LiveView::default();
     view.apply(&next_frame(&mut stream).await);
     let receipt = client
-        .break_down(v1::BreakDownRequest {
-            station_id: "drill".into(),
-            duration_us: None,
-        })
+        .break_down(v1::BreakDownRequest { station_id: "drill".into(), duration_us: None })
         .await
         .expect("break down")
         .into_inner()
@@ -238,12 +164,7 @@ async fn injected_breakdown_shows_in_frames_and_kpis() {
     assert!(seen, "drill shows DOWN in the next frames");
 
     // Half an hour later the drill's down share shows in the KPIs.
-    client
-        .run_to(v1::RunToRequest {
-            sim_time_us: HOUR + 30 * MINUTE,
-        })
-        .await
-        .unwrap();
+    client.run_to(v1::RunToRequest { sim_time_us: HOUR + 30 * MINUTE }).await.unwrap();
     wait_paused(&mut client).await;
     let report = client
         .get_report(v1::GetReportRequest { omit_json: true })
@@ -268,25 +189,13 @@ async fn injected_breakdown_shows_in_frames_and_kpis() {
     };
     let _ = f;
     assert_eq!(view.stations[drill].state(), v1::StationStateKind::Down);
-    client
-        .repair(v1::RepairRequest {
-            station_id: "drill".into(),
-        })
-        .await
-        .expect("repair a down station");
+    client.repair(v1::RepairRequest { station_id: "drill".into() }).await.expect("repair a down station");
     server.shutdown().await.expect("clean shutdown");
 }
 
-async fn code_of<T: std::fmt::Debug>(
-    r: Result<tonic::Response<T>, tonic::Status>,
-    field: &str,
-) -> Code {
+async fn code_of<T: std::fmt::Debug>(r: Result<tonic::Response<T>, tonic::Status>, field: &str) -> Code {
     let status = r.expect_err("request must fail");
-    assert!(
-        status.message().contains(field),
-        "message `{}` names `{field}`",
-        status.message()
-    );
+    assert!(status.message().contains(field), "message `{}` names `{field}`", status.message());
     status.code()
 }
 
@@ -295,168 +204,82 @@ async fn invalid_requests_get_the_right_codes() {
     let server = TestServer::start(config("training-line.ron")).await;
     let mut c = server.client().await;
     use v1::*;
-    let stream = c
-        .stream_state(StreamStateRequest {
-            rate_hz: 61,
-            full_frames_only: false,
-        })
-        .await;
+    let stream = c.stream_state(StreamStateRequest { rate_hz: 61, full_frames_only: false }).await;
     assert_eq!(stream.expect_err("rate 61").code(), Code::InvalidArgument);
     for speed in [0.0, -1.0, f64::NAN, f64::INFINITY] {
-        let r = c
-            .set_speed(SetSpeedRequest {
-                speed,
-                max_speed: false,
-            })
-            .await;
+        let r = c.set_speed(SetSpeedRequest { speed, max_speed: false }).await;
         assert_eq!(code_of(r, "speed").await, Code::InvalidArgument);
     }
-    let bd = |id: &str, d: Option<u64>| BreakDownRequest {
-        station_id: id.into(),
-        duration_us: d,
-    };
-    assert_eq!(
-        code_of(c.break_down(bd("", None)).await, "station_id").await,
-        Code::InvalidArgument
-    );
-    assert_eq!(
-        code_of(c.break_down(bd("mill", Some(0))).await, "duration_us").await,
-        Code::InvalidArgument
-    );
-    assert_eq!(
-        code_of(c.break_down(bd("nope", None)).await, "nope").await,
-        Code::NotFound
-    );
-    let repair = |id: &str| RepairRequest {
-        station_id: id.into(),
-    };
-    assert_eq!(
-        code_of(c.repair(repair("mill")).await, "not down").await,
-        Code::FailedPrecondition
-    );
-    c.break_down(bd("mill", None))
-        .await
-        .expect("first breakdown");
-    assert_eq!(
-        code_of(c.break_down(bd("mill", None)).await, "already down").await,
-        Code::FailedPrecondition
-    );
+    let bd = |id: &str, d: Option<u64>| BreakDownRequest { station_id: id.into(), duration_us: d };
+    assert_eq!(code_of(c.break_down(bd("", None)).await, "station_id").await, Code::InvalidArgument);
+    assert_eq!(code_of(c.break_down(bd("mill", Some(0))).await, "duration_us").await, Code::InvalidArgument);
+    assert_eq!(code_of(c.break_down(bd("nope", None)).await, "nope").await, Code::NotFound);
+    let repair = |id: &str| RepairRequest { station_id: id.into() };
+    assert_eq!(code_of(c.repair(repair("mill")).await, "not down").await, Code::FailedPrecondition);
+    c.break_down(bd("mill", None)).await.expect("first breakdown");
+    assert_eq!(code_of(c.break_down(bd("mill", None)).await, "already down").await, Code::FailedPrecondition);
     c.repair(repair("mill")).await.expect("repair");
-    let rush = |p: &str, q: u32| AddRushOrderRequest {
-        product_id: p.into(),
-        quantity: q,
-        due_in_us: None,
-    };
-    assert_eq!(
-        code_of(c.add_rush_order(rush("bracket", 0)).await, "quantity").await,
-        Code::InvalidArgument
-    );
-    assert_eq!(
-        code_of(c.add_rush_order(rush("", 1)).await, "product_id").await,
-        Code::InvalidArgument
-    );
-    assert_eq!(
-        code_of(c.add_rush_order(rush("widget", 1)).await, "widget").await,
-        Code::NotFound
-    );
-    let order = c
-        .add_rush_order(rush("bracket", 2))
-        .await
-        .expect("rush order")
-        .into_inner();
+    let rush = |p: &str, q: u32| AddRushOrderRequest { product_id: p.into(), quantity: q, due_in_us: None };
+    assert_eq!(code_of(c.add_rush_order(rush("bracket", 0)).await, "quantity").await, Code::InvalidArgument);
+    assert_eq!(code_of(c.add_rush_order(rush("", 1)).await, "product_id").await, Code::InvalidArgument);
+    assert_eq!(code_of(c.add_rush_order(rush("widget", 1)).await, "widget").await, Code::NotFound);
+    let order = c.add_rush_order(rush("bracket", 2)).await.expect("rush order").into_inner();
     assert!(!order.order_id.is_empty());
     assert_eq!(
-        code_of(
-            c.run_to(RunToRequest { sim_time_us: 0 }).await,
-            "sim_time_us"
-        )
-        .await,
+        code_of(c.run_to(RunToRequest { sim_time_us: 0 }).await, "sim_time_us").await,
         Code::FailedPrecondition
     );
     let param = |p: Parameter| SetParameterRequest { parameter: Some(p) };
     assert_eq!(
-        code_of(
-            c.set_parameter(SetParameterRequest { parameter: None })
-                .await,
-            "parameter"
-        )
-        .await,
+        code_of(c.set_parameter(SetParameterRequest { parameter: None }).await, "parameter").await,
         Code::InvalidArgument
     );
     let buffer = |id: &str, limit: u32| {
         param(Parameter::StationBufferCapacity(StationBufferCapacity {
             station_id: id.into(),
-            capacity: Some(BufferCapacity {
-                limit,
-                unlimited: false,
-            }),
+            capacity: Some(BufferCapacity { limit, unlimited: false }),
         }))
     };
-    assert_eq!(
-        code_of(c.set_parameter(buffer("mill", 0)).await, "limit").await,
-        Code::InvalidArgument
-    );
-    assert_eq!(
-        code_of(c.set_parameter(buffer("nope", 3)).await, "nope").await,
-        Code::NotFound
-    );
+    assert_eq!(code_of(c.set_parameter(buffer("mill", 0)).await, "limit").await, Code::InvalidArgument);
+    assert_eq!(code_of(c.set_parameter(buffer("nope", 3)).await, "nope").await, Code::NotFound);
     c.set_parameter(buffer("mill", 6)).await.expect("buffer 6");
     let rate = |id: &str, r: f64| {
-        param(Parameter::SourceArrivalRate(SourceArrivalRate {
-            source_id: id.into(),
-            rate_per_hour: r,
-        }))
+        param(Parameter::SourceArrivalRate(SourceArrivalRate { source_id: id.into(), rate_per_hour: r }))
     };
     assert_eq!(
         code_of(c.set_parameter(rate("raw", -1.0)).await, "rate_per_hour").await,
         Code::InvalidArgument
     );
-    assert_eq!(
-        code_of(c.set_parameter(rate("nope", 5.0)).await, "nope").await,
-        Code::NotFound
-    );
+    assert_eq!(code_of(c.set_parameter(rate("nope", 5.0)).await, "nope").await, Code::NotFound);
     assert_eq!(
         code_of(c.set_parameter(rate("raw", 5.0)).await, "Poisson").await,
         Code::FailedPrecondition,
         "the training line's source is saturated"
     );
-    let servers = param(Parameter::StationServers(StationServers {
-        station_id: "mill".into(),
-        servers: 2,
-    }));
+    let servers = param(Parameter::StationServers(StationServers { station_id: "mill".into(), servers: 2 }));
+    assert_eq!(code_of(c.set_parameter(servers).await, "station_servers").await, Code::Unimplemented);
     assert_eq!(
-        code_of(c.set_parameter(servers).await, "station_servers").await,
-        Code::Unimplemented
-    );
-    assert_eq!(
-        code_of(
-            c.load_scene(LoadSceneRequest {
-                name: "../Cargo".into(),
-                seed: None
-            })
+        code_of(c.load_scene(LoadSceneRequest { name: "../Cargo".into(), seed: None }).await, "../Cargo")
             .await,
-            "../Cargo"
-        )
-        .await,
         Code::NotFound
     );
     assert_eq!(
-        code_of(
-            c.load_scene(LoadSceneRequest {
-                name: String::new(),
-                seed: None
-            })
-            .await,
-            "name"
-        )
-        .await,
+        code_of(c.load_scene(LoadSceneRequest { name: String::new(), seed: None }).await, "name").await,
         Code::InvalidArgument
     );
     let experiment = c
-        .start_experiment(StartExperimentRequest::default())
+        .start_experiment(StartExperimentRequest {
+            experiment: "Experiment(".into(),
+            file_name: "broken.ron".into(),
+            jobs: 1,
+        })
         .await
         .map(|_| ());
-    assert_eq!(experiment.expect_err("no lab").code(), Code::Unimplemented);
+    let status = experiment.expect_err("bad experiment file");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("broken.ron"), "{}", status.message());
+    let cancel = c.cancel_experiment(CancelExperimentRequest { experiment_id: "exp-999".into() }).await;
+    assert_eq!(code_of(cancel, "exp-999").await, Code::NotFound);
     // The server is still fine.
     c.get_layout(GetLayoutRequest {}).await.expect("layout");
     server.shutdown().await.expect("clean shutdown");
@@ -471,12 +294,7 @@ async fn scripted_commands_reproduce_the_core_result() {
     cfg.seed = Some(7);
     let server = TestServer::start(cfg).await;
     let mut c = server.client().await;
-    c.set_speed(v1::SetSpeedRequest {
-        speed: 3600.0,
-        max_speed: false,
-    })
-    .await
-    .unwrap();
+    c.set_speed(v1::SetSpeedRequest { speed: 3600.0, max_speed: false }).await.unwrap();
     c.resume(v1::ResumeRequest {}).await.unwrap();
 
     enum Cmd {
@@ -500,19 +318,13 @@ async fn scripted_commands_reproduce_the_core_result() {
             Cmd::Break(id, d) => {
                 // A station may be down on its own; then the core refuses, and the
                 // refusal is not logged. Only successful commands count.
-                c.break_down(v1::BreakDownRequest {
-                    station_id: (*id).into(),
-                    duration_us: *d,
-                })
-                .await
-                .map(|r| r.into_inner().receipt)
+                c.break_down(v1::BreakDownRequest { station_id: (*id).into(), duration_us: *d })
+                    .await
+                    .map(|r| r.into_inner().receipt)
             }
-            Cmd::Repair(id) => c
-                .repair(v1::RepairRequest {
-                    station_id: (*id).into(),
-                })
-                .await
-                .map(|r| r.into_inner().receipt),
+            Cmd::Repair(id) => {
+                c.repair(v1::RepairRequest { station_id: (*id).into() }).await.map(|r| r.into_inner().receipt)
+            }
             Cmd::Rush(p, q) => c
                 .add_rush_order(v1::AddRushOrderRequest {
                     product_id: (*p).into(),
@@ -523,15 +335,10 @@ async fn scripted_commands_reproduce_the_core_result() {
                 .map(|r| r.into_inner().receipt),
             Cmd::Buffer(id, n) => c
                 .set_parameter(v1::SetParameterRequest {
-                    parameter: Some(Parameter::StationBufferCapacity(
-                        v1::StationBufferCapacity {
-                            station_id: (*id).into(),
-                            capacity: Some(v1::BufferCapacity {
-                                limit: *n,
-                                unlimited: false,
-                            }),
-                        },
-                    )),
+                    parameter: Some(Parameter::StationBufferCapacity(v1::StationBufferCapacity {
+                        station_id: (*id).into(),
+                        capacity: Some(v1::BufferCapacity { limit: *n, unlimited: false }),
+                    })),
                 })
                 .await
                 .map(|r| r.into_inner().receipt),
@@ -550,23 +357,11 @@ async fn scripted_commands_reproduce_the_core_result() {
     // race past the target before RunTo arrives).
     let end = 48 * HOUR;
     c.pause(v1::PauseRequest {}).await.unwrap();
-    c.set_speed(v1::SetSpeedRequest {
-        speed: 0.0,
-        max_speed: true,
-    })
-    .await
-    .unwrap();
-    c.run_to(v1::RunToRequest { sim_time_us: end })
-        .await
-        .unwrap();
+    c.set_speed(v1::SetSpeedRequest { speed: 0.0, max_speed: true }).await.unwrap();
+    c.run_to(v1::RunToRequest { sim_time_us: end }).await.unwrap();
     assert_eq!(wait_paused(&mut c).await.sim_time_us, end);
-    let live = c
-        .get_report(v1::GetReportRequest { omit_json: false })
-        .await
-        .unwrap()
-        .into_inner()
-        .report
-        .unwrap();
+    let live =
+        c.get_report(v1::GetReportRequest { omit_json: false }).await.unwrap().into_inner().report.unwrap();
     let log = server.log.read().await.expect("command log");
     assert_eq!(log.len(), applied.len());
 
@@ -586,8 +381,7 @@ async fn scripted_commands_reproduce_the_core_result() {
     sim.run_until(end);
     // Through text on both sides, so that both go through the same float parsing.
     let direct: serde_json::Value =
-        serde_json::from_str(&serde_json::to_string(&sim.report()).expect("report to JSON"))
-            .expect("parse");
+        serde_json::from_str(&serde_json::to_string(&sim.report()).expect("report to JSON")).expect("parse");
     assert_eq!(without_wall(&live.json), direct, "live run == core replay");
     assert_eq!(live.seed, 7);
     server.shutdown().await.expect("clean shutdown");
@@ -603,43 +397,29 @@ async fn a_stalled_viewer_does_not_hold_back_others_or_grow_memory() {
     let server = TestServer::start(cfg).await;
 
     // The stalled viewer: tiny HTTP/2 windows and it never reads.
-    let stalled_channel =
-        tonic::transport::Endpoint::from_shared(format!("http://{}", server.addr))
-            .unwrap()
-            .initial_stream_window_size(Some(1024))
-            .initial_connection_window_size(Some(1024))
-            .connect()
-            .await
-            .unwrap();
+    let stalled_channel = tonic::transport::Endpoint::from_shared(format!("http://{}", server.addr))
+        .unwrap()
+        .initial_stream_window_size(Some(1024))
+        .initial_connection_window_size(Some(1024))
+        .connect()
+        .await
+        .unwrap();
     let mut stalled = v1::twin_service_client::TwinServiceClient::new(stalled_channel);
     let _never_read = stalled
-        .stream_state(v1::StreamStateRequest {
-            rate_hz: 60,
-            full_frames_only: true,
-        })
+        .stream_state(v1::StreamStateRequest { rate_hz: 60, full_frames_only: true })
         .await
         .expect("stalled stream opens")
         .into_inner();
 
     let mut c = server.client().await;
     let mut stream = c
-        .stream_state(v1::StreamStateRequest {
-            rate_hz: 30,
-            full_frames_only: false,
-        })
+        .stream_state(v1::StreamStateRequest { rate_hz: 30, full_frames_only: false })
         .await
         .expect("healthy stream")
         .into_inner();
     // Both permits are taken now.
-    let third = server
-        .client()
-        .await
-        .stream_state(v1::StreamStateRequest::default())
-        .await;
-    assert_eq!(
-        third.expect_err("limit of 2").code(),
-        Code::ResourceExhausted
-    );
+    let third = server.client().await.stream_state(v1::StreamStateRequest::default()).await;
+    assert_eq!(third.expect_err("limit of 2").code(), Code::ResourceExhausted);
 
     let rss_start = rss_kib();
     let started = Instant::now();
@@ -666,10 +446,7 @@ async fn a_stalled_viewer_does_not_hold_back_others_or_grow_memory() {
     })
     .await;
     if let (Some(a), Some(b)) = (rss_start, rss_kib()) {
-        assert!(
-            b < a + 20 * 1024,
-            "resident memory grew from {a} KiB to {b} KiB"
-        );
+        assert!(b < a + 20 * 1024, "resident memory grew from {a} KiB to {b} KiB");
     }
     server.shutdown().await.expect("clean shutdown");
 }
@@ -688,9 +465,7 @@ async fn health_and_reflection_answer() {
     let mut health = HealthClient::new(server.channel().await);
     for service in ["", "twin.v1.TwinService"] {
         let status = health
-            .check(HealthCheckRequest {
-                service: service.into(),
-            })
+            .check(HealthCheckRequest { service: service.into() })
             .await
             .expect("health check")
             .into_inner()
@@ -706,16 +481,10 @@ async fn health_and_reflection_answer() {
         },
         ServerReflectionRequest {
             host: String::new(),
-            message_request: Some(MessageRequest::FileContainingSymbol(
-                "twin.v1.TwinService".into(),
-            )),
+            message_request: Some(MessageRequest::FileContainingSymbol("twin.v1.TwinService".into())),
         },
     ]);
-    let mut replies = reflection
-        .server_reflection_info(requests)
-        .await
-        .expect("reflection")
-        .into_inner();
+    let mut replies = reflection.server_reflection_info(requests).await.expect("reflection").into_inner();
     let list = replies.message().await.unwrap().unwrap().message_response;
     let Some(MessageResponse::ListServicesResponse(list)) = list else {
         panic!("list services reply, got {list:?}");
@@ -733,9 +502,7 @@ async fn health_and_reflection_answer() {
 }
 
 /// A stream over a fixed list, for client-streaming calls.
-fn tokio_stream_iter<T: Send + 'static>(
-    items: Vec<T>,
-) -> impl tonic::IntoStreamingRequest<Message = T> {
+fn tokio_stream_iter<T: Send + 'static>(items: Vec<T>) -> impl tonic::IntoStreamingRequest<Message = T> {
     let (tx, rx) = tokio::sync::mpsc::channel(items.len().max(1));
     for item in items {
         tx.try_send(item).ok();
@@ -756,17 +523,11 @@ async fn shutdown_ends_streams_and_reports_not_serving() {
     cfg.shutdown_grace = Duration::from_secs(2);
     let mut server = TestServer::start(cfg).await;
     let mut c = server.client().await;
-    let mut stream = c
-        .stream_state(v1::StreamStateRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
+    let mut stream = c.stream_state(v1::StreamStateRequest::default()).await.unwrap().into_inner();
     next_frame(&mut stream).await;
     let mut health = HealthClient::new(server.channel().await);
     let mut watch = health
-        .watch(HealthCheckRequest {
-            service: "twin.v1.TwinService".into(),
-        })
+        .watch(HealthCheckRequest { service: "twin.v1.TwinService".into() })
         .await
         .unwrap()
         .into_inner();
@@ -774,10 +535,7 @@ async fn shutdown_ends_streams_and_reports_not_serving() {
     assert_eq!(first.status(), ServingStatus::Serving);
 
     server.trigger_shutdown();
-    let next = within("NOT_SERVING", watch.message())
-        .await
-        .expect("watch ok")
-        .expect("watch open");
+    let next = within("NOT_SERVING", watch.message()).await.expect("watch ok").expect("watch open");
     assert_eq!(next.status(), ServingStatus::NotServing);
     // The state stream ends cleanly (OK), after at most the frames already sent.
     within("the state stream to end", async {
@@ -791,11 +549,7 @@ async fn shutdown_ends_streams_and_reports_not_serving() {
 async fn scenes_list_load_and_reset() {
     let server = TestServer::start(config("training-line.ron")).await;
     let mut c = server.client().await;
-    let list = c
-        .list_scenes(v1::ListScenesRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let list = c.list_scenes(v1::ListScenesRequest {}).await.unwrap().into_inner();
     assert_eq!(list.current, "training-line");
     let names: Vec<&str> = list.scenes.iter().map(|s| s.name.as_str()).collect();
     for expected in ["training-line", "validation/mm1", "validation/mmc"] {
@@ -806,10 +560,7 @@ async fn scenes_list_load_and_reset() {
     assert_eq!(names, sorted, "sorted by name");
 
     let mut stream = c
-        .stream_state(v1::StreamStateRequest {
-            rate_hz: 60,
-            full_frames_only: false,
-        })
+        .stream_state(v1::StreamStateRequest { rate_hz: 60, full_frames_only: false })
         .await
         .unwrap()
         .into_inner();
@@ -818,10 +569,7 @@ async fn scenes_list_load_and_reset() {
     assert_eq!(view.generation, 1);
 
     let loaded = c
-        .load_scene(v1::LoadSceneRequest {
-            name: "validation/mm1".into(),
-            seed: Some(5),
-        })
+        .load_scene(v1::LoadSceneRequest { name: "validation/mm1".into(), seed: Some(5) })
         .await
         .expect("load")
         .into_inner();
@@ -838,36 +586,17 @@ async fn scenes_list_load_and_reset() {
             break;
         }
     }
-    let layout = c
-        .get_layout(v1::GetLayoutRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .layout
-        .unwrap();
+    let layout = c.get_layout(v1::GetLayoutRequest {}).await.unwrap().into_inner().layout.unwrap();
     assert_eq!(layout.layout_generation, 2);
     assert_eq!(layout.scene_name, "validation/mm1");
     assert_eq!(layout.sources[0].arrival_kind(), v1::ArrivalKind::Poisson);
     assert!((layout.sources[0].arrival_rate_per_hour - 54.0).abs() < 1e-9);
 
     // Run a little, then Reset with a seed: back to 0, paused, new generation.
-    c.set_speed(v1::SetSpeedRequest {
-        speed: 0.0,
-        max_speed: true,
-    })
-    .await
-    .unwrap();
-    c.run_to(v1::RunToRequest {
-        sim_time_us: 10 * MINUTE,
-    })
-    .await
-    .unwrap();
+    c.set_speed(v1::SetSpeedRequest { speed: 0.0, max_speed: true }).await.unwrap();
+    c.run_to(v1::RunToRequest { sim_time_us: 10 * MINUTE }).await.unwrap();
     wait_paused(&mut c).await;
-    let reset = c
-        .reset(v1::ResetRequest { seed: Some(9) })
-        .await
-        .unwrap()
-        .into_inner();
+    let reset = c.reset(v1::ResetRequest { seed: Some(9) }).await.unwrap().into_inner();
     assert_eq!(reset.layout_generation, 3);
     let clock = reset.clock.unwrap();
     assert_eq!((clock.sim_time_us, clock.paused, clock.seed), (0, true, 9));
@@ -880,5 +609,84 @@ async fn scenes_list_load_and_reset() {
     })
     .await
     .expect("arrival rate");
+    server.shutdown().await.expect("clean shutdown");
+}
+
+/// An experiment over gRPC: started, one event per replication, finished with
+/// estimates; a second one is cancelled by id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn experiments_stream_progress_and_cancel() {
+    use v1::experiment_event::Event;
+    let server = TestServer::start(config("training-line.ron")).await;
+    let mut c = server.client().await;
+    let text = std::fs::read_to_string(scene("experiments/training-line-buffers.ron"))
+        .expect("bundled experiment")
+        .replace("replications: 20", "replications: 2")
+        .replace("until: \"5d\"", "until: \"1d\"");
+    let mut events = c
+        .start_experiment(v1::StartExperimentRequest {
+            experiment: text.clone(),
+            file_name: "training-line-buffers.ron".into(),
+            jobs: 2,
+        })
+        .await
+        .expect("experiment starts")
+        .into_inner();
+    let first = within("started", events.message()).await.unwrap().unwrap();
+    let id = first.experiment_id.clone();
+    let Some(Event::Started(started)) = first.event else {
+        panic!("first event is started: {first:?}");
+    };
+    assert_eq!(started.replications, 2);
+    let total = started.total_runs;
+    assert_eq!(total as usize, started.variants.len() * 2);
+    let mut replications = 0;
+    let finished = loop {
+        let e = within("experiment events", events.message()).await.expect("ok").expect("ends with finished");
+        assert_eq!(e.experiment_id, id);
+        match e.event.expect("event") {
+            Event::Replication(r) => {
+                replications += 1;
+                assert_eq!(r.done, replications);
+                assert!(r.kpis.expect("kpis").throughput_per_hour > 0.0);
+            }
+            Event::Finished(f) => break f,
+            Event::Started(_) => panic!("started twice"),
+        }
+    };
+    assert_eq!(replications, total);
+    assert_eq!(finished.outcome(), v1::ExperimentOutcome::Completed);
+    assert_eq!(finished.variants.len(), started.variants.len());
+    assert!(!finished.json.is_empty());
+    assert!(within("stream end", events.message()).await.unwrap().is_none());
+    // Cancelling a finished experiment says false.
+    let again = c
+        .cancel_experiment(v1::CancelExperimentRequest { experiment_id: id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!again.cancelled);
+
+    // A long one, cancelled by id.
+    let mut events = c
+        .start_experiment(v1::StartExperimentRequest {
+            experiment: text.replace("replications: 2", "replications: 200"),
+            file_name: "long.ron".into(),
+            jobs: 1,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let id = within("started", events.message()).await.unwrap().unwrap().experiment_id;
+    let cancelled =
+        c.cancel_experiment(v1::CancelExperimentRequest { experiment_id: id }).await.unwrap().into_inner();
+    assert!(cancelled.cancelled);
+    let outcome = loop {
+        let e = within("finished", events.message()).await.unwrap().unwrap();
+        if let Some(Event::Finished(f)) = e.event {
+            break f.outcome();
+        }
+    };
+    assert_eq!(outcome, v1::ExperimentOutcome::Cancelled);
     server.shutdown().await.expect("clean shutdown");
 }

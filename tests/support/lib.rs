@@ -29,11 +29,7 @@ pub fn scene(relative: &str) -> PathBuf {
 /// A server config for `scene` with the bundled scenes folder; paused, so that tests
 /// decide when the clock runs.
 pub fn config(scene_file: &str) -> Config {
-    Config {
-        scenes_dir: root().join("scenes"),
-        start_paused: true,
-        ..Config::new(scene(scene_file))
-    }
+    Config { scenes_dir: root().join("scenes"), start_paused: true, ..Config::new(scene(scene_file)) }
 }
 
 /// A twin server running in this process on its own port.
@@ -48,9 +44,7 @@ pub struct TestServer {
 impl TestServer {
     /// Binds `127.0.0.1:0` and serves `config` until [`TestServer::shutdown`].
     pub async fn start(config: Config) -> TestServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("bound address");
         let server = TwinServer::new(config).expect("server starts");
         let log = server.command_log_reader();
@@ -58,12 +52,7 @@ impl TestServer {
         let task = tokio::spawn(server.serve(listener, async move {
             let _ = stopped.await;
         }));
-        TestServer {
-            addr,
-            stop: Some(stop),
-            task: Some(task),
-            log,
-        }
+        TestServer { addr, stop: Some(stop), task: Some(task), log }
     }
 
     /// A new client connection.
@@ -111,11 +100,7 @@ impl Drop for TestServer {
 
 /// A channel to `addr`.
 pub async fn channel(addr: SocketAddr) -> Channel {
-    Endpoint::from_shared(format!("http://{addr}"))
-        .expect("valid uri")
-        .connect()
-        .await
-        .expect("connect")
+    Endpoint::from_shared(format!("http://{addr}")).expect("valid uri").connect().await.expect("connect")
 }
 
 /// A TwinService client for `addr`.
@@ -125,17 +110,12 @@ pub async fn connect(addr: SocketAddr) -> TwinServiceClient<Channel> {
 
 /// Awaits `f` or fails the test after [`PATIENCE`].
 pub async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(PATIENCE, f)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+    tokio::time::timeout(PATIENCE, f).await.unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }
 
 /// The next frame of a state stream; fails the test on error, end or timeout.
 pub async fn next_frame(stream: &mut tonic::Streaming<v1::StateFrame>) -> v1::StateFrame {
-    within("a state frame", stream.message())
-        .await
-        .expect("stream ok")
-        .expect("stream still open")
+    within("a state frame", stream.message()).await.expect("stream ok").expect("stream still open")
 }
 
 /// Client-side view of the live state, kept by applying frames (full and delta).
@@ -176,10 +156,7 @@ impl LiveView {
 pub async fn wait_paused(client: &mut TwinServiceClient<Channel>) -> v1::ClockState {
     within("the clock to pause", async {
         let mut stream = client
-            .stream_state(v1::StreamStateRequest {
-                rate_hz: 60,
-                full_frames_only: true,
-            })
+            .stream_state(v1::StreamStateRequest { rate_hz: 60, full_frames_only: true })
             .await
             .expect("stream")
             .into_inner();
@@ -198,11 +175,7 @@ pub async fn wait_paused(client: &mut TwinServiceClient<Channel>) -> v1::ClockSt
 pub fn twin_binary() -> PathBuf {
     // Test executables live in <target>/<profile>/deps/.
     let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>")
-        .to_path_buf();
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf();
     let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
     let release = profile_dir.file_name().is_some_and(|n| n == "release");
     let cargo = option_env!("CARGO").unwrap_or("cargo");
@@ -222,11 +195,7 @@ pub fn twin_binary() -> PathBuf {
 /// The report JSON without `wall_s`, the one field that differs between equal runs.
 pub fn without_wall(json: &str) -> serde_json::Value {
     let mut value: serde_json::Value = serde_json::from_str(json).expect("valid JSON");
-    value
-        .as_object_mut()
-        .expect("report is an object")
-        .remove("wall_s")
-        .expect("report has wall_s");
+    value.as_object_mut().expect("report is an object").remove("wall_s").expect("report has wall_s");
     value
 }
 

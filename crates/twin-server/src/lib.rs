@@ -10,6 +10,7 @@
 //! Layout:
 //! - [`sim`]: the simulation thread (pacing, commands between events, snapshots).
 //! - [`stream`]: StreamState, one bounded, coalescing task per viewer.
+//! - [`experiment`]: StartExperiment / CancelExperiment on twin-lab.
 //! - [`service`]: the TwinService RPC handlers.
 //! - [`convert`]: every conversion between core and wire types, and error statuses.
 //! - [`scenes`]: the scene catalogue under the scenes folder.
@@ -18,6 +19,7 @@
 //! types; the core knows nothing of tokio or tonic, and clients never link the core.
 
 pub mod convert;
+pub mod experiment;
 pub mod scenes;
 pub mod service;
 pub mod sim;
@@ -120,6 +122,7 @@ impl TwinServer {
                 limits: config.limits,
                 shutdown: CancellationToken::new(),
                 shutdown_grace: config.shutdown_grace,
+                experiments: Arc::default(),
             },
         })
     }

@@ -14,6 +14,7 @@ use twin_proto::v1;
 use twin_proto::v1::twin_service_server::TwinService;
 
 use crate::convert;
+use crate::experiment::Experiments;
 use crate::scenes;
 use crate::sim::{Control, ControlReply, Injection, LiveScene, Receipt, SimHandle, Stopped};
 use crate::stream::{self, StreamLimits, Viewer};
@@ -32,6 +33,8 @@ pub struct Twin {
     pub(crate) shutdown: CancellationToken,
     /// How long shutdown waits for open calls.
     pub(crate) shutdown_grace: std::time::Duration,
+    /// Running experiments (StartExperiment / CancelExperiment).
+    pub(crate) experiments: Arc<Experiments>,
 }
 
 fn stopped(_: Stopped) -> Status {
@@ -236,21 +239,22 @@ impl TwinService for Twin {
 
     async fn start_experiment(
         &self,
-        _: Request<v1::StartExperimentRequest>,
+        request: Request<v1::StartExperimentRequest>,
     ) -> Result<Response<Self::StartExperimentStream>, Status> {
-        Err(Status::unimplemented(
-            "experiments are not available on this server yet: the experiment runner \
-             (twin-lab) is not wired in; run `twin experiment FILE` locally",
-        ))
+        // Base scenes are found relative to the bundled experiments folder.
+        let dir = self.scenes_dir.join("experiments");
+        let events = self.experiments.start(request.into_inner(), dir, self.shutdown.clone()).await?;
+        Ok(Response::new(Box::pin(events)))
     }
 
     async fn cancel_experiment(
         &self,
-        _: Request<v1::CancelExperimentRequest>,
+        request: Request<v1::CancelExperimentRequest>,
     ) -> Result<Response<v1::CancelExperimentResponse>, Status> {
-        Err(Status::unimplemented(
-            "experiments are not available on this server yet: the experiment runner \
-             (twin-lab) is not wired in",
-        ))
+        let id = &request.get_ref().experiment_id;
+        if id.is_empty() {
+            return Err(Status::invalid_argument("experiment_id is required"));
+        }
+        Ok(Response::new(v1::CancelExperimentResponse { cancelled: self.experiments.cancel(id)? }))
     }
 }
