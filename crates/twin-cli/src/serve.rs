@@ -57,19 +57,14 @@ fn parse_speed(text: &str) -> Result<Speed, String> {
     }
     match text.parse::<f64>() {
         Ok(s) if s.is_finite() && s > 0.0 => Ok(Speed::Paced(s)),
-        _ => Err(format!(
-            "speed must be a positive number or `max`, got `{text}`"
-        )),
+        _ => Err(format!("speed must be a positive number or `max`, got `{text}`")),
     }
 }
 
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
-    let filter = EnvFilter::try_new(&args.log)
-        .with_context(|| format!("invalid --log filter `{}`", args.log))?;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let filter =
+        EnvFilter::try_new(&args.log).with_context(|| format!("invalid --log filter `{}`", args.log))?;
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 
     let scene = match args.scene {
         Some(scene) => scene,
