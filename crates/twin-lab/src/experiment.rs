@@ -409,11 +409,16 @@ impl Experiment {
         // not), so that paired differences are defined. A report at time zero has the
         // full shape.
         let seed = file.seed.unwrap_or(base_model.seed);
+        let mut kpi_failed = vec![false; kpis.len()];
         for v in &variants {
             let zero = serde_json::to_value(Sim::new(Arc::clone(&v.model), seed).report());
             let Ok(zero) = zero else { continue };
             for (i, k) in kpis.iter().enumerate() {
+                if kpi_failed[i] {
+                    continue; // Reported once, for the first variant it fails in.
+                }
                 if let Err(message) = k.path.lookup(&zero) {
+                    kpi_failed[i] = true;
                     push(
                         Some(&v.name),
                         format!("kpis[{i}].path"),
