@@ -189,7 +189,7 @@ pub struct Axis {
 /// A parameter a sweep can vary.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Param {
-    /// Input buffer capacity of a station (whole numbers).
+    /// Input buffer capacity of a station (whole numbers, at least 1).
     Buffer(String),
     /// Parallel servers of a station (whole numbers, at least 1).
     Servers(String),
@@ -220,7 +220,7 @@ impl Param {
             }
         };
         Ok(match self {
-            Param::Buffer(station) => Edit::SetBuffer { station: station.clone(), capacity: Some(whole(0)?) },
+            Param::Buffer(station) => Edit::SetBuffer { station: station.clone(), capacity: Some(whole(1)?) },
             Param::Servers(station) => Edit::SetServers { station: station.clone(), servers: whole(1)? },
             Param::ArrivalRate(source) => Edit::SetArrivalRate { source: source.clone(), per_hour: value },
             Param::MixWeight(source, product) => {

@@ -172,7 +172,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
     /// Buffer and server edits are accepted exactly when the station exists and, after
-    /// validation, exactly when there is at least one server.
+    /// validation, exactly when there is at least one server and room for one part.
     #[test]
     fn buffer_and_server_edits_validate_like_scenes(
         station in prop_oneof![
@@ -194,7 +194,7 @@ proptest! {
             prop_assert_eq!(&scene, &base, "a failed first edit leaves the scene alone");
         } else {
             let built = Model::build(&scene, None, &Default::default());
-            prop_assert_eq!(built.is_ok(), servers >= 1);
+            prop_assert_eq!(built.is_ok(), servers >= 1 && capacity != Some(0));
             if let Ok(model) = built {
                 let s = &model.stations[model.station(&station).unwrap() as usize];
                 prop_assert_eq!((s.buffer, s.servers), (capacity, servers));
@@ -228,4 +228,72 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn rate_mix_and_shift_edits_reach_the_model() {
+    use twin_core::scene::CalendarSpec;
+    use twin_core::time::{Duration, HOUR};
+
+    let (mut scene, _, _) = twin_core::scene::load(&scenes().join("validation/mm1.ron")).unwrap();
+    apply(&mut scene, &Edit::SetArrivalRate { source: "arrivals".into(), per_hour: 30.0 }).unwrap();
+    let err =
+        apply(&mut scene, &Edit::SetArrivalRate { source: "arrivals".into(), per_hour: -1.0 }).unwrap_err();
+    assert_eq!(err.field, "per_hour");
+    let model = Model::build(&scene, None, &Default::default()).unwrap();
+    assert!((model.sources[0].rate_per_hour().unwrap() - 30.0).abs() < 1e-9);
+
+    // A weight for a product the scene does not have fails validation of the scene.
+    let mut mixed = scene.clone();
+    apply(
+        &mut mixed,
+        &Edit::SetMixWeight { source: "arrivals".into(), product: "gadget".into(), weight: 1.0 },
+    )
+    .unwrap();
+    assert!(Model::build(&mixed, None, &Default::default()).is_err());
+
+    let mut shifted = training_line();
+    shifted.calendars.push(CalendarSpec {
+        id: "day".into(),
+        period: Duration(24 * HOUR),
+        shifts: vec![(Duration(6 * HOUR), Duration(22 * HOUR))],
+    });
+    apply(&mut shifted, &Edit::SetCalendar { station: "mill".into(), calendar: Some("day".into()) }).unwrap();
+    apply(
+        &mut shifted,
+        &Edit::SetShifts {
+            calendar: "day".into(),
+            shifts: vec![(Duration(8 * HOUR), Duration(16 * HOUR))],
+            period: None,
+        },
+    )
+    .unwrap();
+    let model = Model::build(&shifted, None, &Default::default()).unwrap();
+    assert_eq!(model.calendars[0].shifts, vec![(8 * HOUR, 16 * HOUR)]);
+    assert_eq!(model.stations[model.station("mill").unwrap() as usize].calendar, Some(0));
+    // Overlapping shifts are caught by the scene validation.
+    apply(
+        &mut shifted,
+        &Edit::SetShifts {
+            calendar: "day".into(),
+            shifts: vec![
+                (Duration(8 * HOUR), Duration(16 * HOUR)),
+                (Duration(10 * HOUR), Duration(12 * HOUR)),
+            ],
+            period: None,
+        },
+    )
+    .unwrap();
+    assert!(Model::build(&shifted, None, &Default::default()).is_err());
+}
+
+#[test]
+fn a_sweep_over_an_empty_buffer_names_the_value() {
+    let text = r#"Experiment(
+    name: "sweep", scene: "training-line.ron", replications: 3,
+    kpis: [(path: "complex.throughput_per_hour")],
+    sweeps: [(name: "mill buffer", axes: [(param: Buffer("mill"), values: [0, 3])])],
+)"#;
+    let err = Experiment::parse(text, Path::new("sweep.ron"), &scenes()).unwrap_err().to_string();
+    assert!(err.contains("sweeps[0].axes[0].values[0]") && err.contains("at least 1, got 0"), "{err}");
 }
