@@ -24,52 +24,28 @@ fn mm1() -> Arc<Model> {
 /// saturated source: every station works, so the event list holds about `n` events.
 fn serial_line(n: usize) -> Arc<Model> {
     let stations: Vec<StationSpec> = (0..n)
-        .map(|i| StationSpec {
-            id: format!("s{i}"),
-            name: String::new(),
-            kind: Default::default(),
-            factory: None,
-            pos: None,
-            servers: 1,
-            buffer: (i > 0).then_some(5),
-            setup: None,
-            failures: None,
-            scrap: 0.0,
-            calendar: None,
-        })
+        .map(|i| StationSpec { id: format!("s{i}"), servers: 1, buffer: (i > 0).then_some(5), ..Default::default() })
         .collect();
     let routing = (0..n)
         .map(|i| StepSpec {
             op: String::new(),
             at: vec![format!("s{i}")],
             time: Dist::Exp { mean: Duration(MINUTE) },
+            carry: None,
         })
         .collect();
     let scene = Scene {
         name: format!("serial line of {n}"),
-        description: String::new(),
         seed: 1,
-        run: Default::default(),
-        factories: vec![],
-        calendars: vec![],
-        products: vec![ProductSpec {
-            id: "p".into(),
-            name: String::new(),
-            routing,
-            price: 0.0,
-            material_cost: 0.0,
-            sink: None,
-        }],
+        products: vec![ProductSpec { id: "p".into(), routing, ..Default::default() }],
         stations,
-        conveyors: vec![],
         sources: vec![SourceSpec {
             id: "raw".into(),
             arrivals: Arrivals::Saturated,
             mix: [("p".to_string(), 1.0)].into(),
-            due: None,
-            pos: None,
+            ..Default::default()
         }],
-        sinks: vec![],
+        ..Default::default()
     };
     Arc::new(Model::build(&scene, None, &Schedules::default()).expect("generated line is valid"))
 }

@@ -15,7 +15,7 @@ use crate::error::{Location, SceneError, SceneErrors};
 use crate::time::Duration;
 
 /// A whole scene: the complex, its products and how long to run it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename = "Scene")]
 pub struct Scene {
     /// Human-readable title.
@@ -47,6 +47,237 @@ pub struct Scene {
     /// Where finished parts leave (shipping docks); optional.
     #[serde(default)]
     pub sinks: Vec<SinkSpec>,
+    /// Power price and grid carbon intensity, for energy cost and CO2.
+    #[serde(default)]
+    pub utilities: Utilities,
+    /// Worker pools that stations need to run.
+    #[serde(default)]
+    pub staff: Vec<StaffSpec>,
+    /// AGV path graphs (one per factory floor, usually).
+    #[serde(default)]
+    pub paths: Vec<PathGraphSpec>,
+    /// AGV / AMR fleets running on the path graphs.
+    #[serde(default)]
+    pub fleets: Vec<FleetSpec>,
+    /// The road network between factory docks and the shared hub.
+    #[serde(default)]
+    pub roads: Option<RoadSpec>,
+    /// Trucks or shuttles on the roads.
+    #[serde(default)]
+    pub trucks: Option<TruckSpec>,
+    /// Bought-in materials held at the hub and the factories.
+    #[serde(default)]
+    pub materials: Vec<MaterialSpec>,
+}
+
+/// Power price and grid carbon intensity.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Utilities {
+    /// Price of one kWh of electricity, in the scene's currency.
+    #[serde(default = "default_power_price")]
+    pub power_price: f64,
+    /// kg of CO2 emitted per kWh drawn from the grid.
+    #[serde(default = "default_co2")]
+    pub co2_kg_per_kwh: f64,
+    /// Currency name for reports.
+    #[serde(default = "default_currency")]
+    pub currency: String,
+}
+
+fn default_power_price() -> f64 {
+    0.15
+}
+fn default_co2() -> f64 {
+    0.45
+}
+fn default_currency() -> String {
+    "EUR".into()
+}
+
+impl Default for Utilities {
+    fn default() -> Self {
+        Utilities { power_price: default_power_price(), co2_kg_per_kwh: default_co2(), currency: default_currency() }
+    }
+}
+
+/// A pool of workers that stations draw from while they set up or process.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaffSpec {
+    pub id: String,
+    /// Factory the workers belong to (for labour productivity per factory).
+    #[serde(default)]
+    pub factory: Option<String>,
+    /// Workers present on shift.
+    pub size: u32,
+    /// Calendar of the pool's shifts; none means always present.
+    #[serde(default)]
+    pub calendar: Option<String>,
+}
+
+/// Power drawn by a station (per server) in each state, kW.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PowerSpec {
+    /// While processing.
+    pub busy_kw: f64,
+    /// While starved or blocked (standby).
+    #[serde(default)]
+    pub idle_kw: f64,
+    /// While changing over; the busy draw when omitted.
+    #[serde(default)]
+    pub setup_kw: Option<f64>,
+    /// While broken down.
+    #[serde(default)]
+    pub down_kw: f64,
+    /// Outside the shift calendar.
+    #[serde(default)]
+    pub off_kw: f64,
+}
+
+/// A graph of AGV paths: nodes in metres and edges between them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathGraphSpec {
+    pub id: String,
+    #[serde(default)]
+    pub factory: Option<String>,
+    /// `(id, x, y)` on the site plan, metres.
+    pub nodes: Vec<(String, f64, f64)>,
+    pub edges: Vec<EdgeSpec>,
+    /// Nodes with a charging station.
+    #[serde(default)]
+    pub chargers: Vec<String>,
+}
+
+/// A path segment; its length is the distance between its nodes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdgeSpec {
+    pub from: String,
+    pub to: String,
+    /// Whether vehicles may drive it both ways (one vehicle at a time either way).
+    #[serde(default = "yes")]
+    pub two_way: bool,
+    /// Speed limit on this segment, m/s; the vehicle's own speed applies when lower.
+    #[serde(default)]
+    pub speed_limit: Option<f64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// How a fleet picks a vehicle for a transport order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DispatchRule {
+    /// The idle vehicle with the shortest path to the pickup.
+    #[default]
+    NearestIdle,
+    /// The idle vehicle that has been idle longest.
+    FirstCome,
+}
+
+/// A fleet of identical AGVs / AMRs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetSpec {
+    pub id: String,
+    /// Path graph the fleet drives on.
+    pub paths: String,
+    pub count: u32,
+    /// Cruise speed, m/s.
+    pub speed_m_s: f64,
+    /// Parts carried per trip (orders with the same pickup and drop share a trip).
+    #[serde(default = "one")]
+    pub capacity: u32,
+    /// Time to load or to unload at a station.
+    #[serde(default)]
+    pub load_time: Duration,
+    /// Parking nodes; vehicles start spread over them and return there when idle.
+    pub home: Vec<String>,
+    #[serde(default)]
+    pub battery: Option<BatterySpec>,
+    #[serde(default)]
+    pub rule: DispatchRule,
+}
+
+/// A vehicle battery.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatterySpec {
+    pub capacity_kwh: f64,
+    /// Energy per metre driven.
+    pub drive_kwh_per_m: f64,
+    /// Draw while standing (electronics, lifts).
+    #[serde(default)]
+    pub idle_kw: f64,
+    /// Charging power.
+    pub charge_kw: f64,
+    /// State of charge (0..1) under which a vehicle goes to charge after a trip.
+    pub threshold: f64,
+}
+
+/// The road network: nodes in metres, two-way roads between them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoadSpec {
+    /// `(id, x, y)` on the site plan, metres.
+    pub nodes: Vec<(String, f64, f64)>,
+    /// Two-way roads `(from, to)`; length is the distance between the nodes.
+    pub edges: Vec<(String, String)>,
+    /// Node of the shared logistics hub (warehouse, supplier gate, shipping).
+    pub hub: String,
+}
+
+/// When a truck leaves a dock with what waits there.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum TruckDispatch {
+    /// As soon as this many units wait for the same destination (or a full load).
+    Batch { min_load: u32 },
+    /// Every `every`, taking whatever waits (at least one unit).
+    Timetable { every: Duration },
+}
+
+/// Trucks or shuttles carrying parts and materials between docks and the hub.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TruckSpec {
+    pub count: u32,
+    /// Units (parts or material) per load.
+    pub capacity: u32,
+    pub speed_m_s: f64,
+    /// Time to load or to unload at a dock.
+    pub load_time: Duration,
+    pub dispatch: TruckDispatch,
+    /// Energy per km driven (kWh, or kWh-equivalent for diesel).
+    #[serde(default)]
+    pub kwh_per_km: f64,
+}
+
+/// A bought-in material: supplier -> hub -> factories, consumed when a part is released.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaterialSpec {
+    pub id: String,
+    /// Cost of one unit, in the scene's currency (counted in value added).
+    #[serde(default)]
+    pub unit_cost: f64,
+    /// Stock at the hub at time zero.
+    pub hub_initial: u32,
+    /// The hub orders `order_quantity` from the supplier when stock plus open orders
+    /// fall to `reorder_point`; the order arrives after `lead_time`.
+    pub reorder_point: u32,
+    pub order_quantity: u32,
+    pub lead_time: Duration,
+    /// Stock at each factory that uses the material, at time zero.
+    pub factory_initial: u32,
+    /// A factory asks the hub for `factory_order` units when its stock plus deliveries
+    /// on the way fall to `factory_reorder`.
+    pub factory_reorder: u32,
+    pub factory_order: u32,
 }
 
 fn default_seed() -> u64 {
@@ -76,7 +307,7 @@ impl Default for RunSpec {
 }
 
 /// A factory: a rectangle on the site plan.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FactorySpec {
     pub id: String,
@@ -91,6 +322,12 @@ pub struct FactorySpec {
     /// Width (x) and depth (y), metres.
     #[serde(default = "default_factory_size")]
     pub size: (f64, f64),
+    /// AGV fleet that carries parts between this factory's stations (those with a `node`).
+    #[serde(default)]
+    pub agv: Option<String>,
+    /// Road node of the factory's dock, where trucks load and unload.
+    #[serde(default)]
+    pub dock: Option<String>,
 }
 
 fn default_factory_size() -> (f64, f64) {
@@ -109,7 +346,7 @@ pub struct CalendarSpec {
 }
 
 /// A product type.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProductSpec {
     pub id: String,
@@ -126,6 +363,9 @@ pub struct ProductSpec {
     /// Sink where finished units leave; none means they simply leave the complex.
     #[serde(default)]
     pub sink: Option<String>,
+    /// Bought-in materials consumed per unit when it is released, by material id.
+    #[serde(default)]
+    pub materials: BTreeMap<String, u32>,
 }
 
 /// One operation of a routing.
@@ -139,6 +379,9 @@ pub struct StepSpec {
     pub at: Vec<String>,
     /// Processing time of this operation on any of those stations.
     pub time: Dist,
+    /// AGV fleet that brings the part to this step, overriding the factory's `agv`.
+    #[serde(default)]
+    pub carry: Option<String>,
 }
 
 /// What a station is, for drawing and reports; behaviour comes from its parameters.
@@ -155,7 +398,7 @@ pub enum StationKind {
 }
 
 /// A station: one or more identical parallel servers fed from one input buffer.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StationSpec {
     pub id: String,
@@ -188,6 +431,18 @@ pub struct StationSpec {
     /// Shift calendar; none means always working.
     #[serde(default)]
     pub calendar: Option<String>,
+    /// Power draw per server by state.
+    #[serde(default)]
+    pub power: Option<PowerSpec>,
+    /// AGV path node where parts are dropped and picked up.
+    #[serde(default)]
+    pub node: Option<String>,
+    /// Worker pool the station draws its crew from.
+    #[serde(default)]
+    pub pool: Option<String>,
+    /// Workers each server needs while it sets up or processes.
+    #[serde(default)]
+    pub crew: u32,
 }
 
 fn one() -> u32 {
@@ -221,7 +476,7 @@ pub struct ConveyorSpec {
 }
 
 /// How a source releases parts.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub enum Arrivals {
     /// Poisson process: exponential gaps with the given mean rate.
@@ -231,11 +486,12 @@ pub enum Arrivals {
     /// Releases read from a CSV file `time,product,quantity` (path relative to the scene).
     Schedule { file: String },
     /// Unlimited raw material: the first station of the routing is never starved.
+    #[default]
     Saturated,
 }
 
 /// A source of parts (orders released to the floor).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceSpec {
     pub id: String,

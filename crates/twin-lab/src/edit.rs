@@ -6,7 +6,7 @@
 //! exist, and that an edit is supported at all.
 
 use twin_core::Scene;
-use twin_core::scene::{Arrivals, StepSpec};
+use twin_core::scene::Arrivals;
 use twin_core::time::HOUR;
 
 use crate::file::Edit;
@@ -90,10 +90,20 @@ pub fn apply(scene: &mut Scene, edit: &Edit) -> Result<(), EditProblem> {
                             })? + 1
                         }
                     };
-                    product.routing.insert(
-                        idx,
-                        StepSpec { op: new.op.clone(), at: vec![station.id.clone()], time: new.time.clone() },
-                    );
+                    // The new step copies the step it follows (the first step when it
+                    // goes first) and replaces what the edit gives; settings the edit does
+                    // not name (such as how parts are carried to it) are inherited.
+                    let Some(template) = product.routing.get(idx.saturating_sub(1)).cloned() else {
+                        return Err(problem(
+                            "step.product",
+                            format!("product `{}` has no routing to extend", new.product),
+                        ));
+                    };
+                    let mut step = template;
+                    step.op.clone_from(&new.op);
+                    step.at = vec![station.id.clone()];
+                    step.time = new.time.clone();
+                    product.routing.insert(idx, step);
                 }
                 (Some(_), Some(_)) => {
                     return Err(problem("step", "give either `alternative_to` or `step`, not both"));
