@@ -17,6 +17,7 @@
 pub mod bottleneck;
 pub mod dist;
 pub mod engine;
+pub mod graph;
 pub mod error;
 pub mod model;
 pub mod report;

@@ -7,8 +7,9 @@ use nalgebra::Point2;
 use serde::{Deserialize, Serialize};
 
 use crate::dist::{Dist, Sampler};
+use crate::graph::{Graph, GraphEdge, GraphNode, length_mm};
 use crate::error::{SceneError, SceneErrors};
-use crate::scene::{self, Arrivals, Scene, Schedules, Source, StationKind};
+use crate::scene::{self, Arrivals, DispatchRule, Scene, Schedules, Source, StationKind, TruckDispatch, Utilities};
 use crate::time::{HOUR, Micros, SECOND};
 
 /// Dense index of a station in [`Model::stations`].
@@ -31,6 +32,87 @@ pub struct Model {
     pub conveyors: Vec<Conveyor>,
     pub sources: Vec<PartSource>,
     pub sinks: Vec<Sink>,
+    pub utilities: Utilities,
+    pub staff: Vec<StaffPool>,
+    /// AGV path graphs.
+    pub graphs: Vec<Graph>,
+    pub fleets: Vec<Fleet>,
+    /// The road network and its hub node.
+    pub roads: Option<(Graph, u32)>,
+    pub trucks: Option<Trucks>,
+    pub materials: Vec<Material>,
+}
+
+/// A pool of workers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StaffPool {
+    pub id: String,
+    pub factory: Option<u32>,
+    pub size: u32,
+    pub calendar: Option<u32>,
+}
+
+/// Power per server by station state, kW.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct Power {
+    pub busy: f64,
+    pub idle: f64,
+    pub setup: f64,
+    pub down: f64,
+    pub off: f64,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct Battery {
+    pub capacity_kwh: f64,
+    pub drive_kwh_per_m: f64,
+    pub idle_kw: f64,
+    pub charge_kw: f64,
+    pub threshold: f64,
+}
+
+/// An AGV fleet.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Fleet {
+    pub id: String,
+    pub graph: u32,
+    /// Factory whose `agv` this fleet is, for energy and KPIs.
+    pub factory: Option<u32>,
+    pub count: u32,
+    pub speed_m_s: f64,
+    pub capacity: u32,
+    pub load_time: Micros,
+    pub home: Vec<u32>,
+    pub battery: Option<Battery>,
+    pub rule: DispatchRule,
+}
+
+/// Trucks on the road network.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Trucks {
+    pub count: u32,
+    pub capacity: u32,
+    pub speed_m_s: f64,
+    pub load_time: Micros,
+    /// Units waiting for one destination that trigger a trip (1 with a timetable).
+    pub min_load: u32,
+    /// Timetable period, if trucks run on one.
+    pub every: Option<Micros>,
+    pub kwh_per_km: f64,
+}
+
+/// A bought-in material.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Material {
+    pub id: String,
+    pub unit_cost: f64,
+    pub hub_initial: u32,
+    pub reorder_point: u32,
+    pub order_quantity: u32,
+    pub lead_time: Micros,
+    pub factory_initial: u32,
+    pub factory_reorder: u32,
+    pub factory_order: u32,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -40,6 +122,10 @@ pub struct Factory {
     pub industry: String,
     pub origin: Point2<f64>,
     pub size: (f64, f64),
+    /// AGV fleet moving parts between this factory's stations.
+    pub agv: Option<u32>,
+    /// Road node of the dock.
+    pub dock: Option<u32>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -76,6 +162,8 @@ pub struct Product {
     pub price: f64,
     pub material_cost: f64,
     pub sink: Option<u32>,
+    /// Materials consumed per unit at release: `(material, quantity)`.
+    pub materials: Vec<(u32, u32)>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -86,6 +174,8 @@ pub struct Step {
     pub time: Sampler,
     /// Mean processing time, microseconds.
     pub mean: f64,
+    /// Fleet that carries parts to this step, overriding the factory's.
+    pub carry: Option<u32>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -106,6 +196,11 @@ pub struct Station {
     pub conveyors_out: Vec<(StationIdx, u32)>,
     /// Saturated sources whose parts start here.
     pub saturated_by: Vec<u32>,
+    pub power: Option<Power>,
+    /// AGV node `(graph, node)` where parts are dropped and picked up.
+    pub node: Option<(u32, u32)>,
+    pub pool: Option<u32>,
+    pub crew: u32,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -246,7 +341,7 @@ impl Model {
             p.push("sources".into(), &["sources:"], "a scene needs at least one source");
         }
 
-        let factories = scene
+        let mut factories: Vec<Factory> = scene
             .factories
             .iter()
             .enumerate()
@@ -264,6 +359,8 @@ impl Model {
                     industry: f.industry.clone(),
                     origin: Point2::new(f.origin.0, f.origin.1),
                     size: f.size,
+                    agv: None,
+                    dock: None,
                 }
             })
             .collect::<Vec<_>>();
@@ -373,6 +470,10 @@ impl Model {
                 calendar,
                 conveyors_out: Vec::new(),
                 saturated_by: Vec::new(),
+                power: None,
+                node: None,
+                pool: None,
+                crew: 0,
             });
         }
 
@@ -475,6 +576,7 @@ impl Model {
                     at,
                     time: step.time.sampler(),
                     mean: step.time.mean(),
+                    carry: None,
                 });
             }
             products.push(Product {
@@ -484,6 +586,7 @@ impl Model {
                 price: prod.price,
                 material_cost: prod.material_cost,
                 sink,
+                materials: Vec::new(),
             });
         }
 
@@ -644,10 +747,19 @@ impl Model {
             sources.push(PartSource { id: s.id.clone(), release, mix, due: s.due.map(|d| d.0), pos });
         }
 
+        let logistics = build_logistics(scene, &mut p, &mut factories, &mut stations, &mut products, &calendar_idx);
+
         if !p.list.is_empty() {
             return Err(SceneErrors(p.list));
         }
         Ok(Model {
+            utilities: scene.utilities.clone(),
+            staff: logistics.staff,
+            graphs: logistics.graphs,
+            fleets: logistics.fleets,
+            roads: logistics.roads,
+            trucks: logistics.trucks,
+            materials: logistics.materials,
             name: scene.name.clone(),
             description: scene.description.clone(),
             seed: scene.seed,
@@ -691,4 +803,428 @@ fn auto_position(factory: Option<&Factory>, slot: usize) -> Point2<f64> {
         }
         None => Point2::new(SPACING * slot as f64, 0.0),
     }
+}
+
+/// The resolved complex-level sections of a scene.
+struct Logistics {
+    staff: Vec<StaffPool>,
+    graphs: Vec<Graph>,
+    fleets: Vec<Fleet>,
+    roads: Option<(Graph, u32)>,
+    trucks: Option<Trucks>,
+    materials: Vec<Material>,
+}
+
+fn finite_nonneg(x: f64) -> bool {
+    x.is_finite() && x >= 0.0
+}
+
+fn finite_pos(x: f64) -> bool {
+    x.is_finite() && x > 0.0
+}
+
+/// Validates and resolves utilities, staff, paths, fleets, roads, trucks and materials,
+/// and the fields of factories, stations, products and steps that refer to them.
+fn build_logistics(
+    scene: &Scene,
+    p: &mut Problems,
+    factories: &mut [Factory],
+    stations: &mut [Station],
+    products: &mut [Product],
+    calendar_idx: &BTreeMap<String, u32>,
+) -> Logistics {
+    let u = &scene.utilities;
+    if !finite_nonneg(u.power_price) {
+        p.push("utilities.power_price".into(), &["utilities", "power_price"], "power price must be a non-negative number");
+    }
+    if !finite_nonneg(u.co2_kg_per_kwh) {
+        p.push("utilities.co2_kg_per_kwh".into(), &["utilities", "co2_kg_per_kwh"], "CO2 factor must be a non-negative number");
+    }
+    let factory_idx: BTreeMap<String, u32> =
+        factories.iter().enumerate().map(|(i, f)| (f.id.clone(), i as u32)).collect();
+
+    // Staff pools.
+    let staff_idx = index_ids(p, "staff", scene.staff.iter().map(|s| &s.id));
+    let mut staff = Vec::with_capacity(scene.staff.len());
+    for (i, s) in scene.staff.iter().enumerate() {
+        let sq = quoted(&s.id);
+        let factory = s.factory.as_deref().and_then(|f| {
+            let idx = factory_idx.get(f).copied();
+            if idx.is_none() {
+                p.push(format!("staff[{i}].factory"), &["staff:", &sq, "factory"], format!("unknown factory `{f}`"));
+            }
+            idx
+        });
+        let calendar = s.calendar.as_deref().and_then(|c| {
+            let idx = calendar_idx.get(c).copied();
+            if idx.is_none() {
+                p.push(format!("staff[{i}].calendar"), &["staff:", &sq, "calendar"], format!("unknown calendar `{c}`"));
+            }
+            idx
+        });
+        if s.size == 0 {
+            p.push(format!("staff[{i}].size"), &["staff:", &sq, "size"], "a pool needs at least one worker");
+        }
+        staff.push(StaffPool { id: s.id.clone(), factory, size: s.size, calendar });
+    }
+
+    // Path graphs; node ids are unique across all graphs so that a station can name one.
+    index_ids(p, "paths", scene.paths.iter().map(|g| &g.id));
+    let mut node_owner: BTreeMap<String, (u32, u32)> = BTreeMap::new();
+    let mut graphs = Vec::with_capacity(scene.paths.len());
+    for (gi, g) in scene.paths.iter().enumerate() {
+        let gq = quoted(&g.id);
+        let mut local: BTreeMap<&str, u32> = BTreeMap::new();
+        let mut nodes = Vec::with_capacity(g.nodes.len());
+        for (ni, (id, x, y)) in g.nodes.iter().enumerate() {
+            let path = format!("paths[{gi}].nodes[{ni}]");
+            if !(x.is_finite() && y.is_finite()) {
+                p.push(path.clone(), &["paths:", &gq, &quoted(id)], "coordinates must be finite numbers");
+            }
+            if node_owner.insert(id.clone(), (gi as u32, ni as u32)).is_some() {
+                p.push(
+                    path,
+                    &["paths:", &gq, &quoted(id)],
+                    format!("node id `{id}` is used twice (node ids are unique across all path graphs)"),
+                );
+            }
+            local.insert(id, ni as u32);
+            nodes.push(GraphNode { id: id.clone(), pos: Point2::new(*x, *y) });
+        }
+        let mut edges = Vec::with_capacity(g.edges.len());
+        for (ei, e) in g.edges.iter().enumerate() {
+            let path = format!("paths[{gi}].edges[{ei}]");
+            let (Some(&from), Some(&to)) = (local.get(e.from.as_str()), local.get(e.to.as_str())) else {
+                let missing = if local.contains_key(e.from.as_str()) { &e.to } else { &e.from };
+                p.push(
+                    path,
+                    &["paths:", &gq, "edges", &quoted(missing)],
+                    format!("edge names unknown node `{missing}` of `{}`", g.id),
+                );
+                continue;
+            };
+            if from == to {
+                p.push(path, &["paths:", &gq, "edges", &quoted(&e.from)], "an edge must join two different nodes");
+                continue;
+            }
+            if e.speed_limit.is_some_and(|v| !finite_pos(v)) {
+                p.push(format!("{path}.speed_limit"), &["paths:", &gq, "speed_limit"], "speed limit must be positive");
+            }
+            let length_mm = length_mm(nodes[from as usize].pos, nodes[to as usize].pos);
+            edges.push(GraphEdge { from, to, length_mm, two_way: e.two_way, speed_limit: e.speed_limit });
+        }
+        let mut graph = Graph::new(g.id.clone(), nodes, edges);
+        for (ci, c) in g.chargers.iter().enumerate() {
+            match graph.node(c) {
+                Some(n) => graph.chargers.push(n),
+                None => p.push(
+                    format!("paths[{gi}].chargers[{ci}]"),
+                    &["paths:", &gq, "chargers"],
+                    format!("unknown charger node `{c}`"),
+                ),
+            }
+        }
+        graphs.push(graph);
+    }
+    let graph_idx: BTreeMap<String, u32> =
+        scene.paths.iter().enumerate().map(|(i, g)| (g.id.clone(), i as u32)).collect();
+
+    // Fleets.
+    let fleet_idx = index_ids(p, "fleets", scene.fleets.iter().map(|f| &f.id));
+    let mut fleets = Vec::with_capacity(scene.fleets.len());
+    for (fi, f) in scene.fleets.iter().enumerate() {
+        let fq = quoted(&f.id);
+        let push = |p: &mut Problems, field: &str, msg: String| {
+            p.push(format!("fleets[{fi}].{field}"), &["fleets:", &fq, field], msg);
+        };
+        let graph = graph_idx.get(&f.paths).copied();
+        if graph.is_none() {
+            push(p, "paths", format!("unknown path graph `{}`", f.paths));
+        }
+        if !finite_pos(f.speed_m_s) {
+            push(p, "speed_m_s", format!("speed must be positive, got {}", f.speed_m_s));
+        }
+        if f.capacity == 0 {
+            push(p, "capacity", "capacity must be at least 1".into());
+        }
+        if f.home.is_empty() {
+            push(p, "home", "a fleet needs at least one home (parking) node".into());
+        }
+        let mut home = Vec::new();
+        if let Some(g) = graph {
+            let graph = &graphs[g as usize];
+            for h in &f.home {
+                match graph.node(h) {
+                    Some(n) => home.push(n),
+                    None => push(p, "home", format!("home node `{h}` is not in path graph `{}`", f.paths)),
+                }
+            }
+            if f.count as usize > graph.len() {
+                push(p, "count", format!("{} vehicles cannot stand on {} nodes", f.count, graph.len()));
+            }
+        }
+        let battery = f.battery.as_ref().map(|b| {
+            for (name, v) in [("capacity_kwh", b.capacity_kwh), ("charge_kw", b.charge_kw)] {
+                if !finite_pos(v) {
+                    push(p, "battery", format!("battery {name} must be positive, got {v}"));
+                }
+            }
+            for (name, v) in [("drive_kwh_per_m", b.drive_kwh_per_m), ("idle_kw", b.idle_kw)] {
+                if !finite_nonneg(v) {
+                    push(p, "battery", format!("battery {name} must be non-negative, got {v}"));
+                }
+            }
+            if !(0.0..1.0).contains(&b.threshold) {
+                push(p, "battery", format!("battery threshold must be in [0, 1), got {}", b.threshold));
+            }
+            if graph.is_some_and(|g| graphs[g as usize].chargers.is_empty()) {
+                push(p, "battery", format!("vehicles with batteries need a charger node in path graph `{}`", f.paths));
+            }
+            Battery {
+                capacity_kwh: b.capacity_kwh,
+                drive_kwh_per_m: b.drive_kwh_per_m,
+                idle_kw: b.idle_kw,
+                charge_kw: b.charge_kw,
+                threshold: b.threshold,
+            }
+        });
+        fleets.push(Fleet {
+            id: f.id.clone(),
+            graph: graph.unwrap_or(0),
+            factory: None,
+            count: f.count,
+            speed_m_s: f.speed_m_s,
+            capacity: f.capacity.max(1),
+            load_time: f.load_time.0,
+            home,
+            battery,
+            rule: f.rule,
+        });
+    }
+
+    // Roads and docks.
+    let roads = scene.roads.as_ref().and_then(|r| {
+        let mut local: BTreeMap<&str, u32> = BTreeMap::new();
+        let mut nodes = Vec::new();
+        for (ni, (id, x, y)) in r.nodes.iter().enumerate() {
+            if local.insert(id, ni as u32).is_some() {
+                p.push(format!("roads.nodes[{ni}]"), &["roads", &quoted(id)], format!("road node `{id}` is listed twice"));
+            }
+            nodes.push(GraphNode { id: id.clone(), pos: Point2::new(*x, *y) });
+        }
+        let mut edges = Vec::new();
+        for (ei, (a, b)) in r.edges.iter().enumerate() {
+            match (local.get(a.as_str()), local.get(b.as_str())) {
+                (Some(&from), Some(&to)) if from != to => {
+                    let length_mm = length_mm(nodes[from as usize].pos, nodes[to as usize].pos);
+                    edges.push(GraphEdge { from, to, length_mm, two_way: true, speed_limit: None });
+                }
+                _ => p.push(
+                    format!("roads.edges[{ei}]"),
+                    &["roads", "edges", &quoted(a)],
+                    format!("road ({a}, {b}) must join two different known road nodes"),
+                ),
+            }
+        }
+        let Some(&hub) = local.get(r.hub.as_str()) else {
+            p.push("roads.hub".into(), &["roads", "hub"], format!("hub `{}` is not a road node", r.hub));
+            return None;
+        };
+        Some((Graph::new("roads".into(), nodes, edges), hub))
+    });
+    for (i, f) in scene.factories.iter().enumerate() {
+        let fq = quoted(&f.id);
+        if let Some(dock) = &f.dock {
+            let path = format!("factories[{i}].dock");
+            let at = ["factories:", fq.as_str(), "dock"];
+            match &roads {
+                None => p.push(path, &at, "a dock needs a `roads` section"),
+                Some((g, hub)) => match g.node(dock) {
+                    None => p.push(path, &at, format!("unknown road node `{dock}`")),
+                    Some(n) => {
+                        if g.distance_mm(*hub, n) == crate::graph::UNREACHABLE
+                            || g.distance_mm(n, *hub) == crate::graph::UNREACHABLE
+                        {
+                            p.push(path, &at, format!("dock `{dock}` has no road to the hub"));
+                        }
+                        factories[i].dock = Some(n);
+                    }
+                },
+            }
+        }
+        if let Some(agv) = &f.agv {
+            match fleet_idx.get(agv) {
+                Some(&fl) => {
+                    factories[i].agv = Some(fl);
+                    fleets[fl as usize].factory.get_or_insert(i as u32);
+                }
+                None => p.push(format!("factories[{i}].agv"), &["factories:", &fq, "agv"], format!("unknown fleet `{agv}`")),
+            }
+        }
+    }
+
+    let trucks = scene.trucks.as_ref().map(|t| {
+        if roads.is_none() {
+            p.push("trucks".into(), &["trucks"], "trucks need a `roads` section");
+        }
+        if t.count == 0 || t.capacity == 0 {
+            p.push("trucks".into(), &["trucks", "count"], "trucks need a count and a capacity of at least 1");
+        }
+        if !finite_pos(t.speed_m_s) {
+            p.push("trucks.speed_m_s".into(), &["trucks", "speed_m_s"], "speed must be positive");
+        }
+        if !finite_nonneg(t.kwh_per_km) {
+            p.push("trucks.kwh_per_km".into(), &["trucks", "kwh_per_km"], "energy per km must be non-negative");
+        }
+        let (min_load, every) = match &t.dispatch {
+            TruckDispatch::Batch { min_load } => {
+                if *min_load == 0 {
+                    p.push("trucks.dispatch.min_load".into(), &["trucks", "min_load"], "min_load must be at least 1");
+                }
+                ((*min_load).clamp(1, t.capacity.max(1)), None)
+            }
+            TruckDispatch::Timetable { every } => {
+                if every.0 == 0 {
+                    p.push("trucks.dispatch.every".into(), &["trucks", "every"], "timetable period must be greater than zero");
+                }
+                (1, Some(every.0.max(1)))
+            }
+        };
+        Trucks {
+            count: t.count,
+            capacity: t.capacity.max(1),
+            speed_m_s: t.speed_m_s,
+            load_time: t.load_time.0,
+            min_load,
+            every,
+            kwh_per_km: t.kwh_per_km,
+        }
+    });
+
+    let material_idx = index_ids(p, "materials", scene.materials.iter().map(|m| &m.id));
+    let mut materials = Vec::with_capacity(scene.materials.len());
+    for (i, m) in scene.materials.iter().enumerate() {
+        let mq = quoted(&m.id);
+        if !finite_nonneg(m.unit_cost) {
+            p.push(format!("materials[{i}].unit_cost"), &["materials:", &mq, "unit_cost"], "unit cost must be a non-negative number");
+        }
+        if m.order_quantity == 0 || m.factory_order == 0 {
+            p.push(format!("materials[{i}]"), &["materials:", &mq], "order quantities must be at least 1");
+        }
+        materials.push(Material {
+            id: m.id.clone(),
+            unit_cost: m.unit_cost,
+            hub_initial: m.hub_initial,
+            reorder_point: m.reorder_point,
+            order_quantity: m.order_quantity.max(1),
+            lead_time: m.lead_time.0,
+            factory_initial: m.factory_initial,
+            factory_reorder: m.factory_reorder,
+            factory_order: m.factory_order.max(1),
+        });
+    }
+
+    // Station references.
+    for (i, s) in scene.stations.iter().enumerate() {
+        let sq = quoted(&s.id);
+        if let Some(power) = &s.power {
+            let setup = power.setup_kw.unwrap_or(power.busy_kw);
+            let values = [power.busy_kw, power.idle_kw, setup, power.down_kw, power.off_kw];
+            if values.iter().any(|v| !finite_nonneg(*v)) {
+                p.push(format!("stations[{i}].power"), &["stations:", &sq, "power"], "power draws must be non-negative kW");
+            }
+            stations[i].power =
+                Some(Power { busy: power.busy_kw, idle: power.idle_kw, setup, down: power.down_kw, off: power.off_kw });
+        }
+        if let Some(node) = &s.node {
+            match node_owner.get(node) {
+                Some(&owner) => stations[i].node = Some(owner),
+                None => {
+                    p.push(format!("stations[{i}].node"), &["stations:", &sq, "node"], format!("unknown path node `{node}`"))
+                }
+            }
+        }
+        if let Some(pool) = &s.pool {
+            match staff_idx.get(pool) {
+                Some(&idx) => {
+                    stations[i].pool = Some(idx);
+                    stations[i].crew = s.crew;
+                    if s.crew > staff[idx as usize].size {
+                        p.push(
+                            format!("stations[{i}].crew"),
+                            &["stations:", &sq, "crew"],
+                            format!("crew of {} exceeds pool `{pool}` of {}", s.crew, staff[idx as usize].size),
+                        );
+                    }
+                }
+                None => {
+                    p.push(format!("stations[{i}].pool"), &["stations:", &sq, "pool"], format!("unknown staff pool `{pool}`"))
+                }
+            }
+        } else if s.crew > 0 {
+            p.push(format!("stations[{i}].crew"), &["stations:", &sq, "crew"], "a crew needs a `pool`");
+        }
+    }
+    // A factory's fleet must reach every station node of the factory from its homes and back.
+    for (fi, factory) in factories.iter().enumerate() {
+        let Some(fl) = factory.agv else { continue };
+        let fleet = &fleets[fl as usize];
+        let Some(graph) = graphs.get(fleet.graph as usize) else { continue };
+        for (si, st) in stations.iter().enumerate() {
+            let Some((g, n)) = st.node else { continue };
+            if st.factory != Some(fi as u32) {
+                continue;
+            }
+            let sq = quoted(&st.id);
+            if g != fleet.graph {
+                p.push(
+                    format!("stations[{si}].node"),
+                    &["stations:", &sq, "node"],
+                    format!("node is not in path graph `{}` of fleet `{}`", graph.id, fleet.id),
+                );
+                continue;
+            }
+            if let Some(&home) = fleet.home.first()
+                && (graph.distance_mm(home, n) == crate::graph::UNREACHABLE
+                    || graph.distance_mm(n, home) == crate::graph::UNREACHABLE)
+            {
+                p.push(
+                    format!("stations[{si}].node"),
+                    &["stations:", &sq, "node"],
+                    format!(
+                        "node `{}` and home `{}` are not connected both ways",
+                        graph.nodes[n as usize].id, graph.nodes[home as usize].id
+                    ),
+                );
+            }
+        }
+    }
+
+    // Product and step references.
+    for (i, prod) in scene.products.iter().enumerate() {
+        let pq = quoted(&prod.id);
+        for (m, &qty) in &prod.materials {
+            match material_idx.get(m) {
+                Some(&idx) => products[i].materials.push((idx, qty)),
+                None => p.push(
+                    format!("products[{i}].materials.{m}"),
+                    &["products:", &pq, &quoted(m)],
+                    format!("unknown material `{m}`"),
+                ),
+            }
+        }
+        for (j, step) in prod.routing.iter().enumerate() {
+            if let Some(carry) = &step.carry {
+                match fleet_idx.get(carry) {
+                    Some(&fl) => products[i].steps[j].carry = Some(fl),
+                    None => p.push(
+                        format!("products[{i}].routing[{j}].carry"),
+                        &["products:", &pq, "carry"],
+                        format!("unknown fleet `{carry}`"),
+                    ),
+                }
+            }
+        }
+    }
+    Logistics { staff, graphs, fleets, roads, trucks, materials }
 }
