@@ -24,7 +24,12 @@ fn mm1() -> Arc<Model> {
 /// saturated source: every station works, so the event list holds about `n` events.
 fn serial_line(n: usize) -> Arc<Model> {
     let stations: Vec<StationSpec> = (0..n)
-        .map(|i| StationSpec { id: format!("s{i}"), servers: 1, buffer: (i > 0).then_some(5), ..Default::default() })
+        .map(|i| StationSpec {
+            id: format!("s{i}"),
+            servers: 1,
+            buffer: (i > 0).then_some(5),
+            ..Default::default()
+        })
         .collect();
     let routing = (0..n)
         .map(|i| StepSpec {

@@ -15,6 +15,7 @@ use rand::RngExt;
 use rand_distr::{Distribution, Exp1};
 use serde::{Deserialize, Serialize};
 
+use crate::logistics::{Cargo, LogisticsRt, MaterialWaiter, Order, Resource};
 use crate::model::{Model, ProductIdx, Release, StationIdx};
 use crate::rng::{Stream, stream};
 use crate::stats::{LeadTimes, StateTimes, Totals};
@@ -64,6 +65,8 @@ pub(crate) struct Part {
     pub due: Micros,
     /// When the part joined its current queue.
     pub since: Micros,
+    /// Whether the part's bought-in materials were taken from stock yet.
+    pub materials_taken: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +79,12 @@ pub(crate) enum Event {
     Repair { station: StationIdx, generation: u32 },
     Shift { calendar: u32 },
     WarmupEnd,
+    VehicleArrive { vehicle: u32, generation: u32 },
+    VehicleDone { vehicle: u32, generation: u32 },
+    TruckArrive { truck: u32, generation: u32 },
+    TruckDone { truck: u32, generation: u32 },
+    TruckTimetable,
+    SupplyArrive { material: u32, qty: u32 },
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
@@ -106,9 +115,14 @@ impl Ord for Scheduled {
 /// Something that holds a part it cannot pass on until room frees up downstream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Holder {
-    Server { station: StationIdx, server: u32 },
+    Server {
+        station: StationIdx,
+        server: u32,
+    },
     Conveyor(u32),
     Source(u32),
+    /// Parts a truck delivered for this station, waiting for room in its buffer.
+    Inbound(StationIdx),
 }
 
 /// A place a part can be passed to.
@@ -116,6 +130,19 @@ pub(crate) enum Holder {
 enum Place {
     Station(StationIdx),
     Conveyor(u32),
+    /// By AGV of `fleet` from node `from` to node `to`, into `target`'s buffer.
+    Agv {
+        fleet: u32,
+        from: u32,
+        to: u32,
+        target: StationIdx,
+    },
+    /// By truck from road node `from` to road node `to`, then into `target`'s buffer.
+    Truck {
+        from: u32,
+        to: u32,
+        target: StationIdx,
+    },
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
@@ -153,6 +180,8 @@ pub(crate) struct StationRt {
     pub n_work: u32,
     pub n_setup: u32,
     pub n_blocked: u32,
+    /// Buffer slots held for parts on their way by AGV.
+    pub reserved: u32,
     pub down: bool,
     pub off_shift: bool,
     /// Upstream holders waiting for room here, with the stamp of their episode.
@@ -182,8 +211,8 @@ impl StationRt {
         self.down || self.off_shift
     }
 
-    fn has_room(&self) -> bool {
-        self.buffer.is_none_or(|cap| (self.queue.len() as u64) < u64::from(cap))
+    pub(crate) fn has_room(&self) -> bool {
+        self.buffer.is_none_or(|cap| (self.queue.len() as u64 + u64::from(self.reserved)) < u64::from(cap))
     }
 
     /// Adds the time since the last change to the state and queue integrals.
@@ -307,12 +336,23 @@ fn integrate(c: Counts, dt: Micros, times: &mut StateTimes, area: &mut u128) {
 
 /// Work caused by an event, run before the next event.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
-enum Followup {
+pub(crate) enum Followup {
     RoomAt(PlaceKey),
+    /// Workers of this pool came free.
+    Crew(u32),
+    /// Material arrived at a factory.
+    Material,
+    /// A node or edge of a path graph came free.
+    Resource {
+        graph: u32,
+        resource: Resource,
+    },
+    /// A vehicle should try to move on.
+    Vehicle(u32),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-enum PlaceKey {
+pub(crate) enum PlaceKey {
     Station(StationIdx),
     Conveyor(u32),
 }
@@ -351,8 +391,12 @@ pub struct Sim {
     pub(crate) conveyors: Vec<ConveyorRt>,
     pub(crate) sources: Vec<SourceRt>,
     calendar_stations: Vec<Vec<StationIdx>>,
-    followups: VecDeque<Followup>,
+    pub(crate) followups: VecDeque<Followup>,
     next_stamp: u64,
+    pub(crate) logistics: LogisticsRt,
+    /// Parts delivered by truck per station, waiting for room in its buffer.
+    pub(crate) inbound: Vec<VecDeque<PartId>>,
+    pub(crate) inbound_stamp: Vec<u64>,
     pub(crate) events: u64,
     pub(crate) totals: Totals,
 }
@@ -377,6 +421,7 @@ impl Sim {
                 n_work: 0,
                 n_setup: 0,
                 n_blocked: 0,
+                reserved: 0,
                 down: false,
                 off_shift: false,
                 waiters: VecDeque::new(),
@@ -425,6 +470,8 @@ impl Sim {
                 calendar_stations[c as usize].push(i as StationIdx);
             }
         }
+        let logistics = LogisticsRt::new(&model, 0);
+        let n_stations = model.stations.len();
         let mut sim = Sim {
             totals: Totals::new(model.products.len(), model.sinks.len()),
             model,
@@ -440,6 +487,9 @@ impl Sim {
             calendar_stations,
             followups: VecDeque::new(),
             next_stamp: 0,
+            logistics,
+            inbound: vec![VecDeque::new(); n_stations],
+            inbound_stamp: vec![0; n_stations],
             events: 0,
         };
         sim.schedule_start();
@@ -453,6 +503,12 @@ impl Sim {
         }
         for c in 0..model.calendars.len() {
             self.apply_calendar(c as u32);
+        }
+        if let Some(every) = model.trucks.as_ref().and_then(|t| t.every) {
+            self.schedule(every, Event::TruckTimetable);
+        }
+        for f in 0..model.fleets.len() {
+            self.dispatch_fleet(f as u32);
         }
         for (i, src) in model.sources.iter().enumerate() {
             let source = i as u32;
@@ -534,12 +590,12 @@ impl Sim {
         true
     }
 
-    fn schedule(&mut self, time: Micros, event: Event) {
+    pub(crate) fn schedule(&mut self, time: Micros, event: Event) {
         self.seq += 1;
         self.queue.push(Scheduled { time, seq: self.seq, event });
     }
 
-    fn stamp(&mut self) -> u64 {
+    pub(crate) fn stamp(&mut self) -> u64 {
         self.next_stamp += 1;
         self.next_stamp
     }
@@ -569,6 +625,14 @@ impl Sim {
             }
             Event::Shift { calendar } => self.apply_calendar(calendar),
             Event::WarmupEnd => self.reset_statistics(),
+            Event::VehicleArrive { vehicle, generation } => {
+                return self.on_vehicle_arrive(vehicle, generation);
+            }
+            Event::VehicleDone { vehicle, generation } => return self.on_vehicle_done(vehicle, generation),
+            Event::TruckArrive { truck, generation } => return self.on_truck_arrive(truck, generation),
+            Event::TruckDone { truck, generation } => return self.on_truck_done(truck, generation),
+            Event::TruckTimetable => self.on_truck_timetable(),
+            Event::SupplyArrive { material, qty } => self.on_supply(material, qty),
         }
         true
     }
@@ -619,7 +683,7 @@ impl Sim {
         let due =
             self.model.sources.get(source as usize).and_then(|s| s.due).map_or(Micros::MAX, |d| self.now + d);
         self.totals.part_created(self.now, product as usize);
-        let part = Part { product, step: 0, created: self.now, due, since: self.now };
+        let part = Part { product, step: 0, created: self.now, due, since: self.now, materials_taken: false };
         match self.free_parts.pop() {
             Some(id) => {
                 self.parts[id as usize] = part;
@@ -635,10 +699,25 @@ impl Sim {
     /// Hands a newly released part to its first station, or parks it in the source's
     /// backlog (keeping release order) when there is no room.
     fn admit(&mut self, source: u32, part: PartId) {
-        if self.sources[source as usize].backlog.is_empty() && self.dispatch(part, Holder::Source(source)) {
+        if self.sources[source as usize].backlog.is_empty() && self.release(source, part) {
             return;
         }
         self.sources[source as usize].backlog.push_back(part);
+    }
+
+    /// Takes the part's materials from stock and hands it to its first station; false
+    /// (and the source registered as a waiter) when either is not possible yet.
+    fn release(&mut self, source: u32, part: PartId) -> bool {
+        let p = self.parts[part as usize];
+        if !p.materials_taken {
+            if !self.materials_available(p.product) {
+                self.wait_for_material(MaterialWaiter::Source(source), p.product);
+                return false;
+            }
+            self.consume_materials(p.product);
+            self.parts[part as usize].materials_taken = true;
+        }
+        self.dispatch(part, Holder::Source(source))
     }
 
     /// Passes `part` on to its current routing step (or out of the complex when the
@@ -654,17 +733,18 @@ impl Sim {
         let choice = {
             let p = &self.parts[part as usize];
             let Some(step) = self.model.products[p.product as usize].steps.get(p.step as usize) else {
-                self.finish(part);
+                self.finish(part, from);
                 return true;
             };
             let mut best: Option<(Place, u64, u64)> = None;
             for &target in &step.at {
-                let place = self.place_towards(from, target);
+                let place = self.place_towards(from, target, step.carry);
                 if !self.has_room(place) {
                     continue;
                 }
                 let st = &self.stations[target as usize];
-                let load = st.queue.len() as u64 + u64::from(st.n_work + st.n_setup + st.n_blocked);
+                let load =
+                    st.queue.len() as u64 + u64::from(st.n_work + st.n_setup + st.n_blocked + st.reserved);
                 let servers = st.servers.len() as u64;
                 if best.is_none_or(|(_, bl, bs)| load * bs < bl * servers) {
                     best = Some((place, load, servers));
@@ -683,12 +763,16 @@ impl Sim {
             }
             Holder::Conveyor(c) => self.conveyors[c as usize].stamp = stamp,
             Holder::Source(s) => self.sources[s as usize].stamp = stamp,
+            Holder::Inbound(s) => self.inbound_stamp[s as usize] = stamp,
         }
         let p = self.parts[part as usize];
         let model = Arc::clone(&self.model);
-        for &target in &model.products[p.product as usize].steps[p.step as usize].at {
-            match self.place_towards(from, target) {
-                Place::Station(s) => self.stations[s as usize].waiters.push_back((holder, stamp)),
+        let step = &model.products[p.product as usize].steps[p.step as usize];
+        for &target in &step.at {
+            match self.place_towards(from, target, step.carry) {
+                Place::Station(s) | Place::Agv { target: s, .. } | Place::Truck { target: s, .. } => {
+                    self.stations[s as usize].waiters.push_back((holder, stamp))
+                }
                 Place::Conveyor(c) => self.conveyors[c as usize].waiters.push_back((holder, stamp)),
             }
         }
@@ -697,20 +781,41 @@ impl Sim {
 
     /// Where a part leaving `from` for `target` goes first: the conveyor between them
     /// if there is one, else the target's buffer.
-    fn place_towards(&self, from: Option<StationIdx>, target: StationIdx) -> Place {
-        if let Some(from) = from {
-            for &(to, c) in &self.model.stations[from as usize].conveyors_out {
-                if to == target {
-                    return Place::Conveyor(c);
-                }
+    ///
+    /// Otherwise an AGV when the step or the factory names a fleet whose graph both
+    /// stations stand on, a truck when they stand in factories with docks, else the
+    /// target's buffer directly.
+    fn place_towards(&self, from: Option<StationIdx>, target: StationIdx, carry: Option<u32>) -> Place {
+        let Some(from) = from else { return Place::Station(target) };
+        let model = &self.model;
+        for &(to, c) in &model.stations[from as usize].conveyors_out {
+            if to == target {
+                return Place::Conveyor(c);
             }
+        }
+        if (carry.is_some() || !model.fleets.is_empty())
+            && let Some((fleet, a, b)) = self.agv_between(from, target, carry)
+        {
+            return Place::Agv { fleet, from: a, to: b, target };
+        }
+        let (fa, fb) = (model.stations[from as usize].factory, model.stations[target as usize].factory);
+        if fa != fb
+            && !self.logistics.trucks.is_empty()
+            && let (Some(fa), Some(fb)) = (fa, fb)
+            && let (Some(da), Some(db)) =
+                (model.factories[fa as usize].dock, model.factories[fb as usize].dock)
+            && da != db
+        {
+            return Place::Truck { from: da, to: db, target };
         }
         Place::Station(target)
     }
 
     fn has_room(&self, place: Place) -> bool {
         match place {
-            Place::Station(s) => self.stations[s as usize].has_room(),
+            Place::Station(s) | Place::Agv { target: s, .. } => self.stations[s as usize].has_room(),
+            // The shipping area of a dock holds any number of parts.
+            Place::Truck { .. } => true,
             Place::Conveyor(c) => {
                 self.conveyors[c as usize].items.len() < self.model.conveyors[c as usize].capacity as usize
             }
@@ -719,12 +824,13 @@ impl Sim {
 
     fn enter(&mut self, place: Place, part: PartId) {
         match place {
-            Place::Station(s) => {
-                self.parts[part as usize].since = self.now;
-                let st = &mut self.stations[s as usize];
-                st.account(self.now);
-                st.queue.push_back(part);
-                self.try_start(s);
+            Place::Station(s) => self.enter_station(s, part),
+            Place::Agv { fleet, from, to, target } => {
+                self.stations[target as usize].reserved += 1;
+                self.order_transport(fleet, Order { part, from, to, station: target });
+            }
+            Place::Truck { from, to, target } => {
+                self.add_cargo(from, to, Cargo::Part { part, station: target });
             }
             Place::Conveyor(c) => {
                 let arrive = self.now + self.model.conveyors[c as usize].travel;
@@ -732,6 +838,15 @@ impl Sim {
                 self.schedule(arrive, Event::ConveyorEnd { conveyor: c });
             }
         }
+    }
+
+    /// Puts a part into a station's input buffer and lets the station start on it.
+    pub(crate) fn enter_station(&mut self, s: StationIdx, part: PartId) {
+        self.parts[part as usize].since = self.now;
+        let st = &mut self.stations[s as usize];
+        st.account(self.now);
+        st.queue.push_back(part);
+        self.try_start(s);
     }
 
     /// Moves parts that reached the conveyor's end into the next station while it has room.
@@ -765,7 +880,7 @@ impl Sim {
     }
 
     /// Starts work on every idle server of `station` that can get a part.
-    fn try_start(&mut self, station: StationIdx) {
+    pub(crate) fn try_start(&mut self, station: StationIdx) {
         let s = station as usize;
         if self.stations[s].stopped() {
             return;
@@ -773,6 +888,21 @@ impl Sim {
         for k in 0..self.stations[s].servers.len() {
             if !matches!(self.stations[s].servers[k].state, ServerState::Idle) {
                 continue;
+            }
+            // Work for this server: a waiting part, or raw material from a saturated source.
+            let saturated = if self.stations[s].queue.is_empty() {
+                let Some(&source) = self.model.stations[s].saturated_by.first() else { break };
+                let product = self.model.sources[source as usize].mix[0].1;
+                if !self.materials_available(product) {
+                    self.wait_for_material(MaterialWaiter::Station(station), product);
+                    break;
+                }
+                Some((source, product))
+            } else {
+                None
+            };
+            if !self.seize_crew(station) {
+                break;
             }
             let now = self.now;
             let st = &mut self.stations[s];
@@ -784,9 +914,10 @@ impl Sim {
                     self.followups.push_back(Followup::RoomAt(PlaceKey::Station(station)));
                 }
                 part
-            } else if let Some(&source) = self.model.stations[s].saturated_by.first() {
-                let product = self.model.sources[source as usize].mix[0].1;
+            } else if let Some((source, product)) = saturated {
+                self.consume_materials(product);
                 let part = self.create_part(source, product);
+                self.parts[part as usize].materials_taken = true;
                 self.stations[s].started += 1;
                 part
             } else {
@@ -863,15 +994,27 @@ impl Sim {
             }
             self.stations[s].update_active(now);
         }
+        self.release_crew(station);
         self.try_start(station);
         true
     }
 
-    fn finish(&mut self, part: PartId) {
+    /// A part completed its routing at station `at`. With trucks, it is shipped from
+    /// that factory's dock to the hub.
+    fn finish(&mut self, part: PartId, at: Option<StationIdx>) {
         let p = self.parts[part as usize];
         let sink = self.model.products[p.product as usize].sink;
         self.totals.part_finished(self.now, &p, sink);
         self.free_parts.push(part);
+        if !self.logistics.trucks.is_empty()
+            && let Some(factory) = at.and_then(|s| self.model.stations[s as usize].factory)
+            && let Some(dock) = self.model.factories[factory as usize].dock
+            && let Some((_, hub)) = &self.model.roads
+            && dock != *hub
+        {
+            let hub = *hub;
+            self.add_cargo(dock, hub, Cargo::Shipment { units: 1 });
+        }
     }
 
     fn scrap(&mut self, part: PartId) {
@@ -881,8 +1024,18 @@ impl Sim {
     }
 
     fn run_followups(&mut self) {
-        while let Some(Followup::RoomAt(place)) = self.followups.pop_front() {
-            self.wake_waiters(place);
+        while let Some(followup) = self.followups.pop_front() {
+            match followup {
+                Followup::RoomAt(place) => self.wake_waiters(place),
+                Followup::Crew(pool) => self.wake_crew_waiters(pool),
+                Followup::Material => self.wake_material_waiters(),
+                Followup::Resource { graph, resource } => self.wake_resource(graph, resource),
+                Followup::Vehicle(v) => {
+                    if self.logistics.vehicles[v as usize].waiting_on.is_none() {
+                        self.vehicle_advance(v);
+                    }
+                }
+            }
         }
     }
 
@@ -947,10 +1100,13 @@ impl Sim {
                 let src = &self.sources[s as usize];
                 src.stamp == stamp && !src.backlog.is_empty()
             }
+            Holder::Inbound(s) => {
+                self.inbound_stamp[s as usize] == stamp && !self.inbound[s as usize].is_empty()
+            }
         }
     }
 
-    fn unblock(&mut self, holder: Holder, stamp: u64) {
+    pub(crate) fn unblock(&mut self, holder: Holder, stamp: u64) {
         if !self.holder_waiting(holder, stamp) {
             return;
         }
@@ -976,12 +1132,13 @@ impl Sim {
             }
             Holder::Source(source) => {
                 while let Some(&part) = self.sources[source as usize].backlog.front() {
-                    if !self.dispatch(part, holder) {
+                    if !self.release(source, part) {
                         break;
                     }
                     self.sources[source as usize].backlog.pop_front();
                 }
             }
+            Holder::Inbound(station) => self.move_inbound(station),
         }
     }
 
@@ -1031,6 +1188,7 @@ impl Sim {
             let station = self.calendar_stations[calendar as usize][i];
             self.set_stopped(station, |st| st.off_shift = !on);
         }
+        self.apply_staff_calendar(calendar, on);
         self.schedule(next, Event::Shift { calendar });
     }
 
@@ -1081,6 +1239,7 @@ impl Sim {
             st.wait_sum = 0;
         }
         self.totals.reset(now);
+        self.logistics.reset_statistics(now);
     }
 
     // ----- Commands (operator and trainer actions) -----

@@ -188,8 +188,20 @@ mod tests {
     #[test]
     fn shortest_paths_follow_one_way_edges() {
         // A one-way square a -> b -> c -> d -> a with a two-way spur b - e.
-        let nodes = vec![node("a", 0.0, 0.0), node("b", 10.0, 0.0), node("c", 10.0, 10.0), node("d", 0.0, 10.0), node("e", 20.0, 0.0)];
-        let edges = vec![edge(0, 1, false, &nodes), edge(1, 2, false, &nodes), edge(2, 3, false, &nodes), edge(3, 0, false, &nodes), edge(1, 4, true, &nodes)];
+        let nodes = vec![
+            node("a", 0.0, 0.0),
+            node("b", 10.0, 0.0),
+            node("c", 10.0, 10.0),
+            node("d", 0.0, 10.0),
+            node("e", 20.0, 0.0),
+        ];
+        let edges = vec![
+            edge(0, 1, false, &nodes),
+            edge(1, 2, false, &nodes),
+            edge(2, 3, false, &nodes),
+            edge(3, 0, false, &nodes),
+            edge(1, 4, true, &nodes),
+        ];
         let g = Graph::new("g".into(), nodes, edges);
         assert_eq!(g.distance_mm(0, 1), 10_000);
         assert_eq!(g.distance_mm(1, 0), 30_000, "must go round the one-way loop");

@@ -17,8 +17,9 @@
 pub mod bottleneck;
 pub mod dist;
 pub mod engine;
-pub mod graph;
 pub mod error;
+pub mod graph;
+pub mod logistics;
 pub mod model;
 pub mod report;
 pub mod rng;

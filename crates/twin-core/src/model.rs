@@ -7,9 +7,11 @@ use nalgebra::Point2;
 use serde::{Deserialize, Serialize};
 
 use crate::dist::{Dist, Sampler};
-use crate::graph::{Graph, GraphEdge, GraphNode, length_mm};
 use crate::error::{SceneError, SceneErrors};
-use crate::scene::{self, Arrivals, DispatchRule, Scene, Schedules, Source, StationKind, TruckDispatch, Utilities};
+use crate::graph::{Graph, GraphEdge, GraphNode, length_mm};
+use crate::scene::{
+    self, Arrivals, DispatchRule, Scene, Schedules, Source, StationKind, TruckDispatch, Utilities,
+};
 use crate::time::{HOUR, Micros, SECOND};
 
 /// Dense index of a station in [`Model::stations`].
@@ -747,7 +749,8 @@ impl Model {
             sources.push(PartSource { id: s.id.clone(), release, mix, due: s.due.map(|d| d.0), pos });
         }
 
-        let logistics = build_logistics(scene, &mut p, &mut factories, &mut stations, &mut products, &calendar_idx);
+        let logistics =
+            build_logistics(scene, &mut p, &mut factories, &mut stations, &mut products, &calendar_idx);
 
         if !p.list.is_empty() {
             return Err(SceneErrors(p.list));
@@ -835,10 +838,18 @@ fn build_logistics(
 ) -> Logistics {
     let u = &scene.utilities;
     if !finite_nonneg(u.power_price) {
-        p.push("utilities.power_price".into(), &["utilities", "power_price"], "power price must be a non-negative number");
+        p.push(
+            "utilities.power_price".into(),
+            &["utilities", "power_price"],
+            "power price must be a non-negative number",
+        );
     }
     if !finite_nonneg(u.co2_kg_per_kwh) {
-        p.push("utilities.co2_kg_per_kwh".into(), &["utilities", "co2_kg_per_kwh"], "CO2 factor must be a non-negative number");
+        p.push(
+            "utilities.co2_kg_per_kwh".into(),
+            &["utilities", "co2_kg_per_kwh"],
+            "CO2 factor must be a non-negative number",
+        );
     }
     let factory_idx: BTreeMap<String, u32> =
         factories.iter().enumerate().map(|(i, f)| (f.id.clone(), i as u32)).collect();
@@ -851,14 +862,22 @@ fn build_logistics(
         let factory = s.factory.as_deref().and_then(|f| {
             let idx = factory_idx.get(f).copied();
             if idx.is_none() {
-                p.push(format!("staff[{i}].factory"), &["staff:", &sq, "factory"], format!("unknown factory `{f}`"));
+                p.push(
+                    format!("staff[{i}].factory"),
+                    &["staff:", &sq, "factory"],
+                    format!("unknown factory `{f}`"),
+                );
             }
             idx
         });
         let calendar = s.calendar.as_deref().and_then(|c| {
             let idx = calendar_idx.get(c).copied();
             if idx.is_none() {
-                p.push(format!("staff[{i}].calendar"), &["staff:", &sq, "calendar"], format!("unknown calendar `{c}`"));
+                p.push(
+                    format!("staff[{i}].calendar"),
+                    &["staff:", &sq, "calendar"],
+                    format!("unknown calendar `{c}`"),
+                );
             }
             idx
         });
@@ -904,11 +923,19 @@ fn build_logistics(
                 continue;
             };
             if from == to {
-                p.push(path, &["paths:", &gq, "edges", &quoted(&e.from)], "an edge must join two different nodes");
+                p.push(
+                    path,
+                    &["paths:", &gq, "edges", &quoted(&e.from)],
+                    "an edge must join two different nodes",
+                );
                 continue;
             }
             if e.speed_limit.is_some_and(|v| !finite_pos(v)) {
-                p.push(format!("{path}.speed_limit"), &["paths:", &gq, "speed_limit"], "speed limit must be positive");
+                p.push(
+                    format!("{path}.speed_limit"),
+                    &["paths:", &gq, "speed_limit"],
+                    "speed limit must be positive",
+                );
             }
             let length_mm = length_mm(nodes[from as usize].pos, nodes[to as usize].pos);
             edges.push(GraphEdge { from, to, length_mm, two_way: e.two_way, speed_limit: e.speed_limit });
@@ -978,7 +1005,11 @@ fn build_logistics(
                 push(p, "battery", format!("battery threshold must be in [0, 1), got {}", b.threshold));
             }
             if graph.is_some_and(|g| graphs[g as usize].chargers.is_empty()) {
-                push(p, "battery", format!("vehicles with batteries need a charger node in path graph `{}`", f.paths));
+                push(
+                    p,
+                    "battery",
+                    format!("vehicles with batteries need a charger node in path graph `{}`", f.paths),
+                );
             }
             Battery {
                 capacity_kwh: b.capacity_kwh,
@@ -1008,7 +1039,11 @@ fn build_logistics(
         let mut nodes = Vec::new();
         for (ni, (id, x, y)) in r.nodes.iter().enumerate() {
             if local.insert(id, ni as u32).is_some() {
-                p.push(format!("roads.nodes[{ni}]"), &["roads", &quoted(id)], format!("road node `{id}` is listed twice"));
+                p.push(
+                    format!("roads.nodes[{ni}]"),
+                    &["roads", &quoted(id)],
+                    format!("road node `{id}` is listed twice"),
+                );
             }
             nodes.push(GraphNode { id: id.clone(), pos: Point2::new(*x, *y) });
         }
@@ -1058,7 +1093,11 @@ fn build_logistics(
                     factories[i].agv = Some(fl);
                     fleets[fl as usize].factory.get_or_insert(i as u32);
                 }
-                None => p.push(format!("factories[{i}].agv"), &["factories:", &fq, "agv"], format!("unknown fleet `{agv}`")),
+                None => p.push(
+                    format!("factories[{i}].agv"),
+                    &["factories:", &fq, "agv"],
+                    format!("unknown fleet `{agv}`"),
+                ),
             }
         }
     }
@@ -1074,18 +1113,30 @@ fn build_logistics(
             p.push("trucks.speed_m_s".into(), &["trucks", "speed_m_s"], "speed must be positive");
         }
         if !finite_nonneg(t.kwh_per_km) {
-            p.push("trucks.kwh_per_km".into(), &["trucks", "kwh_per_km"], "energy per km must be non-negative");
+            p.push(
+                "trucks.kwh_per_km".into(),
+                &["trucks", "kwh_per_km"],
+                "energy per km must be non-negative",
+            );
         }
         let (min_load, every) = match &t.dispatch {
             TruckDispatch::Batch { min_load } => {
                 if *min_load == 0 {
-                    p.push("trucks.dispatch.min_load".into(), &["trucks", "min_load"], "min_load must be at least 1");
+                    p.push(
+                        "trucks.dispatch.min_load".into(),
+                        &["trucks", "min_load"],
+                        "min_load must be at least 1",
+                    );
                 }
                 ((*min_load).clamp(1, t.capacity.max(1)), None)
             }
             TruckDispatch::Timetable { every } => {
                 if every.0 == 0 {
-                    p.push("trucks.dispatch.every".into(), &["trucks", "every"], "timetable period must be greater than zero");
+                    p.push(
+                        "trucks.dispatch.every".into(),
+                        &["trucks", "every"],
+                        "timetable period must be greater than zero",
+                    );
                 }
                 (1, Some(every.0.max(1)))
             }
@@ -1106,7 +1157,11 @@ fn build_logistics(
     for (i, m) in scene.materials.iter().enumerate() {
         let mq = quoted(&m.id);
         if !finite_nonneg(m.unit_cost) {
-            p.push(format!("materials[{i}].unit_cost"), &["materials:", &mq, "unit_cost"], "unit cost must be a non-negative number");
+            p.push(
+                format!("materials[{i}].unit_cost"),
+                &["materials:", &mq, "unit_cost"],
+                "unit cost must be a non-negative number",
+            );
         }
         if m.order_quantity == 0 || m.factory_order == 0 {
             p.push(format!("materials[{i}]"), &["materials:", &mq], "order quantities must be at least 1");
@@ -1131,17 +1186,28 @@ fn build_logistics(
             let setup = power.setup_kw.unwrap_or(power.busy_kw);
             let values = [power.busy_kw, power.idle_kw, setup, power.down_kw, power.off_kw];
             if values.iter().any(|v| !finite_nonneg(*v)) {
-                p.push(format!("stations[{i}].power"), &["stations:", &sq, "power"], "power draws must be non-negative kW");
+                p.push(
+                    format!("stations[{i}].power"),
+                    &["stations:", &sq, "power"],
+                    "power draws must be non-negative kW",
+                );
             }
-            stations[i].power =
-                Some(Power { busy: power.busy_kw, idle: power.idle_kw, setup, down: power.down_kw, off: power.off_kw });
+            stations[i].power = Some(Power {
+                busy: power.busy_kw,
+                idle: power.idle_kw,
+                setup,
+                down: power.down_kw,
+                off: power.off_kw,
+            });
         }
         if let Some(node) = &s.node {
             match node_owner.get(node) {
                 Some(&owner) => stations[i].node = Some(owner),
-                None => {
-                    p.push(format!("stations[{i}].node"), &["stations:", &sq, "node"], format!("unknown path node `{node}`"))
-                }
+                None => p.push(
+                    format!("stations[{i}].node"),
+                    &["stations:", &sq, "node"],
+                    format!("unknown path node `{node}`"),
+                ),
             }
         }
         if let Some(pool) = &s.pool {
@@ -1153,13 +1219,18 @@ fn build_logistics(
                         p.push(
                             format!("stations[{i}].crew"),
                             &["stations:", &sq, "crew"],
-                            format!("crew of {} exceeds pool `{pool}` of {}", s.crew, staff[idx as usize].size),
+                            format!(
+                                "crew of {} exceeds pool `{pool}` of {}",
+                                s.crew, staff[idx as usize].size
+                            ),
                         );
                     }
                 }
-                None => {
-                    p.push(format!("stations[{i}].pool"), &["stations:", &sq, "pool"], format!("unknown staff pool `{pool}`"))
-                }
+                None => p.push(
+                    format!("stations[{i}].pool"),
+                    &["stations:", &sq, "pool"],
+                    format!("unknown staff pool `{pool}`"),
+                ),
             }
         } else if s.crew > 0 {
             p.push(format!("stations[{i}].crew"), &["stations:", &sq, "crew"], "a crew needs a `pool`");

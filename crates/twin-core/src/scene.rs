@@ -97,7 +97,11 @@ fn default_currency() -> String {
 
 impl Default for Utilities {
     fn default() -> Self {
-        Utilities { power_price: default_power_price(), co2_kg_per_kwh: default_co2(), currency: default_currency() }
+        Utilities {
+            power_price: default_power_price(),
+            co2_kg_per_kwh: default_co2(),
+            currency: default_currency(),
+        }
     }
 }
 
