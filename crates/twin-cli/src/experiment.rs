@@ -4,8 +4,8 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Mutex;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -81,6 +81,37 @@ impl Reporter {
     }
 }
 
+/// Sets `cancel` on Ctrl-C, so that an interrupted experiment still prints and writes
+/// what finished (marked CANCELLED) instead of losing it. Returns once the handler is
+/// installed, so that an early Ctrl-C is never the default "kill".
+fn cancel_on_ctrl_c(cancel: Arc<AtomicBool>) {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            return;
+        };
+        rt.block_on(async move {
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{SignalKind, signal};
+                let Ok(mut interrupt) = signal(SignalKind::interrupt()) else { return };
+                let _ = ready_tx.send(());
+                if interrupt.recv().await.is_some() {
+                    cancel.store(true, Ordering::Relaxed);
+                }
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = ready_tx.send(());
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    cancel.store(true, Ordering::Relaxed);
+                }
+            }
+        });
+    });
+    let _ = ready_rx.recv_timeout(Duration::from_secs(5));
+}
+
 /// Runs `twin experiment`.
 pub fn run(args: ExperimentArgs) -> Result<ExitCode> {
     let mut experiment = match Experiment::load(&args.file) {
@@ -97,6 +128,8 @@ pub fn run(args: ExperimentArgs) -> Result<ExitCode> {
     let out = args.out.unwrap_or_else(|| PathBuf::from("out").join(twin_lab::output::slug(&experiment.name)));
     let total = experiment.total_runs();
     let options = RunOptions { jobs: args.jobs.unwrap_or(0) };
+    let cancel = Arc::new(AtomicBool::new(false));
+    cancel_on_ctrl_c(Arc::clone(&cancel));
     eprintln!(
         "experiment \"{}\": {} variants x {} replications = {total} runs",
         experiment.name,
@@ -105,7 +138,6 @@ pub fn run(args: ExperimentArgs) -> Result<ExitCode> {
     );
     let reporter = Reporter::new(total);
     let started = Instant::now();
-    let cancel = AtomicBool::new(false);
     let result = twin_lab::run(&experiment, &options, |p| reporter.tick(p.done, p.total), &cancel);
     reporter.finish();
     let results = match result {

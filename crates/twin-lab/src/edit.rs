@@ -199,19 +199,31 @@ pub fn apply(scene: &mut Scene, edit: &Edit) -> Result<(), EditProblem> {
             }
             station_mut(scene, station)?.calendar.clone_from(calendar);
         }
-        Edit::SetAgvCount { .. } => {
-            return Err(problem(
-                "count",
-                "AGV fleets are not supported yet by this scene model (vehicles come with a \
-                 later issue)",
-            ));
+        Edit::SetAgvCount { fleet, count } => {
+            if *count == 0 {
+                return Err(problem("count", "a fleet needs at least one vehicle"));
+            }
+            let known = scene.fleets.iter().map(|f| f.id.as_str()).collect::<Vec<_>>().join(", ");
+            let Some(spec) = scene.fleets.iter_mut().find(|f| &f.id == fleet) else {
+                return Err(problem(
+                    "fleet",
+                    if known.is_empty() {
+                        format!("no AGV fleet `{fleet}`: the scene has no fleets")
+                    } else {
+                        format!("no AGV fleet `{fleet}` in the scene (fleets: {known})")
+                    },
+                ));
+            };
+            spec.count = *count;
         }
-        Edit::SetTruckCount { .. } => {
-            return Err(problem(
-                "count",
-                "trucks are not supported yet by this scene model (vehicles come with a \
-                 later issue)",
-            ));
+        Edit::SetTruckCount { count } => {
+            if *count == 0 {
+                return Err(problem("count", "at least one truck is needed; remove `trucks` instead"));
+            }
+            let Some(trucks) = scene.trucks.as_mut() else {
+                return Err(problem("count", "the scene has no trucks to count"));
+            };
+            trucks.count = *count;
         }
     }
     Ok(())

@@ -68,19 +68,49 @@ pub struct RunOverride {
     pub warmup: Option<Duration>,
 }
 
-/// One KPI to compare.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One KPI to compare: a bare path (`"complex.wip_mean"`), or
+/// `(path: ..., name: ..., better: Higher | Lower)` to label it or set its direction.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct KpiSpec {
     /// Path into the report, e.g. `complex.throughput_per_hour`.
     pub path: String,
     /// Label in tables and plots; default: the path.
-    #[serde(default)]
     pub name: Option<String>,
     /// Which direction is better, for the ranking; default: guessed from the path
     /// (lead times, WIP, queues, waits, blocked/starved/down shares: lower).
-    #[serde(default)]
     pub better: Option<Better>,
+}
+
+/// The long form of [`KpiSpec`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KpiFull {
+    path: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    better: Option<Better>,
+}
+
+impl<'de> Deserialize<'de> for KpiSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = KpiSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a KPI path string or (path: ..., name: ..., better: ...)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<KpiSpec, E> {
+                Ok(KpiSpec { path: v.to_string(), name: None, better: None })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<KpiSpec, A::Error> {
+                // Delegating keeps serde's messages for unknown or missing fields.
+                let full = KpiFull::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(KpiSpec { path: full.path, name: full.name, better: full.better })
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// Which direction of a KPI is an improvement.
@@ -143,9 +173,9 @@ pub enum Edit {
     },
     /// Puts a station on a shift calendar; `None` means always working.
     SetCalendar { station: String, calendar: Option<String> },
-    /// Sets the size of an AGV fleet. Not supported yet: the scene model has no vehicles.
+    /// Sets the number of vehicles of an AGV / AMR fleet.
     SetAgvCount { fleet: String, count: u32 },
-    /// Sets the number of trucks. Not supported yet: the scene model has no vehicles.
+    /// Sets the number of trucks on the roads.
     SetTruckCount { count: u32 },
 }
 
@@ -197,6 +227,10 @@ pub enum Param {
     ArrivalRate(String),
     /// Mix weight of one product at a source: `MixWeight("source", "product")`.
     MixWeight(String, String),
+    /// Vehicles of an AGV fleet (whole numbers, at least 1).
+    Agvs(String),
+    /// Trucks on the roads (whole numbers, at least 1).
+    Trucks,
 }
 
 impl Param {
@@ -207,6 +241,8 @@ impl Param {
             Param::Servers(s) => format!("{s}.servers"),
             Param::ArrivalRate(s) => format!("{s}.per_hour"),
             Param::MixWeight(s, p) => format!("{s}.mix.{p}"),
+            Param::Agvs(f) => format!("{f}.count"),
+            Param::Trucks => "trucks.count".to_string(),
         }
     }
 
@@ -226,6 +262,8 @@ impl Param {
             Param::MixWeight(source, product) => {
                 Edit::SetMixWeight { source: source.clone(), product: product.clone(), weight: value }
             }
+            Param::Agvs(fleet) => Edit::SetAgvCount { fleet: fleet.clone(), count: whole(1)? },
+            Param::Trucks => Edit::SetTruckCount { count: whole(1)? },
         })
     }
 }

@@ -60,8 +60,9 @@
 //!     confidence: 0.95,                   // default
 //!     run: (until: "5d", warmup: "8h"),   // each defaults to the scene's
 //!     kpis: [
-//!         (path: "complex.throughput_per_hour"),
+//!         "complex.throughput_per_hour",  // a bare path, or the long form:
 //!         (path: "complex.lead_time_mean_s", name: "lead time", better: Lower),
+//!         "stations[mill].blocked",       // see `kpi` for the path syntax
 //!     ],
 //!     baseline: "baseline",               // default: the first variant
 //!     variants: [
@@ -77,10 +78,9 @@
 //!
 //! Edits: `SetBuffer`, `SetServers`, `AddStation` (as an alternative of an existing
 //! station, or as a new routing step), `RemoveStation`, `MoveStation`, `SetArrivalRate`,
-//! `SetMix`, `SetMixWeight`, `SetShifts`, `SetCalendar`; see [`file::Edit`].
-//! `SetAgvCount` and `SetTruckCount` are accepted by the parser but rejected with
-//! "not supported yet by this scene model": the core has no vehicles yet. Sweep
-//! parameters: `Buffer`, `Servers`, `ArrivalRate`, `MixWeight`; see [`file::Param`].
+//! `SetMix`, `SetMixWeight`, `SetShifts`, `SetCalendar`, `SetAgvCount`,
+//! `SetTruckCount`; see [`file::Edit`]. Sweep parameters: `Buffer`, `Servers`,
+//! `ArrivalRate`, `MixWeight`, `Agvs`, `Trucks`; see [`file::Param`].
 
 pub mod edit;
 pub mod error;

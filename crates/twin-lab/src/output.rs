@@ -5,6 +5,8 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use twin_core::time::Duration;
+
 use crate::error::LabError;
 use crate::file::Better;
 use crate::results::{Estimate, Outcome, Results};
@@ -30,20 +32,25 @@ fn pm(e: &Estimate, signed: bool) -> String {
     }
 }
 
+/// Seconds as a scene-file duration (`5d`, `8h`).
+fn secs(s: f64) -> Duration {
+    Duration((s * 1e6).round() as u64)
+}
+
 /// The readable report: one table per KPI, then bottleneck shares per variant.
 pub fn render(results: &Results) -> String {
     let mut out = String::new();
     let pct = (results.confidence * 100.0).round();
     let _ = writeln!(
         out,
-        "Experiment \"{}\" on {}: {} variants x {} replications, {}s runs ({}s warm-up), \
+        "Experiment \"{}\" on {}: {} variant(s) x {} replications of {} ({} warm-up), \
          {} random numbers",
         results.experiment,
         results.scene,
         results.variants.len(),
         results.replications,
-        results.until_s,
-        results.warmup_s,
+        secs(results.until_s),
+        secs(results.warmup_s),
         if results.common_random_numbers { "common" } else { "independent" }
     );
     if results.outcome == Outcome::Cancelled {

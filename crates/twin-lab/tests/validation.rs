@@ -84,8 +84,8 @@ fn bad_edits_name_the_variant_and_the_field() {
             "variants[1].edits[0].calendar",
             "no calendar",
         ),
-        (r#"SetAgvCount(fleet: "hall", count: 4)"#, "variants[1].edits[0].count", "not supported yet"),
-        (r#"SetTruckCount(count: 3)"#, "variants[1].edits[0].count", "not supported yet"),
+        (r#"SetAgvCount(fleet: "hall", count: 4)"#, "variants[1].edits[0].fleet", "the scene has no fleets"),
+        (r#"SetTruckCount(count: 3)"#, "variants[1].edits[0].count", "has no trucks"),
         (r#"SetBuffer(station: "mill", capacty: 4)"#, "", "capacty"),
     ];
     for &(edits, field, words) in table {
@@ -296,4 +296,31 @@ fn a_sweep_over_an_empty_buffer_names_the_value() {
 )"#;
     let err = Experiment::parse(text, Path::new("sweep.ron"), &scenes()).unwrap_err().to_string();
     assert!(err.contains("sweeps[0].axes[0].values[0]") && err.contains("at least 1, got 0"), "{err}");
+}
+
+#[test]
+fn vehicle_count_edits_set_the_fleet_and_the_trucks() {
+    use twin_core::scene::{FleetSpec, TruckSpec};
+    let mut scene = training_line();
+    let fleet: FleetSpec =
+        ron::from_str(r#"(id: "amr", paths: "floor", count: 2, speed_m_s: 1.2, home: ["park"])"#).unwrap();
+    scene.fleets.push(fleet);
+    scene.trucks = Some(
+        ron::from_str::<TruckSpec>(
+            r#"(count: 1, capacity: 20, speed_m_s: 12.0, load_time: "5m", dispatch: Batch(min_load: 10))"#,
+        )
+        .unwrap(),
+    );
+    apply(&mut scene, &Edit::SetAgvCount { fleet: "amr".into(), count: 5 }).unwrap();
+    apply(&mut scene, &Edit::SetTruckCount { count: 3 }).unwrap();
+    assert_eq!(scene.fleets[0].count, 5);
+    assert_eq!(scene.trucks.as_ref().unwrap().count, 3);
+    let err = apply(&mut scene, &Edit::SetAgvCount { fleet: "agv".into(), count: 5 }).unwrap_err();
+    assert_eq!(err.field, "fleet");
+    assert!(err.message.contains("fleets: amr"), "{}", err.message);
+    assert_eq!(
+        apply(&mut scene, &Edit::SetAgvCount { fleet: "amr".into(), count: 0 }).unwrap_err().field,
+        "count"
+    );
+    assert_eq!(apply(&mut scene, &Edit::SetTruckCount { count: 0 }).unwrap_err().field, "count");
 }
