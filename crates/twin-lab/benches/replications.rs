@@ -47,25 +47,43 @@ fn run(exp: &Experiment, jobs: usize) {
     assert!(results.is_ok());
 }
 
-/// Best replications per second over a few runs.
-fn rate(exp: &Experiment, jobs: usize) -> f64 {
-    (0..SUMMARY_ROUNDS)
-        .map(|_| {
-            let t = Instant::now();
-            run(exp, jobs);
-            exp.total_runs() as f64 / t.elapsed().as_secs_f64()
-        })
-        .fold(0.0, f64::max)
+/// CPU seconds (user + system) this process has used so far, where Linux tells.
+///
+/// Wall-clock speed-up needs idle cores; CPU time per replication shows whether running
+/// in parallel costs extra work, whatever else the machine is doing.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0) // USER_HZ is 100 on Linux.
+}
+
+/// Best replications per second over a few runs, and CPU milliseconds per replication.
+fn rate(exp: &Experiment, jobs: usize) -> (f64, Option<f64>) {
+    let mut best = 0.0f64;
+    let cpu_before = cpu_seconds();
+    for _ in 0..SUMMARY_ROUNDS {
+        let t = Instant::now();
+        run(exp, jobs);
+        best = best.max(exp.total_runs() as f64 / t.elapsed().as_secs_f64());
+    }
+    let runs = (SUMMARY_ROUNDS * exp.total_runs()) as f64;
+    let cpu_ms = cpu_before.zip(cpu_seconds()).map(|(a, b)| (b - a) * 1000.0 / runs);
+    (best, cpu_ms)
 }
 
 fn summary(name: &str, exp: &Experiment) {
-    let one = rate(exp, 1);
-    let two = rate(exp, 2);
+    let (one, cpu_one) = rate(exp, 1);
+    let (two, cpu_two) = rate(exp, 2);
+    let cpu = match cpu_one.zip(cpu_two) {
+        Some((a, b)) => format!("; CPU per replication {a:.2} ms with 1 job, {b:.2} ms with 2"),
+        None => String::new(),
+    };
     println!(
-        "{name}: {:.1} replications/s with 1 job, {:.1} with 2 jobs: speed-up {:.2}x \
-         ({} replications of {} simulated)",
-        one,
-        two,
+        "{name}: {one:.1} replications/s with 1 job, {two:.1} with 2 jobs: speed-up {:.2}x \
+         ({} replications of {} simulated{cpu})",
         two / one,
         exp.total_runs(),
         exp.until()
