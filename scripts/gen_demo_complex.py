@@ -921,6 +921,9 @@ MATERIALS = [
     ("pcb-kit", 60.0, "3d", "bare PCB panel + reel kit"),
 ]
 
+# Trucks: electric box trucks / yard shuttles; a unit is a roll cage or pallet position.
+TRUCK = dict(count=6, capacity=40, speed=10.0, load="5m", min_load=12, kwh_per_km=1.1)
+
 UTILITIES = dict(power_price=0.16, co2_kg_per_kwh=0.44, currency="EUR")
 
 
@@ -962,16 +965,16 @@ def build():
             s["id"] = f"{f['id']}_{s['sid']}"
             s["fac"] = f
             if i < half:  # south row, west -> east
-                x = x0 + 8.0 + i * (HALL_W - 16.0) / max(half - 1, 1)
-                s["pos"] = (round(x, 1), y0 + 7.0)
-                s["node_pos"] = (round(x, 1), y0 + 11.0)
+                x = round(x0 + 8.0 + i * (HALL_W - 16.0) / max(half - 1, 1))
+                s["pos"] = (x, y0 + 7.0)
+                s["node_pos"] = (x, y0 + 11.0)
                 s["lane"] = "lo"
             else:  # north row, east -> west
                 j = i - half
                 cnt = n - half
-                x = x0 + HALL_W - 8.0 - j * (HALL_W - 16.0) / max(cnt - 1, 1)
-                s["pos"] = (round(x, 1), y0 + HALL_D - 7.0)
-                s["node_pos"] = (round(x, 1), y0 + HALL_D - 11.0)
+                x = round(x0 + HALL_W - 8.0 - j * (HALL_W - 16.0) / max(cnt - 1, 1))
+                s["pos"] = (x, y0 + HALL_D - 7.0)
+                s["node_pos"] = (x, y0 + HALL_D - 11.0)
                 s["lane"] = "hi"
             stations[key] = s
             order[key] = i
@@ -1142,7 +1145,17 @@ def agv_estimate(f, hop, stations):
     return trips, trips * t / 3600.0 / shift / FLEETS[f["id"]]
 
 
+# Station nodes sit on one-way lay-bys beside the ring (True) or on two-way dead-end spurs
+# (False). With spurs, a vehicle waiting on the ring for an occupied station node blocks
+# the vehicle leaving that node; lay-bys let it leave forwards.
+LAYBY = True
+
 FLEET_PARAMS = dict(speed=1.2, load_s=15, capacity=2)
+# Battery: a 5 kWh LFP pack; ~0.5 kWh per km with a load on board (a heavy latent-lift AMR),
+# 50 W standby, 3 kW charging contacts, charge below 25%. Driving 1.2 m/s draws ~2.2 kW,
+# so a vehicle busy half the time needs a charger ~35% of the time: every parking bay has
+# charging contacts, plus two fast-charge spurs.
+BATTERY = dict(capacity_kwh=5.0, drive_kwh_per_m=0.0005, idle_kw=0.05, charge_kw=3.0, threshold=0.25)
 
 
 def value_added(prods, table, stations):
@@ -1295,12 +1308,13 @@ def main():
         d = use.get(mid, 0.0)
         # hub: reorder at lead-time demand + 50% safety; order two days of use; start with
         # the reorder point plus one order. Factory: reorder at 8 h of use (the truck comes
-        # within the hour), order 12 h of use, start with a day of stock.
+        # within the hour), order 12 h of use but at most one truckload, start with a day
+        # of stock.
         rop = math.ceil(d * lead_h * 1.5)
         oq = math.ceil(d * 48)
         hub0 = rop + oq
         frop = math.ceil(d * 8)
-        fo = max(math.ceil(d * 12), 10)
+        fo = min(TRUCK["capacity"], max(math.ceil(d * 12), 10))
         f0 = math.ceil(d * 24)
         out(wrap_comment(f"{why}; use ~{d:.1f}/h, {d * lead_h:.0f} over the {lead} lead time", "        "))
         out(f'        (id: "{mid}", unit_cost: {fnum(cost)}, hub_initial: {hub0}, reorder_point: {rop}, '
@@ -1421,18 +1435,24 @@ def main():
 
     # paths
     out("    // AGV path graphs, one per hall. Each is a one-way ring: the south lane runs east, the\n")
-    out("    // north lane west, joined at both ends. Stations, parking bays (home) and chargers sit on\n")
-    out("    // short two-way spurs off the ring, never on it, so a vehicle loading or charging never\n")
-    out("    // blocks through traffic. Node ids are prefixed with the factory id.\n")
+    out("    // north lane west, joined at both ends. Nothing stands on the ring itself: station nodes\n")
+    out("    // sit on one-way lay-bys beside it (in from one ring node, out to the next), parking bays\n")
+    out("    // (home, with charging contacts), the two fast chargers and the dock gate on short two-way\n")
+    out("    // spurs, so a vehicle loading or charging never blocks through traffic. (With dead-end\n")
+    out("    // spurs at busy stations a vehicle waiting on the ring for an occupied station node blocks\n")
+    out("    // the one that wants to leave it; lay-bys let it leave forwards.) Node ids are prefixed\n")
+    out("    // with the factory id.\n")
     out("    paths: [\n")
     for f in FACTORIES:
         write_paths(out, f, stations, hop)
     out("    ],\n\n")
 
     # fleets
-    out("    // AGV fleets: latent-lift AMRs carrying trays / pallets. 1.2 m/s cruise (safety-rated\n")
-    out("    // speed near people), 15 s to lift or set down, LFP battery 3.5 kWh driving ~0.0008 kWh/m,\n")
-    out("    // 80 W standby, 2 kW opportunity charging, charge below 25%.\n")
+    out("    // AGV fleets: latent-lift AMRs carrying trays / pallets, two per trip when they share the\n")
+    out("    // pickup and drop. 1.2 m/s cruise (safety-rated speed near people), 15 s to lift or set\n")
+    out("    // down. Battery: 5 kWh LFP, ~0.5 kWh/km loaded, 50 W standby, 3 kW charging below 25%;\n")
+    out("    // driving draws ~2.2 kW, so a vehicle busy half the time charges ~35% of the time, which\n")
+    out("    // is why every parking bay has charging contacts besides the two fast-charge spurs.\n")
     out("    fleets: [\n")
     for f in FACTORIES:
         trips, util = agv_estimate(f, hop, stations)
@@ -1442,8 +1462,9 @@ def main():
             f'speed_m_s: {FLEET_PARAMS["speed"]}, capacity: {FLEET_PARAMS["capacity"]}, '
             f'load_time: "{dur(FLEET_PARAMS["load_s"])}",\n')
         out(f"         home: [{homes}],\n")
-        out("         battery: (capacity_kwh: 3.5, drive_kwh_per_m: 0.0008, idle_kw: 0.08, charge_kw: 2.0, "
-            "threshold: 0.25), rule: NearestIdle),\n")
+        out(f"         battery: (capacity_kwh: {BATTERY['capacity_kwh']}, drive_kwh_per_m: {BATTERY['drive_kwh_per_m']}, "
+            f"idle_kw: {BATTERY['idle_kw']}, charge_kw: {BATTERY['charge_kw']}, threshold: {BATTERY['threshold']}), "
+            "rule: NearestIdle),\n")
     out("    ],\n\n")
 
     # roads
@@ -1453,11 +1474,14 @@ def main():
     truck = sum(r for (a, b), (r, k) in hop.items() if k == "truck")
     mat_units = sum(p["rate"] * sum(p.get("materials", {}).values()) for p in prods)
     out(f"    // Electric box trucks / yard shuttles. Loads: ~{truck:.0f} parts/h between docks and\n")
-    out(f"    // ~{mat_units:.0f} material units/h from the hub. 40 units per load (roll cages / pallets),\n")
+    out(f"    // ~{mat_units:.0f} material units/h from the hub, and every finished unit back to the hub\n")
+    out(f"    // (~{sum(p['good_rate'] for p in prods):.0f}/h). 40 units per load (roll cages / pallets; factory material orders\n")
+    out("    // are at most one load),\n")
     out("    // 10 m/s (36 km/h site limit), 5 min to load or unload; a truck leaves when 12 units wait for\n")
     out("    // one destination. ~1.1 kWh/km for a 7.5 t electric truck.\n")
-    out('    trucks: (count: 6, capacity: 40, speed_m_s: 10.0, load_time: "5m", '
-        "dispatch: Batch(min_load: 12), kwh_per_km: 1.1),\n")
+    out(f'    trucks: (count: {TRUCK["count"]}, capacity: {TRUCK["capacity"]}, speed_m_s: {TRUCK["speed"]}, '
+        f'load_time: "{TRUCK["load"]}", dispatch: Batch(min_load: {TRUCK["min_load"]}), '
+        f'kwh_per_km: {TRUCK["kwh_per_km"]}),\n')
     out(")\n")
 
     text = "".join(w)
@@ -1482,9 +1506,18 @@ def write_paths(out, f, stations, hop):
     n_home = FLEETS[fid]
     home_xs = [x0 + 14.0 + i * 8.0 for i in range(n_home)]
     charger_xs = [x0 + HALL_W - 14.0, x0 + HALL_W - 26.0]
-    gate_x = x0 + HALL_W / 2  # the dock door, mid north wall (row 0) or mid south wall (row 1)
+    # the dock door, mid north wall (row 0) or mid south wall (row 1), between two station spurs
+    lane_xs = xs_hi if f["row"] == 0 else xs_lo
+    mid = x0 + HALL_W / 2
+    a = max(x for x in lane_xs if x <= mid)
+    b = min(x for x in lane_xs if x > a)
+    gate_x = round((a + b) / 2)
     lo_xs = sorted(set(xs_lo) | set(home_xs) | ({gate_x} if f["row"] == 1 else set()))
     hi_xs = sorted(set(xs_hi) | set(charger_xs) | ({gate_x} if f["row"] == 0 else set()), reverse=True)
+
+    all_ring = lo_xs + hi_xs
+    assert len(set(lo_xs)) == len(lo_xs) and len(set(hi_xs)) == len(hi_xs)
+    assert all(float(x).is_integer() for x in all_ring), all_ring
 
     def rid(lane, x):
         return f"{fid}_{lane}{int(round(x - x0)):02d}"
@@ -1503,7 +1536,14 @@ def write_paths(out, f, stations, hop):
         x, y = s["node_pos"]
         nid = f"{s['id']}_n"
         nodes.append((nid, x, y))
-        edges.append((rid("s" if s["lane"] == "lo" else "n", x), nid, True))
+        r = rid("s" if s["lane"] == "lo" else "n", x)
+        if LAYBY:
+            ids = [n[0] for n in ring]
+            nxt = ids[(ids.index(r) + 1) % len(ids)]
+            edges.append((r, nid, "in"))
+            edges.append((nid, nxt, "out"))
+        else:
+            edges.append((r, nid, True))
     # parking bays off the south lane, chargers off the north lane, the dock gate
     homes = []
     for i, x in enumerate(home_xs):
@@ -1531,17 +1571,23 @@ def write_paths(out, f, stations, hop):
         out("            " + " ".join(f'("{n}", {fnum(x)}, {fnum(y)}),' for n, x, y in chunk) + "\n")
     out("         ],\n")
     out("         edges: [\n")
-    ring_e = [e for e in edges if not e[2]]
-    spur_e = [e for e in edges if e[2]]
+    ring_e = [e for e in edges if e[2] is False]
+    spur_e = [e for e in edges if e[2] is True]
+    lay_e = [e for e in edges if isinstance(e[2], str)]
     out("            // the one-way ring\n")
     for i in range(0, len(ring_e), 4):
         out("            " + " ".join(f'(from: "{a}", to: "{b}", two_way: false),' for a, b, _ in ring_e[i:i + 4])
             + "\n")
+    if lay_e:
+        out("            // one-way lay-bys through the station nodes (in from one ring node, out to the next)\n")
+        for i in range(0, len(lay_e), 4):
+            out("            " + " ".join(f'(from: "{a}", to: "{b}", two_way: false),' for a, b, _ in lay_e[i:i + 4])
+                + "\n")
     out("            // two-way spurs to stations, parking bays, chargers and the dock gate\n")
     for i in range(0, len(spur_e), 4):
         out("            " + " ".join(f'(from: "{a}", to: "{b}"),' for a, b, _ in spur_e[i:i + 4]) + "\n")
     out("         ],\n")
-    out(f"         chargers: [{', '.join(chr(34) + c + chr(34) for c in chargers)}]),\n")
+    out(f"         chargers: [{', '.join(chr(34) + c + chr(34) for c in chargers + homes)}]),\n")
 
 
 def write_roads(out):
