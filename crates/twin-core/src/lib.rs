@@ -19,6 +19,7 @@ pub mod dist;
 pub mod engine;
 pub mod error;
 pub mod graph;
+pub mod kpis;
 pub mod logistics;
 pub mod model;
 pub mod report;

@@ -158,7 +158,7 @@ pub(crate) enum Cargo {
 }
 
 impl Cargo {
-    fn units(&self) -> u32 {
+    pub(crate) fn units(&self) -> u32 {
         match self {
             Cargo::Part { .. } => 1,
             Cargo::Material { qty, .. } => *qty,
@@ -261,10 +261,33 @@ pub(crate) struct LogisticsRt {
     pub product_factory: Vec<Option<u32>>,
     pub shipped: u64,
     pub truck_kwh: f64,
+    /// Vehicles waiting (parked) for a free charger, per path graph.
+    pub charger_queue: Vec<VecDeque<u32>>,
 }
 
 /// How many deadlock records a report keeps (the count is kept in full).
 const MAX_DEADLOCK_RECORDS: usize = 20;
+
+/// Where the parts in the complex are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PartCensus {
+    pub buffers: u64,
+    /// In service, setting up or blocked on a machine.
+    pub machines: u64,
+    pub conveyors: u64,
+    /// Released but waiting at their source (no room or no material).
+    pub sources: u64,
+    /// Waiting for, or riding on, an AGV.
+    pub agvs: u64,
+    /// On docks, on trucks, or delivered and waiting for room.
+    pub docks: u64,
+}
+
+impl PartCensus {
+    pub fn total(&self) -> u64 {
+        self.buffers + self.machines + self.conveyors + self.sources + self.agvs + self.docks
+    }
+}
 
 /// A vehicle's display state.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -435,6 +458,7 @@ impl LogisticsRt {
             product_factory,
             shipped: 0,
             truck_kwh: 0.0,
+            charger_queue: vec![VecDeque::new(); model.graphs.len()],
         }
     }
 
@@ -845,8 +869,12 @@ impl Sim {
         let Some(b) = self.model.fleets[veh.fleet as usize].battery else { return };
         let dt = now - veh.battery_t;
         veh.battery_t = now;
-        if veh.state != VehicleState::Charging {
-            veh.battery -= b.idle_kw * dt as f64 / HOUR as f64;
+        let hours = dt as f64 / HOUR as f64;
+        if veh.state == VehicleState::Charging {
+            veh.battery = (veh.battery + b.charge_kw * hours).min(b.capacity_kwh);
+            veh.charged_kwh += b.charge_kw * hours;
+        } else {
+            veh.battery -= b.idle_kw * hours;
         }
         if veh.battery < 0.0 {
             veh.depleted += 1;
@@ -1038,8 +1066,11 @@ impl Sim {
             veh.resolve_t = now;
             veh.resolves = 1;
         }
-        // Break it: the first vehicle of the cycle with another way round, or with a free
-        // neighbour to back off to, takes it.
+        // Break it: the first vehicle of the cycle with another way round takes it; else
+        // the first one with a free neighbour off everyone else's way (a passing bay)
+        // steps aside there and lets the others pass. Backing off onto another's route
+        // would only swap places and repeat, so without such a spot the deadlock stays
+        // and is reported unresolved.
         let mut resolved = false;
         for &x in &cycle {
             let vx = &self.logistics.vehicles[x as usize];
@@ -1050,22 +1081,45 @@ impl Sim {
             {
                 self.logistics.vehicles[x as usize].route = path.into();
                 resolved = true;
-            } else {
-                let occ = &self.logistics.occupancy[g];
-                let spot = graph.out[node as usize].iter().find(|&&(e, n)| {
-                    n != blocked && occ.node[n as usize].is_none() && occ.edge[e as usize].is_none()
-                });
-                if let Some(&(_, n)) = spot {
-                    let mut route: VecDeque<u32> = VecDeque::from([n]);
-                    route.extend(route_between(graph, n, target).unwrap_or_default());
-                    self.logistics.vehicles[x as usize].route = route;
-                    resolved = true;
-                }
             }
             if resolved {
                 self.logistics.vehicles[x as usize].waiting_on = None;
                 self.followups.push_back(Followup::Vehicle(x));
                 break;
+            }
+        }
+        // Two passes: first spots off everyone else's way; then any free neighbour (on a
+        // one-way ring, stepping ahead is fine: the others follow rather than meet it).
+        for strict in [true, false] {
+            if resolved {
+                break;
+            }
+            for &x in &cycle {
+                let (node, target) =
+                    (self.logistics.vehicles[x as usize].node, self.logistics.vehicles[x as usize].target);
+                let blocked = self.logistics.vehicles[x as usize].route.front().copied();
+                let in_the_way = |n: u32| {
+                    cycle.iter().filter(|&&y| y != x).any(|&y| {
+                        let vy = &self.logistics.vehicles[y as usize];
+                        vy.node == n || vy.route.contains(&n)
+                    })
+                };
+                let occ = &self.logistics.occupancy[g];
+                let spot = graph.out[node as usize].iter().find(|&&(e, n)| {
+                    Some(n) != blocked
+                        && occ.node[n as usize].is_none()
+                        && occ.edge[e as usize].is_none()
+                        && !(strict && in_the_way(n))
+                });
+                if let Some(&(_, n)) = spot {
+                    let mut route: VecDeque<u32> = VecDeque::from([n]);
+                    route.extend(route_between(graph, n, target).unwrap_or_default());
+                    self.logistics.vehicles[x as usize].route = route;
+                    self.logistics.vehicles[x as usize].waiting_on = None;
+                    self.followups.push_back(Followup::Vehicle(x));
+                    resolved = true;
+                    break;
+                }
             }
         }
         self.logistics.n_deadlocks += 1;
@@ -1183,6 +1237,7 @@ impl Sim {
                 }
                 self.set_vehicle_state(v, VehicleState::Idle);
                 self.next_job(v);
+                self.serve_charger_queue(fleet.graph);
             }
             Job::Idle | Job::Park => return false,
         }
@@ -1214,24 +1269,47 @@ impl Sim {
         }
     }
 
-    /// Sends a vehicle to the nearest charger nobody else is heading for.
+    /// Sends a vehicle to the nearest free charger. When every charger is taken, the
+    /// vehicle parks and queues: driving to a busy charger would block the aisle to it.
     fn go_charge(&mut self, v: u32) {
         let model = Arc::clone(&self.model);
         let g = model.fleets[self.logistics.vehicles[v as usize].fleet as usize].graph as usize;
         let graph = &model.graphs[g];
         let from = self.plan_node(v);
-        self.unclaim(v);
         let occ = &self.logistics.occupancy[g];
         let pick = graph
             .chargers
             .iter()
-            .filter(|&&c| occ.claimed[c as usize].is_none())
-            .min_by_key(|&&c| (graph.distance_mm(from, c), c))
-            .or_else(|| graph.chargers.iter().min_by_key(|&&c| (graph.distance_mm(from, c), c)));
-        let Some(&charger) = pick else { return };
+            .filter(|&&c| {
+                occ.claimed[c as usize].is_none_or(|x| x == v) && occ.node[c as usize].is_none_or(|x| x == v)
+            })
+            .min_by_key(|&&c| (graph.distance_mm(from, c), c));
+        let Some(&charger) = pick else {
+            let queue = &mut self.logistics.charger_queue[g];
+            if !queue.contains(&v) {
+                queue.push_back(v);
+                if self.logistics.vehicles[v as usize].job == Job::Idle {
+                    self.go_park(v);
+                }
+            }
+            return;
+        };
+        self.unclaim(v);
+        self.logistics.charger_queue[g].retain(|&x| x != v);
         self.logistics.occupancy[g].claimed[charger as usize] = Some(v);
         self.logistics.vehicles[v as usize].job = Job::Charge;
         self.set_target(v, charger);
+    }
+
+    /// A charger came free: the longest-waiting vehicle that still needs it goes.
+    fn serve_charger_queue(&mut self, graph: u32) {
+        while let Some(v) = self.logistics.charger_queue[graph as usize].pop_front() {
+            let veh = &self.logistics.vehicles[v as usize];
+            if matches!(veh.job, Job::Idle | Job::Park) && self.needs_charge(v) {
+                self.go_charge(v);
+                break;
+            }
+        }
     }
 
     /// Sends an idle vehicle to the nearest free parking node (or lets it stand).
@@ -1276,13 +1354,21 @@ impl Sim {
         let lanes = &mut self.logistics.lanes;
         let queue = lanes.queues.entry((from, to)).or_default();
         queue.push_back(cargo);
+        self.check_lane(from, to);
+    }
+
+    /// Calls one more truck for a lane when what waits there makes another full batch
+    /// beyond the trucks already on their way (batch dispatch only).
+    fn check_lane(&mut self, from: u32, to: u32) {
         let Some(spec) = &self.model.trucks else { return };
         if spec.every.is_some() {
             return;
         }
-        let units: u32 = queue.iter().map(Cargo::units).sum();
+        let lanes = &self.logistics.lanes;
+        let units: u32 = lanes.queues.get(&(from, to)).map_or(0, |q| q.iter().map(Cargo::units).sum());
         let assigned = lanes.assigned.get(&(from, to)).copied().unwrap_or(0);
-        if units >= spec.min_load * (assigned + 1) {
+        let batch = spec.min_load.min(spec.capacity);
+        if units >= batch + assigned * spec.capacity {
             self.request_truck(from, to);
         }
     }
@@ -1409,6 +1495,7 @@ impl Sim {
                     truck.job = TruckJob::Hauling { to };
                     self.set_truck_phase(t, 2);
                     self.truck_drive(t, to);
+                    self.check_lane(from, to);
                 }
             }
             TruckJob::Unloading => {
@@ -1566,6 +1653,44 @@ impl Sim {
             conflicts += seen_edges.iter().filter(|&&c| c > 1).count();
         }
         conflicts
+    }
+
+    /// Where every part in the complex is now, counted place by place; the sum must
+    /// equal the WIP. For tests of the part balance.
+    pub fn part_census(&self) -> PartCensus {
+        let mut c = PartCensus::default();
+        for st in &self.stations {
+            c.buffers += st.queue.len() as u64;
+            c.machines +=
+                st.servers.iter().filter(|s| !matches!(s.state, crate::engine::ServerState::Idle)).count()
+                    as u64;
+        }
+        c.conveyors = self.conveyors.iter().map(|cv| cv.items.len() as u64).sum();
+        c.sources = self.sources.iter().map(|s| s.backlog.len() as u64).sum();
+        c.agvs = self.logistics.fleets.iter().map(|f| f.orders.len() as u64).sum::<u64>()
+            + self.logistics.vehicles.iter().map(|v| v.orders.len() as u64).sum::<u64>();
+        c.docks = self
+            .logistics
+            .lanes
+            .queues
+            .values()
+            .flatten()
+            .filter(|c| matches!(c, Cargo::Part { .. }))
+            .count() as u64
+            + self
+                .logistics
+                .trucks
+                .iter()
+                .flat_map(|t| &t.cargo)
+                .filter(|c| matches!(c, Cargo::Part { .. }))
+                .count() as u64
+            + self.inbound.iter().map(|q| q.len() as u64).sum::<u64>();
+        c
+    }
+
+    /// Parts created, finished and scrapped over the whole run (warm-up included).
+    pub fn lifetime_counts(&self) -> (u64, u64, u64) {
+        self.totals.lifetime
     }
 
     /// Lowest state of charge any vehicle reached (kWh), and how often a battery ran dry.

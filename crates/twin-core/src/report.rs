@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use crate::bottleneck::{self, BottleneckShare};
 use crate::engine::{Sim, StationState};
+use crate::kpis::{EnergyKpis, LogisticsKpis, StaffKpis, ValueAddedKpis, VehicleKpis, stations_energy};
 use crate::time::{Micros, to_hours, to_secs};
 
 /// Every KPI of a run over its statistics window (after the warm-up).
@@ -25,6 +26,11 @@ pub struct Report {
     pub stations: Vec<StationKpis>,
     /// Stations ranked by bottleneck share over the window (active-period method).
     pub bottlenecks: Vec<BottleneckRow>,
+    pub vehicles: VehicleKpis,
+    pub logistics: LogisticsKpis,
+    pub energy: EnergyKpis,
+    pub value_added: ValueAddedKpis,
+    pub staff: StaffKpis,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -218,6 +224,7 @@ impl Sim {
             })
             .collect();
 
+        let complex = self.complex_kpis(&stations_energy(self, window));
         Report {
             scene: model.name.clone(),
             seed: self.seed,
@@ -241,6 +248,11 @@ impl Sim {
             factories,
             stations,
             bottlenecks,
+            vehicles: complex.vehicles,
+            logistics: complex.logistics,
+            energy: complex.energy,
+            value_added: complex.value_added,
+            staff: complex.staff,
         }
     }
 }

@@ -95,6 +95,8 @@ pub struct Totals {
     pub on_time: u64,
     pub products: Vec<ProductTotals>,
     pub sinks: Vec<u64>,
+    /// Counts over the whole run, never reset: `(created, finished, scrapped)`.
+    pub lifetime: (u64, u64, u64),
 }
 
 impl Totals {
@@ -112,6 +114,7 @@ impl Totals {
             on_time: 0,
             products: vec![ProductTotals::default(); n_products],
             sinks: vec![0; n_sinks],
+            lifetime: (0, 0, 0),
         }
     }
 
@@ -130,6 +133,7 @@ impl Totals {
         self.touch_wip(now);
         self.wip += 1;
         self.created += 1;
+        self.lifetime.0 += 1;
         self.products[product].created += 1;
     }
 
@@ -137,6 +141,7 @@ impl Totals {
         self.touch_wip(now);
         self.wip -= 1;
         self.finished += 1;
+        self.lifetime.1 += 1;
         let lead = now - part.created;
         self.lead_times.record(lead);
         let product = &mut self.products[part.product as usize];
@@ -157,16 +162,18 @@ impl Totals {
         self.touch_wip(now);
         self.wip -= 1;
         self.scrapped += 1;
+        self.lifetime.2 += 1;
         self.products[part.product as usize].scrapped += 1;
     }
 
     /// Opens a new statistics window at `now`; the current WIP carries over.
     pub(crate) fn reset(&mut self, now: Micros) {
-        let wip = self.wip;
+        let (wip, lifetime) = (self.wip, self.lifetime);
         let (n_products, n_sinks) = (self.products.len(), self.sinks.len());
         *self = Totals::new(n_products, n_sinks);
         self.window_start = now;
         self.wip = wip;
+        self.lifetime = lifetime;
         self.wip_last = now;
     }
 }
