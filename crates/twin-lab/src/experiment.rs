@@ -258,7 +258,11 @@ impl Experiment {
             ));
         }
         for (i, sweep) in file.sweeps.iter().enumerate() {
-            let anchors = vec!["sweeps".to_string(), quoted(&sweep.name)];
+            let anchors = if sweep.name.is_empty() {
+                vec!["sweeps".to_string()]
+            } else {
+                vec!["sweeps".to_string(), quoted(&sweep.name)]
+            };
             let anchor_refs: Vec<&str> = anchors.iter().map(String::as_str).collect();
             if sweep.axes.is_empty() || sweep.axes.len() > 2 {
                 push(
@@ -310,7 +314,11 @@ impl Experiment {
                     .collect();
                 edits.extend(axis_edits);
                 planned.push((
-                    format!("{} {}", sweep.name, labels.join(", ")),
+                    if sweep.name.is_empty() {
+                        labels.join(", ")
+                    } else {
+                        format!("{} {}", sweep.name, labels.join(", "))
+                    },
                     Origin { path: format!("sweeps[{i}]"), anchors: anchors.clone() },
                     edits,
                 ));

@@ -196,10 +196,11 @@ pub struct NewStep {
 }
 
 /// A grid over one or two parameters; every point becomes a variant named
-/// `"<name> <param>=<value>[, <param>=<value>]"`.
+/// `"<name> <param>=<value>[, <param>=<value>]"`, or without the name when it is empty.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SweepSpec {
+    #[serde(default)]
     pub name: String,
     /// Edits applied to every point before the swept parameters.
     #[serde(default)]

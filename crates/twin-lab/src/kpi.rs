@@ -134,6 +134,12 @@ impl KpiPath {
             "1/h"
         } else if f.ends_with("_s") {
             "s"
+        } else if f.ends_with("kwh") || f.starts_with("kwh_per") {
+            if f.contains("_per_") { "kWh/part" } else { "kWh" }
+        } else if f.ends_with("_kg") {
+            "kg"
+        } else if f.ends_with("_km") || f == "km" {
+            "km"
         } else if matches!(
             f,
             "utilization"
@@ -155,6 +161,8 @@ impl KpiPath {
             "wip_mean" | "wip_now" | "queue_mean" | "created" | "finished" | "scrapped" | "completed"
         ) {
             "parts"
+        } else if f == "rate" || f.ends_with("_rate") || f.ends_with("_share") {
+            "fraction"
         } else {
             ""
         }
@@ -178,6 +186,11 @@ impl KpiPath {
             "share",
             "sole",
             "shifting",
+            "kwh",
+            "co2",
+            "cost",
+            "stockout",
+            "shortage",
         ];
         if f != "on_time_share" && lower.iter().any(|w| f.contains(w)) {
             Better::Lower
@@ -234,5 +247,12 @@ mod tests {
         assert_eq!(p("complex.wip_mean").better(), Better::Lower);
         assert_eq!(p("complex.on_time_share").better(), Better::Higher);
         assert_eq!(p("stations[mill].utilization").unit(), "fraction");
+        assert_eq!(p("value_added.rate").unit(), "fraction");
+        assert_eq!(p("value_added.rate").better(), Better::Higher);
+        assert_eq!(p("energy.total_kwh").unit(), "kWh");
+        assert_eq!(p("energy.kwh_per_good_part").unit(), "kWh/part");
+        assert_eq!(p("energy.kwh_per_good_part").better(), Better::Lower);
+        assert_eq!(p("energy.co2_kg").unit(), "kg");
+        assert_eq!(p("energy.co2_kg").better(), Better::Lower);
     }
 }

@@ -233,6 +233,10 @@ fn sweeps_expand_into_named_variants() {
     assert_eq!(last.model.stations[assembly].servers, 4);
     assert_eq!(last.edits, ["saw.buffer = 1", "mill.buffer = 4", "assembly.servers = 4"]);
     assert_eq!(exp.total_runs(), 14);
+
+    let unnamed = text.replace(r#"(name: "grid", edits"#, "(edits");
+    let exp = Experiment::parse(&unnamed, Path::new("grid.ron"), &scenes()).unwrap();
+    assert_eq!(exp.variant_names()[1], "mill.buffer=1, assembly.servers=2");
 }
 
 #[test]
@@ -276,4 +280,28 @@ fn a_kpi_that_is_null_in_a_run_is_a_clear_error() {
     assert!(matches!(err, LabError::Kpi { .. }));
     let text = err.to_string();
     assert!(text.contains("\"base\"") && text.contains("complex.on_time_share"), "{text}");
+}
+
+#[test]
+fn the_demo_complex_experiment_runs_with_vehicle_and_truck_edits() {
+    let mut exp = Experiment::load(&scenes().join("experiments/demo-complex.ron")).unwrap();
+    let names = exp.variant_names();
+    assert!(names.iter().any(|n| n == "6 AGVs in pharma"));
+    assert!(names.iter().any(|n| n == "trucks.count=3"));
+    let agvs = &exp.variants[names.iter().position(|n| n == "6 AGVs in pharma").unwrap()];
+    assert_eq!(agvs.model.fleets.iter().find(|f| f.id == "bio_agv").unwrap().count, 6);
+    // Two variants, two replications: enough to see more orders give more output in each.
+    exp.variants.retain(|v| v.name == "baseline" || v.name == "pharma orders +25%");
+    exp.replications = 2;
+    let results = run(&exp, 2);
+    let output = results.kpis.iter().position(|k| k.name == "pharma output").unwrap();
+    for k in 0..2 {
+        let value = |variant: &str| {
+            results.runs.iter().find(|r| r.variant == variant && r.replication == k).unwrap().values[output]
+        };
+        assert!(value("pharma orders +25%") > value("baseline"), "replication {k}");
+    }
+    for run in &results.runs {
+        assert!(run.values.iter().all(|v| v.is_finite()), "{run:?}");
+    }
 }
