@@ -40,16 +40,13 @@ impl fmt::Display for FileProblem {
 /// Everything that can go wrong with an experiment.
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
-    /// The experiment file is malformed or its edits do not fit the scene; every
-    /// problem found is listed, not just the first.
+    /// The experiment file is malformed, or its edits do not fit the scene (including
+    /// edited scenes that fail validation); every problem found is listed.
     #[error("{}", list(.0))]
     File(Vec<FileProblem>),
     /// The base scene file is missing or invalid.
     #[error("base scene of {experiment}: {errors}")]
     Scene { experiment: PathBuf, errors: SceneErrors },
-    /// A variant's edited scene does not validate (e.g. a step left without a station).
-    #[error("{experiment}: variant \"{variant}\": the edited scene is invalid:\n{errors}")]
-    Variant { experiment: PathBuf, variant: String, errors: SceneErrors },
     /// A replication could not produce one of the requested KPIs.
     #[error("variant \"{variant}\", replication {replication}: KPI `{kpi}`: {message}")]
     Kpi { variant: String, replication: u32, kpi: String, message: String },

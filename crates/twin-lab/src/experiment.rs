@@ -150,6 +150,22 @@ impl Experiment {
     ///
     /// Every problem found is reported, each with the variant and field it concerns.
     pub fn parse(text: &str, origin: &Path, scene_dir: &Path) -> Result<Experiment, LabError> {
+        Experiment::parse_inner(text, origin, scene_dir, false)
+    }
+
+    /// Like [`Experiment::parse`], but the `scene` path must stay inside `scene_dir`
+    /// (relative, no `..`): for text from the network, which must not make a server
+    /// read arbitrary files.
+    pub fn parse_confined(text: &str, origin: &Path, scene_dir: &Path) -> Result<Experiment, LabError> {
+        Experiment::parse_inner(text, origin, scene_dir, true)
+    }
+
+    fn parse_inner(
+        text: &str,
+        origin: &Path,
+        scene_dir: &Path,
+        confine: bool,
+    ) -> Result<Experiment, LabError> {
         let source = Source { origin: origin.to_path_buf(), text: text.to_string() };
         let file: ExperimentFile = ron_options().from_str(text).map_err(|e| {
             LabError::File(vec![FileProblem {
@@ -160,6 +176,24 @@ impl Experiment {
                 message: e.code.to_string(),
             }])
         })?;
+        if confine {
+            use std::path::Component;
+            let escapes = Path::new(&file.scene)
+                .components()
+                .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir));
+            if escapes || file.scene.is_empty() {
+                return Err(LabError::File(vec![FileProblem {
+                    origin: origin.to_path_buf(),
+                    location: source.locate(&["scene"]),
+                    variant: None,
+                    path: "scene".into(),
+                    message: format!(
+                        "scene `{}` must be a path inside the scenes folder (relative, without `..`)",
+                        file.scene
+                    ),
+                }]));
+            }
+        }
         let scene_path = normalise(&scene_dir.join(&file.scene));
         let (base, scene_source, schedules) = scene::load(&scene_path)
             .map_err(|errors| LabError::Scene { experiment: origin.to_path_buf(), errors })?;

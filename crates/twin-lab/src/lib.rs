@@ -29,6 +29,8 @@
 //!
 //! let text = std::fs::read_to_string("scenes/experiments/training-line-buffers.ron")?;
 //! // `origin` names the text in messages; the base scene is found relative to the dir.
+//! // A server taking text from the network uses `Experiment::parse_confined`, which
+//! // keeps the `scene` path inside that dir.
 //! let experiment = Experiment::parse(
 //!     &text,
 //!     "training-line-buffers.ron".as_ref(),

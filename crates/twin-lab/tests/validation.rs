@@ -324,3 +324,24 @@ fn vehicle_count_edits_set_the_fleet_and_the_trucks() {
     );
     assert_eq!(apply(&mut scene, &Edit::SetTruckCount { count: 0 }).unwrap_err().field, "count");
 }
+
+#[test]
+fn confined_parsing_keeps_the_scene_inside_the_scenes_folder() {
+    let text = |scene: &str| {
+        format!(
+            r#"Experiment(name: "x", scene: "{scene}", replications: 3,
+                kpis: ["complex.wip_mean"], variants: [(name: "a")])"#
+        )
+    };
+    let dir = scenes().join("experiments");
+    assert!(
+        Experiment::parse_confined(&text("../training-line.ron"), Path::new("x.ron"), &scenes()).is_err()
+    );
+    assert!(Experiment::parse(&text("../training-line.ron"), Path::new("x.ron"), &dir).is_ok());
+    for bad in ["../training-line.ron", "/etc/passwd", "validation/../../Cargo.toml", ""] {
+        let err = Experiment::parse_confined(&text(bad), Path::new("x.ron"), &dir).unwrap_err().to_string();
+        assert!(err.contains("x.ron:1:") && err.contains("scene") && err.contains("inside"), "{bad}: {err}");
+    }
+    assert!(Experiment::parse_confined(&text("training-line.ron"), Path::new("x.ron"), &scenes()).is_ok());
+    assert!(Experiment::parse_confined(&text("validation/mm1.ron"), Path::new("x.ron"), &scenes()).is_ok());
+}
