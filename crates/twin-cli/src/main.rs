@@ -12,11 +12,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
-use serde::Serialize;
 use twin_core::time::Duration;
-use twin_core::{Model, Report, Sim};
+use twin_core::{Model, Sim};
 
 #[derive(Parser)]
 #[command(name = "twin", version, about = "Digital twin of a smart industrial complex")]
@@ -59,15 +58,6 @@ enum Command {
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::parse(text)
-}
-
-/// The JSON document of `twin run --json`: the report plus the wall time it took.
-#[derive(Serialize)]
-struct JsonReport<'a> {
-    /// Wall-clock seconds the run took; the one field that differs between identical runs.
-    wall_s: f64,
-    #[serde(flatten)]
-    report: &'a Report,
 }
 
 fn main() -> ExitCode {
@@ -132,9 +122,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let report = sim.report();
             let wall_s = started.elapsed().as_secs_f64();
             if json {
-                let doc = serde_json::to_string_pretty(&JsonReport { wall_s, report: &report })
-                    .context("serialising the report")?;
-                println!("{doc}");
+                println!("{}", report.to_json(wall_s));
             } else {
                 print!("{}", text::render(&report, wall_s));
             }

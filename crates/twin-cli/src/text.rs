@@ -96,7 +96,105 @@ pub fn render(r: &Report, wall_s: f64) -> String {
             pct(b.shifting).trim()
         );
     }
+    render_complex(&mut out, r);
     out
+}
+
+/// Energy, value added, staff, vehicles and trucks, where the scene has them.
+fn render_complex(out: &mut String, r: &Report) {
+    let e = &r.energy;
+    if e.total_kwh > 0.0 {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "Energy          {:.0} kWh (stations {:.0}, AGVs {:.0}, trucks {:.0}), {:.1} kWh per good part, {:.0} kg CO2, cost {:.0} {}",
+            e.total_kwh,
+            e.stations_kwh,
+            e.agv_kwh,
+            e.trucks_kwh,
+            e.kwh_per_good_part,
+            e.co2_kg,
+            e.cost,
+            r.value_added.currency
+        );
+    }
+    let va = &r.value_added;
+    if va.revenue > 0.0 {
+        let _ = writeln!(
+            out,
+            "Value added     {:.0} {} on revenue {:.0}: rate {} (material {:.0}, energy {:.0})",
+            va.value_added,
+            va.currency,
+            va.revenue,
+            pct(va.rate).trim(),
+            va.material_cost,
+            va.energy_cost
+        );
+        let rates: Vec<String> =
+            va.factories.iter().map(|f| format!("{} {}", f.id, pct(f.rate).trim())).collect();
+        if !rates.is_empty() {
+            let _ = writeln!(out, "  by factory    {}", rates.join(", "));
+        }
+    }
+    if let Some(lp) = r.staff.labour_productivity {
+        let _ = writeln!(
+            out,
+            "Labour          {:.0} worker-hours, {:.1} {} value added per worker-hour",
+            r.staff.worker_hours, lp, va.currency
+        );
+    }
+    if !r.vehicles.fleets.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "{:<16} {:>4} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8}",
+            "AGV fleet", "n", "loaded", "empty", "handle", "traffic", "charge", "idle", "trips/h", "min SoC"
+        );
+        for f in &r.vehicles.fleets {
+            let _ = writeln!(
+                out,
+                "{:<16} {:>4} {} {} {} {} {} {} {:>8.1} {}",
+                truncate(&f.id, 16),
+                f.vehicles,
+                pct(f.travelling_loaded),
+                pct(f.travelling_empty),
+                pct(f.handling),
+                pct(f.waiting_traffic),
+                pct(f.charging),
+                pct(f.idle),
+                f.trips_per_hour,
+                pct(f.min_battery)
+            );
+        }
+        let _ = writeln!(out, "  deadlocks     {} detected", r.vehicles.deadlock_count);
+        if let Some(c) = r.vehicles.congestion.first() {
+            let _ = writeln!(out, "  most congested {} ({}): {:.0} s waiting", c.segment, c.fleet, c.wait_s);
+        }
+    }
+    if let Some(t) = &r.logistics.trucks {
+        let _ = writeln!(
+            out,
+            "Trucks          {} trucks, utilisation {}, fill rate {}, {} loaded trips, {:.0} km; {} units shipped, {} waiting at docks",
+            t.count,
+            pct(t.utilization).trim(),
+            pct(t.fill_rate).trim(),
+            t.loaded_trips,
+            t.km,
+            r.logistics.shipped,
+            r.logistics.waiting_at_docks
+        );
+    }
+    for m in &r.logistics.materials {
+        if m.shortages > 0 || m.hub_stockout_share > 0.0 {
+            let _ = writeln!(
+                out,
+                "  material {}: hub stock-out {}, {} releases waited",
+                m.id,
+                pct(m.hub_stockout_share).trim(),
+                m.shortages
+            );
+        }
+    }
 }
 
 fn truncate(s: &str, n: usize) -> String {

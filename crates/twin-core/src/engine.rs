@@ -184,6 +184,8 @@ pub(crate) struct StationRt {
     pub reserved: u32,
     pub down: bool,
     pub off_shift: bool,
+    /// Parts passed on to each next station since the statistics were reset.
+    pub sent: Vec<(StationIdx, u64)>,
     /// Upstream holders waiting for room here, with the stamp of their episode.
     pub waiters: VecDeque<(Holder, u64)>,
     pub times: StateTimes,
@@ -424,6 +426,7 @@ impl Sim {
                 reserved: 0,
                 down: false,
                 off_shift: false,
+                sent: Vec::new(),
                 waiters: VecDeque::new(),
                 times: StateTimes::default(),
                 queue_area: 0,
@@ -753,6 +756,17 @@ impl Sim {
             best.map(|b| b.0)
         };
         if let Some(place) = choice {
+            if let Some(from) = from {
+                let target = match place {
+                    Place::Station(t) | Place::Agv { target: t, .. } | Place::Truck { target: t, .. } => t,
+                    Place::Conveyor(c) => self.model.conveyors[c as usize].to,
+                };
+                let sent = &mut self.stations[from as usize].sent;
+                match sent.iter_mut().find(|e| e.0 == target) {
+                    Some(e) => e.1 += 1,
+                    None => sent.push((target, 1)),
+                }
+            }
             self.enter(place, part);
             return true;
         }
@@ -958,7 +972,8 @@ impl Sim {
         let s = station as usize;
         let now = self.now;
         let st = &mut self.stations[s];
-        let srv = &st.servers[server as usize];
+        // A server removed by `set_servers` leaves no valid event behind.
+        let Some(srv) = st.servers.get(server as usize) else { return false };
         if srv.generation != generation {
             return false;
         }
@@ -1089,7 +1104,9 @@ impl Sim {
     fn holder_waiting(&self, holder: Holder, stamp: u64) -> bool {
         match holder {
             Holder::Server { station, server } => {
-                let srv = &self.stations[station as usize].servers[server as usize];
+                let Some(srv) = self.stations[station as usize].servers.get(server as usize) else {
+                    return false;
+                };
                 srv.stamp == stamp && matches!(srv.state, ServerState::Blocked { .. })
             }
             Holder::Conveyor(c) => {
@@ -1235,6 +1252,7 @@ impl Sim {
             st.periods.clear();
             st.completed = 0;
             st.scrapped = 0;
+            st.sent.clear();
             st.started = 0;
             st.wait_sum = 0;
         }
@@ -1307,6 +1325,43 @@ impl Sim {
         Ok(())
     }
 
+    /// Sets the number of parallel servers of a station. Servers can always be added;
+    /// only idle servers can be taken away (the last ones), so that no part is lost.
+    pub fn set_servers(&mut self, station: &str, servers: u32) -> Result<(), CommandError> {
+        let s = self.station_by_id(station)?;
+        if !(1..=1000).contains(&servers) {
+            return Err(CommandError::Invalid(format!("servers must be 1 to 1000, got {servers}")));
+        }
+        let now = self.now;
+        let st = &mut self.stations[s as usize];
+        st.account(now);
+        let current = st.servers.len() as u32;
+        if servers > current {
+            for _ in current..servers {
+                st.servers.push(ServerRt {
+                    state: ServerState::Idle,
+                    generation: 0,
+                    last_product: None,
+                    stamp: 0,
+                });
+            }
+        } else {
+            let idle_tail =
+                st.servers.iter().rev().take_while(|v| matches!(v.state, ServerState::Idle)).count() as u32;
+            if current - servers > idle_tail {
+                return Err(CommandError::Invalid(format!(
+                    "`{station}` has only {idle_tail} idle server(s) at the end now; {} must be removed",
+                    current - servers
+                )));
+            }
+            st.servers.truncate(servers as usize);
+        }
+        st.update_active(now);
+        self.try_start(s);
+        self.run_followups();
+        Ok(())
+    }
+
     /// Changes the Poisson arrival rate of a source from now on.
     pub fn set_arrival_rate(&mut self, source: &str, per_hour: f64) -> Result<(), CommandError> {
         let idx = self
@@ -1337,6 +1392,15 @@ impl Sim {
             buffer: st.buffer,
             completed: st.completed,
         })
+    }
+
+    /// Parts passed from station to station since the statistics were reset:
+    /// `(from, to, count)`, ascending by `from` then in first-use order.
+    pub fn flows(&self) -> impl Iterator<Item = (StationIdx, StationIdx, u64)> + '_ {
+        self.stations
+            .iter()
+            .enumerate()
+            .flat_map(|(from, st)| st.sent.iter().map(move |&(to, n)| (from as StationIdx, to, n)))
     }
 
     /// Parts in the complex now (released, not yet finished or scrapped).

@@ -26,6 +26,8 @@ pub struct Report {
     pub stations: Vec<StationKpis>,
     /// Stations ranked by bottleneck share over the window (active-period method).
     pub bottlenecks: Vec<BottleneckRow>,
+    /// Parts passed from station to station in the window.
+    pub flows: Vec<FlowRow>,
     pub vehicles: VehicleKpis,
     pub logistics: LogisticsKpis,
     pub energy: EnergyKpis,
@@ -100,12 +102,50 @@ pub struct StationKpis {
 }
 
 #[derive(Clone, Debug, Serialize)]
+pub struct FlowRow {
+    pub from: String,
+    pub to: String,
+    pub parts: u64,
+    pub per_hour: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
 pub struct BottleneckRow {
     pub station: String,
     /// Share of the window as sole or shifting bottleneck.
     pub share: f64,
     pub sole: f64,
     pub shifting: f64,
+}
+
+/// What [`Sim::report_with`] computes.
+#[derive(Clone, Copy, Debug)]
+pub struct ReportOptions {
+    /// Rank bottlenecks by the active-period method (a sweep over all active periods).
+    pub bottlenecks: bool,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions { bottlenecks: true }
+    }
+}
+
+/// The JSON document of `twin run --json` and of the server's report: the report plus
+/// the wall time it took, the one field that differs between identical runs.
+#[derive(Serialize)]
+pub struct JsonReport<'a> {
+    pub wall_s: f64,
+    #[serde(flatten)]
+    pub report: &'a Report,
+}
+
+impl Report {
+    /// The report as pretty-printed JSON with `wall_s` first.
+    pub fn to_json(&self, wall_s: f64) -> String {
+        serde_json::to_string_pretty(&JsonReport { wall_s, report: self })
+            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
@@ -134,6 +174,12 @@ impl Sim {
 
     /// All KPIs over the statistics window up to now.
     pub fn report(&self) -> Report {
+        self.report_with(ReportOptions::default())
+    }
+
+    /// The report, choosing what to compute. Live displays refresh without the
+    /// bottleneck ranking, whose sweep over all active periods is the costly part.
+    pub fn report_with(&self, options: ReportOptions) -> Report {
         let now = self.now;
         let model = &self.model;
         let window = now.saturating_sub(self.totals.window_start);
@@ -213,8 +259,8 @@ impl Sim {
             })
             .collect();
 
-        let bottlenecks = self
-            .bottlenecks()
+        let ranking = if options.bottlenecks { self.bottlenecks() } else { Vec::new() };
+        let bottlenecks = ranking
             .into_iter()
             .map(|b| BottleneckRow {
                 station: model.stations[b.station].id.clone(),
@@ -248,6 +294,15 @@ impl Sim {
             factories,
             stations,
             bottlenecks,
+            flows: self
+                .flows()
+                .map(|(from, to, parts)| FlowRow {
+                    from: model.stations[from as usize].id.clone(),
+                    to: model.stations[to as usize].id.clone(),
+                    parts,
+                    per_hour: ratio(parts as f64, hours),
+                })
+                .collect(),
             vehicles: complex.vehicles,
             logistics: complex.logistics,
             energy: complex.energy,
