@@ -122,7 +122,11 @@ pub fn run(args: ExperimentArgs) -> Result<ExitCode> {
         }
     };
     if let Some(n) = args.replications {
-        anyhow::ensure!(n >= 2, "--replications must be at least 2, got {n}");
+        anyhow::ensure!(
+            (2..=twin_lab::experiment::MAX_REPLICATIONS).contains(&n),
+            "--replications must be between 2 and {}, got {n}",
+            twin_lab::experiment::MAX_REPLICATIONS
+        );
         experiment.replications = n;
     }
     let out = args.out.unwrap_or_else(|| PathBuf::from("out").join(twin_lab::output::slug(&experiment.name)));

@@ -72,6 +72,12 @@ pub struct Experiment {
     pub baseline: usize,
 }
 
+/// Replications per variant at most: far beyond any useful precision, and a bound on the
+/// memory one experiment (e.g. from a gRPC request) can claim.
+pub const MAX_REPLICATIONS: u32 = 100_000;
+/// Variants (sweep points included) at most, for the same reasons.
+pub const MAX_VARIANTS: usize = 1_000;
+
 /// Edits with the field path each comes from (`variants[1].edits[0]`).
 type PathedEdits = Vec<(String, Edit)>;
 
@@ -221,6 +227,13 @@ impl Experiment {
                     file.replications
                 ),
             );
+        } else if file.replications > MAX_REPLICATIONS {
+            push(
+                None,
+                "replications".into(),
+                &["replications"],
+                format!("at most {MAX_REPLICATIONS} replications per variant, got {}", file.replications),
+            );
         }
         if !(file.confidence > 0.0 && file.confidence < 1.0) {
             push(
@@ -307,6 +320,16 @@ impl Experiment {
                 );
                 continue;
             }
+            let n_points: usize = sweep.axes.iter().map(|a| a.values.len()).product();
+            if n_points > MAX_VARIANTS {
+                push(
+                    None,
+                    format!("sweeps[{i}].axes"),
+                    &anchor_refs,
+                    format!("a sweep may have at most {MAX_VARIANTS} points, got {n_points}"),
+                );
+                continue;
+            }
             let mut points: Vec<(Vec<String>, PathedEdits)> = vec![(vec![], vec![])];
             for (a, axis) in sweep.axes.iter().enumerate() {
                 if axis.values.is_empty() {
@@ -358,7 +381,16 @@ impl Experiment {
                 ));
             }
         }
-        if planned.is_empty() {
+        if planned.len() > MAX_VARIANTS {
+            push(
+                None,
+                "variants".into(),
+                &["variants"],
+                format!("at most {MAX_VARIANTS} variants (sweep points included), got {}", planned.len()),
+            );
+            // Building that many models would only waste memory.
+            planned.truncate(0);
+        } else if planned.is_empty() {
             push(
                 None,
                 "variants".into(),

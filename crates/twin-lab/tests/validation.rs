@@ -123,6 +123,8 @@ fn bad_files_name_the_field() {
     };
     let ok = ("5", "baseline", "complex.throughput_per_hour", "4");
     assert_eq!(case(ok.0, ok.1, ok.2, ok.3), Ok(()));
+    let err = case("4000000000", ok.1, ok.2, ok.3).unwrap_err();
+    assert!(err.contains("replications") && err.contains("at most 100000"), "{err}");
     let err = case("1", ok.1, ok.2, ok.3).unwrap_err();
     assert!(
         err.contains("bad.ron:4:") && err.contains("replications") && err.contains("at least 2"),
@@ -296,6 +298,17 @@ fn a_sweep_over_an_empty_buffer_names_the_value() {
 )"#;
     let err = Experiment::parse(text, Path::new("sweep.ron"), &scenes()).unwrap_err().to_string();
     assert!(err.contains("sweeps[0].axes[0].values[0]") && err.contains("at least 1, got 0"), "{err}");
+
+    let values: Vec<String> = (1..=40).map(|v| v.to_string()).collect();
+    let grid = text.replace(
+        "axes: [(param: Buffer(\"mill\"), values: [0, 3])]",
+        &format!(
+            "axes: [(param: Buffer(\"mill\"), values: [{0}]), (param: Buffer(\"drill\"), values: [{0}])]",
+            values.join(", ")
+        ),
+    );
+    let err = Experiment::parse(&grid, Path::new("sweep.ron"), &scenes()).unwrap_err().to_string();
+    assert!(err.contains("at most 1000 points, got 1600"), "{err}");
 }
 
 #[test]
