@@ -1,11 +1,12 @@
 //! Every conversion between twin-core types and twin.v1 wire types, and from core errors
 //! to gRPC statuses. Nothing else in the workspace converts between the two.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use serde::Serialize;
 use tonic::Status;
 use twin_core::engine::StationState;
+use twin_core::graph::Graph;
+use twin_core::logistics::{TruckView, VehicleState, VehicleView};
 use twin_core::model::{Model, Release};
 use twin_core::scene::StationKind;
 use twin_core::time::Micros;
@@ -14,12 +15,37 @@ use twin_proto::v1;
 
 use crate::sim::{Clock, ControlError, Injection, LiveScene, Receipt, ReportReply, Speed};
 
-/// Footprint drawn for a station, metres; the core has no station sizes yet.
-const STATION_SIZE_M: f64 = 4.0;
-/// Currency of money fields; the core has no currency setting yet.
-const CURRENCY: &str = "EUR";
-
 // ----- Layout -----
+
+/// Footprint drawn for a station of each kind, `(along x, along y)` in metres. The core
+/// has no station sizes; these are typical floor areas of such equipment including its
+/// working envelope:
+/// - machine tool (CNC, press): 4 x 3 m;
+/// - robot cell or robot arm with its fence: 5 x 5 m;
+/// - oven / paint or curing line: 6 x 3 m;
+/// - inspection / test bench: 3 x 2 m;
+/// - assembly station: 5 x 3 m;
+/// - packing / palletising: 4 x 3 m.
+fn station_size(kind: StationKind) -> (f64, f64) {
+    match kind {
+        StationKind::Machine => (4.0, 3.0),
+        StationKind::RobotCell | StationKind::RobotArm => (5.0, 5.0),
+        StationKind::Oven => (6.0, 3.0),
+        StationKind::Inspection => (3.0, 2.0),
+        StationKind::Assembly => (5.0, 3.0),
+        StationKind::Packing => (4.0, 3.0),
+    }
+}
+
+/// Body of an AGV `(length, width)`, metres: a typical unit-load AMR.
+const AGV_BODY_M: (f64, f64) = (1.2, 0.8);
+/// Body of a truck `(length, width)`, metres: a rigid delivery truck.
+const TRUCK_BODY_M: (f64, f64) = (10.0, 2.5);
+/// Footprint of the hub building `(width, depth)`, metres, drawn centred on the hub's
+/// road node; the core models the hub as a road node only.
+const HUB_SIZE_M: (f64, f64) = (30.0, 20.0);
+/// Fleet id of the truck pool in Layout.vehicles (the core has one pool).
+pub const TRUCK_FLEET_ID: &str = "trucks";
 
 fn station_kind(kind: StationKind) -> v1::StationKind {
     match kind {
@@ -41,11 +67,55 @@ fn buffer_capacity(buffer: Option<u32>) -> v1::BufferCapacity {
 /// A flow-link endpoint as `(EndpointKind, index)`.
 type End = (i32, u32);
 
+/// How parts leaving station `a` for station `b` travel: the core's own choice
+/// (`Sim::place_towards`) made on the static model.
+fn flow_mode(model: &Model, a: u32, b: u32, carry: Option<u32>) -> v1::FlowMode {
+    let (sa, sb) = (&model.stations[a as usize], &model.stations[b as usize]);
+    if sa.conveyors_out.iter().any(|&(to, _)| to == b) {
+        return v1::FlowMode::Conveyor;
+    }
+    let fleet = carry.or_else(|| {
+        let f = sa.factory?;
+        (sb.factory == Some(f)).then(|| model.factories[f as usize].agv).flatten()
+    });
+    if let Some(fleet) = fleet.and_then(|f| model.fleets.get(f as usize))
+        && let (Some((ga, na)), Some((gb, nb))) = (sa.node, sb.node)
+        && ga == fleet.graph
+        && gb == fleet.graph
+        && na != nb
+    {
+        return v1::FlowMode::Agv;
+    }
+    if sa.factory != sb.factory
+        && has_trucks(model)
+        && let (Some(fa), Some(fb)) = (sa.factory, sb.factory)
+        && let (Some(da), Some(db)) = (model.factories[fa as usize].dock, model.factories[fb as usize].dock)
+        && da != db
+    {
+        return v1::FlowMode::Truck;
+    }
+    v1::FlowMode::Direct
+}
+
+fn has_trucks(model: &Model) -> bool {
+    model.roads.is_some() && model.trucks.as_ref().is_some_and(|t| t.count > 0)
+}
+
+/// Whether finished parts of station `s` are shipped by truck from its factory's dock to
+/// the hub (the core's `finish`).
+fn ships_to_hub(model: &Model, s: u32) -> bool {
+    has_trucks(model)
+        && model.stations[s as usize]
+            .factory
+            .and_then(|f| model.factories[f as usize].dock)
+            .zip(model.roads.as_ref().map(|r| r.1))
+            .is_some_and(|(dock, hub)| dock != hub)
+}
+
 fn flow_links(model: &Model) -> Vec<v1::FlowLink> {
     use v1::EndpointKind as K;
     let mut links: BTreeSet<(End, End, i32)> = BTreeSet::new();
     let station = |s: u32| (K::Station as i32, s);
-    let conveyor_between = |from: u32, to: u32| model.conveyors.iter().any(|c| c.from == from && c.to == to);
     for (src_idx, src) in model.sources.iter().enumerate() {
         let mut products: Vec<usize> = src.mix.iter().map(|m| usize::from(m.1)).collect();
         if let Release::Schedule(rows) = &src.release {
@@ -67,15 +137,19 @@ fn flow_links(model: &Model) -> Vec<v1::FlowLink> {
         for pair in product.steps.windows(2) {
             for &a in &pair[0].at {
                 for &b in &pair[1].at {
-                    let mode =
-                        if conveyor_between(a, b) { v1::FlowMode::Conveyor } else { v1::FlowMode::Direct };
+                    let mode = flow_mode(model, a, b, pair[1].carry);
                     links.insert((station(a), station(b), mode as i32));
                 }
             }
         }
-        if let (Some(last), Some(sink)) = (product.steps.last(), product.sink) {
+        if let Some(last) = product.steps.last() {
             for &a in &last.at {
-                links.insert((station(a), (K::Sink as i32, sink), v1::FlowMode::Direct as i32));
+                if let Some(sink) = product.sink {
+                    links.insert((station(a), (K::Sink as i32, sink), v1::FlowMode::Direct as i32));
+                }
+                if ships_to_hub(model, a) {
+                    links.insert((station(a), (K::Hub as i32, 0), v1::FlowMode::Truck as i32));
+                }
             }
         }
     }
@@ -91,10 +165,253 @@ fn flow_links(model: &Model) -> Vec<v1::FlowLink> {
         .collect()
 }
 
-/// The static layout of a model. `layout_generation` is left 0; replies fill it in.
-pub fn layout(model: &Model, scene_name: &str) -> v1::Layout {
+/// Which flow links the server measures, and from which core counters.
+#[derive(Debug, Default)]
+pub struct FlowIndex {
+    /// Link of each `(from station, to station)` pair.
+    pairs: HashMap<(u32, u32), u32>,
+    /// Per station, the links by which its finished parts leave (to a sink and/or the
+    /// hub); empty where the count cannot be told apart (scrap, several sinks).
+    exits: Vec<Vec<u32>>,
+    /// Per link, whether it is measured at all (links from sources are not).
+    measured: Vec<bool>,
+}
+
+impl FlowIndex {
+    /// Indexes the layout's flow links.
+    pub fn new(model: &Model, links: &[v1::FlowLink]) -> FlowIndex {
+        use v1::EndpointKind as K;
+        let mut index = FlowIndex {
+            pairs: HashMap::new(),
+            exits: vec![Vec::new(); model.stations.len()],
+            measured: vec![false; links.len()],
+        };
+        let mut sinks_of = vec![0u32; model.stations.len()];
+        for link in links {
+            let (Some(from), Some(to)) = (link.from, link.to) else { continue };
+            if from.kind() != K::Station {
+                continue;
+            }
+            match to.kind() {
+                K::Station => {
+                    index.pairs.insert((from.index, to.index), link.index);
+                    index.measured[link.index as usize] = true;
+                }
+                K::Sink | K::Hub => {
+                    if to.kind() == K::Sink
+                        && let Some(n) = sinks_of.get_mut(from.index as usize)
+                    {
+                        *n += 1;
+                    }
+                    if let Some(e) = index.exits.get_mut(from.index as usize) {
+                        e.push(link.index);
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (s, exits) in index.exits.iter_mut().enumerate() {
+            // Scrapped parts count as processed but leave by no link; with several sinks
+            // the split is unknown. Those exits stay unmeasured.
+            if model.stations[s].scrap > 0.0 || sinks_of[s] > 1 {
+                exits.clear();
+            }
+            for &l in exits.iter() {
+                index.measured[l as usize] = true;
+            }
+        }
+        index
+    }
+
+    /// Cumulative parts moved along every link since the statistics were reset (0 for
+    /// unmeasured links), from the station pair counts and the stations' completions.
+    pub fn counts(
+        &self,
+        pairs: impl Iterator<Item = (u32, u32, u64)>,
+        views: &[StationView],
+    ) -> Vec<u64> {
+        let mut counts = vec![0u64; self.measured.len()];
+        let mut sent = vec![0u64; views.len()];
+        for (from, to, n) in pairs {
+            if let Some(s) = sent.get_mut(from as usize) {
+                *s += n;
+            }
+            if let Some(&l) = self.pairs.get(&(from, to)) {
+                counts[l as usize] += n;
+            }
+        }
+        for (s, exits) in self.exits.iter().enumerate() {
+            let (Some(view), Some(sent)) = (views.get(s), sent.get(s)) else { continue };
+            let left = view.completed.saturating_sub(*sent);
+            for &l in exits {
+                counts[l as usize] = left;
+            }
+        }
+        counts
+    }
+
+    /// The wire rates of the measured links.
+    pub fn rates(&self, per_hour: &[f64]) -> Vec<v1::FlowRate> {
+        self.measured
+            .iter()
+            .zip(per_hour)
+            .enumerate()
+            .filter(|(_, (m, _))| **m)
+            .map(|(i, (_, &r))| v1::FlowRate { link_index: i as u32, parts_per_hour: r })
+            .collect()
+    }
+}
+
+/// The factory a path graph belongs to: the factory of a fleet that runs on it, else of
+/// a station that stands on it.
+fn graph_factory(model: &Model, g: u32) -> Option<u32> {
+    model.fleets.iter().filter(|f| f.graph == g).find_map(|f| f.factory).or_else(|| {
+        model.stations.iter().filter(|s| s.node.is_some_and(|(sg, _)| sg == g)).find_map(|s| s.factory)
+    })
+}
+
+fn path_graph(model: &Model, g: u32, graph: &Graph) -> v1::PathGraph {
+    let station_at: BTreeMap<u32, &str> = model
+        .stations
+        .iter()
+        .rev()
+        .filter_map(|s| s.node.filter(|&(sg, _)| sg == g).map(|(_, n)| (n, s.id.as_str())))
+        .collect();
+    let node_id = |n: u32| graph.nodes.get(n as usize).map_or_else(String::new, |n| n.id.clone());
+    v1::PathGraph {
+        factory_id: graph_factory(model, g)
+            .and_then(|f| model.factories.get(f as usize))
+            .map_or_else(String::new, |f| f.id.clone()),
+        nodes: graph
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(n, node)| v1::PathNode {
+                id: node.id.clone(),
+                x: node.pos.x,
+                y: node.pos.y,
+                charger: graph.chargers.contains(&(n as u32)),
+                station_id: station_at.get(&(n as u32)).map_or_else(String::new, |s| (*s).to_string()),
+            })
+            .collect(),
+        edges: graph
+            .edges
+            .iter()
+            .map(|e| v1::PathEdge {
+                from_node_id: node_id(e.from),
+                to_node_id: node_id(e.to),
+                two_way: e.two_way,
+                speed_limit_m_s: e.speed_limit.unwrap_or(0.0),
+                length_m: e.length_m(),
+            })
+            .collect(),
+        charging_node_ids: graph.chargers.iter().map(|&n| node_id(n)).collect(),
+    }
+}
+
+fn road_network(model: &Model) -> Option<(v1::RoadNetwork, v1::Hub)> {
+    let (roads, hub) = model.roads.as_ref()?;
+    let node_id = |n: u32| roads.nodes.get(n as usize).map_or_else(String::new, |n| n.id.clone());
+    let network = v1::RoadNetwork {
+        nodes: roads
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(n, node)| {
+                let dock_of = model.factories.iter().find(|f| f.dock == Some(n as u32));
+                let kind = if n as u32 == *hub {
+                    v1::RoadNodeKind::Hub
+                } else if dock_of.is_some() {
+                    v1::RoadNodeKind::Dock
+                } else {
+                    v1::RoadNodeKind::Junction
+                };
+                v1::RoadNode {
+                    id: node.id.clone(),
+                    x: node.pos.x,
+                    y: node.pos.y,
+                    kind: kind as i32,
+                    factory_id: dock_of.map_or_else(String::new, |f| f.id.clone()),
+                }
+            })
+            .collect(),
+        edges: roads
+            .edges
+            .iter()
+            .map(|e| v1::RoadEdge {
+                from_node_id: node_id(e.from),
+                to_node_id: node_id(e.to),
+                two_way: e.two_way,
+                speed_limit_m_s: e.speed_limit.unwrap_or(0.0),
+                length_m: e.length_m(),
+            })
+            .collect(),
+    };
+    let gate = roads.nodes.get(*hub as usize)?;
+    let hub = v1::Hub {
+        id: gate.id.clone(),
+        name: "Hub".into(),
+        x: gate.pos.x,
+        y: gate.pos.y,
+        width_m: HUB_SIZE_M.0,
+        depth_m: HUB_SIZE_M.1,
+        road_node_id: gate.id.clone(),
+    };
+    Some((network, hub))
+}
+
+/// Layout vehicles: the AGVs in the core's vehicle order (`agv_fleets` holds the fleet
+/// of each, as `Sim::vehicle_views` lists them), then `trucks` trucks.
+fn vehicles(model: &Model, agv_fleets: &[u32], trucks: usize) -> Vec<v1::Vehicle> {
+    let mut out = Vec::with_capacity(agv_fleets.len() + trucks);
+    let mut per_fleet: HashMap<u32, u32> = HashMap::new();
+    for &f in agv_fleets {
+        let Some(fleet) = model.fleets.get(f as usize) else { continue };
+        let n = per_fleet.entry(f).or_default();
+        *n += 1;
+        out.push(v1::Vehicle {
+            id: format!("{}-{n}", fleet.id),
+            index: out.len() as u32,
+            kind: v1::VehicleKind::Agv as i32,
+            fleet_id: fleet.id.clone(),
+            factory_id: fleet
+                .factory
+                .and_then(|f| model.factories.get(f as usize))
+                .map_or_else(String::new, |f| f.id.clone()),
+            capacity: fleet.capacity,
+            max_speed_m_s: fleet.speed_m_s,
+            length_m: AGV_BODY_M.0,
+            width_m: AGV_BODY_M.1,
+        });
+    }
+    if let Some(spec) = &model.trucks {
+        for n in 1..=trucks {
+            out.push(v1::Vehicle {
+                id: format!("truck-{n}"),
+                index: out.len() as u32,
+                kind: v1::VehicleKind::Truck as i32,
+                fleet_id: TRUCK_FLEET_ID.into(),
+                factory_id: String::new(),
+                capacity: spec.capacity,
+                max_speed_m_s: spec.speed_m_s,
+                length_m: TRUCK_BODY_M.0,
+                width_m: TRUCK_BODY_M.1,
+            });
+        }
+    }
+    out
+}
+
+/// The static layout of a model. `agv_fleets` is the fleet of each AGV and `trucks` the
+/// number of trucks of a fresh run (`Sim::vehicle_views` / `Sim::truck_views`), so that
+/// vehicle indices match the live views. `layout_generation` is left 0; replies fill it.
+pub fn layout(model: &Model, scene_name: &str, agv_fleets: &[u32], trucks: usize) -> v1::Layout {
     let factory_id = |f: Option<u32>| {
         f.and_then(|f| model.factories.get(f as usize)).map_or_else(String::new, |f| f.id.clone())
+    };
+    let road_node_id = |n: Option<u32>| {
+        n.and_then(|n| model.roads.as_ref().and_then(|(r, _)| r.nodes.get(n as usize)))
+            .map_or_else(String::new, |n| n.id.clone())
     };
     let factories: Vec<v1::Factory> = model
         .factories
@@ -109,27 +426,33 @@ pub fn layout(model: &Model, scene_name: &str) -> v1::Layout {
             origin_y: f.origin.y,
             width_m: f.size.0,
             depth_m: f.size.1,
-            dock_node_id: String::new(),
+            dock_node_id: road_node_id(f.dock),
         })
         .collect();
     let stations: Vec<v1::Station> = model
         .stations
         .iter()
         .enumerate()
-        .map(|(index, s)| v1::Station {
-            id: s.id.clone(),
-            index: index as u32,
-            name: s.name.clone(),
-            factory_id: factory_id(s.factory),
-            factory_index: s.factory.unwrap_or(0),
-            kind: station_kind(s.kind) as i32,
-            x: s.pos.x,
-            y: s.pos.y,
-            size_x_m: STATION_SIZE_M,
-            size_y_m: STATION_SIZE_M,
-            servers: s.servers,
-            input_buffer: Some(buffer_capacity(s.buffer)),
-            path_node_id: String::new(),
+        .map(|(index, s)| {
+            let (size_x_m, size_y_m) = station_size(s.kind);
+            v1::Station {
+                id: s.id.clone(),
+                index: index as u32,
+                name: s.name.clone(),
+                factory_id: factory_id(s.factory),
+                factory_index: s.factory.unwrap_or(0),
+                kind: station_kind(s.kind) as i32,
+                x: s.pos.x,
+                y: s.pos.y,
+                size_x_m,
+                size_y_m,
+                servers: s.servers,
+                input_buffer: Some(buffer_capacity(s.buffer)),
+                path_node_id: s
+                    .node
+                    .and_then(|(g, n)| model.graphs.get(g as usize).and_then(|g| g.nodes.get(n as usize)))
+                    .map_or_else(String::new, |n| n.id.clone()),
+            }
         })
         .collect();
     let conveyors = model
@@ -155,15 +478,26 @@ pub fn layout(model: &Model, scene_name: &str) -> v1::Layout {
                 Release::Poisson { .. } => v1::ArrivalKind::Poisson,
                 Release::Interval(_) => v1::ArrivalKind::FixedInterval,
                 Release::Schedule(_) => v1::ArrivalKind::Schedule,
-                // A saturated source has no arrival process; the contract has no value
-                // for it yet.
-                Release::Saturated => v1::ArrivalKind::Unspecified,
+                Release::Saturated => v1::ArrivalKind::Saturated,
+            };
+            // A source feeds a factory when every first station of its products stands in
+            // that one factory.
+            let feeds: BTreeSet<Option<u32>> = s
+                .mix
+                .iter()
+                .filter_map(|&(_, p)| model.products.get(usize::from(p)))
+                .filter_map(|p| p.steps.first())
+                .flat_map(|step| step.at.iter().map(|&st| model.stations[st as usize].factory))
+                .collect();
+            let factory = match feeds.len() {
+                1 => feeds.into_iter().next().flatten(),
+                _ => None,
             };
             v1::Source {
                 id: s.id.clone(),
                 index: index as u32,
                 name: s.id.clone(),
-                factory_id: String::new(),
+                factory_id: factory_id(factory),
                 x: s.pos.x,
                 y: s.pos.y,
                 arrival_kind: kind as i32,
@@ -202,37 +536,54 @@ pub fn layout(model: &Model, scene_name: &str) -> v1::Layout {
                 .collect(),
         })
         .collect();
+    let path_graphs: Vec<v1::PathGraph> =
+        model.graphs.iter().enumerate().map(|(g, graph)| path_graph(model, g as u32, graph)).collect();
+    let (road_network, hub) = match road_network(model) {
+        Some((network, hub)) => (Some(network), Some(hub)),
+        None => (Some(v1::RoadNetwork::default()), None),
+    };
 
     let mut points: Vec<(f64, f64)> = Vec::new();
     for f in &model.factories {
         points.push((f.origin.x, f.origin.y));
         points.push((f.origin.x + f.size.0, f.origin.y + f.size.1));
     }
-    let half = STATION_SIZE_M / 2.0;
     for s in &model.stations {
-        points.push((s.pos.x - half, s.pos.y - half));
-        points.push((s.pos.x + half, s.pos.y + half));
+        let (w, d) = station_size(s.kind);
+        points.push((s.pos.x - w / 2.0, s.pos.y - d / 2.0));
+        points.push((s.pos.x + w / 2.0, s.pos.y + d / 2.0));
     }
     points.extend(model.sources.iter().map(|s| (s.pos.x, s.pos.y)));
     points.extend(model.sinks.iter().map(|s| (s.pos.x, s.pos.y)));
-    let site_bounds = points.iter().fold(None, |acc: Option<v1::Bounds>, &(x, y)| {
-        Some(match acc {
-            None => v1::Bounds { min_x: x, min_y: y, max_x: x, max_y: y },
-            Some(b) => v1::Bounds {
-                min_x: b.min_x.min(x),
-                min_y: b.min_y.min(y),
-                max_x: b.max_x.max(x),
-                max_y: b.max_y.max(y),
-            },
-        })
-    });
+    points.extend(model.graphs.iter().flat_map(|g| g.nodes.iter().map(|n| (n.pos.x, n.pos.y))));
+    if let Some((roads, _)) = &model.roads {
+        points.extend(roads.nodes.iter().map(|n| (n.pos.x, n.pos.y)));
+    }
+    if let Some(h) = &hub {
+        points.push((h.x - h.width_m / 2.0, h.y - h.depth_m / 2.0));
+        points.push((h.x + h.width_m / 2.0, h.y + h.depth_m / 2.0));
+    }
+    let site_bounds = points.iter().filter(|(x, y)| x.is_finite() && y.is_finite()).fold(
+        None,
+        |acc: Option<v1::Bounds>, &(x, y)| {
+            Some(match acc {
+                None => v1::Bounds { min_x: x, min_y: y, max_x: x, max_y: y },
+                Some(b) => v1::Bounds {
+                    min_x: b.min_x.min(x),
+                    min_y: b.min_y.min(y),
+                    max_x: b.max_x.max(x),
+                    max_y: b.max_y.max(y),
+                },
+            })
+        },
+    );
 
     v1::Layout {
         scene_name: scene_name.to_string(),
         scene_title: model.name.clone(),
         layout_generation: 0,
         site_bounds,
-        currency: CURRENCY.into(),
+        currency: model.utilities.currency.clone(),
         flow_links: flow_links(model),
         factories,
         stations,
@@ -240,11 +591,17 @@ pub fn layout(model: &Model, scene_name: &str) -> v1::Layout {
         sources,
         sinks,
         products,
-        // AGVs, trucks, roads and the hub come with a later core issue.
-        path_graphs: Vec::new(),
-        road_network: Some(v1::RoadNetwork::default()),
-        vehicles: Vec::new(),
-        hub: None,
+        path_graphs,
+        road_network,
+        vehicles: vehicles(model, agv_fleets, trucks),
+        hub,
+    }
+}
+
+/// Sets the server count of a station in a layout (after SetParameter).
+pub fn set_layout_servers(layout: &mut v1::Layout, station: &str, servers: u32) {
+    if let Some(s) = layout.stations.iter_mut().find(|s| s.id == station) {
+        s.servers = servers;
     }
 }
 
@@ -292,37 +649,95 @@ pub fn station_state(
     }
 }
 
+fn vehicle_state_kind(state: VehicleState) -> v1::VehicleStateKind {
+    match state {
+        VehicleState::Idle => v1::VehicleStateKind::Idle,
+        VehicleState::TravellingEmpty => v1::VehicleStateKind::TravellingEmpty,
+        VehicleState::TravellingLoaded => v1::VehicleStateKind::TravellingLoaded,
+        VehicleState::Handling => v1::VehicleStateKind::Loading,
+        VehicleState::WaitingTraffic => v1::VehicleStateKind::WaitingTraffic,
+        VehicleState::Charging => v1::VehicleStateKind::Charging,
+    }
+}
+
+/// Whether an AGV in this state is driving (its position changes).
+pub fn agv_moving(state: VehicleState) -> bool {
+    matches!(state, VehicleState::TravellingEmpty | VehicleState::TravellingLoaded)
+}
+
+/// Live state of AGV `index` (its Layout.vehicles index); `speed_m_s` is measured by the
+/// caller between snapshots.
+pub fn agv_state(index: usize, view: &VehicleView, speed_m_s: f64) -> v1::VehicleState {
+    v1::VehicleState {
+        index: index as u32,
+        x: view.x,
+        y: view.y,
+        heading_rad: view.heading,
+        state: vehicle_state_kind(view.state) as i32,
+        battery: view.battery.clamp(0.0, 1.0) as f32,
+        load: view.load,
+        speed_m_s,
+    }
+}
+
+/// Live state of truck at Layout.vehicles `index`. The core tells only whether a truck
+/// drives and carries cargo: a standing truck with cargo is loading or unloading at a
+/// dock, one without is idle. Trucks have no battery (1). `heading` is the caller's: the
+/// core reports 0 for standing trucks, and a parked truck keeps the heading it arrived
+/// with.
+pub fn truck_state(index: usize, view: &TruckView, heading: f64, speed_m_s: f64) -> v1::VehicleState {
+    let state = match (view.moving, view.loaded) {
+        (true, true) => v1::VehicleStateKind::TravellingLoaded,
+        (true, false) => v1::VehicleStateKind::TravellingEmpty,
+        (false, true) => v1::VehicleStateKind::Loading,
+        (false, false) => v1::VehicleStateKind::Idle,
+    };
+    v1::VehicleState {
+        index: index as u32,
+        x: view.x,
+        y: view.y,
+        heading_rad: heading,
+        state: state as i32,
+        battery: 1.0,
+        load: view.load,
+        speed_m_s,
+    }
+}
+
 fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 { a / b } else { 0.0 }
 }
 
 /// Complex-wide KPIs of a report.
-pub fn kpi_summary(model: &Model, report: &Report) -> v1::KpiSummary {
+pub fn kpi_summary(report: &Report) -> v1::KpiSummary {
     let c = &report.complex;
     let (servers, oee_weighted) = report
         .stations
         .iter()
         .fold((0.0, 0.0), |(n, o), s| (n + f64::from(s.servers), o + s.oee * f64::from(s.servers)));
-    let (revenue, material) =
-        report.products.iter().zip(&model.products).fold((0.0, 0.0), |(r, m), (kpi, spec)| {
-            let n = kpi.finished as f64;
-            (r + n * spec.price, m + n * spec.material_cost)
-        });
+    let (vehicles, agv_busy) = report
+        .vehicles
+        .fleets
+        .iter()
+        .fold((0.0, 0.0), |(n, u), f| (n + f.vehicles as f64, u + f.utilization * f.vehicles as f64));
     v1::KpiSummary {
         throughput_per_hour: c.throughput_per_hour,
         wip: c.wip_now as f64,
         lead_time_mean_s: c.lead_time_mean_s,
         oee: ratio(oee_weighted, servers),
-        // Energy, CO2 and AGVs come with a later core issue.
-        energy_kwh: 0.0,
-        value_added_rate: ratio(revenue - material, revenue),
+        energy_kwh: report.energy.total_kwh,
+        value_added_rate: report.value_added.rate,
         finished: c.finished,
         scrapped: c.scrapped,
         lead_time_p50_s: c.lead_time_p50_s,
         lead_time_p95_s: c.lead_time_p95_s,
-        co2_kg: 0.0,
+        co2_kg: report.energy.co2_kg,
         wip_mean: c.wip_mean,
-        agv_utilization: 0.0,
+        agv_utilization: ratio(agv_busy, vehicles),
+        energy_cost: report.energy.cost,
+        value_added: report.value_added.value_added,
+        labour_productivity: report.staff.labour_productivity,
+        truck_utilization: report.logistics.trucks.as_ref().map_or(0.0, |t| t.utilization),
     }
 }
 
@@ -369,37 +784,20 @@ pub fn receipt(r: &Receipt) -> v1::CommandReceipt {
 
 // ----- Reports -----
 
-/// The JSON document of `twin run --json`: the report plus wall seconds.
-#[derive(Serialize)]
-struct JsonReport<'a> {
-    /// Wall-clock seconds the run took; the one field that differs between identical runs.
-    wall_s: f64,
-    #[serde(flatten)]
-    report: &'a Report,
-}
-
-/// Serialises a report exactly as `twin run --json` prints it (pretty, same fields).
-pub fn json_report(report: &Report, wall_s: f64) -> Result<String, serde_json::Error> {
-    serde_json::to_string_pretty(&JsonReport { wall_s, report })
-}
-
 /// The typed report, with the JSON document unless `omit_json`.
 pub fn report(reply: &ReportReply, omit_json: bool) -> Result<v1::Report, Status> {
     let model = &reply.scene.model;
     let r = &reply.report;
     let shares = bottleneck_shares(model, r);
     let share_of = |i: usize| shares.iter().find(|b| b.station_index as usize == i).map_or(0.0, |b| b.share);
-    let json = if omit_json {
-        String::new()
-    } else {
-        json_report(r, reply.wall_s).map_err(|e| Status::internal(format!("serialising the report: {e}")))?
-    };
+    // The one JSON shape shared with `twin run --json`.
+    let json = if omit_json { String::new() } else { r.to_json(reply.wall_s) };
     Ok(v1::Report {
         scene_name: reply.scene.name.clone(),
         seed: r.seed,
         sim_time_us: (r.sim_time_s * 1e6).round() as u64,
         warmup_us: (r.warmup_s * 1e6).round() as u64,
-        complex: Some(kpi_summary(model, r)),
+        complex: Some(kpi_summary(r)),
         stations: r
             .stations
             .iter()
@@ -417,11 +815,67 @@ pub fn report(reply: &ReportReply, omit_json: bool) -> Result<v1::Report, Status
                 bottleneck_share: share_of(i),
                 setup: s.setup,
                 off_shift: s.off_shift,
+                servers: s.servers,
+                oee: s.oee,
             })
             .collect(),
         bottlenecks: shares,
         json,
+        factories: factory_reports(model, r),
+        fleets: r
+            .vehicles
+            .fleets
+            .iter()
+            .map(|f| v1::FleetReport {
+                fleet_id: f.id.clone(),
+                factory_id: f.factory.clone().unwrap_or_default(),
+                vehicles: f.vehicles as u32,
+                utilization: f.utilization,
+                idle: f.idle,
+                travelling_empty: f.travelling_empty,
+                travelling_loaded: f.travelling_loaded,
+                handling: f.handling,
+                waiting_traffic: f.waiting_traffic,
+                charging: f.charging,
+                trips_per_hour: f.trips_per_hour,
+                distance_km: f.distance_km,
+                energy_kwh: f.energy_kwh,
+                min_battery: f.min_battery,
+                orders_waiting: f.orders_waiting as u32,
+            })
+            .collect(),
     })
+}
+
+/// Per-factory rows, joining the report's factory, energy, value-added and labour
+/// sections by factory id.
+fn factory_reports(model: &Model, r: &Report) -> Vec<v1::FactoryReport> {
+    model
+        .factories
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let kpis = r.factories.iter().find(|k| k.id == f.id);
+            let energy = r.energy.factories.iter().find(|k| k.id == f.id);
+            let value = r.value_added.factories.iter().find(|k| k.id == f.id);
+            let labour = r.staff.factories.iter().find(|k| k.id == f.id);
+            v1::FactoryReport {
+                factory_id: f.id.clone(),
+                factory_index: i as u32,
+                utilization: kpis.map_or(0.0, |k| k.utilization),
+                station_output_per_hour: kpis.map_or(0.0, |k| k.station_output_per_hour),
+                energy_kwh: energy.map_or(0.0, |e| e.kwh),
+                co2_kg: energy.map_or(0.0, |e| e.co2_kg),
+                energy_cost: energy.map_or(0.0, |e| e.cost),
+                revenue: value.map_or(0.0, |v| v.revenue),
+                material_cost: value.map_or(0.0, |v| v.material_cost),
+                value_added: value.map_or(0.0, |v| v.value_added),
+                value_added_rate: value.map_or(0.0, |v| v.rate),
+                worker_hours: labour.map_or(0.0, |l| l.worker_hours),
+                labour_productivity: labour.and_then(|l| l.labour_productivity),
+            }
+        })
+        .collect()
 }
 
 // ----- Requests and errors -----
@@ -505,6 +959,9 @@ pub fn rush_order(req: &v1::AddRushOrderRequest) -> Result<Injection, Status> {
     Ok(Injection::RushOrder { product, quantity: req.quantity })
 }
 
+/// Most servers a station may have (the core's own limit).
+const MAX_SERVERS: u32 = 1000;
+
 /// The injection a SetParameter request asks for.
 pub fn parameter(req: &v1::SetParameterRequest) -> Result<Injection, Status> {
     use v1::set_parameter_request::Parameter;
@@ -540,15 +997,22 @@ pub fn parameter(req: &v1::SetParameterRequest) -> Result<Injection, Status> {
             }
             Ok(Injection::SetArrivalRate { source, per_hour: p.rate_per_hour })
         }
-        Some(Parameter::StationServers(_)) => Err(Status::unimplemented(
-            "station_servers: the simulation core cannot change a station's servers during a run yet",
+        Some(Parameter::StationServers(p)) => {
+            let station = required_id("station_servers.station_id", &p.station_id)?;
+            if !(1..=MAX_SERVERS).contains(&p.servers) {
+                return Err(Status::invalid_argument(format!(
+                    "station_servers.servers must be 1 to {MAX_SERVERS}, got {}",
+                    p.servers
+                )));
+            }
+            Ok(Injection::SetServers { station, servers: p.servers })
+        }
+        Some(Parameter::AgvFleetSize(_)) => Err(Status::unimplemented(
+            "agv_fleet_size: the simulation core cannot add or remove AGVs during a run yet",
         )),
-        Some(Parameter::AgvFleetSize(_)) => {
-            Err(Status::unimplemented("agv_fleet_size: the simulation core has no AGVs yet"))
-        }
-        Some(Parameter::TruckCount(_)) => {
-            Err(Status::unimplemented("truck_count: the simulation core has no trucks yet"))
-        }
+        Some(Parameter::TruckCount(_)) => Err(Status::unimplemented(
+            "truck_count: the simulation core cannot add or remove trucks during a run yet",
+        )),
     }
 }
 
@@ -569,12 +1033,12 @@ pub fn experiment_started(e: &twin_lab::Experiment) -> v1::ExperimentStarted {
 }
 
 /// ReplicationDone of one finished replication.
-pub fn replication_done(e: &twin_lab::Experiment, p: &twin_lab::Progress<'_>) -> v1::ReplicationDone {
+pub fn replication_done(p: &twin_lab::Progress<'_>) -> v1::ReplicationDone {
     v1::ReplicationDone {
         variant: p.variant.to_string(),
         replication: p.replication,
         seed: p.seed,
-        kpis: Some(kpi_summary(&e.variants[p.variant_idx].model, p.report)),
+        kpis: Some(kpi_summary(p.report)),
         done: p.done as u32,
         total: p.total as u32,
     }

@@ -121,7 +121,7 @@ impl Experiments {
                 &experiment,
                 &options,
                 |p| {
-                    let done = convert::replication_done(&experiment, p);
+                    let done = convert::replication_done(p);
                     if tx.blocking_send(Ok(event(v1::experiment_event::Event::Replication(done)))).is_err() {
                         cancel.store(true, Ordering::Relaxed);
                     }

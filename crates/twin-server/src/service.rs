@@ -59,9 +59,7 @@ impl TwinService for Twin {
         &self,
         _: Request<v1::GetLayoutRequest>,
     ) -> Result<Response<v1::GetLayoutResponse>, Status> {
-        let snap = self.sim.latest();
-        let mut layout = snap.scene.layout.clone();
-        layout.layout_generation = snap.generation;
+        let layout = (*self.sim.latest().layout).clone();
         Ok(Response::new(v1::GetLayoutResponse { layout: Some(layout) }))
     }
 

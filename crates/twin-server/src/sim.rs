@@ -57,15 +57,26 @@ pub struct LiveScene {
     pub model: Arc<Model>,
     /// Seed used when a Reset or LoadScene names none.
     pub default_seed: u64,
-    /// The static layout, converted once (its `layout_generation` is filled per reply).
+    /// The layout at scene start, converted once (its `layout_generation` is filled per
+    /// run; SetParameter may change a run's copy).
     pub layout: v1::Layout,
+    /// Which flow links are measured, and how.
+    pub flows: convert::FlowIndex,
 }
 
 impl LiveScene {
     /// Wraps a validated model, converting its layout once.
     pub fn new(name: String, path: PathBuf, model: Model, seed: Option<u64>) -> LiveScene {
-        let layout = convert::layout(&model, &name);
-        LiveScene { default_seed: seed.unwrap_or(model.seed), name, path, model: Arc::new(model), layout }
+        let default_seed = seed.unwrap_or(model.seed);
+        let model = Arc::new(model);
+        // The vehicles a run starts with, exactly as the live views will list them.
+        let fresh = Sim::new(Arc::clone(&model), default_seed);
+        let agv_fleets: Vec<u32> = fresh.vehicle_views().map(|v| v.fleet).collect();
+        let trucks = fresh.truck_views().count();
+        drop(fresh);
+        let layout = convert::layout(&model, &name, &agv_fleets, trucks);
+        let flows = convert::FlowIndex::new(&model, &layout.flow_links);
+        LiveScene { default_seed, name, path, model, layout, flows }
     }
 }
 
@@ -89,9 +100,16 @@ pub struct Snapshot {
     /// Bumped by Reset and LoadScene; frames of a new generation are full.
     pub generation: u64,
     pub scene: Arc<LiveScene>,
+    /// The layout of this generation (`layout_generation` filled in): the scene's, with
+    /// the run's parameter changes applied.
+    pub layout: Arc<v1::Layout>,
     pub clock: Clock,
     /// Station states in layout order, already in wire form (built once, not per viewer).
     pub stations: Vec<v1::StationState>,
+    /// Vehicle states in Layout.vehicles order (AGVs, then trucks), in wire form.
+    pub vehicles: Vec<v1::VehicleState>,
+    /// Rates of the measured flow links, ascending by link index.
+    pub flows: Vec<v1::FlowRate>,
     pub kpis: v1::KpiSummary,
     pub bottlenecks: v1::BottleneckRanking,
     /// When the simulation thread published it (for delay measurements).
@@ -131,6 +149,7 @@ pub enum Injection {
     RushOrder { product: String, quantity: u32 },
     SetBuffer { station: String, capacity: Option<u32> },
     SetArrivalRate { source: String, per_hour: f64 },
+    SetServers { station: String, servers: u32 },
 }
 
 impl Injection {
@@ -142,7 +161,13 @@ impl Injection {
             Injection::RushOrder { product, quantity } => sim.add_rush_order(product, *quantity),
             Injection::SetBuffer { station, capacity } => sim.set_buffer(station, *capacity),
             Injection::SetArrivalRate { source, per_hour } => sim.set_arrival_rate(source, *per_hour),
+            Injection::SetServers { station, servers } => sim.set_servers(station, *servers),
         }
+    }
+
+    /// Whether the command changes the layout (and so bumps the layout generation).
+    fn changes_layout(&self) -> bool {
+        matches!(self, Injection::SetServers { .. })
     }
 }
 
@@ -286,10 +311,22 @@ impl ThroughputWindow {
     }
 }
 
+/// Last published motion of a vehicle, to measure its speed and keep a parked truck's
+/// heading.
+#[derive(Clone, Copy, Debug)]
+struct Motion {
+    x: f64,
+    y: f64,
+    heading: f64,
+    speed: f64,
+}
+
 struct Driver {
     scene: Arc<LiveScene>,
     sim: Sim,
     generation: u64,
+    /// The layout of the current generation.
+    layout: Arc<v1::Layout>,
     clock: Clock,
     /// Wall instant and simulated time the pacing counts from.
     anchor: (Instant, Micros),
@@ -304,6 +341,11 @@ struct Driver {
     ranking: v1::BottleneckRanking,
     report_at: Instant,
     throughput: ThroughputWindow,
+    /// Moving window over the parts moved along each flow link.
+    flow_window: ThroughputWindow,
+    /// Vehicle motion at the last snapshot, in Layout.vehicles order, and its time.
+    motion: Vec<Motion>,
+    motion_t: Micros,
     last_publish: Instant,
     publisher: Option<watch::Sender<Arc<Snapshot>>>,
 }
@@ -319,10 +361,11 @@ impl Driver {
         };
         let report = sim.report();
         Driver {
-            kpis: convert::kpi_summary(&scene.model, &report),
+            kpis: convert::kpi_summary(&report),
             ranking: convert::bottleneck_ranking(&scene.model, &report),
             report,
             sim,
+            layout: layout_of(&scene, 1),
             scene,
             generation: 1,
             clock: Clock {
@@ -340,6 +383,9 @@ impl Driver {
             log: Vec::new(),
             report_at: now,
             throughput: ThroughputWindow::new(),
+            flow_window: ThroughputWindow::new(),
+            motion: Vec::new(),
+            motion_t: 0,
             last_publish: now,
             publisher: None,
         }
@@ -457,6 +503,9 @@ impl Driver {
                 let result = i.apply(&mut self.sim).map(|()| {
                     let applied_at = self.sim.now();
                     tracing::info!(sim_time_us = applied_at, command = ?i, "injection applied");
+                    if i.changes_layout() {
+                        self.change_layout(&i);
+                    }
                     self.log.push((applied_at, i));
                     Receipt { applied_at, seq: self.log.len() as u64, generation: self.generation }
                 });
@@ -520,12 +569,27 @@ impl Driver {
         self.sim = Sim::new(Arc::clone(&scene.model), seed);
         self.scene = scene;
         self.generation += 1;
+        self.layout = layout_of(&self.scene, self.generation);
+        self.motion.clear();
+        self.flow_window = ThroughputWindow::new();
         self.clock.seed = seed;
         self.clock.run_until = None;
         self.log.clear();
         self.throughput = ThroughputWindow::new();
         self.run_started = Instant::now();
         self.set_paused(true);
+    }
+
+    /// Applies a layout-changing command to the layout and starts a new generation (every
+    /// stream then sends a full frame, and clients fetch the layout again).
+    fn change_layout(&mut self, command: &Injection) {
+        self.generation += 1;
+        let mut layout = (*self.layout).clone();
+        layout.layout_generation = self.generation;
+        if let Injection::SetServers { station, servers } = command {
+            convert::set_layout_servers(&mut layout, station, *servers);
+        }
+        self.layout = Arc::new(layout);
     }
 
     fn set_paused(&mut self, paused: bool) {
@@ -544,7 +608,7 @@ impl Driver {
 
     fn refresh_report(&mut self) {
         self.report = self.sim.report();
-        self.kpis = convert::kpi_summary(&self.scene.model, &self.report);
+        self.kpis = convert::kpi_summary(&self.report);
         self.ranking = convert::bottleneck_ranking(&self.scene.model, &self.report);
         self.report_at = Instant::now();
     }
@@ -571,11 +635,17 @@ impl Driver {
                 convert::station_state(i, view, rates[i], utilization)
             })
             .collect();
+        let counts = self.scene.flows.counts(self.sim.flows(), &views);
+        let flows = self.scene.flows.rates(&self.flow_window.update(sim_now, &counts));
+        let vehicles = self.vehicles(sim_now);
         Arc::new(Snapshot {
             generation: self.generation,
             scene: Arc::clone(&self.scene),
+            layout: Arc::clone(&self.layout),
             clock: self.clock,
             stations,
+            vehicles,
+            flows,
             kpis: self.kpis,
             bottlenecks: v1::BottleneckRanking {
                 momentary_station_index: self.sim.momentary_bottleneck(),
@@ -585,6 +655,48 @@ impl Driver {
         })
     }
 
+    /// Vehicle states now. Speeds are measured over the simulated time since the last
+    /// snapshot (kept while the clock stands); a parked truck keeps its last heading.
+    fn vehicles(&mut self, sim_now: Micros) -> Vec<v1::VehicleState> {
+        let dt_s = sim_now.saturating_sub(self.motion_t) as f64 / 1e6;
+        let fresh = self.motion.is_empty() || sim_now < self.motion_t;
+        let layout = &self.layout.vehicles;
+        let prev = |i: usize| if fresh { None } else { self.motion.get(i).copied() };
+        let speed = |i: usize, moving: bool, x: f64, y: f64| -> f64 {
+            if !moving {
+                return 0.0;
+            }
+            match prev(i) {
+                Some(p) if dt_s > 0.0 => (x - p.x).hypot(y - p.y) / dt_s,
+                Some(p) => p.speed,
+                None => layout.get(i).map_or(0.0, |v| v.max_speed_m_s),
+            }
+        };
+        let mut states = Vec::with_capacity(layout.len());
+        for (i, view) in self.sim.vehicle_views().enumerate() {
+            let v = speed(i, convert::agv_moving(view.state), view.x, view.y);
+            states.push(convert::agv_state(i, &view, v));
+        }
+        let n_agvs = states.len();
+        for (k, view) in self.sim.truck_views().enumerate() {
+            let i = n_agvs + k;
+            let v = speed(i, view.moving, view.x, view.y);
+            let heading = match prev(i) {
+                Some(p) if !view.moving => p.heading,
+                _ => view.heading,
+            };
+            states.push(convert::truck_state(i, &view, heading, v));
+        }
+        if dt_s > 0.0 || fresh {
+            self.motion_t = sim_now;
+        }
+        self.motion = states
+            .iter()
+            .map(|s| Motion { x: s.x, y: s.y, heading: s.heading_rad, speed: s.speed_m_s })
+            .collect();
+        states
+    }
+
     fn publish(&mut self) {
         let snapshot = self.snapshot();
         self.last_publish = snapshot.published;
@@ -592,4 +704,11 @@ impl Driver {
             publisher.send_replace(snapshot);
         }
     }
+}
+
+/// The layout of a scene's run in generation `generation`.
+fn layout_of(scene: &LiveScene, generation: u64) -> Arc<v1::Layout> {
+    let mut layout = scene.layout.clone();
+    layout.layout_generation = generation;
+    Arc::new(layout)
 }

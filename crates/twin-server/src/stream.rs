@@ -69,10 +69,10 @@ pub fn frame(snap: &Snapshot, prev: Option<&Snapshot>, seq: u64) -> v1::StateFra
             layout_generation: snap.generation,
             clock,
             stations: snap.stations.clone(),
-            vehicles: Vec::new(),
+            vehicles: snap.vehicles.clone(),
             kpis: Some(snap.kpis),
             bottlenecks: Some(snap.bottlenecks.clone()),
-            flows: Vec::new(),
+            flows: snap.flows.clone(),
         },
         Some(prev) => v1::StateFrame {
             seq,
@@ -86,12 +86,20 @@ pub fn frame(snap: &Snapshot, prev: Option<&Snapshot>, seq: u64) -> v1::StateFra
                 .filter(|(now, before)| now != before)
                 .map(|(now, _)| *now)
                 .collect(),
-            vehicles: Vec::new(),
+            // Moving vehicles change position every frame; standing ones appear only when
+            // their state, load or battery changes.
+            vehicles: changed(&snap.vehicles, &prev.vehicles),
             kpis: (snap.kpis != prev.kpis).then_some(snap.kpis),
             bottlenecks: (snap.bottlenecks != prev.bottlenecks).then(|| snap.bottlenecks.clone()),
-            flows: Vec::new(),
+            flows: changed(&snap.flows, &prev.flows),
         },
     }
+}
+
+/// Entries of `now` that differ from the entry at the same position in `before` (both
+/// lists come from the same layout generation, so positions match), plus any extra ones.
+fn changed<T: PartialEq + Clone>(now: &[T], before: &[T]) -> Vec<T> {
+    now.iter().enumerate().filter(|(i, x)| before.get(*i) != Some(*x)).map(|(_, x)| x.clone()).collect()
 }
 
 /// Everything a viewer task needs.
