@@ -49,7 +49,13 @@ async fn layout_describes_the_scene() {
     // source -> saw, and four station-to-station links (one by conveyor).
     assert_eq!(layout.flow_links.len(), 5);
     assert_eq!(layout.flow_links.iter().filter(|l| l.mode() == v1::FlowMode::Conveyor).count(), 1);
-    assert!(layout.vehicles.is_empty(), "no vehicles before the AGV issue");
+    assert!(layout.vehicles.is_empty(), "the training line has no vehicles");
+    assert!(layout.path_graphs.is_empty() && layout.hub.is_none());
+    assert_eq!(layout.currency, "EUR");
+    // Footprints by kind: machines 4 x 3 m, assembly 5 x 3 m, inspection 3 x 2 m.
+    assert_eq!((layout.stations[0].size_x_m, layout.stations[0].size_y_m), (4.0, 3.0));
+    assert_eq!((assembly.size_x_m, assembly.size_y_m), (5.0, 3.0));
+    assert_eq!((layout.stations[4].size_x_m, layout.stations[4].size_y_m), (3.0, 2.0));
     server.shutdown().await.expect("clean shutdown");
 }
 
@@ -256,8 +262,17 @@ async fn invalid_requests_get_the_right_codes() {
         Code::FailedPrecondition,
         "the training line's source is saturated"
     );
-    let servers = param(Parameter::StationServers(StationServers { station_id: "mill".into(), servers: 2 }));
-    assert_eq!(code_of(c.set_parameter(servers).await, "station_servers").await, Code::Unimplemented);
+    let servers = |id: &str, n: u32| {
+        param(Parameter::StationServers(StationServers { station_id: id.into(), servers: n }))
+    };
+    assert_eq!(code_of(c.set_parameter(servers("mill", 0)).await, "servers").await, Code::InvalidArgument);
+    assert_eq!(code_of(c.set_parameter(servers("", 2)).await, "station_id").await, Code::InvalidArgument);
+    assert_eq!(code_of(c.set_parameter(servers("nope", 2)).await, "nope").await, Code::NotFound);
+    c.set_parameter(servers("mill", 2)).await.expect("servers 2");
+    let fleet = param(Parameter::AgvFleetSize(AgvFleetSize { fleet_id: "f".into(), vehicles: 2 }));
+    assert_eq!(code_of(c.set_parameter(fleet).await, "agv_fleet_size").await, Code::Unimplemented);
+    let trucks = param(Parameter::TruckCount(TruckCount { trucks: 2 }));
+    assert_eq!(code_of(c.set_parameter(trucks).await, "truck_count").await, Code::Unimplemented);
     assert_eq!(
         code_of(c.load_scene(LoadSceneRequest { name: "../Cargo".into(), seed: None }).await, "../Cargo")
             .await,
@@ -688,5 +703,286 @@ async fn experiments_stream_progress_and_cancel() {
         }
     };
     assert_eq!(outcome, v1::ExperimentOutcome::Cancelled);
+    server.shutdown().await.expect("clean shutdown");
+}
+
+fn link_mode(layout: &v1::Layout, from: v1::Endpoint, to: v1::Endpoint) -> Option<v1::FlowMode> {
+    layout.flow_links.iter().find(|l| l.from == Some(from) && l.to == Some(to)).map(|l| l.mode())
+}
+
+fn station_end(layout: &v1::Layout, id: &str) -> v1::Endpoint {
+    v1::Endpoint { kind: v1::EndpointKind::Station as i32, index: station_index(layout, id) as u32 }
+}
+
+async fn layout_of(
+    client: &mut twin_proto::v1::twin_service_client::TwinServiceClient<tonic::transport::Channel>,
+) -> v1::Layout {
+    client.get_layout(v1::GetLayoutRequest {}).await.expect("layout").into_inner().layout.expect("layout set")
+}
+
+/// The latest full frame (the state after the last call that changed it).
+async fn latest_frame(
+    client: &mut twin_proto::v1::twin_service_client::TwinServiceClient<tonic::transport::Channel>,
+) -> v1::StateFrame {
+    let mut stream = client
+        .stream_state(v1::StreamStateRequest { rate_hz: 60, full_frames_only: true })
+        .await
+        .expect("stream")
+        .into_inner();
+    next_frame(&mut stream).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logistics_complex_streams_vehicles_energy_and_servers() {
+    let server = TestServer::start(config("validation/logistics.ron")).await;
+    let mut client = server.client().await;
+
+    // The layout carries the whole complex.
+    let layout = layout_of(&mut client).await;
+    assert_eq!(layout.scene_name, "validation/logistics");
+    assert_eq!(layout.currency, "EUR");
+    assert_eq!(layout.path_graphs.len(), 2);
+    for (graph, factory) in layout.path_graphs.iter().zip(["press", "asm"]) {
+        assert_eq!(graph.factory_id, factory);
+        assert_eq!(graph.nodes.len(), 12);
+        assert_eq!(graph.edges.len(), 12);
+        assert_eq!(graph.edges.iter().filter(|e| !e.two_way).count(), 6, "one-way ring");
+        assert_eq!(graph.charging_node_ids, [format!("{factory}-c1")]);
+        assert_eq!(graph.nodes.iter().filter(|n| n.charger).count(), 1);
+        assert_eq!(graph.nodes.iter().filter(|n| !n.station_id.is_empty()).count(), 3);
+        assert!(graph.edges.iter().all(|e| e.length_m > 0.0 && e.speed_limit_m_s == 0.0));
+    }
+    let cut = &layout.stations[station_index(&layout, "cut")];
+    assert_eq!(cut.path_node_id, "press-s1");
+    assert_eq!((cut.size_x_m, cut.size_y_m), (4.0, 3.0));
+    let weld = &layout.stations[station_index(&layout, "weld")];
+    assert_eq!((weld.kind(), weld.size_x_m, weld.size_y_m), (v1::StationKind::RobotCell, 5.0, 5.0));
+    let paint = &layout.stations[station_index(&layout, "paint")];
+    assert_eq!((paint.size_x_m, paint.size_y_m), (6.0, 3.0), "an oven");
+
+    let roads = layout.road_network.as_ref().expect("roads");
+    assert_eq!((roads.nodes.len(), roads.edges.len()), (4, 3));
+    let kind_of = |id: &str| roads.nodes.iter().find(|n| n.id == id).map(|n| n.kind());
+    assert_eq!(kind_of("hub"), Some(v1::RoadNodeKind::Hub));
+    assert_eq!(kind_of("gate"), Some(v1::RoadNodeKind::Junction));
+    assert_eq!(kind_of("d-press"), Some(v1::RoadNodeKind::Dock));
+    assert!(roads.nodes.iter().any(|n| n.id == "d-asm" && n.factory_id == "asm"));
+    let hub = layout.hub.as_ref().expect("hub");
+    assert_eq!(hub.road_node_id, "hub");
+    assert_eq!((hub.x, hub.y), (80.0, -60.0));
+    let docks: Vec<&str> = layout.factories.iter().map(|f| f.dock_node_id.as_str()).collect();
+    assert_eq!(docks, ["d-press", "d-asm"]);
+
+    assert_eq!(layout.vehicles.len(), 7, "5 AGVs and 2 trucks");
+    for (i, v) in layout.vehicles.iter().enumerate() {
+        assert_eq!(v.index as usize, i);
+        assert!(v.length_m > 0.0 && v.width_m > 0.0 && v.max_speed_m_s > 0.0 && v.capacity >= 1);
+    }
+    let fleets: Vec<(&str, v1::VehicleKind, &str)> =
+        layout.vehicles.iter().map(|v| (v.fleet_id.as_str(), v.kind(), v.factory_id.as_str())).collect();
+    use v1::VehicleKind::{Agv, Truck};
+    assert_eq!(
+        fleets,
+        [
+            ("press-agv", Agv, "press"),
+            ("press-agv", Agv, "press"),
+            ("press-agv", Agv, "press"),
+            ("asm-agv", Agv, "asm"),
+            ("asm-agv", Agv, "asm"),
+            ("trucks", Truck, ""),
+            ("trucks", Truck, ""),
+        ]
+    );
+    assert!(layout.vehicles[5].length_m > layout.vehicles[0].length_m, "trucks are bigger than AGVs");
+
+    // Flow links know how parts travel: AGVs inside a factory, trucks between them and
+    // to the hub.
+    let (cut_end, bend_end) = (station_end(&layout, "cut"), station_end(&layout, "bend"));
+    assert_eq!(link_mode(&layout, cut_end, bend_end), Some(v1::FlowMode::Agv));
+    let (weld_end, fit_end) = (station_end(&layout, "weld"), station_end(&layout, "fit"));
+    assert_eq!(link_mode(&layout, weld_end, fit_end), Some(v1::FlowMode::Truck));
+    let hub_end = v1::Endpoint { kind: v1::EndpointKind::Hub as i32, index: 0 };
+    assert_eq!(link_mode(&layout, station_end(&layout, "pack"), hub_end), Some(v1::FlowMode::Truck));
+
+    let bounds = layout.site_bounds.expect("bounds");
+    let inside = |x: f64, y: f64| {
+        (bounds.min_x - 1e-6..=bounds.max_x + 1e-6).contains(&x)
+            && (bounds.min_y - 1e-6..=bounds.max_y + 1e-6).contains(&y)
+    };
+    for g in &layout.path_graphs {
+        assert!(g.nodes.iter().all(|n| inside(n.x, n.y)), "path nodes inside the site bounds");
+    }
+    assert!(roads.nodes.iter().all(|n| inside(n.x, n.y)), "road nodes inside the site bounds");
+
+    // Run past the warm-up (8 h) into the first shift, then watch at speed 120.
+    client.set_speed(v1::SetSpeedRequest { speed: 0.0, max_speed: true }).await.expect("max speed");
+    client.run_to(v1::RunToRequest { sim_time_us: 12 * HOUR }).await.expect("run to");
+    let clock = wait_paused(&mut client).await;
+    assert_eq!(clock.sim_time_us, 12 * HOUR);
+    client.set_speed(v1::SetSpeedRequest { speed: 120.0, max_speed: false }).await.expect("speed");
+    let mut stream = client
+        .stream_state(v1::StreamStateRequest { rate_hz: 30, full_frames_only: false })
+        .await
+        .expect("stream")
+        .into_inner();
+    let mut view = LiveView::default();
+    let first = next_frame(&mut stream).await;
+    assert!(first.full);
+    assert_eq!(first.vehicles.len(), 7, "a full frame lists every vehicle");
+    view.apply(&first);
+    client.resume(v1::ResumeRequest {}).await.expect("resume");
+    let mut moved = 0;
+    let mut frames_with_vehicles = 0;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(4) || moved == 0 {
+        assert!(started.elapsed() < PATIENCE, "no vehicle moved between frames");
+        let before = view.vehicles.clone();
+        let frame = next_frame(&mut stream).await;
+        view.apply(&frame);
+        if !frame.vehicles.is_empty() {
+            frames_with_vehicles += 1;
+        }
+        for v in &frame.vehicles {
+            assert!(inside(v.x, v.y), "vehicle {} at ({}, {}) outside the site", v.index, v.x, v.y);
+            assert!((0.0..=1.0).contains(&v.battery), "battery {} of vehicle {}", v.battery, v.index);
+            assert!(v.heading_rad.is_finite() && v.speed_m_s.is_finite() && v.speed_m_s >= 0.0);
+            let old = before[v.index as usize];
+            let driving = matches!(
+                v.state(),
+                v1::VehicleStateKind::TravellingEmpty | v1::VehicleStateKind::TravellingLoaded
+            );
+            if driving && old.state == v.state && (old.x, old.y) != (v.x, v.y) {
+                moved += 1;
+                assert!(v.speed_m_s > 0.0, "a driving vehicle has a speed");
+                let max = layout.vehicles[v.index as usize].max_speed_m_s;
+                assert!(v.speed_m_s <= max * 1.01, "speed {} above the maximum {max}", v.speed_m_s);
+            }
+            if !driving && old.state == v.state {
+                // A standing vehicle is listed only when something about it changed.
+                assert_ne!(old, *v, "an unchanged vehicle is not in a delta");
+            }
+        }
+    }
+    assert!(moved > 0 && frames_with_vehicles > 0);
+    assert!(view.vehicles.iter().all(|v| inside(v.x, v.y) && (0.0..=1.0).contains(&v.battery)));
+    assert!(
+        view.vehicles.iter().take(5).any(|v| v.battery < 1.0),
+        "AGV batteries drain: {:?}",
+        view.vehicles.iter().map(|v| v.battery).collect::<Vec<_>>()
+    );
+    let kpis = view.kpis;
+    assert!(kpis.energy_kwh > 0.0 && kpis.co2_kg > 0.0 && kpis.energy_cost > 0.0, "{kpis:?}");
+    assert!(kpis.value_added_rate > 0.0 && kpis.value_added_rate < 1.0, "{kpis:?}");
+    assert!(kpis.agv_utilization > 0.0 && kpis.agv_utilization <= 1.0, "{kpis:?}");
+    assert!((0.0..=1.0).contains(&kpis.truck_utilization) && (0.0..=1.0).contains(&kpis.oee));
+    assert!(kpis.labour_productivity.is_some(), "the scene has staff");
+    let cut_bend = layout
+        .flow_links
+        .iter()
+        .find(|l| l.from == Some(cut_end) && l.to == Some(bend_end))
+        .expect("cut -> bend link")
+        .index;
+    assert!(view.flows.get(&cut_bend).is_some_and(|&r| r > 0.0), "flows: {:?}", view.flows);
+    client.pause(v1::PauseRequest {}).await.expect("pause");
+    drop(stream);
+
+    // The typed report has the complex sections and agrees with its JSON.
+    let report = client
+        .get_report(v1::GetReportRequest { omit_json: false })
+        .await
+        .expect("report")
+        .into_inner()
+        .report
+        .expect("report set");
+    let json: serde_json::Value = serde_json::from_str(&report.json).expect("json");
+    let complex = report.complex.expect("complex kpis");
+    assert_eq!(complex.energy_kwh, json["energy"]["total_kwh"].as_f64().expect("energy"));
+    assert_eq!(complex.value_added_rate, json["value_added"]["rate"].as_f64().expect("rate"));
+    assert_eq!(report.factories.len(), 2);
+    assert!(report.factories.iter().all(|f| f.energy_kwh > 0.0));
+    assert!(report.factories[0].labour_productivity.is_some(), "the press shop has a crew");
+    let fleet_ids: Vec<&str> = report.fleets.iter().map(|f| f.fleet_id.as_str()).collect();
+    assert_eq!(fleet_ids, ["press-agv", "asm-agv"]);
+    assert!(report.fleets.iter().all(|f| f.vehicles > 0 && f.trips_per_hour > 0.0));
+
+    // SetParameter servers: a new generation whose layout and report show the count.
+    let generation = layout.layout_generation;
+    let reply = client
+        .set_parameter(v1::SetParameterRequest {
+            parameter: Some(Parameter::StationServers(v1::StationServers {
+                station_id: "pack".into(),
+                servers: 2,
+            })),
+        })
+        .await
+        .expect("set servers")
+        .into_inner();
+    assert!(reply.layout_generation > generation, "a servers change is a layout change");
+    let layout = layout_of(&mut client).await;
+    assert_eq!(layout.layout_generation, reply.layout_generation);
+    let pack = station_index(&layout, "pack");
+    assert_eq!(layout.stations[pack].servers, 2);
+    let report = client
+        .get_report(v1::GetReportRequest { omit_json: false })
+        .await
+        .expect("report")
+        .into_inner()
+        .report
+        .expect("report set");
+    assert_eq!(report.stations[pack].servers, 2);
+    let json: serde_json::Value = serde_json::from_str(&report.json).expect("json");
+    assert_eq!(json["stations"][pack]["servers"], 2);
+    let frame = latest_frame(&mut client).await;
+    assert_eq!(frame.layout_generation, reply.layout_generation);
+    assert_eq!(frame.vehicles.len(), 7);
+
+    // Removing busy servers is refused. The welding cell (no crew, no calendar) is broken
+    // down for two hours so that parts wait for it; once repaired, one more server starts
+    // on a waiting part at once, and asking to remove it again is refused.
+    let weld = station_index(&layout, "weld");
+    let set_weld = |servers: u32| v1::SetParameterRequest {
+        parameter: Some(Parameter::StationServers(v1::StationServers { station_id: "weld".into(), servers })),
+    };
+    let now = latest_frame(&mut client).await.clock.expect("clock").sim_time_us;
+    client
+        .break_down(v1::BreakDownRequest { station_id: "weld".into(), duration_us: Some(2 * HOUR) })
+        .await
+        .expect("break down");
+    client.set_speed(v1::SetSpeedRequest { speed: 0.0, max_speed: true }).await.expect("max speed");
+    client.run_to(v1::RunToRequest { sim_time_us: now + 2 * HOUR - MINUTE }).await.expect("run to");
+    wait_paused(&mut client).await;
+    client.repair(v1::RepairRequest { station_id: "weld".into() }).await.expect("repair");
+    let before = latest_frame(&mut client).await.stations[weld];
+    assert!(before.queue_length >= 2 && before.busy_servers == 1, "weld after repair: {before:?}");
+    client.set_parameter(set_weld(2)).await.expect("adding a server always works");
+    let after = latest_frame(&mut client).await.stations[weld];
+    assert_eq!(after.busy_servers, 2, "the new server starts on a waiting part: {after:?}");
+    let status = client.set_parameter(set_weld(1)).await.expect_err("the new server is busy");
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(status.message().contains("weld"), "{}", status.message());
+    let layout = layout_of(&mut client).await;
+    assert_eq!(layout.stations[weld].servers, 2, "a refused change leaves the layout as it was");
+    for (servers, code) in [(0, Code::InvalidArgument), (1001, Code::InvalidArgument)] {
+        let status = client
+            .set_parameter(v1::SetParameterRequest {
+                parameter: Some(Parameter::StationServers(v1::StationServers {
+                    station_id: "pack".into(),
+                    servers,
+                })),
+            })
+            .await
+            .expect_err("bad count");
+        assert_eq!(status.code(), code);
+    }
+    let status = client
+        .set_parameter(v1::SetParameterRequest {
+            parameter: Some(Parameter::StationServers(v1::StationServers {
+                station_id: "nope".into(),
+                servers: 2,
+            })),
+        })
+        .await
+        .expect_err("unknown station");
+    assert_eq!(status.code(), Code::NotFound);
     server.shutdown().await.expect("clean shutdown");
 }

@@ -122,6 +122,10 @@ pub async fn next_frame(stream: &mut tonic::Streaming<v1::StateFrame>) -> v1::St
 #[derive(Default, Debug, Clone)]
 pub struct LiveView {
     pub stations: Vec<v1::StationState>,
+    /// Vehicle states by Layout.vehicles index.
+    pub vehicles: Vec<v1::VehicleState>,
+    /// Parts per hour by flow-link index, for the links the server measures.
+    pub flows: std::collections::BTreeMap<u32, f64>,
     pub clock: v1::ClockState,
     pub kpis: v1::KpiSummary,
     pub generation: u64,
@@ -135,6 +139,8 @@ impl LiveView {
         self.last_seq = frame.seq;
         if frame.full {
             self.stations = frame.stations.clone();
+            self.vehicles = frame.vehicles.clone();
+            self.flows.clear();
             self.generation = frame.layout_generation;
         } else {
             assert_eq!(
@@ -144,6 +150,12 @@ impl LiveView {
             for s in &frame.stations {
                 self.stations[s.index as usize] = *s;
             }
+            for v in &frame.vehicles {
+                self.vehicles[v.index as usize] = *v;
+            }
+        }
+        for f in &frame.flows {
+            self.flows.insert(f.link_index, f.parts_per_hour);
         }
         if let Some(k) = frame.kpis {
             self.kpis = k;
