@@ -712,7 +712,7 @@ impl Sim {
     /// (and the source registered as a waiter) when either is not possible yet.
     fn release(&mut self, source: u32, part: PartId) -> bool {
         let p = self.parts[part as usize];
-        if !p.materials_taken {
+        if !p.materials_taken && !self.model.products[p.product as usize].materials.is_empty() {
             if !self.materials_available(p.product) {
                 self.wait_for_material(MaterialWaiter::Source(source), p.product);
                 return false;
@@ -799,6 +799,7 @@ impl Sim {
     /// Otherwise an AGV when the step or the factory names a fleet whose graph both
     /// stations stand on, a truck when they stand in factories with docks, else the
     /// target's buffer directly.
+    #[inline]
     fn place_towards(&self, from: Option<StationIdx>, target: StationIdx, carry: Option<u32>) -> Place {
         let Some(from) = from else { return Place::Station(target) };
         let model = &self.model;
@@ -825,6 +826,7 @@ impl Sim {
         Place::Station(target)
     }
 
+    #[inline]
     fn has_room(&self, place: Place) -> bool {
         match place {
             Place::Station(s) | Place::Agv { target: s, .. } => self.stations[s as usize].has_room(),
@@ -915,7 +917,7 @@ impl Sim {
             } else {
                 None
             };
-            if !self.seize_crew(station) {
+            if self.model.stations[s].crew > 0 && !self.seize_crew(station) {
                 break;
             }
             let now = self.now;
@@ -1009,7 +1011,9 @@ impl Sim {
             }
             self.stations[s].update_active(now);
         }
-        self.release_crew(station);
+        if self.model.stations[s].crew > 0 {
+            self.release_crew(station);
+        }
         self.try_start(station);
         true
     }

@@ -620,6 +620,9 @@ impl Sim {
 
     /// Consumes the materials of one unit of `product`; the caller checked availability.
     pub(crate) fn consume_materials(&mut self, product: u16) {
+        if self.model.products[product as usize].materials.is_empty() {
+            return;
+        }
         let model = Arc::clone(&self.model);
         let Some(factory) = self.logistics.product_factory[product as usize] else { return };
         for &(m, qty) in &model.products[product as usize].materials {
