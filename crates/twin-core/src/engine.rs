@@ -81,6 +81,7 @@ pub(crate) enum Event {
     WarmupEnd,
     VehicleArrive { vehicle: u32, generation: u32 },
     VehicleDone { vehicle: u32, generation: u32 },
+    VehicleRetry { vehicle: u32, generation: u32 },
     TruckArrive { truck: u32, generation: u32 },
     TruckDone { truck: u32, generation: u32 },
     TruckTimetable,
@@ -632,6 +633,7 @@ impl Sim {
                 return self.on_vehicle_arrive(vehicle, generation);
             }
             Event::VehicleDone { vehicle, generation } => return self.on_vehicle_done(vehicle, generation),
+            Event::VehicleRetry { vehicle, generation } => return self.on_vehicle_retry(vehicle, generation),
             Event::TruckArrive { truck, generation } => return self.on_truck_arrive(truck, generation),
             Event::TruckDone { truck, generation } => return self.on_truck_done(truck, generation),
             Event::TruckTimetable => self.on_truck_timetable(),

@@ -265,6 +265,9 @@ pub(crate) struct LogisticsRt {
     pub charger_queue: Vec<VecDeque<u32>>,
 }
 
+/// How long a deadlock that could not be broken waits before the next attempt.
+const DEADLOCK_RETRY: Micros = 5 * SECOND;
+
 /// How many deadlock records a report keeps (the count is kept in full).
 const MAX_DEADLOCK_RECORDS: usize = 20;
 
@@ -933,7 +936,7 @@ impl Sim {
             }
             self.touch_battery(v);
             self.set_vehicle_state(v, VehicleState::WaitingTraffic);
-            self.resolve_blockage(v, r);
+            self.resolve_blockage(v, r, true);
             return;
         }
         let now = self.now;
@@ -1016,8 +1019,21 @@ impl Sim {
         }
     }
 
-    /// Moves a parked vehicle out of the way, or detects and breaks a deadlock.
-    fn resolve_blockage(&mut self, v: u32, r: Resource) {
+    /// A retry of a deadlock that could not be broken earlier.
+    pub(crate) fn on_vehicle_retry(&mut self, v: u32, generation: u32) -> bool {
+        let veh = &self.logistics.vehicles[v as usize];
+        if veh.generation != generation {
+            return false;
+        }
+        let Some(r) = veh.waiting_on else { return false };
+        self.resolve_blockage(v, r, false);
+        true
+    }
+
+    /// Moves a parked vehicle out of the way, or detects and breaks a deadlock. A new
+    /// deadlock is counted when `new_wait`; one that cannot be broken now is tried again
+    /// a little later, when the vehicles around may have moved.
+    fn resolve_blockage(&mut self, v: u32, r: Resource, new_wait: bool) {
         let model = Arc::clone(&self.model);
         let g = model.fleets[self.logistics.vehicles[v as usize].fleet as usize].graph as usize;
         let graph = &model.graphs[g];
@@ -1046,23 +1062,30 @@ impl Sim {
             }
             return;
         }
-        // Follow the chain of waits; a chain that returns to `v` is a deadlock.
-        let mut cycle = vec![v];
+        // Follow the chain of waits. A chain that comes back to a vehicle already on it
+        // has a cycle: a deadlock, whether or not `v` itself is part of it.
+        let mut chain = vec![v];
         let mut cur = h;
-        while cur != v {
-            if cycle.len() > self.logistics.vehicles.len() || cycle.contains(&cur) {
+        let cycle = loop {
+            if let Some(k) = chain.iter().position(|&x| x == cur) {
+                break chain.split_off(k);
+            }
+            if chain.len() > self.logistics.vehicles.len() {
                 return;
             }
-            cycle.push(cur);
+            chain.push(cur);
             let Some(next_r) = self.logistics.vehicles[cur as usize].waiting_on else { return };
             let Some(next_h) = holder_of(self, next_r) else { return };
             cur = next_h;
-        }
+        };
         let now = self.now;
         let veh = &mut self.logistics.vehicles[v as usize];
         if veh.resolve_t == now {
             veh.resolves += 1;
             if veh.resolves > 3 {
+                // Enough tries for this instant; look again a little later.
+                let generation = veh.generation;
+                self.schedule(now + DEADLOCK_RETRY, Event::VehicleRetry { vehicle: v, generation });
                 return;
             }
         } else {
@@ -1124,6 +1147,14 @@ impl Sim {
                     break;
                 }
             }
+        }
+        if !resolved {
+            let veh = &self.logistics.vehicles[v as usize];
+            let generation = veh.generation;
+            self.schedule(now + DEADLOCK_RETRY, Event::VehicleRetry { vehicle: v, generation });
+        }
+        if !new_wait {
+            return;
         }
         self.logistics.n_deadlocks += 1;
         if self.logistics.deadlocks.len() < MAX_DEADLOCK_RECORDS {
@@ -1280,11 +1311,15 @@ impl Sim {
         let graph = &model.graphs[g];
         let from = self.plan_node(v);
         let occ = &self.logistics.occupancy[g];
+        let vehicles = &self.logistics.vehicles;
+        // A charger with an idle vehicle standing on it counts as free: that vehicle is
+        // asked to move aside when this one arrives.
         let pick = graph
             .chargers
             .iter()
             .filter(|&&c| {
-                occ.claimed[c as usize].is_none_or(|x| x == v) && occ.node[c as usize].is_none_or(|x| x == v)
+                occ.claimed[c as usize].is_none_or(|x| x == v)
+                    && occ.node[c as usize].is_none_or(|x| x == v || vehicles[x as usize].job == Job::Idle)
             })
             .min_by_key(|&&c| (graph.distance_mm(from, c), c));
         let Some(&charger) = pick else {

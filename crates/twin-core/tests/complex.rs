@@ -97,6 +97,32 @@ fn logistics_scene_keeps_every_invariant_over_three_days() {
     }
 }
 
+/// Weeks, not days: jams that build up slowly (AGVs cornering each other on a spur,
+/// a charger blocked by an idle vehicle) show only in long runs.
+#[test]
+fn logistics_scene_stays_stable_for_three_weeks() {
+    let model = Arc::new(Model::load(&scene_path("validation/logistics.ron")).unwrap());
+    for seed in [1, 2] {
+        let mut sim = Sim::new(Arc::clone(&model), seed);
+        sim.run_until(21 * DAY);
+        let r = sim.report();
+        assert!(
+            (r.complex.throughput_per_hour - 14.0 * 0.98).abs() < 1.0,
+            "seed {seed}: {}",
+            r.complex.throughput_per_hour
+        );
+        assert!(r.complex.wip_now < 200, "seed {seed}: WIP {}", r.complex.wip_now);
+        // Little's law over the whole window.
+        let lambda_w = r.complex.throughput_per_hour / 3600.0 * r.complex.lead_time_mean_s;
+        assert!(
+            (r.complex.wip_mean - lambda_w).abs() < 0.05 * r.complex.wip_mean,
+            "L {} vs λW {lambda_w}",
+            r.complex.wip_mean
+        );
+        assert!(r.vehicles.fleets.iter().all(|f| f.orders_waiting < 10));
+    }
+}
+
 #[test]
 fn same_seed_gives_the_same_complex_report() {
     let model = Arc::new(Model::load(&scene_path("validation/logistics.ron")).unwrap());
