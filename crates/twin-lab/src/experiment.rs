@@ -43,7 +43,7 @@ pub struct Variant {
 
 /// An experiment ready to run: every variant's scene has been edited and validated.
 ///
-/// Building one does all the checking, so [`crate::run`] can only fail on things a
+/// Building one does all the checking, so [`crate::run()`] can only fail on things a
 /// replication discovers (a KPI that is null in some run).
 #[derive(Clone, Debug)]
 pub struct Experiment {

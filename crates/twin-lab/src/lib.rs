@@ -13,7 +13,7 @@
 //! other machines later.
 //!
 //! Layout:
-//! - [`file`]: the experiment file format (RON), with an example below.
+//! - [`file`](mod@file): the experiment file format (RON), with an example below.
 //! - [`edit`]: applying edits to a `twin_core::Scene`.
 //! - [`kpi`]: KPI paths into a run's report (`stations[mill].utilization`).
 //! - [`experiment`]: validation, sweep expansion, seeds ([`Experiment`]).
