@@ -57,10 +57,9 @@ impl Duration {
             .map_err(|e| {
                 format!("invalid duration `{text}`: {e} (write e.g. \"90s\", \"1m 30s\", \"1.5h\", \"7d\")")
             })
-            .and_then(|d| {
-                u64::try_from(d.as_micros())
-                    .map(Duration)
-                    .map_err(|_| format!("duration `{text}` is too long"))
+            .and_then(|d| match u64::try_from(d.as_micros()) {
+                Ok(micros) if micros <= MAX_SPAN => Ok(Duration(micros)),
+                _ => Err(format!("duration `{text}` is longer than 100 years")),
             })
     }
 }
@@ -85,8 +84,8 @@ fn parse_decimal(text: &str) -> Option<Result<Duration, String>> {
         }
     };
     let micros = (value * scale as f64).round();
-    if !micros.is_finite() || micros >= u64::MAX as f64 {
-        return Some(Err(format!("duration `{text}` is too long")));
+    if !micros.is_finite() || micros > MAX_SPAN as f64 {
+        return Some(Err(format!("duration `{text}` is longer than 100 years")));
     }
     Some(Ok(Duration(micros as u64)))
 }
@@ -141,6 +140,8 @@ mod tests {
         assert!(Duration::parse("-5s").unwrap_err().contains("negative"));
         assert!(Duration::parse("5 parsecs").is_err());
         assert!(Duration::parse("1.5 furlongs").is_err());
+        assert!(Duration::parse("500years").unwrap_err().contains("100 years"));
+        assert!(Duration::parse("99999999999999999d").is_err());
     }
 
     #[test]
