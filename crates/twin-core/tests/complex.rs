@@ -23,7 +23,7 @@ fn run_checked(sim: &mut Sim, until: u64) {
     let mut checks = 0;
     while sim.next_event_time().is_some_and(|t| t <= until) {
         sim.step();
-        if sim.events() % 25 == 0 {
+        if sim.events().is_multiple_of(25) {
             checks += 1;
             assert_eq!(sim.traffic_conflicts(), 0, "two vehicles share a node or segment at t={}", sim.now());
             let census = sim.part_census();
