@@ -3,15 +3,18 @@
 //! the simulation thread publishing a snapshot to a client receiving it (p50/p99), the
 //! control-call latency (p50/p99), and this process's CPU and resident memory over time.
 //!
-//! `cargo bench -p twin-server --bench load -- [VIEWERS] [RATE_HZ] [SECONDS] [SPEED]`
-//! (defaults 100, 30, 20, 60). Server and clients share the process, so CPU and memory
-//! include the clients' share.
+//! `cargo bench -p twin-server --bench load -- [VIEWERS] [RATE_HZ] [SECONDS] [SPEED] [START_H]`
+//! (defaults 100, 30, 20, 60, 0). With START_H the server first runs as fast as possible
+//! to that simulated hour (e.g. 34 = Monday 10:00 in the demo complex, when every shift
+//! works and the AGVs and trucks drive), then the measurement starts. Server and clients
+//! share the process, so CPU and memory include the clients' share.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use prost::Message;
 use tonic::transport::Endpoint;
 use twin_proto::v1;
 use twin_proto::v1::twin_service_client::TwinServiceClient;
@@ -62,14 +65,15 @@ fn main() {
     let rate_hz = args.get(1).map_or(30, |v| *v as u32);
     let seconds = args.get(2).map_or(20.0, |v| *v);
     let speed = args.get(3).copied().unwrap_or(60.0);
+    let start_h = args.get(4).copied().unwrap_or(0.0);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    runtime.block_on(bench(viewers, rate_hz, seconds, speed));
+    runtime.block_on(bench(viewers, rate_hz, seconds, speed, start_h));
 }
 
-async fn bench(viewers: usize, rate_hz: u32, seconds: f64, speed: f64) {
+async fn bench(viewers: usize, rate_hz: u32, seconds: f64, speed: f64, start_h: f64) {
     let scene = scene();
     println!(
-        "load: {viewers} viewers at {rate_hz} Hz for {seconds} s, speed {speed}, scene {}",
+        "load: {viewers} viewers at {rate_hz} Hz for {seconds} s, speed {speed}, from hour {start_h}, scene {}",
         scene.display()
     );
     let config = Config {
@@ -104,6 +108,9 @@ async fn bench(viewers: usize, rate_hz: u32, seconds: f64, speed: f64) {
     }));
 
     let url = format!("http://{addr}");
+    if start_h > 0.0 {
+        fast_forward(&url, (start_h * 3600e6) as u64, speed).await;
+    }
     let start = Instant::now();
     let end = start + Duration::from_secs_f64(seconds);
     let warmup = Duration::from_secs(2);
@@ -121,6 +128,8 @@ async fn bench(viewers: usize, rate_hz: u32, seconds: f64, speed: f64) {
                 .into_inner();
             let mut frames = 0u64;
             let mut delays = Vec::new();
+            // (vehicles listed, encoded bytes) over the measured frames.
+            let mut volume = (0u64, 0u64);
             while let Ok(Some(frame)) =
                 tokio::time::timeout_at(end.into(), stream.message()).await.unwrap_or(Ok(None))
             {
@@ -129,13 +138,15 @@ async fn bench(viewers: usize, rate_hz: u32, seconds: f64, speed: f64) {
                     continue;
                 }
                 frames += 1;
+                volume.0 += frame.vehicles.len() as u64;
+                volume.1 += frame.encoded_len() as u64;
                 let clock = frame.clock.expect("clock");
                 let key = (frame.layout_generation, clock.sim_time_us);
                 if let Some(t) = published.lock().expect("lock").get(&key) {
                     delays.push(now.duration_since(*t).as_secs_f64() * 1e3);
                 }
             }
-            (frames, delays)
+            (frames, delays, volume)
         }));
     }
 
@@ -176,10 +187,12 @@ async fn bench(viewers: usize, rate_hz: u32, seconds: f64, speed: f64) {
 
     let mut frames = 0;
     let mut delays = Vec::new();
+    let mut volume = (0u64, 0u64);
     for t in tasks {
-        let (f, d) = t.await.expect("viewer task");
+        let (f, d, v) = t.await.expect("viewer task");
         frames += f;
         delays.extend(d);
+        volume = (volume.0 + v.0, volume.1 + v.1);
     }
     let mut control = control.await.expect("control task");
     let rows = sampler.await.expect("sampler");
@@ -191,6 +204,12 @@ async fn bench(viewers: usize, rate_hz: u32, seconds: f64, speed: f64) {
         "frames delivered: {:.0}/s in total, {:.1}/s per viewer (asked {rate_hz})",
         frames as f64 / measured,
         frames as f64 / measured / viewers as f64
+    );
+    println!(
+        "frame content: {:.1} vehicles and {:.1} KiB per frame on average ({:.2} MiB/s to all viewers)",
+        volume.0 as f64 / frames.max(1) as f64,
+        volume.1 as f64 / 1024.0 / frames.max(1) as f64,
+        volume.1 as f64 / measured / (1024.0 * 1024.0)
     );
     println!(
         "tick-to-client delay: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} frames matched)",
@@ -211,4 +230,27 @@ async fn bench(viewers: usize, rate_hz: u32, seconds: f64, speed: f64) {
     }
     let _ = stop_tx.send(());
     let _ = serve.await;
+}
+
+/// Runs the live twin as fast as possible to `sim_time_us`, then resumes it paced.
+async fn fast_forward(url: &str, sim_time_us: u64, speed: f64) {
+    let t = Instant::now();
+    let channel = Endpoint::from_shared(url.to_string()).expect("uri").connect().await.expect("connect");
+    let mut client = TwinServiceClient::new(channel);
+    // RunTo first: at max speed the clock could pass the target between two calls.
+    client.run_to(v1::RunToRequest { sim_time_us }).await.expect("run to");
+    client.set_speed(v1::SetSpeedRequest { speed: 0.0, max_speed: true }).await.expect("max speed");
+    let mut stream = client
+        .stream_state(v1::StreamStateRequest { rate_hz: 10, full_frames_only: true })
+        .await
+        .expect("stream")
+        .into_inner();
+    while let Ok(Some(frame)) = stream.message().await {
+        if frame.clock.is_some_and(|c| c.paused && c.sim_time_us >= sim_time_us) {
+            break;
+        }
+    }
+    client.set_speed(v1::SetSpeedRequest { speed, max_speed: false }).await.expect("speed");
+    client.resume(v1::ResumeRequest {}).await.expect("resume");
+    println!("fast-forward to {:.1} h took {:.1} s", sim_time_us as f64 / 3600e6, t.elapsed().as_secs_f64());
 }

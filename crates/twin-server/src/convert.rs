@@ -114,7 +114,12 @@ fn ships_to_hub(model: &Model, s: u32) -> bool {
 
 fn flow_links(model: &Model) -> Vec<v1::FlowLink> {
     use v1::EndpointKind as K;
-    let mut links: BTreeSet<(End, End, i32)> = BTreeSet::new();
+    // One link per (from, to) pair; should two products move parts between the same two
+    // stations by different means, the first routing's mode is shown.
+    let mut links: BTreeMap<(End, End), i32> = BTreeMap::new();
+    let mut insert = |from: End, to: End, mode: v1::FlowMode| {
+        links.entry((from, to)).or_insert(mode as i32);
+    };
     let station = |s: u32| (K::Station as i32, s);
     for (src_idx, src) in model.sources.iter().enumerate() {
         let mut products: Vec<usize> = src.mix.iter().map(|m| usize::from(m.1)).collect();
@@ -124,11 +129,7 @@ fn flow_links(model: &Model) -> Vec<v1::FlowLink> {
         for p in products {
             if let Some(first) = model.products.get(p).and_then(|p| p.steps.first()) {
                 for &s in &first.at {
-                    links.insert((
-                        (K::Source as i32, src_idx as u32),
-                        station(s),
-                        v1::FlowMode::Direct as i32,
-                    ));
+                    insert((K::Source as i32, src_idx as u32), station(s), v1::FlowMode::Direct);
                 }
             }
         }
@@ -138,17 +139,17 @@ fn flow_links(model: &Model) -> Vec<v1::FlowLink> {
             for &a in &pair[0].at {
                 for &b in &pair[1].at {
                     let mode = flow_mode(model, a, b, pair[1].carry);
-                    links.insert((station(a), station(b), mode as i32));
+                    insert(station(a), station(b), mode);
                 }
             }
         }
         if let Some(last) = product.steps.last() {
             for &a in &last.at {
                 if let Some(sink) = product.sink {
-                    links.insert((station(a), (K::Sink as i32, sink), v1::FlowMode::Direct as i32));
+                    insert(station(a), (K::Sink as i32, sink), v1::FlowMode::Direct);
                 }
                 if ships_to_hub(model, a) {
-                    links.insert((station(a), (K::Hub as i32, 0), v1::FlowMode::Truck as i32));
+                    insert(station(a), (K::Hub as i32, 0), v1::FlowMode::Truck);
                 }
             }
         }
@@ -156,7 +157,7 @@ fn flow_links(model: &Model) -> Vec<v1::FlowLink> {
     links
         .into_iter()
         .enumerate()
-        .map(|(index, (from, to, mode))| v1::FlowLink {
+        .map(|(index, ((from, to), mode))| v1::FlowLink {
             index: index as u32,
             from: Some(v1::Endpoint { kind: from.0, index: from.1 }),
             to: Some(v1::Endpoint { kind: to.0, index: to.1 }),
@@ -225,11 +226,7 @@ impl FlowIndex {
 
     /// Cumulative parts moved along every link since the statistics were reset (0 for
     /// unmeasured links), from the station pair counts and the stations' completions.
-    pub fn counts(
-        &self,
-        pairs: impl Iterator<Item = (u32, u32, u64)>,
-        views: &[StationView],
-    ) -> Vec<u64> {
+    pub fn counts(&self, pairs: impl Iterator<Item = (u32, u32, u64)>, views: &[StationView]) -> Vec<u64> {
         let mut counts = vec![0u64; self.measured.len()];
         let mut sent = vec![0u64; views.len()];
         for (from, to, n) in pairs {

@@ -16,6 +16,7 @@ use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{oneshot, watch};
+use twin_core::report::ReportOptions;
 use twin_core::time::{HOUR, Micros};
 use twin_core::{CommandError, Model, Report, Sim};
 use twin_proto::v1;
@@ -29,7 +30,8 @@ const PUBLISH_EVERY: Duration = Duration::from_millis(10);
 /// bounds control-call latency at "as fast as possible".
 const CHUNK_BUDGET: Duration = Duration::from_millis(2);
 /// How often the full report (bottleneck ranking, KPIs) is recomputed while running.
-/// `Sim::report` sorts every active period, too costly for every frame.
+/// The ranking sweeps every active period, too costly for every frame or command; the
+/// KPIs alone are refreshed after every command.
 const REPORT_EVERY: Duration = Duration::from_secs(1);
 /// When paced and this far behind the wall clock, the debt is written off instead of
 /// racing to catch up (the achieved speed then shows the shortfall).
@@ -321,6 +323,13 @@ struct Motion {
     speed: f64,
 }
 
+/// Whether a report refresh recomputes the bottleneck ranking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ranking {
+    Refresh,
+    Keep,
+}
+
 struct Driver {
     scene: Arc<LiveScene>,
     sim: Sim,
@@ -450,7 +459,7 @@ impl Driver {
             let now = Instant::now();
             if now.duration_since(self.last_publish) >= PUBLISH_EVERY || self.clock.paused {
                 if now.duration_since(self.report_at) >= REPORT_EVERY {
-                    self.refresh_report();
+                    self.refresh_report(Ranking::Refresh);
                 }
                 self.publish();
             }
@@ -494,8 +503,11 @@ impl Driver {
     fn handle(&mut self, request: Request) -> bool {
         match request {
             Request::Control(c, reply) => {
+                let generation = self.generation;
                 let result = self.control(c);
-                self.refresh_report();
+                // A new run needs a new ranking (cheap at time zero); clock changes do not.
+                let ranking = if self.generation != generation { Ranking::Refresh } else { Ranking::Keep };
+                self.refresh_report(ranking);
                 self.publish();
                 let _ = reply.send(result);
             }
@@ -510,7 +522,7 @@ impl Driver {
                     Receipt { applied_at, seq: self.log.len() as u64, generation: self.generation }
                 });
                 if result.is_ok() {
-                    self.refresh_report();
+                    self.refresh_report(Ranking::Keep);
                     self.publish();
                 }
                 let _ = reply.send(result);
@@ -606,11 +618,16 @@ impl Driver {
         self.speed_window = (now, self.sim.now());
     }
 
-    fn refresh_report(&mut self) {
-        self.report = self.sim.report();
+    /// Recomputes the cached report and its wire KPIs; with [`Ranking::Refresh`] also the
+    /// bottleneck ranking (the costly sweep), else the cached ranking stays.
+    fn refresh_report(&mut self, ranking: Ranking) {
+        let refresh = ranking == Ranking::Refresh;
+        self.report = self.sim.report_with(ReportOptions { bottlenecks: refresh });
         self.kpis = convert::kpi_summary(&self.report);
-        self.ranking = convert::bottleneck_ranking(&self.scene.model, &self.report);
-        self.report_at = Instant::now();
+        if refresh {
+            self.ranking = convert::bottleneck_ranking(&self.scene.model, &self.report);
+            self.report_at = Instant::now();
+        }
     }
 
     fn snapshot(&mut self) -> Arc<Snapshot> {
