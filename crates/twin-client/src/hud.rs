@@ -306,13 +306,15 @@ fn draw_kpi_panel(
         .resizable(false)
         .show(ctx, |ui| {
             egui::Grid::new("kpis").num_columns(2).striped(true).show(ui, |ui| {
-                let rows: [(&str, String); 8] = [
+                let rows: [(&str, String); 10] = [
                     ("Throughput", format!("{:.1} /h", k.throughput_per_hour)),
                     ("WIP", format!("{:.0}", k.wip)),
                     ("Lead time", format!("{:.0} s", k.lead_time_mean_s)),
                     ("OEE", format!("{:.1} %", k.oee * 100.0)),
                     ("Energy", format!("{:.1} kWh", k.energy_kwh)),
+                    ("CO2", format!("{:.1} kg", k.co2_kg)),
                     ("Value added", format!("{:.1} %", k.value_added_rate * 100.0)),
+                    ("AGV utilisation", format!("{:.1} %", k.agv_utilization * 100.0)),
                     ("Finished", k.finished.to_string()),
                     ("Scrapped", k.scrapped.to_string()),
                 ];
