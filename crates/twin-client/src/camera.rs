@@ -52,7 +52,7 @@ pub struct FocusOn {
 }
 
 /// Orbit state of the camera; `place_camera` derives the transform from it.
-#[derive(Component, Debug, Clone)]
+#[derive(Component, Debug, Clone, PartialEq)]
 pub struct OrbitCamera {
     /// Point looked at (world).
     pub focus: Vec3,
@@ -115,7 +115,10 @@ fn control_camera(
         .map(|e| (!e.wants_any_pointer_input(), !e.wants_any_keyboard_input()))
         .unwrap_or((true, true));
     let dt = time.delta_secs();
-    for mut orbit in &mut cameras {
+    for mut stored in &mut cameras {
+        // Work on a copy and write back only a real change, so a still camera does not
+        // re-place itself (and re-mark its transform changed) every frame.
+        let mut orbit = stored.clone();
         let shift = keys.any_pressed([KeyCode::ShiftLeft, KeyCode::ShiftRight]);
         let pan_drag = buttons.pressed(MouseButton::Middle) || (shift && buttons.pressed(MouseButton::Right));
         let orbit_drag = buttons.pressed(MouseButton::Right) && !shift;
@@ -178,6 +181,7 @@ fn control_camera(
         }
         orbit.pitch = orbit.pitch.clamp(PITCH_RANGE_RAD.0, PITCH_RANGE_RAD.1);
         orbit.distance = orbit.distance.clamp(DISTANCE_RANGE_M.0, DISTANCE_RANGE_M.1);
+        stored.set_if_neq(orbit);
     }
 }
 

@@ -89,7 +89,7 @@ impl ThroughputHistory {
 
     /// Number of points held.
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.points.len()
     }
 }

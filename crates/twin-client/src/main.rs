@@ -1,28 +1,6 @@
-//! `twin-client`: the Bevy 3D client of the industrial-complex twin.
-//!
-//! Architecture invariant: the client renders only what arrives over gRPC (`twin-proto`);
-//! it never links the simulation core or the server.
-//!
-//! Layout (one plugin per file):
-//! - `net`: `NetPlugin`, the tonic client on its own tokio thread, bridged by channels.
-//! - `model`: the layout and live state rebuilt from full and delta frames.
-//! - `site`: `SitePlugin`, meshes for the layout, coloured and sized from the live state.
-//! - `motion`: `MotionPlugin`, vehicle interpolation between frames.
-//! - `camera`: `CameraPlugin`, orbit / pan / zoom and focusing.
-//! - `select`: `SelectionPlugin`, click to select a station or vehicle.
-//! - `hud`: `HudPlugin`, egui panels.
-//! - `capture`: `CapturePlugin`, the screenshot mode for render tests.
-//! - `palette`: state colours shared by meshes and legend.
-
-mod camera;
-mod capture;
-mod hud;
-mod model;
-mod motion;
-mod net;
-mod palette;
-mod select;
-mod site;
+//! `twin-client`: the Bevy 3D client of the industrial-complex twin. The plugins live in
+//! the crate's library (`src/lib.rs`) so that the render benchmark
+//! (`examples/render_stress.rs`) runs exactly the same systems.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -34,6 +12,7 @@ use bevy::window::PresentMode;
 use bevy::winit::{UpdateMode, WinitSettings};
 use bevy_egui::EguiPlugin;
 use clap::Parser;
+use twin_client::{camera, capture, hud, motion, net, select, site};
 
 /// Window size in screenshot mode, so captures are comparable between runs.
 const CAPTURE_RESOLUTION: (u32, u32) = (1280, 720);

@@ -139,7 +139,12 @@ impl LiveState {
             self.kpis = *kpis;
         }
         if let Some(ranking) = &frame.bottlenecks {
-            self.bottlenecks.clone_from(ranking);
+            // Field by field so the ranking's buffer is reused (a derived `clone_from` would
+            // allocate a new one); naming every field makes a new proto field a compile error.
+            let BottleneckRanking { ranking: entries, momentary_station_index, window_start_us } = ranking;
+            self.bottlenecks.ranking.clone_from(entries);
+            self.bottlenecks.momentary_station_index = *momentary_station_index;
+            self.bottlenecks.window_start_us = *window_start_us;
         }
         if let Some(clock) = &frame.clock {
             self.clock = *clock;

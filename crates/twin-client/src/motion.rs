@@ -167,6 +167,8 @@ fn retarget_vehicles(
     }
 }
 
+/// Runs every frame over every vehicle: no allocation, and a transform is written (and so
+/// marked changed for propagation and render extraction) only when the vehicle moved.
 fn move_vehicles(time: Res<Time>, mut vehicles: Query<(&MotionTrack, &mut Transform, &mut Visibility)>) {
     let now = time.elapsed_secs_f64();
     for (track, mut transform, mut visibility) in &mut vehicles {
@@ -174,8 +176,12 @@ fn move_vehicles(time: Res<Time>, mut vehicles: Query<(&MotionTrack, &mut Transf
             continue;
         }
         let (position, yaw) = track.sample(now);
-        transform.translation = position + Vec3::Y * (VEHICLE_LIFT_M + transform.scale.y * 0.5);
-        transform.rotation = Quat::from_rotation_y(yaw);
+        let translation = position + Vec3::Y * (VEHICLE_LIFT_M + transform.scale.y * 0.5);
+        let rotation = Quat::from_rotation_y(yaw);
+        if transform.translation != translation || transform.rotation != rotation {
+            transform.translation = translation;
+            transform.rotation = rotation;
+        }
         if *visibility == Visibility::Hidden {
             *visibility = Visibility::Inherited;
         }
@@ -274,5 +280,51 @@ mod tests {
         }
         let x2 = app.world().get::<Transform>(vehicle).expect("transform").translation.x;
         assert!((x2 - 3.0).abs() < 1e-4, "vehicle reaches the reported position, got {x2}");
+    }
+
+    /// Counts transforms marked changed in the last update.
+    #[derive(Resource, Default)]
+    struct ChangedTransforms(usize);
+
+    fn count_changed(moved: Query<(), Changed<Transform>>, mut count: ResMut<ChangedTransforms>) {
+        count.0 = moved.iter().count();
+    }
+
+    #[test]
+    fn a_vehicle_at_rest_does_not_mark_its_transform_changed() {
+        let mut app = App::new();
+        app.add_plugins(MinimalPlugins)
+            .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(10)))
+            .add_plugins(MotionPlugin)
+            .init_resource::<ChangedTransforms>()
+            .add_systems(PostUpdate, count_changed);
+        let layout = Layout {
+            layout_generation: 1,
+            vehicles: vec![Vehicle { index: 0, ..Default::default() }],
+            ..Default::default()
+        };
+        let mut live = LiveState::default();
+        live.reset_for(&layout);
+        live.apply_frame(&frame(1, true, 0.0), Some(1)).expect("full frame");
+        app.insert_resource(live);
+        app.world_mut().spawn((
+            VehicleIndex(0),
+            MotionTrack::default(),
+            Transform::default(),
+            Visibility::Hidden,
+        ));
+        app.update();
+        app.world_mut()
+            .resource_mut::<LiveState>()
+            .apply_frame(&frame(2, false, 3.0), Some(1))
+            .expect("delta");
+        // The new segment starts where the vehicle is drawn, so it moves from the next frame.
+        app.update();
+        app.update();
+        assert_eq!(app.world().resource::<ChangedTransforms>().0, 1, "a moving vehicle is written");
+        for _ in 0..200 {
+            app.update();
+        }
+        assert_eq!(app.world().resource::<ChangedTransforms>().0, 0, "a still vehicle is not");
     }
 }

@@ -62,6 +62,28 @@ impl Plugin for NetPlugin {
     }
 }
 
+/// Installs the same resources and messages as [`NetPlugin`] (`SiteLayout`, `LiveState`,
+/// `LatestReport`, `Connection`, `LayoutChanged`, the bridge the HUD sends commands to) but
+/// starts no network thread: nothing ever arrives and commands go nowhere. Whoever adds it
+/// fills `SiteLayout` / `LiveState` itself. Used by the render benchmark
+/// (`examples/render_stress.rs`); the product always uses [`NetPlugin`].
+pub struct OfflinePlugin {
+    /// Shown in the HUD's connection line instead of a server address.
+    pub label: String,
+}
+
+impl Plugin for OfflinePlugin {
+    fn build(&self, app: &mut App) {
+        // The other ends are dropped at once: `try_recv` reports a closed channel (no
+        // events) and `send` returns false.
+        let (_, event_rx) = mpsc::channel(1);
+        let (command_tx, _) = mpsc::channel(1);
+        let bridge = NetBridge { events: event_rx, commands: command_tx };
+        let status = LinkStatus::Failed("offline: no server (synthetic state)".to_owned());
+        install_bridge(app, bridge, &self.label, status);
+    }
+}
+
 /// Inserts the bridge and everything fed by it (also used by tests, without a thread).
 fn install_bridge(app: &mut App, bridge: NetBridge, server: &str, status: LinkStatus) {
     app.insert_resource(bridge)

@@ -168,11 +168,15 @@ fn outline_selection(
         None => None,
     };
     match entity.and_then(|e| bodies.get(*e).ok()) {
+        // Runs every frame: write only what changed, so a still outline costs nothing
+        // downstream (transform propagation, render extraction).
         Some(body) => {
-            *transform = body.with_scale(body.scale + Vec3::splat(OUTLINE_MARGIN_M));
-            *visibility = Visibility::Inherited;
+            transform.set_if_neq(body.with_scale(body.scale + Vec3::splat(OUTLINE_MARGIN_M)));
+            visibility.set_if_neq(Visibility::Inherited);
         }
-        None => *visibility = Visibility::Hidden,
+        None => {
+            visibility.set_if_neq(Visibility::Hidden);
+        }
     }
 }
 

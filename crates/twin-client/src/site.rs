@@ -538,12 +538,17 @@ fn colour_stations(
 fn colour_vehicles(
     live: Res<LiveState>,
     assets: Res<SiteAssets>,
-    mut vehicles: Query<(&VehicleIndex, &mut MeshMaterial3d<StandardMaterial>)>,
+    mut vehicles: Query<(&VehicleIndex, &mut SeenRev, &mut MeshMaterial3d<StandardMaterial>)>,
 ) {
-    for (index, mut material) in &mut vehicles {
-        let Some(state) = live.vehicles.get(index.0 as usize) else {
+    for (index, mut seen, mut material) in &mut vehicles {
+        let i = index.0 as usize;
+        let (Some(state), Some(&rev)) = (live.vehicles.get(i), live.vehicle_rev.get(i)) else {
             continue;
         };
+        if rev == seen.0 {
+            continue;
+        }
+        seen.0 = rev;
         let kind = VehicleStateKind::try_from(state.state).unwrap_or_default();
         let handle = &assets.vehicle_states[vehicle_state_slot(kind)];
         if &material.0 != handle {
@@ -559,6 +564,9 @@ fn fill_buffers(live: Res<LiveState>, mut bars: Query<(&BufferBar, &mut Transfor
         };
         let fill = if state.buffer_fill.is_finite() { state.buffer_fill.clamp(0.0, 1.0) } else { 0.0 };
         let height = (fill * BUFFER_BAR_HEIGHT_M).max(0.001);
+        if transform.scale.y == height {
+            continue; // unchanged: no write, so no change detection downstream
+        }
         let base = transform.translation.y - transform.scale.y * 0.5;
         transform.scale.y = height;
         transform.translation.y = base + height * 0.5;
@@ -595,8 +603,10 @@ fn size_flow_lines(live: Res<LiveState>, mut lines: Query<(&FlowLine, &mut Trans
         lines.iter().map(|(l, _)| flow_rate(&live, l.link, l.station, l.share_divisor)).fold(0.0, f64::max);
     for (line, mut transform) in &mut lines {
         let width = flow_width(flow_rate(&live, line.link, line.station, line.share_divisor), max_rate);
-        transform.scale.y = width;
-        transform.scale.z = width;
+        if transform.scale.y != width || transform.scale.z != width {
+            transform.scale.y = width;
+            transform.scale.z = width;
+        }
     }
 }
 
@@ -611,7 +621,7 @@ fn highlight_bottleneck(
     };
     let station = live.bottleneck_station().and_then(|i| site.layout.as_ref()?.stations.get(i as usize));
     let Some(station) = station else {
-        *visibility = Visibility::Hidden;
+        visibility.set_if_neq(Visibility::Hidden);
         return;
     };
     let height = station_height(station.kind());
@@ -622,7 +632,7 @@ fn highlight_bottleneck(
     transform.scale = Vec3::splat(radius * 0.6 * pulse);
     transform.rotation =
         Quat::from_rotation_y(time.elapsed_secs() * BOTTLENECK_SPIN_HZ * std::f32::consts::TAU);
-    *visibility = Visibility::Inherited;
+    visibility.set_if_neq(Visibility::Inherited);
 }
 
 #[cfg(test)]

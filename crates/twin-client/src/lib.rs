@@ -1,0 +1,29 @@
+//! `twin-client`: the Bevy 3D client of the industrial-complex twin, as a library of
+//! plugins. The `twin-client` binary (`src/main.rs`) assembles them into the client; the
+//! render benchmark (`examples/render_stress.rs`) assembles the same plugins without a
+//! server, so it measures the real rendering code path.
+//!
+//! Architecture invariant: the client renders only what arrives over gRPC (`twin-proto`);
+//! it never links the simulation core or the server.
+//!
+//! Layout (one plugin per file):
+//! - `net`: `NetPlugin`, the tonic client on its own tokio thread, bridged by channels
+//!   (`OfflinePlugin`: the same resources without a server, for the render benchmark).
+//! - `model`: the layout and live state rebuilt from full and delta frames.
+//! - `site`: `SitePlugin`, meshes for the layout, coloured and sized from the live state.
+//! - `motion`: `MotionPlugin`, vehicle interpolation between frames.
+//! - `camera`: `CameraPlugin`, orbit / pan / zoom and focusing.
+//! - `select`: `SelectionPlugin`, click to select a station or vehicle.
+//! - `hud`: `HudPlugin`, egui panels.
+//! - `capture`: `CapturePlugin`, the screenshot mode for render tests.
+//! - `palette`: state colours shared by meshes and legend.
+
+pub mod camera;
+pub mod capture;
+pub mod hud;
+pub mod model;
+pub mod motion;
+pub mod net;
+pub mod palette;
+pub mod select;
+pub mod site;
