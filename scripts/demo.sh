@@ -10,8 +10,8 @@ scene="${1:-scenes/demo-complex.ron}"
 addr=127.0.0.1:50051
 
 if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
-  echo "No display: running $scene headless for one simulated day and printing its report." >&2
-  cargo run --locked --release -p twin-cli --bin twin -- run "$scene" --until 1d
+  echo "No display: running $scene headless for one simulated week and printing its report." >&2
+  cargo run --locked --release -p twin-cli --bin twin -- run "$scene" --until 7d
   exit 0
 fi
 
