@@ -373,6 +373,12 @@ pub enum CommandError {
     AlreadyDown(String),
     #[error("station `{0}` is not down")]
     NotDown(String),
+    #[error("unknown fleet `{0}`")]
+    UnknownFleet(String),
+    /// The command is valid but the current state forbids it (for example taking out of
+    /// service vehicles that are at work).
+    #[error("{0}")]
+    Busy(String),
     #[error("{0}")]
     Invalid(String),
 }
@@ -1042,6 +1048,10 @@ impl Sim {
         let p = self.parts[part as usize];
         self.totals.part_scrapped(self.now, &p);
         self.free_parts.push(part);
+    }
+
+    pub(crate) fn run_followups_pub(&mut self) {
+        self.run_followups();
     }
 
     fn run_followups(&mut self) {

@@ -215,7 +215,7 @@ impl Sim {
         let mut congestion = Vec::new();
         let mut fleet_kwh = vec![0.0; model.fleets.len()];
         for (fi, spec) in model.fleets.iter().enumerate() {
-            let members: Vec<_> = lg.vehicles.iter().filter(|v| v.fleet == fi as u32).collect();
+            let members: Vec<_> = lg.vehicles.iter().filter(|v| v.fleet == fi as u32 && !v.retired).collect();
             let mut times = [0u64; 6];
             for v in &members {
                 for (k, t) in v.times.iter().enumerate() {
@@ -285,7 +285,7 @@ impl Sim {
         // Trucks and materials.
         let trucks = model.trucks.as_ref().filter(|_| !lg.trucks.is_empty()).map(|spec| {
             let mut times = [0u64; 4];
-            for t in &lg.trucks {
+            for t in lg.trucks.iter().filter(|t| !t.retired) {
                 for (k, x) in t.times.iter().enumerate() {
                     times[k] += x;
                 }
@@ -295,7 +295,7 @@ impl Sim {
             let loaded_trips: u64 = lg.trucks.iter().map(|t| t.loaded_trips).sum();
             let units_moved: u64 = lg.trucks.iter().map(|t| t.units_moved).sum();
             TruckKpis {
-                count: lg.trucks.len(),
+                count: lg.trucks.iter().filter(|t| !t.retired).count(),
                 utilization: ratio((total - times[0]) as f64, total as f64),
                 loaded_share: ratio(times[2] as f64, total as f64),
                 fill_rate: ratio(units_moved as f64, (loaded_trips * u64::from(spec.capacity)) as f64),

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Event, Followup, Holder, PartId, Sim};
+use crate::engine::{CommandError, Event, Followup, Holder, PartId, Sim};
 use crate::graph::{Graph, UNREACHABLE};
 use crate::model::{Model, StationIdx};
 use crate::scene::DispatchRule;
@@ -114,6 +114,9 @@ pub(crate) struct VehicleRt {
     /// Deadlock resolutions tried at `resolve_t`, to stop retrying within one instant.
     pub resolve_t: Micros,
     pub resolves: u32,
+    /// Taken out of service by a smaller fleet size: holds no node, shows nowhere. Kept
+    /// in the table so that other vehicles' indices stay put.
+    pub retired: bool,
 }
 
 /// Who holds and who waits for each node and edge of one path graph.
@@ -186,6 +189,8 @@ pub(crate) struct Drive {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct TruckRt {
+    /// Taken out of service by a smaller truck count (see [`VehicleRt::retired`]).
+    pub retired: bool,
     pub node: u32,
     pub drive: Option<Drive>,
     pub job: TruckJob,
@@ -263,6 +268,8 @@ pub(crate) struct LogisticsRt {
     pub truck_kwh: f64,
     /// Vehicles waiting (parked) for a free charger, per path graph.
     pub charger_queue: Vec<VecDeque<u32>>,
+    /// Per path graph, the nodes where stations load and unload (no place to park).
+    pub station_nodes: Vec<Vec<bool>>,
 }
 
 /// How long a deadlock that could not be broken waits before the next attempt.
@@ -386,6 +393,7 @@ impl LogisticsRt {
                     charged_kwh: 0.0,
                     resolve_t: 0,
                     resolves: 0,
+                    retired: false,
                 });
                 rt.vehicles.push(v);
             }
@@ -394,6 +402,7 @@ impl LogisticsRt {
         let trucks = match (&model.trucks, &model.roads) {
             (Some(t), Some((_, hub))) => (0..t.count)
                 .map(|_| TruckRt {
+                    retired: false,
                     node: *hub,
                     drive: None,
                     job: TruckJob::Idle,
@@ -462,6 +471,22 @@ impl LogisticsRt {
             shipped: 0,
             truck_kwh: 0.0,
             charger_queue: vec![VecDeque::new(); model.graphs.len()],
+            station_nodes: model
+                .graphs
+                .iter()
+                .enumerate()
+                .map(|(g, graph)| {
+                    let mut marks = vec![false; graph.len()];
+                    for st in &model.stations {
+                        if let Some((sg, n)) = st.node
+                            && sg as usize == g
+                        {
+                            marks[n as usize] = true;
+                        }
+                    }
+                    marks
+                })
+                .collect(),
         }
     }
 
@@ -1045,7 +1070,9 @@ impl Sim {
             }
         };
         let Some(h) = holder_of(self, r) else { return };
-        // A vehicle standing idle in the way moves aside to a free neighbour.
+        // A vehicle standing idle in the way moves aside: to a free neighbour, or when it
+        // has none, towards the nearest free parking spot (the wait cycle that may form
+        // on the way is then broken like any other deadlock).
         let hv = &self.logistics.vehicles[h as usize];
         if hv.job == Job::Idle && hv.leg.is_none() && hv.waiting_on.is_none() {
             let my_node = self.logistics.vehicles[v as usize].node;
@@ -1056,10 +1083,18 @@ impl Sim {
                     && occ.edge[e as usize].is_none()
                     && occ.claimed[n as usize].is_none()
             });
-            if let Some(&(_, n)) = spot {
+            let target = match spot {
+                Some(&(_, n)) => Some(n),
+                None => self.free_spot(g, hv.node, &[my_node, hv.node]),
+            };
+            if let Some(n) = target {
+                self.unclaim(h);
+                self.logistics.occupancy[g].claimed[n as usize] = Some(h);
                 self.logistics.vehicles[h as usize].job = Job::Park;
                 self.set_target(h, n);
             }
+            let generation = self.logistics.vehicles[v as usize].generation;
+            self.schedule(self.now + DEADLOCK_RETRY, Event::VehicleRetry { vehicle: v, generation });
             return;
         }
         // Follow the chain of waits. A chain that comes back to a vehicle already on it
@@ -1369,14 +1404,40 @@ impl Sim {
             .iter()
             .filter(|&&h| occ.claimed[h as usize].is_none() && occ.node[h as usize].is_none())
             .min_by_key(|&&h| (graph.distance_mm(from, h), h));
-        match pick {
-            Some(&home) => {
-                self.logistics.occupancy[g].claimed[home as usize] = Some(v);
+        // No free home: any free node that is neither a station's nor a charger, so that
+        // the vehicle does not stand where others must load, unload or charge.
+        let spot = match pick {
+            Some(&home) => Some(home),
+            None if self.logistics.station_nodes[g][from as usize] || graph.chargers.contains(&from) => {
+                self.free_spot(g, from, &[from])
+            }
+            None => None,
+        };
+        match spot {
+            Some(n) => {
+                self.logistics.occupancy[g].claimed[n as usize] = Some(v);
                 self.logistics.vehicles[v as usize].job = Job::Park;
-                self.set_target(v, home);
+                self.set_target(v, n);
             }
             None => self.set_vehicle_state(v, VehicleState::Idle),
         }
+    }
+
+    /// The nearest node from `from` where a vehicle may stand out of the way: free,
+    /// unclaimed, reachable, neither a station's node nor a charger, not in `exclude`.
+    fn free_spot(&self, g: usize, from: u32, exclude: &[u32]) -> Option<u32> {
+        let graph = &self.model.graphs[g];
+        let occ = &self.logistics.occupancy[g];
+        (0..graph.len() as u32)
+            .filter(|&n| {
+                occ.node[n as usize].is_none()
+                    && occ.claimed[n as usize].is_none()
+                    && !self.logistics.station_nodes[g][n as usize]
+                    && !graph.chargers.contains(&n)
+                    && !exclude.contains(&n)
+                    && graph.distance_mm(from, n) != UNREACHABLE
+            })
+            .min_by_key(|&n| (graph.distance_mm(from, n), n))
     }
 
     /// A carried part arrives at its station: into the buffer, whose slot was reserved.
@@ -1414,7 +1475,7 @@ impl Sim {
     fn request_truck(&mut self, from: u32, to: u32) {
         let Some((roads, _)) = &self.model.roads else { return };
         let best = (0..self.logistics.trucks.len())
-            .filter(|&t| self.logistics.trucks[t].job == TruckJob::Idle)
+            .filter(|&t| self.logistics.trucks[t].job == TruckJob::Idle && !self.logistics.trucks[t].retired)
             .min_by_key(|&t| (roads.distance_mm(self.logistics.trucks[t].node, from), t));
         match best {
             Some(t) => self.truck_to_pickup(t as u32, from, to),
@@ -1561,7 +1622,7 @@ impl Sim {
 
     /// Gives free trucks to the oldest lanes still waiting for one.
     fn serve_truck_requests(&mut self) {
-        while self.logistics.trucks.iter().any(|t| t.job == TruckJob::Idle) {
+        while self.logistics.trucks.iter().any(|t| t.job == TruckJob::Idle && !t.retired) {
             let Some((from, to)) = self.logistics.lanes.requests.pop_front() else { break };
             let waiting = self.logistics.lanes.queues.get(&(from, to)).is_some_and(|q| !q.is_empty());
             if waiting {
@@ -1607,7 +1668,7 @@ impl Sim {
 
     /// Display state of every AGV, positions interpolated along the edge being driven.
     pub fn vehicle_views(&self) -> impl Iterator<Item = VehicleView> + '_ {
-        self.logistics.vehicles.iter().map(move |veh| {
+        self.logistics.vehicles.iter().filter(|v| !v.retired).map(move |veh| {
             let fleet = &self.model.fleets[veh.fleet as usize];
             let graph = &self.model.graphs[fleet.graph as usize];
             let pos = match veh.leg {
@@ -1634,7 +1695,7 @@ impl Sim {
 
     /// Display state of every truck, positions interpolated along its road path.
     pub fn truck_views(&self) -> impl Iterator<Item = TruckView> + '_ {
-        self.logistics.trucks.iter().map(move |truck| {
+        self.logistics.trucks.iter().filter(|t| !t.retired).map(move |truck| {
             let Some((roads, _)) = &self.model.roads else {
                 return TruckView { x: 0.0, y: 0.0, heading: 0.0, loaded: false, moving: false, load: 0 };
             };
@@ -1674,7 +1735,7 @@ impl Sim {
             let mut seen_nodes = vec![0u32; occ.node.len()];
             let mut seen_edges = vec![0u32; occ.edge.len()];
             for (v, veh) in self.logistics.vehicles.iter().enumerate() {
-                if self.model.fleets[veh.fleet as usize].graph as usize != g {
+                if veh.retired || self.model.fleets[veh.fleet as usize].graph as usize != g {
                     continue;
                 }
                 seen_nodes[veh.node as usize] += 1;
@@ -1736,5 +1797,189 @@ impl Sim {
         let min = self.logistics.vehicles.iter().map(|v| v.min_battery).fold(f64::INFINITY, f64::min);
         let depleted = self.logistics.vehicles.iter().map(|v| v.depleted).sum();
         (min, depleted)
+    }
+}
+
+impl Sim {
+    /// Sets the number of vehicles of an AGV fleet. New vehicles appear on free parking
+    /// nodes (then any free node); only vehicles standing idle can be taken out of
+    /// service, the most recently added first, so that no order or part is lost.
+    pub fn set_fleet_size(&mut self, fleet: &str, count: u32) -> Result<(), CommandError> {
+        let f = self
+            .model
+            .fleets
+            .iter()
+            .position(|x| x.id == fleet)
+            .ok_or_else(|| CommandError::UnknownFleet(fleet.to_string()))? as u32;
+        let model = Arc::clone(&self.model);
+        let spec = &model.fleets[f as usize];
+        let g = spec.graph as usize;
+        let graph = &model.graphs[g];
+        if count as usize > graph.len() {
+            return Err(CommandError::Invalid(format!(
+                "{count} vehicles cannot stand on the {} nodes of `{}`",
+                graph.len(),
+                graph.id
+            )));
+        }
+        let current = self.logistics.fleets[f as usize].vehicles.len() as u32;
+        if count > current {
+            let free = |sim: &Sim, n: u32| {
+                let occ = &sim.logistics.occupancy[g];
+                occ.node[n as usize].is_none() && occ.claimed[n as usize].is_none()
+            };
+            let spots: Vec<u32> = spec.home.iter().copied().chain(0..graph.len() as u32).collect();
+            let mut placed = Vec::new();
+            for &n in &spots {
+                if placed.len() as u32 == count - current {
+                    break;
+                }
+                if free(self, n) && !placed.contains(&n) {
+                    placed.push(n);
+                }
+            }
+            if (placed.len() as u32) < count - current {
+                return Err(CommandError::Invalid(format!(
+                    "only {} free nodes for new vehicles of `{fleet}` now",
+                    placed.len()
+                )));
+            }
+            let now = self.now;
+            for node in placed {
+                let v = self.logistics.vehicles.len() as u32;
+                self.logistics.occupancy[g].node[node as usize] = Some(v);
+                let battery = spec.battery.map_or(0.0, |b| b.capacity_kwh);
+                self.logistics.vehicles.push(VehicleRt {
+                    fleet: f,
+                    node,
+                    leg: None,
+                    route: VecDeque::new(),
+                    target: node,
+                    job: Job::Idle,
+                    orders: Vec::new(),
+                    loaded: false,
+                    state: VehicleState::Idle,
+                    since: now,
+                    times: [0; 6],
+                    battery,
+                    battery_t: now,
+                    min_battery: battery,
+                    depleted: 0,
+                    waiting_on: None,
+                    wait_since: now,
+                    generation: 0,
+                    distance_m: 0.0,
+                    trips: 0,
+                    idle_since: now,
+                    heading: 0.0,
+                    charged_kwh: 0.0,
+                    resolve_t: 0,
+                    resolves: 0,
+                    retired: false,
+                });
+                self.logistics.fleets[f as usize].vehicles.push(v);
+            }
+        } else if count < current {
+            let members = &self.logistics.fleets[f as usize].vehicles;
+            let idle: Vec<u32> = members
+                .iter()
+                .rev()
+                .copied()
+                .filter(|&v| {
+                    let veh = &self.logistics.vehicles[v as usize];
+                    matches!(veh.job, Job::Idle | Job::Park)
+                        && veh.leg.is_none()
+                        && veh.waiting_on.is_none()
+                        && veh.orders.is_empty()
+                        && veh.state == VehicleState::Idle
+                })
+                .take((current - count) as usize)
+                .collect();
+            if (idle.len() as u32) < current - count {
+                return Err(CommandError::Busy(format!(
+                    "only {} vehicle(s) of `{fleet}` stand idle now; {} must be taken out of service",
+                    idle.len(),
+                    current - count
+                )));
+            }
+            for v in idle {
+                self.unclaim(v);
+                self.logistics.charger_queue[g].retain(|&x| x != v);
+                self.logistics.fleets[f as usize].vehicles.retain(|&x| x != v);
+                let veh = &mut self.logistics.vehicles[v as usize];
+                veh.retired = true;
+                let node = veh.node;
+                let occ = &mut self.logistics.occupancy[g];
+                if occ.node[node as usize] == Some(v) {
+                    occ.node[node as usize] = None;
+                    if !occ.node_waiters[node as usize].is_empty() {
+                        self.followups.push_back(Followup::Resource {
+                            graph: g as u32,
+                            resource: Resource::Node(node),
+                        });
+                    }
+                }
+            }
+        }
+        self.dispatch_fleet(f);
+        self.run_followups_pub();
+        Ok(())
+    }
+
+    /// Sets the number of trucks. New trucks start at the hub; only idle trucks can be
+    /// taken out of service, the most recently added first.
+    pub fn set_truck_count(&mut self, count: u32) -> Result<(), CommandError> {
+        let Some((_, hub)) = self.model.roads.as_ref().map(|(g, h)| (g.len(), *h)) else {
+            return Err(CommandError::Invalid("the scene has no trucks".into()));
+        };
+        if self.model.trucks.is_none() {
+            return Err(CommandError::Invalid("the scene has no trucks".into()));
+        }
+        if !(1..=1000).contains(&count) {
+            return Err(CommandError::Invalid(format!("truck count must be 1 to 1000, got {count}")));
+        }
+        let active: Vec<usize> =
+            (0..self.logistics.trucks.len()).filter(|&t| !self.logistics.trucks[t].retired).collect();
+        let current = active.len() as u32;
+        if count > current {
+            let now = self.now;
+            for _ in current..count {
+                self.logistics.trucks.push(TruckRt {
+                    retired: false,
+                    node: hub,
+                    drive: None,
+                    job: TruckJob::Idle,
+                    cargo: Vec::new(),
+                    generation: 0,
+                    times: [0; 4],
+                    phase: 0,
+                    since: now,
+                    km: 0.0,
+                    loaded_trips: 0,
+                    units_moved: 0,
+                });
+            }
+            self.serve_truck_requests();
+        } else if count < current {
+            let idle: Vec<usize> = active
+                .iter()
+                .rev()
+                .copied()
+                .filter(|&t| self.logistics.trucks[t].job == TruckJob::Idle)
+                .take((current - count) as usize)
+                .collect();
+            if (idle.len() as u32) < current - count {
+                return Err(CommandError::Busy(format!(
+                    "only {} truck(s) stand idle now; {} must be taken out of service",
+                    idle.len(),
+                    current - count
+                )));
+            }
+            for t in idle {
+                self.logistics.trucks[t].retired = true;
+            }
+        }
+        self.run_followups_pub();
+        Ok(())
     }
 }

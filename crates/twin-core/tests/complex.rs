@@ -226,3 +226,39 @@ fn crew_shortage_holds_machines_back() {
     assert!(single.complex.wip_mean > two.complex.wip_mean);
     let _ = HOUR;
 }
+
+/// Fleet and truck sizes change during a run: vehicles join on free nodes, idle ones
+/// leave, busy ones are refused, and every invariant keeps holding.
+#[test]
+fn fleet_and_truck_counts_change_during_a_run() {
+    let model = Arc::new(Model::load(&scene_path("validation/logistics.ron")).unwrap());
+    let mut sim = Sim::new(model, 4);
+    run_checked(&mut sim, 12 * HOUR);
+    assert_eq!(sim.vehicle_views().count(), 5);
+    sim.set_fleet_size("press-agv", 4).unwrap();
+    assert_eq!(sim.vehicle_views().count(), 6);
+    sim.set_truck_count(4).unwrap();
+    assert_eq!(sim.truck_views().count(), 4);
+    run_checked(&mut sim, DAY + 12 * HOUR);
+    // Shrink at night, when the press shop is off shift and its vehicles stand idle.
+    let mut t = DAY + 23 * HOUR;
+    loop {
+        sim.run_until(t);
+        match sim.set_fleet_size("press-agv", 2) {
+            Ok(()) => break,
+            Err(twin_core::CommandError::Busy(_)) if t < 3 * DAY => t += 10 * 60 * 1_000_000,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(sim.vehicle_views().filter(|v| v.fleet == 0).count(), 2);
+    assert!(matches!(sim.set_fleet_size("nope", 1), Err(twin_core::CommandError::UnknownFleet(_))));
+    assert!(sim.set_fleet_size("press-agv", 1000).is_err());
+    let until = sim.now() + 2 * DAY;
+    run_checked(&mut sim, until);
+    let r = sim.report();
+    let press = r.vehicles.fleets.iter().find(|f| f.id == "press-agv").unwrap();
+    assert_eq!(press.vehicles, 2);
+    assert!(press.trips > 50, "the smaller fleet keeps working: {press:?}");
+    assert_eq!(r.logistics.trucks.as_ref().unwrap().count, 4);
+    assert!(r.complex.throughput_per_hour > 10.0);
+}
