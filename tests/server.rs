@@ -270,9 +270,13 @@ async fn invalid_requests_get_the_right_codes() {
     assert_eq!(code_of(c.set_parameter(servers("nope", 2)).await, "nope").await, Code::NotFound);
     c.set_parameter(servers("mill", 2)).await.expect("servers 2");
     let fleet = param(Parameter::AgvFleetSize(AgvFleetSize { fleet_id: "f".into(), vehicles: 2 }));
-    assert_eq!(code_of(c.set_parameter(fleet).await, "agv_fleet_size").await, Code::Unimplemented);
+    assert_eq!(code_of(c.set_parameter(fleet).await, "unknown fleet `f`").await, Code::NotFound);
+    let fleet = param(Parameter::AgvFleetSize(AgvFleetSize { fleet_id: String::new(), vehicles: 2 }));
+    assert_eq!(code_of(c.set_parameter(fleet).await, "fleet_id").await, Code::InvalidArgument);
     let trucks = param(Parameter::TruckCount(TruckCount { trucks: 2 }));
-    assert_eq!(code_of(c.set_parameter(trucks).await, "truck_count").await, Code::Unimplemented);
+    assert_eq!(code_of(c.set_parameter(trucks).await, "no trucks").await, Code::FailedPrecondition);
+    let trucks = param(Parameter::TruckCount(TruckCount { trucks: 0 }));
+    assert_eq!(code_of(c.set_parameter(trucks).await, "truck_count.trucks").await, Code::InvalidArgument);
     assert_eq!(
         code_of(c.load_scene(LoadSceneRequest { name: "../Cargo".into(), seed: None }).await, "../Cargo")
             .await,
@@ -984,5 +988,40 @@ async fn logistics_complex_streams_vehicles_energy_and_servers() {
         .await
         .expect_err("unknown station");
     assert_eq!(status.code(), Code::NotFound);
+    server.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_and_truck_counts_change_the_live_layout() {
+    let server = TestServer::start(config("validation/logistics.ron")).await;
+    let mut c = server.client().await;
+    let before = layout_of(&mut c).await;
+    let agvs = |l: &v1::Layout, fleet: &str| l.vehicles.iter().filter(|v| v.fleet_id == fleet).count();
+    assert_eq!((agvs(&before, "press-agv"), agvs(&before, "trucks")), (3, 2));
+    let param = |p| v1::SetParameterRequest { parameter: Some(p) };
+    let fleet =
+        |n| param(Parameter::AgvFleetSize(v1::AgvFleetSize { fleet_id: "press-agv".into(), vehicles: n }));
+    c.set_parameter(fleet(4)).await.expect("grow the press fleet");
+    c.set_parameter(param(Parameter::TruckCount(v1::TruckCount { trucks: 3 }))).await.expect("three trucks");
+    let after = layout_of(&mut c).await;
+    assert!(after.layout_generation > before.layout_generation, "a new layout generation");
+    assert_eq!((agvs(&after, "press-agv"), agvs(&after, "trucks")), (4, 3));
+    for (i, v) in after.vehicles.iter().enumerate() {
+        assert_eq!(v.index as usize, i, "indices are positions");
+    }
+    // Frames now carry every vehicle of the new layout.
+    let mut stream = c
+        .stream_state(v1::StreamStateRequest { rate_hz: 10, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    let frame = next_frame(&mut stream).await;
+    assert!(frame.full);
+    assert_eq!(frame.vehicles.len(), after.vehicles.len());
+    // All vehicles stand idle at the start (the clock is paused): shrinking works.
+    c.set_parameter(fleet(1)).await.expect("shrink the press fleet");
+    assert_eq!(agvs(&layout_of(&mut c).await, "press-agv"), 1);
+    let status = c.set_parameter(fleet(100_000)).await.expect_err("too many");
+    assert_eq!(status.code(), Code::InvalidArgument);
     server.shutdown().await.expect("clean shutdown");
 }

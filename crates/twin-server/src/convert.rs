@@ -596,6 +596,17 @@ pub fn layout(model: &Model, scene_name: &str, agv_fleets: &[u32], trucks: usize
 }
 
 /// Sets the server count of a station in a layout (after SetParameter).
+/// Largest AGV fleet a SetParameter may ask for.
+const MAX_FLEET: u32 = 10_000;
+/// Largest truck count a SetParameter may ask for.
+const MAX_TRUCKS: u32 = 1_000;
+
+/// Rebuilds the layout's vehicle list after a fleet or truck count change, from the
+/// live run's views (`agv_fleets`: the fleet of each AGV in view order).
+pub fn set_layout_vehicles(layout: &mut v1::Layout, model: &Model, agv_fleets: &[u32], trucks: usize) {
+    layout.vehicles = vehicles(model, agv_fleets, trucks);
+}
+
 pub fn set_layout_servers(layout: &mut v1::Layout, station: &str, servers: u32) {
     if let Some(s) = layout.stations.iter_mut().find(|s| s.id == station) {
         s.servers = servers;
@@ -883,10 +894,12 @@ pub fn command_status(e: CommandError) -> Status {
     match e {
         CommandError::UnknownStation(_)
         | CommandError::UnknownProduct(_)
-        | CommandError::UnknownSource(_) => Status::not_found(e.to_string()),
-        CommandError::AlreadyDown(_) | CommandError::NotDown(_) | CommandError::Invalid(_) => {
-            Status::failed_precondition(e.to_string())
-        }
+        | CommandError::UnknownSource(_)
+        | CommandError::UnknownFleet(_) => Status::not_found(e.to_string()),
+        CommandError::AlreadyDown(_)
+        | CommandError::NotDown(_)
+        | CommandError::Invalid(_)
+        | CommandError::Busy(_) => Status::failed_precondition(e.to_string()),
     }
 }
 
@@ -1004,12 +1017,25 @@ pub fn parameter(req: &v1::SetParameterRequest) -> Result<Injection, Status> {
             }
             Ok(Injection::SetServers { station, servers: p.servers })
         }
-        Some(Parameter::AgvFleetSize(_)) => Err(Status::unimplemented(
-            "agv_fleet_size: the simulation core cannot add or remove AGVs during a run yet",
-        )),
-        Some(Parameter::TruckCount(_)) => Err(Status::unimplemented(
-            "truck_count: the simulation core cannot add or remove trucks during a run yet",
-        )),
+        Some(Parameter::AgvFleetSize(p)) => {
+            let fleet = required_id("agv_fleet_size.fleet_id", &p.fleet_id)?;
+            if p.vehicles > MAX_FLEET {
+                return Err(Status::invalid_argument(format!(
+                    "agv_fleet_size.vehicles must be 0 to {MAX_FLEET}, got {}",
+                    p.vehicles
+                )));
+            }
+            Ok(Injection::SetFleetSize { fleet, vehicles: p.vehicles })
+        }
+        Some(Parameter::TruckCount(p)) => {
+            if !(1..=MAX_TRUCKS).contains(&p.trucks) {
+                return Err(Status::invalid_argument(format!(
+                    "truck_count.trucks must be 1 to {MAX_TRUCKS}, got {}",
+                    p.trucks
+                )));
+            }
+            Ok(Injection::SetTruckCount { trucks: p.trucks })
+        }
     }
 }
 

@@ -152,6 +152,8 @@ pub enum Injection {
     SetBuffer { station: String, capacity: Option<u32> },
     SetArrivalRate { source: String, per_hour: f64 },
     SetServers { station: String, servers: u32 },
+    SetFleetSize { fleet: String, vehicles: u32 },
+    SetTruckCount { trucks: u32 },
 }
 
 impl Injection {
@@ -164,12 +166,17 @@ impl Injection {
             Injection::SetBuffer { station, capacity } => sim.set_buffer(station, *capacity),
             Injection::SetArrivalRate { source, per_hour } => sim.set_arrival_rate(source, *per_hour),
             Injection::SetServers { station, servers } => sim.set_servers(station, *servers),
+            Injection::SetFleetSize { fleet, vehicles } => sim.set_fleet_size(fleet, *vehicles),
+            Injection::SetTruckCount { trucks } => sim.set_truck_count(*trucks),
         }
     }
 
     /// Whether the command changes the layout (and so bumps the layout generation).
     fn changes_layout(&self) -> bool {
-        matches!(self, Injection::SetServers { .. })
+        matches!(
+            self,
+            Injection::SetServers { .. } | Injection::SetFleetSize { .. } | Injection::SetTruckCount { .. }
+        )
     }
 }
 
@@ -598,8 +605,18 @@ impl Driver {
         self.generation += 1;
         let mut layout = (*self.layout).clone();
         layout.layout_generation = self.generation;
-        if let Injection::SetServers { station, servers } = command {
-            convert::set_layout_servers(&mut layout, station, *servers);
+        match command {
+            Injection::SetServers { station, servers } => {
+                convert::set_layout_servers(&mut layout, station, *servers)
+            }
+            Injection::SetFleetSize { .. } | Injection::SetTruckCount { .. } => {
+                let agv_fleets: Vec<u32> = self.sim.vehicle_views().map(|v| v.fleet).collect();
+                let trucks = self.sim.truck_views().count();
+                convert::set_layout_vehicles(&mut layout, &self.scene.model, &agv_fleets, trucks);
+                // Speeds are measured per vehicle index, which just changed.
+                self.motion.clear();
+            }
+            _ => {}
         }
         self.layout = Arc::new(layout);
     }
