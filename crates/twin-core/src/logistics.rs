@@ -337,6 +337,60 @@ fn route_between(graph: &Graph, from: u32, to: u32) -> Option<VecDeque<u32>> {
     Some(route)
 }
 
+impl VehicleRt {
+    /// A vehicle of `fleet` standing idle on `node` with a full battery of `battery` kWh.
+    fn new(fleet: u32, node: u32, battery: f64, now: Micros) -> VehicleRt {
+        VehicleRt {
+            fleet,
+            node,
+            leg: None,
+            route: VecDeque::new(),
+            target: node,
+            job: Job::Idle,
+            orders: Vec::new(),
+            loaded: false,
+            state: VehicleState::Idle,
+            since: now,
+            times: [0; 6],
+            battery,
+            battery_t: now,
+            min_battery: battery,
+            depleted: 0,
+            waiting_on: None,
+            wait_since: now,
+            generation: 0,
+            distance_m: 0.0,
+            trips: 0,
+            idle_since: now,
+            heading: 0.0,
+            charged_kwh: 0.0,
+            resolve_t: 0,
+            resolves: 0,
+            retired: false,
+        }
+    }
+}
+
+impl TruckRt {
+    /// An idle, empty truck at road node `node`.
+    fn new(node: u32, now: Micros) -> TruckRt {
+        TruckRt {
+            retired: false,
+            node,
+            drive: None,
+            job: TruckJob::Idle,
+            cargo: Vec::new(),
+            generation: 0,
+            times: [0; 4],
+            phase: 0,
+            since: now,
+            km: 0.0,
+            loaded_trips: 0,
+            units_moved: 0,
+        }
+    }
+}
+
 impl LogisticsRt {
     pub(crate) fn new(model: &Model, now: Micros) -> LogisticsRt {
         let mut occupancy: Vec<Occupancy> = model
@@ -367,55 +421,13 @@ impl LogisticsRt {
                 let v = vehicles.len() as u32;
                 occ.node[node as usize] = Some(v);
                 let battery = fleet.battery.map_or(0.0, |b| b.capacity_kwh);
-                vehicles.push(VehicleRt {
-                    fleet: fi as u32,
-                    node,
-                    leg: None,
-                    route: VecDeque::new(),
-                    target: node,
-                    job: Job::Idle,
-                    orders: Vec::new(),
-                    loaded: false,
-                    state: VehicleState::Idle,
-                    since: now,
-                    times: [0; 6],
-                    battery,
-                    battery_t: now,
-                    min_battery: battery,
-                    depleted: 0,
-                    waiting_on: None,
-                    wait_since: now,
-                    generation: 0,
-                    distance_m: 0.0,
-                    trips: 0,
-                    idle_since: now,
-                    heading: 0.0,
-                    charged_kwh: 0.0,
-                    resolve_t: 0,
-                    resolves: 0,
-                    retired: false,
-                });
+                vehicles.push(VehicleRt::new(fi as u32, node, battery, now));
                 rt.vehicles.push(v);
             }
             fleets.push(rt);
         }
         let trucks = match (&model.trucks, &model.roads) {
-            (Some(t), Some((_, hub))) => (0..t.count)
-                .map(|_| TruckRt {
-                    retired: false,
-                    node: *hub,
-                    drive: None,
-                    job: TruckJob::Idle,
-                    cargo: Vec::new(),
-                    generation: 0,
-                    times: [0; 4],
-                    phase: 0,
-                    since: now,
-                    km: 0.0,
-                    loaded_trips: 0,
-                    units_moved: 0,
-                })
-                .collect(),
+            (Some(t), Some((_, hub))) => (0..t.count).map(|_| TruckRt::new(*hub, now)).collect(),
             _ => Vec::new(),
         };
         let n_factories = model.factories.len();
@@ -1849,34 +1861,7 @@ impl Sim {
                 let v = self.logistics.vehicles.len() as u32;
                 self.logistics.occupancy[g].node[node as usize] = Some(v);
                 let battery = spec.battery.map_or(0.0, |b| b.capacity_kwh);
-                self.logistics.vehicles.push(VehicleRt {
-                    fleet: f,
-                    node,
-                    leg: None,
-                    route: VecDeque::new(),
-                    target: node,
-                    job: Job::Idle,
-                    orders: Vec::new(),
-                    loaded: false,
-                    state: VehicleState::Idle,
-                    since: now,
-                    times: [0; 6],
-                    battery,
-                    battery_t: now,
-                    min_battery: battery,
-                    depleted: 0,
-                    waiting_on: None,
-                    wait_since: now,
-                    generation: 0,
-                    distance_m: 0.0,
-                    trips: 0,
-                    idle_since: now,
-                    heading: 0.0,
-                    charged_kwh: 0.0,
-                    resolve_t: 0,
-                    resolves: 0,
-                    retired: false,
-                });
+                self.logistics.vehicles.push(VehicleRt::new(f, node, battery, now));
                 self.logistics.fleets[f as usize].vehicles.push(v);
             }
         } else if count < current {
@@ -1944,20 +1929,7 @@ impl Sim {
         if count > current {
             let now = self.now;
             for _ in current..count {
-                self.logistics.trucks.push(TruckRt {
-                    retired: false,
-                    node: hub,
-                    drive: None,
-                    job: TruckJob::Idle,
-                    cargo: Vec::new(),
-                    generation: 0,
-                    times: [0; 4],
-                    phase: 0,
-                    since: now,
-                    km: 0.0,
-                    loaded_trips: 0,
-                    units_moved: 0,
-                });
+                self.logistics.trucks.push(TruckRt::new(hub, now));
             }
             self.serve_truck_requests();
         } else if count < current {
