@@ -1050,11 +1050,7 @@ impl Sim {
         self.free_parts.push(part);
     }
 
-    pub(crate) fn run_followups_pub(&mut self) {
-        self.run_followups();
-    }
-
-    fn run_followups(&mut self) {
+    pub(crate) fn run_followups(&mut self) {
         while let Some(followup) = self.followups.pop_front() {
             match followup {
                 Followup::RoomAt(place) => self.wake_waiters(place),
@@ -1365,7 +1361,7 @@ impl Sim {
             let idle_tail =
                 st.servers.iter().rev().take_while(|v| matches!(v.state, ServerState::Idle)).count() as u32;
             if current - servers > idle_tail {
-                return Err(CommandError::Invalid(format!(
+                return Err(CommandError::Busy(format!(
                     "`{station}` has only {idle_tail} idle server(s) at the end now; {} must be removed",
                     current - servers
                 )));

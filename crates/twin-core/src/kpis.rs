@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::engine::{Sim, StationState};
 use crate::logistics::{Deadlock, VehicleState};
-use crate::time::{HOUR, Micros, SECOND};
+use crate::time::{HOUR, SECOND};
 
 fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 { a / b } else { 0.0 }
@@ -185,7 +185,7 @@ pub(crate) struct ComplexSections {
 }
 
 /// Energy in kWh of each station over the window, from its state times and power draw.
-pub(crate) fn stations_energy(sim: &Sim, _window: Micros) -> Vec<f64> {
+pub(crate) fn stations_energy(sim: &Sim) -> Vec<f64> {
     sim.stations
         .iter()
         .zip(&sim.model.stations)

@@ -1305,8 +1305,9 @@ impl Sim {
                 veh.trips += 1;
                 self.set_vehicle_state(v, VehicleState::Idle);
                 for order in orders {
+                    // Into the buffer whose slot was reserved when the order was placed.
                     self.stations[order.station as usize].reserved -= 1;
-                    self.deliver_part(order.part, order.station);
+                    self.enter_station(order.station, order.part);
                 }
                 self.next_job(v);
             }
@@ -1450,11 +1451,6 @@ impl Sim {
                     && graph.distance_mm(from, n) != UNREACHABLE
             })
             .min_by_key(|&n| (graph.distance_mm(from, n), n))
-    }
-
-    /// A carried part arrives at its station: into the buffer, whose slot was reserved.
-    fn deliver_part(&mut self, part: PartId, station: StationIdx) {
-        self.enter_station(station, part);
     }
 
     // ----- Trucks -----
@@ -1907,7 +1903,7 @@ impl Sim {
             }
         }
         self.dispatch_fleet(f);
-        self.run_followups_pub();
+        self.run_followups();
         Ok(())
     }
 
@@ -1951,7 +1947,7 @@ impl Sim {
                 self.logistics.trucks[t].retired = true;
             }
         }
-        self.run_followups_pub();
+        self.run_followups();
         Ok(())
     }
 }

@@ -270,7 +270,7 @@ impl Sim {
             })
             .collect();
 
-        let complex = self.complex_kpis(&stations_energy(self, window));
+        let complex = self.complex_kpis(&stations_energy(self));
         Report {
             scene: model.name.clone(),
             seed: self.seed,
