@@ -34,6 +34,14 @@ impl GraphEdge {
     }
 }
 
+/// A resource of a path graph that one vehicle holds at a time: traffic control
+/// reserves nodes and edges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resource {
+    Node(u32),
+    Edge(u32),
+}
+
 /// No route between two nodes.
 pub const UNREACHABLE: u64 = u64::MAX;
 

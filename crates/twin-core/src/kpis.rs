@@ -2,8 +2,8 @@
 
 use serde::Serialize;
 
-use crate::engine::{Sim, StationState};
-use crate::logistics::{Deadlock, VehicleState};
+use crate::sim::logistics::{Deadlock, VehicleState};
+use crate::sim::{Sim, StationState};
 use crate::time::{HOUR, SECOND};
 
 fn ratio(a: f64, b: f64) -> f64 {
@@ -191,7 +191,7 @@ pub(crate) fn stations_energy(sim: &Sim) -> Vec<f64> {
         .zip(&sim.model.stations)
         .map(|(st, spec)| {
             let Some(p) = spec.power else { return 0.0 };
-            let (times, _) = st.integrals_at(sim.now);
+            let (times, _) = st.integrals_at(sim.agenda.now());
             let h = |s: StationState| times.get(s) as f64 / HOUR as f64;
             h(StationState::Busy) * p.busy
                 + h(StationState::Setup) * p.setup
@@ -206,7 +206,7 @@ impl Sim {
     pub(crate) fn complex_kpis(&self, station_kwh: &[f64]) -> ComplexSections {
         let model = &self.model;
         let lg = &self.logistics;
-        let now = self.now;
+        let now = self.agenda.now();
         let window = now.saturating_sub(self.totals.window_start);
         let hours = window as f64 / HOUR as f64;
 

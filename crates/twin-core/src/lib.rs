@@ -16,20 +16,19 @@
 
 pub mod bottleneck;
 pub mod dist;
-pub mod engine;
 pub mod error;
 pub mod graph;
 pub mod kpis;
-pub mod logistics;
 pub mod model;
 pub mod report;
 pub mod rng;
 pub mod scene;
+pub mod sim;
 pub mod stats;
 pub mod time;
 
-pub use engine::{CommandError, Sim, StationState, StationView};
 pub use error::{SceneError, SceneErrors};
 pub use model::Model;
 pub use report::Report;
 pub use scene::Scene;
+pub use sim::{CommandError, Sim, StationState, StationView};

@@ -3,8 +3,8 @@
 use serde::Serialize;
 
 use crate::bottleneck::{self, BottleneckShare};
-use crate::engine::{Sim, StationState};
 use crate::kpis::{EnergyKpis, LogisticsKpis, StaffKpis, ValueAddedKpis, VehicleKpis, stations_energy};
+use crate::sim::{Sim, StationState};
 use crate::time::{Micros, to_hours, to_secs};
 
 /// Every KPI of a run over its statistics window (after the warm-up).
@@ -155,7 +155,7 @@ fn ratio(a: f64, b: f64) -> f64 {
 impl Sim {
     /// The bottleneck ranking over the statistics window so far.
     pub fn bottlenecks(&self) -> Vec<BottleneckShare> {
-        let now = self.now;
+        let now = self.agenda.now();
         let periods: Vec<Vec<(Micros, Micros)>> = self
             .stations
             .iter()
@@ -180,7 +180,7 @@ impl Sim {
     /// The report, choosing what to compute. Live displays refresh without the
     /// bottleneck ranking, whose sweep over all active periods is the costly part.
     pub fn report_with(&self, options: ReportOptions) -> Report {
-        let now = self.now;
+        let now = self.agenda.now();
         let model = &self.model;
         let window = now.saturating_sub(self.totals.window_start);
         let hours = to_hours(window);
@@ -277,7 +277,7 @@ impl Sim {
             sim_time_s: to_secs(now),
             warmup_s: to_secs(self.totals.window_start),
             measured_s: to_secs(window),
-            events: self.events,
+            events: self.agenda.handled(),
             complex: ComplexKpis {
                 throughput_per_hour: ratio(totals.finished as f64, hours),
                 wip_mean: ratio(totals.wip_area_at(now) as f64, window as f64),

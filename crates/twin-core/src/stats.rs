@@ -3,7 +3,7 @@
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Part, StationState};
+use crate::sim::{Part, StationState};
 use crate::time::Micros;
 
 /// Server-microseconds spent in each state (a station with 3 servers accrues 3 per µs).

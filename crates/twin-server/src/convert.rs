@@ -4,11 +4,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use tonic::Status;
-use twin_core::engine::StationState;
+use twin_core::StationState;
 use twin_core::graph::Graph;
-use twin_core::logistics::{TruckView, VehicleState, VehicleView};
 use twin_core::model::{Model, Release};
 use twin_core::scene::StationKind;
+use twin_core::sim::logistics::{TruckView, VehicleState, VehicleView};
 use twin_core::time::Micros;
 use twin_core::{CommandError, Report, StationView};
 use twin_proto::v1;

@@ -13,17 +13,15 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
-use crate::engine::{CommandError, Event, Followup, Holder, PartId, Sim};
-use crate::graph::{Graph, UNREACHABLE};
+use crate::graph::{Graph, Resource, UNREACHABLE};
 use crate::model::{Model, StationIdx};
 use crate::scene::DispatchRule;
+use crate::sim::agenda::{Event, Followup};
+use crate::sim::{CommandError, Holder, PartId, Sim};
 use crate::time::{HOUR, Micros, SECOND};
 
 /// What a vehicle is doing, for KPIs and colours.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum VehicleState {
     Idle,
     TravellingEmpty,
@@ -46,7 +44,7 @@ impl VehicleState {
 }
 
 /// A part to carry from one station's node to another's.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Order {
     pub part: PartId,
     pub from: u32,
@@ -54,7 +52,7 @@ pub(crate) struct Order {
     pub station: StationIdx,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Job {
     /// Standing, free for orders.
     Idle,
@@ -68,15 +66,8 @@ pub(crate) enum Job {
     Charge,
 }
 
-/// A resource of a path graph that one vehicle holds at a time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum Resource {
-    Node(u32),
-    Edge(u32),
-}
-
 /// The edge a vehicle is driving.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Leg {
     pub edge: u32,
     pub from: u32,
@@ -85,7 +76,7 @@ pub(crate) struct Leg {
     pub end: Micros,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 pub(crate) struct VehicleRt {
     pub fleet: u32,
     pub node: u32,
@@ -120,7 +111,7 @@ pub(crate) struct VehicleRt {
 }
 
 /// Who holds and who waits for each node and edge of one path graph.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Occupancy {
     pub node: Vec<Option<u32>>,
     pub edge: Vec<Option<u32>>,
@@ -134,14 +125,14 @@ pub(crate) struct Occupancy {
     pub claimed: Vec<Option<u32>>,
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct FleetRt {
     pub orders: VecDeque<Order>,
     pub vehicles: Vec<u32>,
 }
 
 /// A recorded deadlock.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Deadlock {
     /// Simulation time, seconds.
     pub time_s: f64,
@@ -153,7 +144,7 @@ pub struct Deadlock {
 }
 
 /// What a truck carries.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) enum Cargo {
     Part { part: PartId, station: StationIdx },
     Material { material: u32, factory: u32, qty: u32 },
@@ -170,7 +161,7 @@ impl Cargo {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TruckJob {
     Idle,
     ToPickup { from: u32, to: u32 },
@@ -180,14 +171,14 @@ pub(crate) enum TruckJob {
 }
 
 /// A truck's drive along a road path.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 pub(crate) struct Drive {
     pub path: Vec<u32>,
     pub start: Micros,
     pub end: Micros,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 pub(crate) struct TruckRt {
     /// Taken out of service by a smaller truck count (see [`VehicleRt::retired`]).
     pub retired: bool,
@@ -205,7 +196,7 @@ pub(crate) struct TruckRt {
     pub units_moved: u64,
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Lanes {
     /// Cargo waiting at a road node for a destination, by `(from, to)`.
     pub queues: BTreeMap<(u32, u32), VecDeque<Cargo>>,
@@ -215,7 +206,7 @@ pub(crate) struct Lanes {
     pub requests: VecDeque<(u32, u32)>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 pub(crate) struct MaterialRt {
     pub hub: u32,
     pub on_order: u32,
@@ -231,7 +222,7 @@ pub(crate) struct MaterialRt {
     pub shortages: u64,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 pub(crate) struct StaffRt {
     pub busy: u32,
     pub present: bool,
@@ -243,14 +234,14 @@ pub(crate) struct StaffRt {
 }
 
 /// Something waiting for material to arrive at a factory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum MaterialWaiter {
     Source(u32),
     Station(StationIdx),
 }
 
 /// All logistics state of a run.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct LogisticsRt {
     pub vehicles: Vec<VehicleRt>,
     pub fleets: Vec<FleetRt>,
@@ -279,7 +270,7 @@ const DEADLOCK_RETRY: Micros = 5 * SECOND;
 const MAX_DEADLOCK_RECORDS: usize = 20;
 
 /// Where the parts in the complex are.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PartCensus {
     pub buffers: u64,
     /// In service, setting up or blocked on a machine.
@@ -300,7 +291,7 @@ impl PartCensus {
 }
 
 /// A vehicle's display state.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct VehicleView {
     pub fleet: u32,
     pub x: f64,
@@ -314,7 +305,7 @@ pub struct VehicleView {
 }
 
 /// A truck's display state.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TruckView {
     pub x: f64,
     pub y: f64,
@@ -592,7 +583,7 @@ impl Sim {
             return true;
         }
         let size = self.model.staff[pool as usize].size;
-        let now = self.now;
+        let now = self.agenda.now();
         let st = &mut self.logistics.staff[pool as usize];
         let available = if st.present { size.saturating_sub(st.busy) } else { 0 };
         if available >= crew {
@@ -616,10 +607,10 @@ impl Sim {
         }
         let size = self.model.staff[pool as usize].size;
         let st = &mut self.logistics.staff[pool as usize];
-        st.touch(self.now, size);
+        st.touch(self.agenda.now(), size);
         st.busy = st.busy.saturating_sub(crew);
         if !st.waiting.is_empty() {
-            self.followups.push_back(Followup::Crew(pool));
+            self.agenda.follow_up(Followup::Crew(pool));
         }
     }
 
@@ -638,10 +629,10 @@ impl Sim {
             }
             let size = self.model.staff[pool].size;
             let st = &mut self.logistics.staff[pool];
-            st.touch(self.now, size);
+            st.touch(self.agenda.now(), size);
             st.present = on;
             if on && !st.waiting.is_empty() {
-                self.followups.push_back(Followup::Crew(pool as u32));
+                self.agenda.follow_up(Followup::Crew(pool as u32));
             }
         }
     }
@@ -690,13 +681,13 @@ impl Sim {
         }
         rt.on_way[factory as usize] += qty;
         if rt.hub >= qty && rt.backorders.is_empty() {
-            rt.touch(self.now);
+            rt.touch(self.agenda.now());
             rt.hub -= qty;
             rt.hub_min = rt.hub_min.min(rt.hub);
             self.ship_material(material, factory, qty);
         } else {
             rt.backorders.push_back((factory, qty));
-            rt.update_stockout(self.now);
+            rt.update_stockout(self.agenda.now());
         }
         self.reorder_for_hub(material);
     }
@@ -711,12 +702,12 @@ impl Sim {
         let qty = spec.order_quantity.max(backordered);
         rt.on_order += qty;
         rt.supplier_orders += 1;
-        let at = self.now + spec.lead_time;
-        self.schedule(at, Event::SupplyArrive { material, qty });
+        let at = self.agenda.now() + spec.lead_time;
+        self.agenda.schedule(at, Event::SupplyArrive { material, qty });
     }
 
     pub(crate) fn on_supply(&mut self, material: u32, qty: u32) {
-        let now = self.now;
+        let now = self.agenda.now();
         let rt = &mut self.logistics.materials[material as usize];
         rt.touch(now);
         rt.hub += qty;
@@ -756,7 +747,7 @@ impl Sim {
         rt.factory[factory as usize] += qty;
         rt.on_way[factory as usize] -= qty;
         if !self.logistics.material_waiters.is_empty() {
-            self.followups.push_back(Followup::Material);
+            self.agenda.follow_up(Followup::Material);
         }
     }
 
@@ -896,7 +887,7 @@ impl Sim {
     }
 
     fn set_vehicle_state(&mut self, v: u32, state: VehicleState) {
-        let now = self.now;
+        let now = self.agenda.now();
         let veh = &mut self.logistics.vehicles[v as usize];
         if veh.state != state {
             veh.times[veh.state as usize] += now - veh.since;
@@ -907,7 +898,7 @@ impl Sim {
 
     /// Integrates the standing draw up to now.
     fn touch_battery(&mut self, v: u32) {
-        let now = self.now;
+        let now = self.agenda.now();
         let veh = &mut self.logistics.vehicles[v as usize];
         let Some(b) = self.model.fleets[veh.fleet as usize].battery else { return };
         let dt = now - veh.battery_t;
@@ -956,7 +947,7 @@ impl Sim {
             None
         };
         if let Some(r) = blocker {
-            let now = self.now;
+            let now = self.agenda.now();
             let veh = &mut self.logistics.vehicles[v as usize];
             if veh.waiting_on != Some(r) {
                 if let Some(old) = veh.waiting_on {
@@ -976,7 +967,7 @@ impl Sim {
             self.resolve_blockage(v, r, true);
             return;
         }
-        let now = self.now;
+        let now = self.agenda.now();
         if let Some(old) = self.logistics.vehicles[v as usize].waiting_on.take() {
             let since = self.logistics.vehicles[v as usize].wait_since;
             self.add_wait(g, old, now - since);
@@ -990,7 +981,7 @@ impl Sim {
         occ.node[next as usize] = Some(v);
         occ.node[at as usize] = None;
         if !occ.node_waiters[at as usize].is_empty() {
-            self.followups.push_back(Followup::Resource { graph: g as u32, resource: Resource::Node(at) });
+            self.agenda.follow_up(Followup::Resource { graph: g as u32, resource: Resource::Node(at) });
         }
         let (pa, pb) = (graph.nodes[at as usize].pos, graph.nodes[next as usize].pos);
         let veh = &mut self.logistics.vehicles[v as usize];
@@ -1001,7 +992,7 @@ impl Sim {
         let generation = veh.generation;
         let state = if veh.loaded { VehicleState::TravellingLoaded } else { VehicleState::TravellingEmpty };
         self.set_vehicle_state(v, state);
-        self.schedule(now + travel, Event::VehicleArrive { vehicle: v, generation });
+        self.agenda.schedule(now + travel, Event::VehicleArrive { vehicle: v, generation });
     }
 
     fn add_wait(&mut self, graph: usize, r: Resource, dt: Micros) {
@@ -1032,8 +1023,7 @@ impl Sim {
         occ.edge[leg.edge as usize] = None;
         occ.edge_trips[leg.edge as usize] += 1;
         if !occ.edge_waiters[leg.edge as usize].is_empty() {
-            self.followups
-                .push_back(Followup::Resource { graph: g as u32, resource: Resource::Edge(leg.edge) });
+            self.agenda.follow_up(Followup::Resource { graph: g as u32, resource: Resource::Edge(leg.edge) });
         }
         self.vehicle_advance(v);
         true
@@ -1050,7 +1040,7 @@ impl Sim {
             if self.logistics.vehicles[w as usize].waiting_on == Some(resource) {
                 self.logistics.vehicles[w as usize].waiting_on = None;
                 let since = self.logistics.vehicles[w as usize].wait_since;
-                self.add_wait(graph as usize, resource, self.now - since);
+                self.add_wait(graph as usize, resource, self.agenda.now() - since);
                 self.vehicle_advance(w);
             }
         }
@@ -1106,7 +1096,8 @@ impl Sim {
                 self.set_target(h, n);
             }
             let generation = self.logistics.vehicles[v as usize].generation;
-            self.schedule(self.now + DEADLOCK_RETRY, Event::VehicleRetry { vehicle: v, generation });
+            self.agenda
+                .schedule(self.agenda.now() + DEADLOCK_RETRY, Event::VehicleRetry { vehicle: v, generation });
             return;
         }
         // Follow the chain of waits. A chain that comes back to a vehicle already on it
@@ -1125,14 +1116,14 @@ impl Sim {
             let Some(next_h) = holder_of(self, next_r) else { return };
             cur = next_h;
         };
-        let now = self.now;
+        let now = self.agenda.now();
         let veh = &mut self.logistics.vehicles[v as usize];
         if veh.resolve_t == now {
             veh.resolves += 1;
             if veh.resolves > 3 {
                 // Enough tries for this instant; look again a little later.
                 let generation = veh.generation;
-                self.schedule(now + DEADLOCK_RETRY, Event::VehicleRetry { vehicle: v, generation });
+                self.agenda.schedule(now + DEADLOCK_RETRY, Event::VehicleRetry { vehicle: v, generation });
                 return;
             }
         } else {
@@ -1157,7 +1148,7 @@ impl Sim {
             }
             if resolved {
                 self.logistics.vehicles[x as usize].waiting_on = None;
-                self.followups.push_back(Followup::Vehicle(x));
+                self.agenda.follow_up(Followup::Vehicle(x));
                 break;
             }
         }
@@ -1189,7 +1180,7 @@ impl Sim {
                     route.extend(route_between(graph, n, target).unwrap_or_default());
                     self.logistics.vehicles[x as usize].route = route;
                     self.logistics.vehicles[x as usize].waiting_on = None;
-                    self.followups.push_back(Followup::Vehicle(x));
+                    self.agenda.follow_up(Followup::Vehicle(x));
                     resolved = true;
                     break;
                 }
@@ -1198,7 +1189,7 @@ impl Sim {
         if !resolved {
             let veh = &self.logistics.vehicles[v as usize];
             let generation = veh.generation;
-            self.schedule(now + DEADLOCK_RETRY, Event::VehicleRetry { vehicle: v, generation });
+            self.agenda.schedule(now + DEADLOCK_RETRY, Event::VehicleRetry { vehicle: v, generation });
         }
         if !new_wait {
             return;
@@ -1228,7 +1219,7 @@ impl Sim {
 
     /// The vehicle stands at its target: act on its job.
     fn vehicle_reached(&mut self, v: u32) {
-        let now = self.now;
+        let now = self.agenda.now();
         let veh = &self.logistics.vehicles[v as usize];
         let fleet = &self.model.fleets[veh.fleet as usize];
         match veh.job {
@@ -1239,7 +1230,7 @@ impl Sim {
                 let veh = &mut self.logistics.vehicles[v as usize];
                 veh.generation += 1;
                 let generation = veh.generation;
-                self.schedule(now + load_time, Event::VehicleDone { vehicle: v, generation });
+                self.agenda.schedule(now + load_time, Event::VehicleDone { vehicle: v, generation });
             }
             Job::Charge => {
                 let Some(b) = fleet.battery else {
@@ -1253,7 +1244,7 @@ impl Sim {
                 let veh = &mut self.logistics.vehicles[v as usize];
                 veh.generation += 1;
                 let generation = veh.generation;
-                self.schedule(now + duration, Event::VehicleDone { vehicle: v, generation });
+                self.agenda.schedule(now + duration, Event::VehicleDone { vehicle: v, generation });
             }
             Job::Park | Job::Idle => {
                 let veh = &mut self.logistics.vehicles[v as usize];
@@ -1331,7 +1322,7 @@ impl Sim {
         let fleet = self.logistics.vehicles[v as usize].fleet;
         let veh = &mut self.logistics.vehicles[v as usize];
         veh.job = Job::Idle;
-        veh.idle_since = self.now;
+        veh.idle_since = self.agenda.now();
         if self.needs_charge(v) {
             self.go_charge(v);
             return;
@@ -1496,7 +1487,7 @@ impl Sim {
     }
 
     fn set_truck_phase(&mut self, t: u32, phase: usize) {
-        let now = self.now;
+        let now = self.agenda.now();
         let truck = &mut self.logistics.trucks[t as usize];
         truck.times[truck.phase] += now - truck.since;
         truck.since = now;
@@ -1514,7 +1505,7 @@ impl Sim {
     fn truck_drive(&mut self, t: u32, dest: u32) {
         let model = Arc::clone(&self.model);
         let (Some((roads, _)), Some(spec)) = (&model.roads, &model.trucks) else { return };
-        let now = self.now;
+        let now = self.agenda.now();
         let truck = &mut self.logistics.trucks[t as usize];
         let mut path = vec![truck.node];
         let mut at = truck.node;
@@ -1535,7 +1526,7 @@ impl Sim {
         truck.generation += 1;
         let generation = truck.generation;
         truck.drive = Some(Drive { path, start: now, end: now + travel });
-        self.schedule(now + travel, Event::TruckArrive { truck: t, generation });
+        self.agenda.schedule(now + travel, Event::TruckArrive { truck: t, generation });
     }
 
     pub(crate) fn on_truck_arrive(&mut self, t: u32, generation: u32) -> bool {
@@ -1556,7 +1547,8 @@ impl Sim {
             truck.generation += 1;
             let generation = truck.generation;
             self.set_truck_phase(t, 3);
-            self.schedule(self.now + spec.load_time, Event::TruckDone { truck: t, generation });
+            self.agenda
+                .schedule(self.agenda.now() + spec.load_time, Event::TruckDone { truck: t, generation });
         }
         true
     }
@@ -1655,7 +1647,7 @@ impl Sim {
         for (from, to) in lanes {
             self.request_truck(from, to);
         }
-        self.schedule(self.now + every, Event::TruckTimetable);
+        self.agenda.schedule(self.agenda.now() + every, Event::TruckTimetable);
     }
 
     /// Moves parts delivered by truck into their station's buffer while it has room.
@@ -1683,7 +1675,7 @@ impl Sim {
                 Some(leg) => {
                     let (a, b) = (graph.nodes[leg.from as usize].pos, graph.nodes[leg.to as usize].pos);
                     let span = (leg.end - leg.start).max(1) as f64;
-                    let f = ((self.now.saturating_sub(leg.start)) as f64 / span).clamp(0.0, 1.0);
+                    let f = ((self.agenda.now().saturating_sub(leg.start)) as f64 / span).clamp(0.0, 1.0);
                     a + (b - a) * f
                 }
                 None => graph.nodes[veh.node as usize].pos,
@@ -1711,7 +1703,7 @@ impl Sim {
             let (pos, heading, moving) = match &truck.drive {
                 Some(d) if d.path.len() > 1 => {
                     let span = (d.end - d.start).max(1) as f64;
-                    let f = ((self.now.saturating_sub(d.start)) as f64 / span).clamp(0.0, 1.0);
+                    let f = ((self.agenda.now().saturating_sub(d.start)) as f64 / span).clamp(0.0, 1.0);
                     let pts: Vec<_> = d.path.iter().map(|&n| roads.nodes[n as usize].pos).collect();
                     let total: f64 = pts.windows(2).map(|w| (w[1] - w[0]).norm()).sum();
                     let mut left = f * total;
@@ -1769,7 +1761,7 @@ impl Sim {
         for st in &self.stations {
             c.buffers += st.queue.len() as u64;
             c.machines +=
-                st.servers.iter().filter(|s| !matches!(s.state, crate::engine::ServerState::Idle)).count()
+                st.servers.iter().filter(|s| !matches!(s.state, crate::sim::ServerState::Idle)).count()
                     as u64;
         }
         c.conveyors = self.conveyors.iter().map(|cv| cv.items.len() as u64).sum();
@@ -1852,7 +1844,7 @@ impl Sim {
                     placed.len()
                 )));
             }
-            let now = self.now;
+            let now = self.agenda.now();
             for node in placed {
                 let v = self.logistics.vehicles.len() as u32;
                 self.logistics.occupancy[g].node[node as usize] = Some(v);
@@ -1894,7 +1886,7 @@ impl Sim {
                 if occ.node[node as usize] == Some(v) {
                     occ.node[node as usize] = None;
                     if !occ.node_waiters[node as usize].is_empty() {
-                        self.followups.push_back(Followup::Resource {
+                        self.agenda.follow_up(Followup::Resource {
                             graph: g as u32,
                             resource: Resource::Node(node),
                         });
@@ -1923,7 +1915,7 @@ impl Sim {
             (0..self.logistics.trucks.len()).filter(|&t| !self.logistics.trucks[t].retired).collect();
         let current = active.len() as u32;
         if count > current {
-            let now = self.now;
+            let now = self.agenda.now();
             for _ in current..count {
                 self.logistics.trucks.push(TruckRt::new(hub, now));
             }

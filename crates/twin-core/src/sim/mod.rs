@@ -7,15 +7,17 @@
 //! order it arose. Nothing here reads a clock or a file: the run is a pure function of
 //! (model, seed, commands).
 
-use std::cmp::Ordering;
-use std::collections::{BinaryHeap, VecDeque};
+pub(crate) mod agenda;
+pub mod logistics;
+
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use rand::RngExt;
 use rand_distr::{Distribution, Exp1};
-use serde::{Deserialize, Serialize};
 
-use crate::logistics::{Cargo, LogisticsRt, MaterialWaiter, Order, Resource};
+use self::agenda::{Agenda, Event, Followup};
+use self::logistics::{Cargo, LogisticsRt, MaterialWaiter, Order};
 use crate::model::{Model, ProductIdx, Release, StationIdx};
 use crate::rng::{Stream, stream};
 use crate::stats::{LeadTimes, StateTimes, Totals};
@@ -26,8 +28,7 @@ use crate::time::Micros;
 pub(crate) type PartId = u32;
 
 /// What a station (or one of its servers) is doing, for state shares and colours.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum StationState {
     /// Processing a part.
     Busy,
@@ -55,7 +56,7 @@ impl StationState {
     ];
 }
 
-#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Part {
     pub product: ProductIdx,
     /// Index of the routing step the part is waiting for or in.
@@ -69,52 +70,8 @@ pub(crate) struct Part {
     pub materials_taken: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum Event {
-    Arrival { source: u32 },
-    Release { source: u32, row: u32 },
-    Done { station: StationIdx, server: u32, generation: u32 },
-    ConveyorEnd { conveyor: u32 },
-    Fail { station: StationIdx, generation: u32 },
-    Repair { station: StationIdx, generation: u32 },
-    Shift { calendar: u32 },
-    WarmupEnd,
-    VehicleArrive { vehicle: u32, generation: u32 },
-    VehicleDone { vehicle: u32, generation: u32 },
-    VehicleRetry { vehicle: u32, generation: u32 },
-    TruckArrive { truck: u32, generation: u32 },
-    TruckDone { truck: u32, generation: u32 },
-    TruckTimetable,
-    SupplyArrive { material: u32, qty: u32 },
-}
-
-#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
-struct Scheduled {
-    time: Micros,
-    seq: u64,
-    event: Event,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        (self.time, self.seq) == (other.time, other.seq)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Scheduled {
-    /// Reversed, so that the max-heap pops the earliest `(time, seq)` first.
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.time, other.seq).cmp(&(self.time, self.seq))
-    }
-}
-
 /// Something that holds a part it cannot pass on until room frees up downstream.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Holder {
     Server {
         station: StationIdx,
@@ -146,7 +103,7 @@ enum Place {
     },
 }
 
-#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) enum ServerState {
     Idle,
     /// Setting up or processing. `t` is the finish time while the station runs and the
@@ -162,7 +119,7 @@ pub(crate) enum ServerState {
     },
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 pub(crate) struct ServerRt {
     pub state: ServerState,
     /// Bumped whenever a scheduled `Done` must be ignored (preemption).
@@ -172,7 +129,7 @@ pub(crate) struct ServerRt {
     pub stamp: u64,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 pub(crate) struct StationRt {
     pub queue: VecDeque<PartId>,
     pub servers: Vec<ServerRt>,
@@ -290,7 +247,7 @@ impl StationRt {
     }
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 pub(crate) struct ConveyorRt {
     /// Parts on the conveyor with the time each reaches the end, front first.
     pub items: VecDeque<(PartId, Micros)>,
@@ -300,7 +257,7 @@ pub(crate) struct ConveyorRt {
     pub waiters: VecDeque<(Holder, u64)>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 pub(crate) struct SourceRt {
     /// Released parts that found no room at their first station yet.
     pub backlog: VecDeque<PartId>,
@@ -337,25 +294,9 @@ fn integrate(c: Counts, dt: Micros, times: &mut StateTimes, area: &mut u128) {
     *area += u128::from(dt) * c.queue;
 }
 
-/// Work caused by an event, run before the next event.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
-pub(crate) enum Followup {
-    RoomAt(PlaceKey),
-    /// Workers of this pool came free.
-    Crew(u32),
-    /// Material arrived at a factory.
-    Material,
-    /// A node or edge of a path graph came free.
-    Resource {
-        graph: u32,
-        resource: Resource,
-    },
-    /// A vehicle should try to move on.
-    Vehicle(u32),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum PlaceKey {
+/// A place whose room a holder waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PlaceKey {
     Station(StationIdx),
     Conveyor(u32),
 }
@@ -391,22 +332,18 @@ pub enum CommandError {
 pub struct Sim {
     pub(crate) model: Arc<Model>,
     pub(crate) seed: u64,
-    pub(crate) now: Micros,
-    seq: u64,
-    queue: BinaryHeap<Scheduled>,
+    pub(crate) agenda: Agenda,
     pub(crate) parts: Vec<Part>,
     free_parts: Vec<PartId>,
     pub(crate) stations: Vec<StationRt>,
     pub(crate) conveyors: Vec<ConveyorRt>,
     pub(crate) sources: Vec<SourceRt>,
     calendar_stations: Vec<Vec<StationIdx>>,
-    pub(crate) followups: VecDeque<Followup>,
     next_stamp: u64,
     pub(crate) logistics: LogisticsRt,
     /// Parts delivered by truck per station, waiting for room in its buffer.
     pub(crate) inbound: Vec<VecDeque<PartId>>,
     pub(crate) inbound_stamp: Vec<u64>,
-    pub(crate) events: u64,
     pub(crate) totals: Totals,
 }
 
@@ -486,21 +423,17 @@ impl Sim {
             totals: Totals::new(model.products.len(), model.sinks.len()),
             model,
             seed,
-            now: 0,
-            seq: 0,
-            queue: BinaryHeap::new(),
+            agenda: Agenda::default(),
             parts: Vec::new(),
             free_parts: Vec::new(),
             stations,
             conveyors,
             sources,
             calendar_stations,
-            followups: VecDeque::new(),
             next_stamp: 0,
             logistics,
             inbound: vec![VecDeque::new(); n_stations],
             inbound_stamp: vec![0; n_stations],
-            events: 0,
         };
         sim.schedule_start();
         sim
@@ -509,13 +442,13 @@ impl Sim {
     fn schedule_start(&mut self) {
         let model = Arc::clone(&self.model);
         if model.warmup > 0 {
-            self.schedule(model.warmup, Event::WarmupEnd);
+            self.agenda.schedule(model.warmup, Event::WarmupEnd);
         }
         for c in 0..model.calendars.len() {
             self.apply_calendar(c as u32);
         }
         if let Some(every) = model.trucks.as_ref().and_then(|t| t.every) {
-            self.schedule(every, Event::TruckTimetable);
+            self.agenda.schedule(every, Event::TruckTimetable);
         }
         for f in 0..model.fleets.len() {
             self.dispatch_fleet(f as u32);
@@ -525,12 +458,12 @@ impl Sim {
             match &src.release {
                 Release::Poisson { .. } => {
                     let gap = self.poisson_gap(source);
-                    self.schedule(gap, Event::Arrival { source });
+                    self.agenda.schedule(gap, Event::Arrival { source });
                 }
-                Release::Interval(gap) => self.schedule(*gap, Event::Arrival { source }),
+                Release::Interval(gap) => self.agenda.schedule(*gap, Event::Arrival { source }),
                 Release::Schedule(rows) => {
                     if let Some(first) = rows.first() {
-                        self.schedule(first.0, Event::Release { source, row: 0 });
+                        self.agenda.schedule(first.0, Event::Release { source, row: 0 });
                     }
                 }
                 Release::Saturated => {}
@@ -559,50 +492,39 @@ impl Sim {
 
     /// Current simulation time.
     pub fn now(&self) -> Micros {
-        self.now
+        self.agenda.now()
     }
 
     /// Events processed so far.
     pub fn events(&self) -> u64 {
-        self.events
+        self.agenda.handled()
     }
 
     /// Time of the next pending event, if any.
     pub fn next_event_time(&self) -> Option<Micros> {
-        self.queue.peek().map(|e| e.time)
+        self.agenda.next_time()
     }
 
     /// Runs every event due at or before `until`, then sets the clock to `until`.
     pub fn run_until(&mut self, until: Micros) {
-        while let Some(top) = self.queue.peek() {
-            if top.time > until {
-                break;
-            }
+        while self.agenda.next_time().is_some_and(|t| t <= until) {
             self.step();
         }
-        if until > self.now {
-            self.now = until;
-        }
+        self.agenda.advance_to(until);
     }
 
     /// Processes the next event. Returns false when no event is pending.
     pub fn step(&mut self) -> bool {
-        let Some(Scheduled { time, event, .. }) = self.queue.pop() else {
+        let Some(event) = self.agenda.pop() else {
             return false;
         };
-        self.now = time;
         if self.handle(event) {
-            self.events += 1;
+            self.agenda.count_handled();
         }
-        if !self.followups.is_empty() {
+        if self.agenda.has_followups() {
             self.run_followups();
         }
         true
-    }
-
-    pub(crate) fn schedule(&mut self, time: Micros, event: Event) {
-        self.seq += 1;
-        self.queue.push(Scheduled { time, seq: self.seq, event });
     }
 
     pub(crate) fn stamp(&mut self) -> u64 {
@@ -662,7 +584,7 @@ impl Sim {
             Release::Interval(gap) => gap,
             _ => self.poisson_gap(source),
         };
-        self.schedule(self.now + gap, Event::Arrival { source });
+        self.agenda.schedule(self.agenda.now() + gap, Event::Arrival { source });
     }
 
     fn on_release(&mut self, source: u32, row: u32) {
@@ -676,7 +598,7 @@ impl Sim {
             self.admit(source, part);
         }
         if let Some(next) = rows.get(row as usize + 1) {
-            self.schedule(next.0.max(self.now), Event::Release { source, row: row + 1 });
+            self.agenda.schedule(next.0.max(self.agenda.now()), Event::Release { source, row: row + 1 });
         }
     }
 
@@ -691,10 +613,21 @@ impl Sim {
     }
 
     fn create_part(&mut self, source: u32, product: ProductIdx) -> PartId {
-        let due =
-            self.model.sources.get(source as usize).and_then(|s| s.due).map_or(Micros::MAX, |d| self.now + d);
-        self.totals.part_created(self.now, product as usize);
-        let part = Part { product, step: 0, created: self.now, due, since: self.now, materials_taken: false };
+        let due = self
+            .model
+            .sources
+            .get(source as usize)
+            .and_then(|s| s.due)
+            .map_or(Micros::MAX, |d| self.agenda.now() + d);
+        self.totals.part_created(self.agenda.now(), product as usize);
+        let part = Part {
+            product,
+            step: 0,
+            created: self.agenda.now(),
+            due,
+            since: self.agenda.now(),
+            materials_taken: false,
+        };
         match self.free_parts.pop() {
             Some(id) => {
                 self.parts[id as usize] = part;
@@ -857,18 +790,18 @@ impl Sim {
                 self.add_cargo(from, to, Cargo::Part { part, station: target });
             }
             Place::Conveyor(c) => {
-                let arrive = self.now + self.model.conveyors[c as usize].travel;
+                let arrive = self.agenda.now() + self.model.conveyors[c as usize].travel;
                 self.conveyors[c as usize].items.push_back((part, arrive));
-                self.schedule(arrive, Event::ConveyorEnd { conveyor: c });
+                self.agenda.schedule(arrive, Event::ConveyorEnd { conveyor: c });
             }
         }
     }
 
     /// Puts a part into a station's input buffer and lets the station start on it.
     pub(crate) fn enter_station(&mut self, s: StationIdx, part: PartId) {
-        self.parts[part as usize].since = self.now;
+        self.parts[part as usize].since = self.agenda.now();
         let st = &mut self.stations[s as usize];
-        st.account(self.now);
+        st.account(self.agenda.now());
         st.queue.push_back(part);
         self.try_start(s);
     }
@@ -882,7 +815,7 @@ impl Sim {
             let Some(&(part, arrive)) = conv.items.front() else {
                 break;
             };
-            if arrive > self.now {
+            if arrive > self.agenda.now() {
                 break;
             }
             if !self.stations[to as usize].has_room() {
@@ -899,7 +832,7 @@ impl Sim {
             self.enter(Place::Station(to), part);
         }
         if moved && !self.conveyors[conveyor as usize].waiters.is_empty() {
-            self.followups.push_back(Followup::RoomAt(PlaceKey::Conveyor(conveyor)));
+            self.agenda.follow_up(Followup::RoomOnConveyor(conveyor));
         }
     }
 
@@ -928,14 +861,14 @@ impl Sim {
             if self.model.stations[s].crew > 0 && !self.seize_crew(station) {
                 break;
             }
-            let now = self.now;
+            let now = self.agenda.now();
             let st = &mut self.stations[s];
             st.account(now);
             let part = if let Some(part) = st.queue.pop_front() {
                 st.started += 1;
                 st.wait_sum += u128::from(now - self.parts[part as usize].since);
                 if !st.waiters.is_empty() {
-                    self.followups.push_back(Followup::RoomAt(PlaceKey::Station(station)));
+                    self.agenda.follow_up(Followup::RoomAtStation(station));
                 }
                 part
             } else if let Some((source, product)) = saturated {
@@ -953,7 +886,7 @@ impl Sim {
 
     fn begin(&mut self, station: StationIdx, server: u32, part: PartId) {
         let s = station as usize;
-        let now = self.now;
+        let now = self.agenda.now();
         let product = self.parts[part as usize].product;
         let model = &self.model;
         let st = &mut self.stations[s];
@@ -975,12 +908,12 @@ impl Sim {
         srv.state = ServerState::Work { part, setup, t: now + duration };
         let generation = srv.generation;
         st.update_active(now);
-        self.schedule(now + duration, Event::Done { station, server, generation });
+        self.agenda.schedule(now + duration, Event::Done { station, server, generation });
     }
 
     fn on_done(&mut self, station: StationIdx, server: u32, generation: u32) -> bool {
         let s = station as usize;
-        let now = self.now;
+        let now = self.agenda.now();
         let st = &mut self.stations[s];
         // A server removed by `set_servers` leaves no valid event behind.
         let Some(srv) = st.servers.get(server as usize) else { return false };
@@ -1031,7 +964,7 @@ impl Sim {
     fn finish(&mut self, part: PartId, at: Option<StationIdx>) {
         let p = self.parts[part as usize];
         let sink = self.model.products[p.product as usize].sink;
-        self.totals.part_finished(self.now, &p, sink);
+        self.totals.part_finished(self.agenda.now(), &p, sink);
         self.free_parts.push(part);
         if !self.logistics.trucks.is_empty()
             && let Some(factory) = at.and_then(|s| self.model.stations[s as usize].factory)
@@ -1046,14 +979,15 @@ impl Sim {
 
     fn scrap(&mut self, part: PartId) {
         let p = self.parts[part as usize];
-        self.totals.part_scrapped(self.now, &p);
+        self.totals.part_scrapped(self.agenda.now(), &p);
         self.free_parts.push(part);
     }
 
     pub(crate) fn run_followups(&mut self) {
-        while let Some(followup) = self.followups.pop_front() {
+        while let Some(followup) = self.agenda.next_followup() {
             match followup {
-                Followup::RoomAt(place) => self.wake_waiters(place),
+                Followup::RoomAtStation(s) => self.wake_waiters(PlaceKey::Station(s)),
+                Followup::RoomOnConveyor(c) => self.wake_waiters(PlaceKey::Conveyor(c)),
                 Followup::Crew(pool) => self.wake_crew_waiters(pool),
                 Followup::Material => self.wake_material_waiters(),
                 Followup::Resource { graph, resource } => self.wake_resource(graph, resource),
@@ -1148,10 +1082,10 @@ impl Sim {
                 };
                 if self.dispatch(part, holder) {
                     let st = &mut self.stations[station as usize];
-                    st.account(self.now);
+                    st.account(self.agenda.now());
                     st.servers[server as usize].state = ServerState::Idle;
                     st.n_blocked -= 1;
-                    st.update_active(self.now);
+                    st.update_active(self.agenda.now());
                     self.try_start(station);
                 }
             }
@@ -1181,7 +1115,7 @@ impl Sim {
         let e: f64 = Exp1.sample(rng);
         let ttf = ((e * failures.mtbf + 0.5) as Micros).clamp(1, MAX_SPAN);
         let generation = st.failure_generation;
-        self.schedule(self.now + ttf, Event::Fail { station, generation });
+        self.agenda.schedule(self.agenda.now() + ttf, Event::Fail { station, generation });
     }
 
     /// Breaks `station` down; it is repaired after a random repair time, after
@@ -1201,7 +1135,7 @@ impl Sim {
         self.set_stopped(station, |st| st.down = true);
         if let Some(repair) = repair {
             let generation = self.stations[s].failure_generation;
-            self.schedule(self.now + repair, Event::Repair { station, generation });
+            self.agenda.schedule(self.agenda.now() + repair, Event::Repair { station, generation });
         }
     }
 
@@ -1212,18 +1146,18 @@ impl Sim {
     }
 
     fn apply_calendar(&mut self, calendar: u32) {
-        let (on, next) = self.model.calendars[calendar as usize].state_at(self.now);
+        let (on, next) = self.model.calendars[calendar as usize].state_at(self.agenda.now());
         for i in 0..self.calendar_stations[calendar as usize].len() {
             let station = self.calendar_stations[calendar as usize][i];
             self.set_stopped(station, |st| st.off_shift = !on);
         }
         self.apply_staff_calendar(calendar, on);
-        self.schedule(next, Event::Shift { calendar });
+        self.agenda.schedule(next, Event::Shift { calendar });
     }
 
     /// Changes the down / off-shift flags and pauses or resumes work accordingly.
     fn set_stopped(&mut self, station: StationIdx, change: impl FnOnce(&mut StationRt)) {
-        let now = self.now;
+        let now = self.agenda.now();
         let st = &mut self.stations[station as usize];
         st.account(now);
         let was = st.stopped();
@@ -1245,7 +1179,7 @@ impl Sim {
         }
         st.update_active(now);
         for (server, t, generation) in resumed {
-            self.schedule(t, Event::Done { station, server, generation });
+            self.agenda.schedule(t, Event::Done { station, server, generation });
         }
         if was && !is {
             self.try_start(station);
@@ -1254,7 +1188,7 @@ impl Sim {
 
     /// Ends the warm-up: every statistic restarts from here; the state carries on.
     pub(crate) fn reset_statistics(&mut self) {
-        let now = self.now;
+        let now = self.agenda.now();
         for st in &mut self.stations {
             st.account(now);
             st.times = StateTimes::default();
@@ -1315,8 +1249,8 @@ impl Sim {
             // Rush parts jump the queue: they go to the front of the first station's buffer,
             // even past its capacity, because a rush order is released by hand.
             let st = &mut self.stations[first as usize];
-            st.account(self.now);
-            self.parts[part as usize].since = self.now;
+            st.account(self.agenda.now());
+            self.parts[part as usize].since = self.agenda.now();
             st.queue.push_front(part);
             self.try_start(first);
         }
@@ -1332,7 +1266,7 @@ impl Sim {
             return Err(CommandError::Invalid("buffer capacity must be at least 1".into()));
         }
         self.stations[s as usize].buffer = capacity;
-        self.followups.push_back(Followup::RoomAt(PlaceKey::Station(s)));
+        self.agenda.follow_up(Followup::RoomAtStation(s));
         self.run_followups();
         Ok(())
     }
@@ -1344,7 +1278,7 @@ impl Sim {
         if !(1..=1000).contains(&servers) {
             return Err(CommandError::Invalid(format!("servers must be 1 to 1000, got {servers}")));
         }
-        let now = self.now;
+        let now = self.agenda.now();
         let st = &mut self.stations[s as usize];
         st.account(now);
         let current = st.servers.len() as u32;
@@ -1438,7 +1372,7 @@ impl Sim {
 }
 
 /// A station's display state, as a live view shows it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StationView {
     pub state: StationState,
     /// Servers processing or setting up.
