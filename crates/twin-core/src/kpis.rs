@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::sim::logistics::{Deadlock, VehicleState};
+use crate::sim::trucks::TruckPhase;
 use crate::sim::{Sim, StationState};
 use crate::time::{HOUR, SECOND};
 
@@ -283,55 +284,50 @@ impl Sim {
         };
 
         // Trucks and materials.
-        let trucks = model.trucks.as_ref().filter(|_| !lg.trucks.is_empty()).map(|spec| {
-            let mut times = [0u64; 4];
-            for t in lg.trucks.iter().filter(|t| !t.retired) {
-                for (k, x) in t.times.iter().enumerate() {
-                    times[k] += x;
-                }
-                times[t.phase] += now - t.since;
-            }
-            let total: u64 = times.iter().sum();
-            let loaded_trips: u64 = lg.trucks.iter().map(|t| t.loaded_trips).sum();
-            let units_moved: u64 = lg.trucks.iter().map(|t| t.units_moved).sum();
+        let trucks = model.trucks.as_ref().filter(|_| !self.trucks.is_empty()).map(|spec| {
+            let f = self.trucks.figures(now);
+            let total = f.times.total();
             TruckKpis {
-                count: lg.trucks.iter().filter(|t| !t.retired).count(),
-                utilization: ratio((total - times[0]) as f64, total as f64),
-                loaded_share: ratio(times[2] as f64, total as f64),
-                fill_rate: ratio(units_moved as f64, (loaded_trips * u64::from(spec.capacity)) as f64),
-                loaded_trips,
-                km: lg.trucks.iter().map(|t| t.km).sum(),
-                units_moved,
+                count: f.count,
+                utilization: ratio((total - f.times.get(TruckPhase::Idle)) as f64, total as f64),
+                loaded_share: ratio(f.times.get(TruckPhase::DrivingLoaded) as f64, total as f64),
+                fill_rate: ratio(f.units_moved as f64, (f.loaded_trips * u64::from(spec.capacity)) as f64),
+                loaded_trips: f.loaded_trips,
+                km: f.km,
+                units_moved: f.units_moved,
             }
         });
         let materials = model
             .materials
             .iter()
-            .zip(&lg.materials)
-            .map(|(spec, m)| {
-                let area = m.hub_area + u128::from(now - m.hub_last) * u128::from(m.hub);
-                let stockout = m.stockout + m.stockout_since.map_or(0, |s| now - s);
+            .enumerate()
+            .map(|(i, spec)| {
+                let m = self.materials.figures(i, now);
                 MaterialKpis {
                     id: spec.id.clone(),
-                    hub_now: m.hub,
-                    hub_mean: ratio(area as f64, window as f64),
+                    hub_now: m.hub_now,
+                    hub_mean: ratio(m.hub_area as f64, window as f64),
                     hub_min: m.hub_min,
-                    hub_stockout_share: ratio(stockout as f64, window as f64),
+                    hub_stockout_share: ratio(m.stockout as f64, window as f64),
                     supplier_orders: m.supplier_orders,
                     shortages: m.shortages,
                     factory_stock: model
                         .factories
                         .iter()
-                        .zip(&m.factory)
+                        .zip(m.factory)
                         .enumerate()
-                        .filter(|(f, _)| lg.product_factory.contains(&Some(*f as u32)))
+                        .filter(|(f, _)| self.materials.stocked_at(*f as u32))
                         .map(|(_, (fac, &n))| (fac.id.clone(), n))
                         .collect(),
                 }
             })
             .collect();
-        let waiting_at_docks = lg.lanes.queues.values().flatten().map(|c| u64::from(c.units())).sum();
-        let logistics = LogisticsKpis { trucks, shipped: lg.shipped, waiting_at_docks, materials };
+        let logistics = LogisticsKpis {
+            trucks,
+            shipped: self.trucks.shipped(),
+            waiting_at_docks: self.trucks.waiting_at_docks(),
+            materials,
+        };
 
         // Energy.
         let u = &model.utilities;
@@ -348,13 +344,13 @@ impl Sim {
         }
         let stations_kwh: f64 = station_kwh.iter().sum();
         let agv_kwh: f64 = fleet_kwh.iter().sum();
-        let total_kwh = stations_kwh + agv_kwh + lg.truck_kwh;
+        let total_kwh = stations_kwh + agv_kwh + self.trucks.kwh();
         let good: u64 = self.totals.finished;
         let energy = EnergyKpis {
             total_kwh,
             stations_kwh,
             agv_kwh,
-            trucks_kwh: lg.truck_kwh,
+            trucks_kwh: self.trucks.kwh(),
             co2_kg: total_kwh * u.co2_kg_per_kwh,
             cost: total_kwh * u.power_price,
             kwh_per_good_part: ratio(total_kwh, good as f64),
@@ -429,17 +425,15 @@ impl Sim {
         let pools: Vec<PoolKpis> = model
             .staff
             .iter()
-            .zip(&lg.staff)
-            .map(|(spec, st)| {
-                let dt = u128::from(now - st.last);
-                let present = st.present_area + if st.present { dt * u128::from(spec.size) } else { 0 };
-                let busy = st.busy_area + dt * u128::from(st.busy);
+            .enumerate()
+            .map(|(i, spec)| {
+                let time = self.staff.time(i, spec.size, now);
                 PoolKpis {
                     id: spec.id.clone(),
                     factory: spec.factory.map(|f| model.factories[f as usize].id.clone()),
                     size: spec.size,
-                    worker_hours: present as f64 / HOUR as f64,
-                    utilization: ratio(busy as f64, present as f64),
+                    worker_hours: time.present as f64 / HOUR as f64,
+                    utilization: ratio(time.busy as f64, time.present as f64),
                 }
             })
             .collect();

@@ -793,6 +793,25 @@ impl Model {
     pub fn product(&self, id: &str) -> Option<ProductIdx> {
         self.products.iter().position(|s| s.id == id).map(|i| i as ProductIdx)
     }
+
+    /// Whether the complex has trucks (a road network and a truck pool).
+    pub fn has_trucks(&self) -> bool {
+        self.trucks.is_some() && self.roads.is_some()
+    }
+
+    /// The factory whose material stock a release of `product` draws on: that of the
+    /// first station of its first step.
+    pub fn release_factory(&self, product: &Product) -> Option<u32> {
+        product.steps.first().and_then(|s| s.at.first()).and_then(|&st| self.stations[st as usize].factory)
+    }
+
+    /// The road lane `(hub, dock)` by which material reaches `factory`: by truck when the
+    /// complex has trucks and the factory a dock; None means it arrives at once.
+    pub fn material_lane(&self, factory: u32) -> Option<(u32, u32)> {
+        let dock = self.factories[factory as usize].dock?;
+        let (_, hub) = self.roads.as_ref()?;
+        self.has_trucks().then_some((*hub, dock))
+    }
 }
 
 /// Places stations that have no explicit position in rows inside their factory.

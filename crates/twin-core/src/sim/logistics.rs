@@ -10,14 +10,15 @@
 //! and broken by replanning one of them around the blocked node (or backing it off to a
 //! free neighbour); if no vehicle can move, the record says so and the run goes on.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::graph::{Graph, Resource, UNREACHABLE};
 use crate::model::{Model, StationIdx};
 use crate::scene::DispatchRule;
 use crate::sim::agenda::{Event, Followup};
-use crate::sim::{CommandError, Holder, PartId, Sim};
+use crate::sim::handoff::TransportOrder;
+use crate::sim::{CommandError, Sim};
 use crate::time::{HOUR, Micros, SECOND};
 
 /// What a vehicle is doing, for KPIs and colours.
@@ -41,15 +42,6 @@ impl VehicleState {
         VehicleState::WaitingTraffic,
         VehicleState::Charging,
     ];
-}
-
-/// A part to carry from one station's node to another's.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Order {
-    pub part: PartId,
-    pub from: u32,
-    pub to: u32,
-    pub station: StationIdx,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,7 +76,7 @@ pub(crate) struct VehicleRt {
     pub route: VecDeque<u32>,
     pub target: u32,
     pub job: Job,
-    pub orders: Vec<Order>,
+    pub orders: Vec<TransportOrder>,
     pub loaded: bool,
     pub state: VehicleState,
     pub since: Micros,
@@ -127,7 +119,7 @@ pub(crate) struct Occupancy {
 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct FleetRt {
-    pub orders: VecDeque<Order>,
+    pub orders: VecDeque<TransportOrder>,
     pub vehicles: Vec<u32>,
 }
 
@@ -143,103 +135,6 @@ pub struct Deadlock {
     pub resolved: bool,
 }
 
-/// What a truck carries.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Cargo {
-    Part { part: PartId, station: StationIdx },
-    Material { material: u32, factory: u32, qty: u32 },
-    Shipment { units: u32 },
-}
-
-impl Cargo {
-    pub(crate) fn units(&self) -> u32 {
-        match self {
-            Cargo::Part { .. } => 1,
-            Cargo::Material { qty, .. } => *qty,
-            Cargo::Shipment { units } => *units,
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum TruckJob {
-    Idle,
-    ToPickup { from: u32, to: u32 },
-    Loading { from: u32, to: u32 },
-    Hauling { to: u32 },
-    Unloading,
-}
-
-/// A truck's drive along a road path.
-#[derive(Clone, Debug)]
-pub(crate) struct Drive {
-    pub path: Vec<u32>,
-    pub start: Micros,
-    pub end: Micros,
-}
-
-#[derive(Clone, Debug)]
-pub(crate) struct TruckRt {
-    /// Taken out of service by a smaller truck count (see [`VehicleRt::retired`]).
-    pub retired: bool,
-    pub node: u32,
-    pub drive: Option<Drive>,
-    pub job: TruckJob,
-    pub cargo: Vec<Cargo>,
-    pub generation: u32,
-    /// Time idle, driving empty, driving loaded, handling.
-    pub times: [u64; 4],
-    pub phase: usize,
-    pub since: Micros,
-    pub km: f64,
-    pub loaded_trips: u64,
-    pub units_moved: u64,
-}
-
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Lanes {
-    /// Cargo waiting at a road node for a destination, by `(from, to)`.
-    pub queues: BTreeMap<(u32, u32), VecDeque<Cargo>>,
-    /// Trucks on their way to pick up, by lane.
-    pub assigned: BTreeMap<(u32, u32), u32>,
-    /// Lanes waiting for a free truck, oldest first.
-    pub requests: VecDeque<(u32, u32)>,
-}
-
-#[derive(Clone, Debug)]
-pub(crate) struct MaterialRt {
-    pub hub: u32,
-    pub on_order: u32,
-    pub factory: Vec<u32>,
-    pub on_way: Vec<u32>,
-    pub backorders: VecDeque<(u32, u32)>,
-    pub hub_area: u128,
-    pub hub_last: Micros,
-    pub hub_min: u32,
-    pub stockout: u64,
-    pub stockout_since: Option<Micros>,
-    pub supplier_orders: u64,
-    pub shortages: u64,
-}
-
-#[derive(Clone, Debug)]
-pub(crate) struct StaffRt {
-    pub busy: u32,
-    pub present: bool,
-    pub waiting: VecDeque<StationIdx>,
-    /// Worker-microseconds present, and busy.
-    pub present_area: u128,
-    pub busy_area: u128,
-    pub last: Micros,
-}
-
-/// Something waiting for material to arrive at a factory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum MaterialWaiter {
-    Source(u32),
-    Station(StationIdx),
-}
-
 /// All logistics state of a run.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct LogisticsRt {
@@ -248,15 +143,6 @@ pub(crate) struct LogisticsRt {
     pub occupancy: Vec<Occupancy>,
     pub deadlocks: Vec<Deadlock>,
     pub n_deadlocks: u64,
-    pub trucks: Vec<TruckRt>,
-    pub lanes: Lanes,
-    pub materials: Vec<MaterialRt>,
-    pub material_waiters: Vec<MaterialWaiter>,
-    pub staff: Vec<StaffRt>,
-    /// Factory whose stock a product's release draws on.
-    pub product_factory: Vec<Option<u32>>,
-    pub shipped: u64,
-    pub truck_kwh: f64,
     /// Vehicles waiting (parked) for a free charger, per path graph.
     pub charger_queue: Vec<VecDeque<u32>>,
     /// Per path graph, the nodes where stations load and unload (no place to park).
@@ -301,17 +187,6 @@ pub struct VehicleView {
     pub state: VehicleState,
     /// State of charge 0..1 (1 without a battery).
     pub battery: f64,
-    pub load: u32,
-}
-
-/// A truck's display state.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct TruckView {
-    pub x: f64,
-    pub y: f64,
-    pub heading: f64,
-    pub loaded: bool,
-    pub moving: bool,
     pub load: u32,
 }
 
@@ -362,26 +237,6 @@ impl VehicleRt {
     }
 }
 
-impl TruckRt {
-    /// An idle, empty truck at road node `node`.
-    fn new(node: u32, now: Micros) -> TruckRt {
-        TruckRt {
-            retired: false,
-            node,
-            drive: None,
-            job: TruckJob::Idle,
-            cargo: Vec::new(),
-            generation: 0,
-            times: [0; 4],
-            phase: 0,
-            since: now,
-            km: 0.0,
-            loaded_trips: 0,
-            units_moved: 0,
-        }
-    }
-}
-
 impl LogisticsRt {
     pub(crate) fn new(model: &Model, now: Micros) -> LogisticsRt {
         let mut occupancy: Vec<Occupancy> = model
@@ -417,62 +272,12 @@ impl LogisticsRt {
             }
             fleets.push(rt);
         }
-        let trucks = match (&model.trucks, &model.roads) {
-            (Some(t), Some((_, hub))) => (0..t.count).map(|_| TruckRt::new(*hub, now)).collect(),
-            _ => Vec::new(),
-        };
-        let n_factories = model.factories.len();
-        let materials = model
-            .materials
-            .iter()
-            .map(|m| MaterialRt {
-                hub: m.hub_initial,
-                on_order: 0,
-                factory: vec![m.factory_initial; n_factories],
-                on_way: vec![0; n_factories],
-                backorders: VecDeque::new(),
-                hub_area: 0,
-                hub_last: now,
-                hub_min: m.hub_initial,
-                stockout: 0,
-                stockout_since: None,
-                supplier_orders: 0,
-                shortages: 0,
-            })
-            .collect();
-        let staff = model
-            .staff
-            .iter()
-            .map(|s| StaffRt {
-                busy: 0,
-                present: s.calendar.is_none_or(|c| model.calendars[c as usize].state_at(now).0),
-                waiting: VecDeque::new(),
-                present_area: 0,
-                busy_area: 0,
-                last: now,
-            })
-            .collect();
-        let product_factory = model
-            .products
-            .iter()
-            .map(|p| {
-                p.steps.first().and_then(|s| s.at.first()).and_then(|&st| model.stations[st as usize].factory)
-            })
-            .collect();
         LogisticsRt {
             vehicles,
             fleets,
             occupancy,
             deadlocks: Vec::new(),
             n_deadlocks: 0,
-            trucks,
-            lanes: Lanes::default(),
-            materials,
-            material_waiters: Vec::new(),
-            staff,
-            product_factory,
-            shipped: 0,
-            truck_kwh: 0.0,
             charger_queue: vec![VecDeque::new(); model.graphs.len()],
             station_nodes: model
                 .graphs
@@ -514,256 +319,10 @@ impl LogisticsRt {
         }
         self.deadlocks.clear();
         self.n_deadlocks = 0;
-        for t in &mut self.trucks {
-            t.times = [0; 4];
-            t.since = now;
-            t.km = 0.0;
-            t.loaded_trips = 0;
-            t.units_moved = 0;
-        }
-        for m in &mut self.materials {
-            m.hub_area = 0;
-            m.hub_last = now;
-            m.hub_min = m.hub;
-            m.stockout = 0;
-            if m.stockout_since.is_some() {
-                m.stockout_since = Some(now);
-            }
-            m.supplier_orders = 0;
-            m.shortages = 0;
-        }
-        for s in &mut self.staff {
-            s.present_area = 0;
-            s.busy_area = 0;
-            s.last = now;
-        }
-        self.shipped = 0;
-        self.truck_kwh = 0.0;
-    }
-}
-
-impl StaffRt {
-    fn touch(&mut self, now: Micros, size: u32) {
-        let dt = u128::from(now - self.last);
-        if self.present {
-            self.present_area += dt * u128::from(size);
-        }
-        self.busy_area += dt * u128::from(self.busy);
-        self.last = now;
-    }
-}
-
-impl MaterialRt {
-    fn touch(&mut self, now: Micros) {
-        self.hub_area += u128::from(now - self.hub_last) * u128::from(self.hub);
-        self.hub_last = now;
-    }
-
-    fn update_stockout(&mut self, now: Micros) {
-        let out = !self.backorders.is_empty();
-        match (out, self.stockout_since) {
-            (true, None) => self.stockout_since = Some(now),
-            (false, Some(since)) => {
-                self.stockout += now - since;
-                self.stockout_since = None;
-            }
-            _ => {}
-        }
     }
 }
 
 impl Sim {
-    // ----- Staff -----
-
-    /// Takes `crew` workers for `station` from its pool, or queues the station.
-    pub(crate) fn seize_crew(&mut self, station: StationIdx) -> bool {
-        let spec = &self.model.stations[station as usize];
-        let (Some(pool), crew) = (spec.pool, spec.crew) else { return true };
-        if crew == 0 {
-            return true;
-        }
-        let size = self.model.staff[pool as usize].size;
-        let now = self.agenda.now();
-        let st = &mut self.logistics.staff[pool as usize];
-        let available = if st.present { size.saturating_sub(st.busy) } else { 0 };
-        if available >= crew {
-            st.touch(now, size);
-            st.busy += crew;
-            true
-        } else {
-            if !st.waiting.contains(&station) {
-                st.waiting.push_back(station);
-            }
-            false
-        }
-    }
-
-    /// Gives `station`'s crew back to its pool and lets waiting stations try again.
-    pub(crate) fn release_crew(&mut self, station: StationIdx) {
-        let spec = &self.model.stations[station as usize];
-        let (Some(pool), crew) = (spec.pool, spec.crew) else { return };
-        if crew == 0 {
-            return;
-        }
-        let size = self.model.staff[pool as usize].size;
-        let st = &mut self.logistics.staff[pool as usize];
-        st.touch(self.agenda.now(), size);
-        st.busy = st.busy.saturating_sub(crew);
-        if !st.waiting.is_empty() {
-            self.agenda.follow_up(Followup::Crew(pool));
-        }
-    }
-
-    pub(crate) fn wake_crew_waiters(&mut self, pool: u32) {
-        let waiting = std::mem::take(&mut self.logistics.staff[pool as usize].waiting);
-        for station in waiting {
-            self.try_start(station);
-        }
-    }
-
-    /// A shift change of `calendar` for the worker pools that follow it.
-    pub(crate) fn apply_staff_calendar(&mut self, calendar: u32, on: bool) {
-        for pool in 0..self.model.staff.len() {
-            if self.model.staff[pool].calendar != Some(calendar) {
-                continue;
-            }
-            let size = self.model.staff[pool].size;
-            let st = &mut self.logistics.staff[pool];
-            st.touch(self.agenda.now(), size);
-            st.present = on;
-            if on && !st.waiting.is_empty() {
-                self.agenda.follow_up(Followup::Crew(pool as u32));
-            }
-        }
-    }
-
-    // ----- Materials -----
-
-    /// Whether the materials for one unit of `product` are in stock at its factory.
-    pub(crate) fn materials_available(&self, product: u16) -> bool {
-        let needs = &self.model.products[product as usize].materials;
-        if needs.is_empty() {
-            return true;
-        }
-        let Some(factory) = self.logistics.product_factory[product as usize] else { return true };
-        needs.iter().all(|&(m, qty)| self.logistics.materials[m as usize].factory[factory as usize] >= qty)
-    }
-
-    /// Consumes the materials of one unit of `product`; the caller checked availability.
-    pub(crate) fn consume_materials(&mut self, product: u16) {
-        if self.model.products[product as usize].materials.is_empty() {
-            return;
-        }
-        let model = Arc::clone(&self.model);
-        let Some(factory) = self.logistics.product_factory[product as usize] else { return };
-        for &(m, qty) in &model.products[product as usize].materials {
-            let rt = &mut self.logistics.materials[m as usize];
-            rt.factory[factory as usize] -= qty;
-            self.reorder_for_factory(m, factory);
-        }
-    }
-
-    pub(crate) fn wait_for_material(&mut self, waiter: MaterialWaiter, product: u16) {
-        if !self.logistics.material_waiters.contains(&waiter) {
-            self.logistics.material_waiters.push(waiter);
-            for &(m, _) in &self.model.products[product as usize].materials {
-                self.logistics.materials[m as usize].shortages += 1;
-            }
-        }
-    }
-
-    fn reorder_for_factory(&mut self, material: u32, factory: u32) {
-        let spec = &self.model.materials[material as usize];
-        let (reorder, qty) = (spec.factory_reorder, spec.factory_order);
-        let rt = &mut self.logistics.materials[material as usize];
-        if rt.factory[factory as usize] + rt.on_way[factory as usize] > reorder {
-            return;
-        }
-        rt.on_way[factory as usize] += qty;
-        if rt.hub >= qty && rt.backorders.is_empty() {
-            rt.touch(self.agenda.now());
-            rt.hub -= qty;
-            rt.hub_min = rt.hub_min.min(rt.hub);
-            self.ship_material(material, factory, qty);
-        } else {
-            rt.backorders.push_back((factory, qty));
-            rt.update_stockout(self.agenda.now());
-        }
-        self.reorder_for_hub(material);
-    }
-
-    fn reorder_for_hub(&mut self, material: u32) {
-        let spec = &self.model.materials[material as usize];
-        let rt = &mut self.logistics.materials[material as usize];
-        let backordered: u32 = rt.backorders.iter().map(|b| b.1).sum();
-        if rt.hub + rt.on_order > spec.reorder_point + backordered {
-            return;
-        }
-        let qty = spec.order_quantity.max(backordered);
-        rt.on_order += qty;
-        rt.supplier_orders += 1;
-        let at = self.agenda.now() + spec.lead_time;
-        self.agenda.schedule(at, Event::SupplyArrive { material, qty });
-    }
-
-    pub(crate) fn on_supply(&mut self, material: u32, qty: u32) {
-        let now = self.agenda.now();
-        let rt = &mut self.logistics.materials[material as usize];
-        rt.touch(now);
-        rt.hub += qty;
-        rt.on_order -= qty;
-        let mut shipments = Vec::new();
-        while let Some(&(factory, want)) = rt.backorders.front() {
-            if rt.hub < want {
-                break;
-            }
-            rt.hub -= want;
-            rt.backorders.pop_front();
-            shipments.push((factory, want));
-        }
-        rt.hub_min = rt.hub_min.min(rt.hub);
-        rt.update_stockout(now);
-        for (factory, want) in shipments {
-            self.ship_material(material, factory, want);
-        }
-        self.reorder_for_hub(material);
-    }
-
-    /// Sends material from the hub to a factory: by truck when the complex has trucks
-    /// and the factory a dock, otherwise straight away.
-    fn ship_material(&mut self, material: u32, factory: u32, qty: u32) {
-        let dock = self.model.factories[factory as usize].dock;
-        match (dock, &self.model.roads, self.logistics.trucks.is_empty()) {
-            (Some(dock), Some((_, hub)), false) => {
-                let hub = *hub;
-                self.add_cargo(hub, dock, Cargo::Material { material, factory, qty });
-            }
-            _ => self.deliver_material(material, factory, qty),
-        }
-    }
-
-    fn deliver_material(&mut self, material: u32, factory: u32, qty: u32) {
-        let rt = &mut self.logistics.materials[material as usize];
-        rt.factory[factory as usize] += qty;
-        rt.on_way[factory as usize] -= qty;
-        if !self.logistics.material_waiters.is_empty() {
-            self.agenda.follow_up(Followup::Material);
-        }
-    }
-
-    pub(crate) fn wake_material_waiters(&mut self) {
-        let waiters = std::mem::take(&mut self.logistics.material_waiters);
-        for w in waiters {
-            match w {
-                MaterialWaiter::Source(s) => {
-                    let stamp = self.sources[s as usize].stamp;
-                    self.unblock(Holder::Source(s), stamp);
-                }
-                MaterialWaiter::Station(s) => self.try_start(s),
-            }
-        }
-    }
-
     // ----- AGVs -----
 
     /// The fleet that carries a part from `from` to `to`, if any: the step's own fleet,
@@ -790,7 +349,7 @@ impl Sim {
     }
 
     /// Queues a transport order; the part's slot at the target is already reserved.
-    pub(crate) fn order_transport(&mut self, fleet: u32, order: Order) {
+    pub(crate) fn order_transport(&mut self, fleet: u32, order: TransportOrder) {
         self.logistics.fleets[fleet as usize].orders.push_back(order);
         self.dispatch_fleet(fleet);
     }
@@ -848,7 +407,7 @@ impl Sim {
     }
 
     /// Whether the battery covers the trip to the pickup, to the drop, and on to a charger.
-    fn battery_suffices(&self, v: u32, order: &Order) -> bool {
+    fn battery_suffices(&self, v: u32, order: &TransportOrder) -> bool {
         let veh = &self.logistics.vehicles[v as usize];
         let spec = &self.model.fleets[veh.fleet as usize];
         let Some(b) = spec.battery else { return true };
@@ -866,7 +425,7 @@ impl Sim {
         veh.battery >= need
     }
 
-    fn assign_order(&mut self, v: u32, order: Order) {
+    fn assign_order(&mut self, v: u32, order: TransportOrder) {
         self.unclaim(v);
         let veh = &mut self.logistics.vehicles[v as usize];
         veh.job = Job::Fetch;
@@ -1444,226 +1003,6 @@ impl Sim {
             .min_by_key(|&n| (graph.distance_mm(from, n), n))
     }
 
-    // ----- Trucks -----
-
-    /// Puts cargo on the dock at road node `from` for `to`, and calls a truck when the
-    /// batch is complete (with a timetable, the next departure takes it).
-    pub(crate) fn add_cargo(&mut self, from: u32, to: u32, cargo: Cargo) {
-        let lanes = &mut self.logistics.lanes;
-        let queue = lanes.queues.entry((from, to)).or_default();
-        queue.push_back(cargo);
-        self.check_lane(from, to);
-    }
-
-    /// Calls one more truck for a lane when what waits there makes another full batch
-    /// beyond the trucks already on their way (batch dispatch only).
-    fn check_lane(&mut self, from: u32, to: u32) {
-        let Some(spec) = &self.model.trucks else { return };
-        if spec.every.is_some() {
-            return;
-        }
-        let lanes = &self.logistics.lanes;
-        let units: u32 = lanes.queues.get(&(from, to)).map_or(0, |q| q.iter().map(Cargo::units).sum());
-        let assigned = lanes.assigned.get(&(from, to)).copied().unwrap_or(0);
-        let batch = spec.min_load.min(spec.capacity);
-        if units >= batch + assigned * spec.capacity {
-            self.request_truck(from, to);
-        }
-    }
-
-    fn request_truck(&mut self, from: u32, to: u32) {
-        let Some((roads, _)) = &self.model.roads else { return };
-        let best = (0..self.logistics.trucks.len())
-            .filter(|&t| self.logistics.trucks[t].job == TruckJob::Idle && !self.logistics.trucks[t].retired)
-            .min_by_key(|&t| (roads.distance_mm(self.logistics.trucks[t].node, from), t));
-        match best {
-            Some(t) => self.truck_to_pickup(t as u32, from, to),
-            None => {
-                if !self.logistics.lanes.requests.contains(&(from, to)) {
-                    self.logistics.lanes.requests.push_back((from, to));
-                }
-            }
-        }
-    }
-
-    fn set_truck_phase(&mut self, t: u32, phase: usize) {
-        let now = self.agenda.now();
-        let truck = &mut self.logistics.trucks[t as usize];
-        truck.times[truck.phase] += now - truck.since;
-        truck.since = now;
-        truck.phase = phase;
-    }
-
-    fn truck_to_pickup(&mut self, t: u32, from: u32, to: u32) {
-        *self.logistics.lanes.assigned.entry((from, to)).or_default() += 1;
-        self.logistics.trucks[t as usize].job = TruckJob::ToPickup { from, to };
-        self.set_truck_phase(t, 1);
-        self.truck_drive(t, from);
-    }
-
-    /// Drives a truck along the shortest road path to `dest`.
-    fn truck_drive(&mut self, t: u32, dest: u32) {
-        let model = Arc::clone(&self.model);
-        let (Some((roads, _)), Some(spec)) = (&model.roads, &model.trucks) else { return };
-        let now = self.agenda.now();
-        let truck = &mut self.logistics.trucks[t as usize];
-        let mut path = vec![truck.node];
-        let mut at = truck.node;
-        while at != dest {
-            match roads.next_hop(at, dest) {
-                Some(n) => {
-                    path.push(n);
-                    at = n;
-                }
-                None => break,
-            }
-        }
-        let mm = roads.distance_mm(truck.node, dest);
-        let metres = if mm == UNREACHABLE { 0.0 } else { mm as f64 / 1000.0 };
-        let travel = (metres / spec.speed_m_s * SECOND as f64).round() as Micros;
-        truck.km += metres / 1000.0;
-        self.logistics.truck_kwh += metres / 1000.0 * spec.kwh_per_km;
-        truck.generation += 1;
-        let generation = truck.generation;
-        truck.drive = Some(Drive { path, start: now, end: now + travel });
-        self.agenda.schedule(now + travel, Event::TruckArrive { truck: t, generation });
-    }
-
-    pub(crate) fn on_truck_arrive(&mut self, t: u32, generation: u32) -> bool {
-        let Some(spec) = self.model.trucks.clone() else { return false };
-        let truck = &mut self.logistics.trucks[t as usize];
-        if truck.generation != generation {
-            return false;
-        }
-        let Some(drive) = truck.drive.take() else { return false };
-        truck.node = *drive.path.last().unwrap_or(&truck.node);
-        let next = match truck.job {
-            TruckJob::ToPickup { from, to } => Some(TruckJob::Loading { from, to }),
-            TruckJob::Hauling { .. } => Some(TruckJob::Unloading),
-            _ => None,
-        };
-        if let Some(job) = next {
-            truck.job = job;
-            truck.generation += 1;
-            let generation = truck.generation;
-            self.set_truck_phase(t, 3);
-            self.agenda
-                .schedule(self.agenda.now() + spec.load_time, Event::TruckDone { truck: t, generation });
-        }
-        true
-    }
-
-    pub(crate) fn on_truck_done(&mut self, t: u32, generation: u32) -> bool {
-        let Some(spec) = self.model.trucks.clone() else { return false };
-        if self.logistics.trucks[t as usize].generation != generation {
-            return false;
-        }
-        match self.logistics.trucks[t as usize].job {
-            TruckJob::Loading { from, to } => {
-                let lanes = &mut self.logistics.lanes;
-                if let Some(n) = lanes.assigned.get_mut(&(from, to)) {
-                    *n = n.saturating_sub(1);
-                }
-                let queue = lanes.queues.entry((from, to)).or_default();
-                let mut room = spec.capacity;
-                let mut cargo = Vec::new();
-                while room > 0 {
-                    let Some(front) = queue.front_mut() else { break };
-                    let units = front.units();
-                    if units <= room {
-                        room -= units;
-                        cargo.push(queue.pop_front().expect("front exists"));
-                    } else if let Cargo::Material { material, factory, qty } = front {
-                        // Split a large material delivery across trucks.
-                        *qty -= room;
-                        cargo.push(Cargo::Material { material: *material, factory: *factory, qty: room });
-                        room = 0;
-                    } else {
-                        break;
-                    }
-                }
-                let truck = &mut self.logistics.trucks[t as usize];
-                if cargo.is_empty() {
-                    truck.job = TruckJob::Idle;
-                    self.set_truck_phase(t, 0);
-                    self.serve_truck_requests();
-                } else {
-                    truck.units_moved += u64::from(spec.capacity - room);
-                    truck.loaded_trips += 1;
-                    truck.cargo = cargo;
-                    truck.job = TruckJob::Hauling { to };
-                    self.set_truck_phase(t, 2);
-                    self.truck_drive(t, to);
-                    self.check_lane(from, to);
-                }
-            }
-            TruckJob::Unloading => {
-                let cargo = std::mem::take(&mut self.logistics.trucks[t as usize].cargo);
-                self.logistics.trucks[t as usize].job = TruckJob::Idle;
-                self.set_truck_phase(t, 0);
-                for c in cargo {
-                    match c {
-                        Cargo::Part { part, station } => {
-                            self.inbound[station as usize].push_back(part);
-                            self.move_inbound(station);
-                        }
-                        Cargo::Material { material, factory, qty } => {
-                            self.deliver_material(material, factory, qty)
-                        }
-                        Cargo::Shipment { units } => self.logistics.shipped += u64::from(units),
-                    }
-                }
-                self.serve_truck_requests();
-            }
-            _ => return false,
-        }
-        true
-    }
-
-    /// Gives free trucks to the oldest lanes still waiting for one.
-    fn serve_truck_requests(&mut self) {
-        while self.logistics.trucks.iter().any(|t| t.job == TruckJob::Idle && !t.retired) {
-            let Some((from, to)) = self.logistics.lanes.requests.pop_front() else { break };
-            let waiting = self.logistics.lanes.queues.get(&(from, to)).is_some_and(|q| !q.is_empty());
-            if waiting {
-                self.request_truck(from, to);
-            }
-        }
-    }
-
-    /// A timetable departure: every lane with cargo gets a truck.
-    pub(crate) fn on_truck_timetable(&mut self) {
-        let Some(every) = self.model.trucks.as_ref().and_then(|t| t.every) else { return };
-        let lanes: Vec<(u32, u32)> = self
-            .logistics
-            .lanes
-            .queues
-            .iter()
-            .filter(|(lane, q)| {
-                !q.is_empty() && self.logistics.lanes.assigned.get(lane).is_none_or(|&n| n == 0)
-            })
-            .map(|(lane, _)| *lane)
-            .collect();
-        for (from, to) in lanes {
-            self.request_truck(from, to);
-        }
-        self.agenda.schedule(self.agenda.now() + every, Event::TruckTimetable);
-    }
-
-    /// Moves parts delivered by truck into their station's buffer while it has room.
-    pub(crate) fn move_inbound(&mut self, station: StationIdx) {
-        while let Some(&part) = self.inbound[station as usize].front() {
-            if !self.stations[station as usize].has_room() {
-                let stamp = self.stamp();
-                self.inbound_stamp[station as usize] = stamp;
-                self.stations[station as usize].waiters.push_back((Holder::Inbound(station), stamp));
-                break;
-            }
-            self.inbound[station as usize].pop_front();
-            self.enter_station(station, part);
-        }
-    }
-
     // ----- Views -----
 
     /// Display state of every AGV, positions interpolated along the edge being driven.
@@ -1690,40 +1029,6 @@ impl Sim {
                 battery,
                 load: if veh.loaded { veh.orders.len() as u32 } else { 0 },
             }
-        })
-    }
-
-    /// Display state of every truck, positions interpolated along its road path.
-    pub fn truck_views(&self) -> impl Iterator<Item = TruckView> + '_ {
-        self.logistics.trucks.iter().filter(|t| !t.retired).map(move |truck| {
-            let Some((roads, _)) = &self.model.roads else {
-                return TruckView { x: 0.0, y: 0.0, heading: 0.0, loaded: false, moving: false, load: 0 };
-            };
-            let load: u32 = truck.cargo.iter().map(Cargo::units).sum();
-            let (pos, heading, moving) = match &truck.drive {
-                Some(d) if d.path.len() > 1 => {
-                    let span = (d.end - d.start).max(1) as f64;
-                    let f = ((self.agenda.now().saturating_sub(d.start)) as f64 / span).clamp(0.0, 1.0);
-                    let pts: Vec<_> = d.path.iter().map(|&n| roads.nodes[n as usize].pos).collect();
-                    let total: f64 = pts.windows(2).map(|w| (w[1] - w[0]).norm()).sum();
-                    let mut left = f * total;
-                    let mut out = (pts[pts.len() - 1], 0.0);
-                    for w in pts.windows(2) {
-                        let seg = (w[1] - w[0]).norm();
-                        let heading = (w[1].y - w[0].y).atan2(w[1].x - w[0].x);
-                        if left <= seg || seg == 0.0 {
-                            let t = if seg > 0.0 { left / seg } else { 0.0 };
-                            out = (w[0] + (w[1] - w[0]) * t, heading);
-                            break;
-                        }
-                        left -= seg;
-                        out = (w[1], heading);
-                    }
-                    (out.0, out.1, true)
-                }
-                _ => (roads.nodes[truck.node as usize].pos, 0.0, false),
-            };
-            TruckView { x: pos.x, y: pos.y, heading, loaded: load > 0, moving, load }
         })
     }
 
@@ -1768,22 +1073,7 @@ impl Sim {
         c.sources = self.sources.iter().map(|s| s.backlog.len() as u64).sum();
         c.agvs = self.logistics.fleets.iter().map(|f| f.orders.len() as u64).sum::<u64>()
             + self.logistics.vehicles.iter().map(|v| v.orders.len() as u64).sum::<u64>();
-        c.docks = self
-            .logistics
-            .lanes
-            .queues
-            .values()
-            .flatten()
-            .filter(|c| matches!(c, Cargo::Part { .. }))
-            .count() as u64
-            + self
-                .logistics
-                .trucks
-                .iter()
-                .flat_map(|t| &t.cargo)
-                .filter(|c| matches!(c, Cargo::Part { .. }))
-                .count() as u64
-            + self.inbound.iter().map(|q| q.len() as u64).sum::<u64>();
+        c.docks = self.trucks.parts() + self.inbound.iter().map(|q| q.len() as u64).sum::<u64>();
         c
     }
 
@@ -1911,34 +1201,12 @@ impl Sim {
         if !(1..=1000).contains(&count) {
             return Err(CommandError::Invalid(format!("truck count must be 1 to 1000, got {count}")));
         }
-        let active: Vec<usize> =
-            (0..self.logistics.trucks.len()).filter(|&t| !self.logistics.trucks[t].retired).collect();
-        let current = active.len() as u32;
-        if count > current {
-            let now = self.agenda.now();
-            for _ in current..count {
-                self.logistics.trucks.push(TruckRt::new(hub, now));
-            }
-            self.serve_truck_requests();
-        } else if count < current {
-            let idle: Vec<usize> = active
-                .iter()
-                .rev()
-                .copied()
-                .filter(|&t| self.logistics.trucks[t].job == TruckJob::Idle)
-                .take((current - count) as usize)
-                .collect();
-            if (idle.len() as u32) < current - count {
-                return Err(CommandError::Busy(format!(
-                    "only {} truck(s) stand idle now; {} must be taken out of service",
-                    idle.len(),
-                    current - count
-                )));
-            }
-            for t in idle {
-                self.logistics.trucks[t].retired = true;
-            }
-        }
+        self.trucks.set_count(&self.model, &mut self.agenda, hub, count).map_err(|e| {
+            CommandError::Busy(format!(
+                "only {} truck(s) stand idle now; {} must be taken out of service",
+                e.idle, e.remove
+            ))
+        })?;
         self.run_followups();
         Ok(())
     }

@@ -8,7 +8,11 @@
 //! (model, seed, commands).
 
 pub(crate) mod agenda;
+pub(crate) mod handoff;
 pub mod logistics;
+pub(crate) mod materials;
+pub(crate) mod staff;
+pub mod trucks;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -17,15 +21,16 @@ use rand::RngExt;
 use rand_distr::{Distribution, Exp1};
 
 use self::agenda::{Agenda, Event, Followup};
-use self::logistics::{Cargo, LogisticsRt, MaterialWaiter, Order};
+use self::handoff::{Cargo, Delivery, Haul, MaterialWaiter, PartId, TransportOrder};
+use self::logistics::LogisticsRt;
+use self::materials::Materials;
+use self::staff::Staff;
+use self::trucks::{TruckDone, Trucks};
 use crate::model::{Model, ProductIdx, Release, StationIdx};
 use crate::rng::{Stream, stream};
 use crate::stats::{LeadTimes, StateTimes, Totals};
 use crate::time::MAX_SPAN;
 use crate::time::Micros;
-
-/// Index of a part in the engine's part table.
-pub(crate) type PartId = u32;
 
 /// What a station (or one of its servers) is doing, for state shares and colours.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -341,6 +346,9 @@ pub struct Sim {
     calendar_stations: Vec<Vec<StationIdx>>,
     next_stamp: u64,
     pub(crate) logistics: LogisticsRt,
+    pub(crate) staff: Staff,
+    pub(crate) materials: Materials,
+    pub(crate) trucks: Trucks,
     /// Parts delivered by truck per station, waiting for room in its buffer.
     pub(crate) inbound: Vec<VecDeque<PartId>>,
     pub(crate) inbound_stamp: Vec<u64>,
@@ -418,6 +426,9 @@ impl Sim {
             }
         }
         let logistics = LogisticsRt::new(&model, 0);
+        let staff = Staff::new(&model, 0);
+        let materials = Materials::new(&model, 0);
+        let trucks = Trucks::new(&model, 0);
         let n_stations = model.stations.len();
         let mut sim = Sim {
             totals: Totals::new(model.products.len(), model.sinks.len()),
@@ -432,6 +443,9 @@ impl Sim {
             calendar_stations,
             next_stamp: 0,
             logistics,
+            staff,
+            materials,
+            trucks,
             inbound: vec![VecDeque::new(); n_stations],
             inbound_stamp: vec![0; n_stations],
         };
@@ -562,10 +576,14 @@ impl Sim {
             }
             Event::VehicleDone { vehicle, generation } => return self.on_vehicle_done(vehicle, generation),
             Event::VehicleRetry { vehicle, generation } => return self.on_vehicle_retry(vehicle, generation),
-            Event::TruckArrive { truck, generation } => return self.on_truck_arrive(truck, generation),
+            Event::TruckArrive { truck, generation } => {
+                return self.trucks.on_arrive(&self.model, &mut self.agenda, truck, generation);
+            }
             Event::TruckDone { truck, generation } => return self.on_truck_done(truck, generation),
-            Event::TruckTimetable => self.on_truck_timetable(),
-            Event::SupplyArrive { material, qty } => self.on_supply(material, qty),
+            Event::TruckTimetable => self.trucks.on_timetable(&self.model, &mut self.agenda),
+            Event::SupplyArrive { material, qty } => {
+                self.materials.on_supply(&self.model, &mut self.agenda, material, qty, &mut self.trucks)
+            }
         }
         true
     }
@@ -654,11 +672,11 @@ impl Sim {
     fn release(&mut self, source: u32, part: PartId) -> bool {
         let p = self.parts[part as usize];
         if !p.materials_taken && !self.model.products[p.product as usize].materials.is_empty() {
-            if !self.materials_available(p.product) {
-                self.wait_for_material(MaterialWaiter::Source(source), p.product);
+            if !self.materials.available(&self.model, p.product) {
+                self.materials.wait(&self.model, MaterialWaiter::Source(source), p.product);
                 return false;
             }
-            self.consume_materials(p.product);
+            self.materials.consume(&self.model, &mut self.agenda, p.product, &mut self.trucks);
             self.parts[part as usize].materials_taken = true;
         }
         self.dispatch(part, Holder::Source(source))
@@ -756,7 +774,7 @@ impl Sim {
         }
         let (fa, fb) = (model.stations[from as usize].factory, model.stations[target as usize].factory);
         if fa != fb
-            && !self.logistics.trucks.is_empty()
+            && model.has_trucks()
             && let (Some(fa), Some(fb)) = (fa, fb)
             && let (Some(da), Some(db)) =
                 (model.factories[fa as usize].dock, model.factories[fb as usize].dock)
@@ -784,10 +802,16 @@ impl Sim {
             Place::Station(s) => self.enter_station(s, part),
             Place::Agv { fleet, from, to, target } => {
                 self.stations[target as usize].reserved += 1;
-                self.order_transport(fleet, Order { part, from, to, station: target });
+                self.order_transport(fleet, TransportOrder { part, from, to, station: target });
             }
             Place::Truck { from, to, target } => {
-                self.add_cargo(from, to, Cargo::Part { part, station: target });
+                self.trucks.haul(
+                    &self.model,
+                    &mut self.agenda,
+                    from,
+                    to,
+                    Cargo::Part { part, station: target },
+                );
             }
             Place::Conveyor(c) => {
                 let arrive = self.agenda.now() + self.model.conveyors[c as usize].travel;
@@ -850,15 +874,15 @@ impl Sim {
             let saturated = if self.stations[s].queue.is_empty() {
                 let Some(&source) = self.model.stations[s].saturated_by.first() else { break };
                 let product = self.model.sources[source as usize].mix[0].1;
-                if !self.materials_available(product) {
-                    self.wait_for_material(MaterialWaiter::Station(station), product);
+                if !self.materials.available(&self.model, product) {
+                    self.materials.wait(&self.model, MaterialWaiter::Station(station), product);
                     break;
                 }
                 Some((source, product))
             } else {
                 None
             };
-            if self.model.stations[s].crew > 0 && !self.seize_crew(station) {
+            if self.model.stations[s].crew > 0 && !self.staff.seize(&self.model, self.agenda.now(), station) {
                 break;
             }
             let now = self.agenda.now();
@@ -872,7 +896,7 @@ impl Sim {
                 }
                 part
             } else if let Some((source, product)) = saturated {
-                self.consume_materials(product);
+                self.materials.consume(&self.model, &mut self.agenda, product, &mut self.trucks);
                 let part = self.create_part(source, product);
                 self.parts[part as usize].materials_taken = true;
                 self.stations[s].started += 1;
@@ -953,10 +977,47 @@ impl Sim {
             self.stations[s].update_active(now);
         }
         if self.model.stations[s].crew > 0 {
-            self.release_crew(station);
+            self.staff.release(&self.model, &mut self.agenda, station);
         }
         self.try_start(station);
         true
+    }
+
+    /// A truck finished loading or unloading; what it unloaded goes to its owners, then
+    /// free trucks serve the lanes waiting for one.
+    fn on_truck_done(&mut self, truck: u32, generation: u32) -> bool {
+        let deliveries = match self.trucks.on_done(&self.model, &mut self.agenda, truck, generation) {
+            TruckDone::Stale => return false,
+            TruckDone::Loaded => return true,
+            TruckDone::Unloaded(deliveries) => deliveries,
+        };
+        for delivery in deliveries {
+            match delivery {
+                Delivery::Part { part, station } => {
+                    self.inbound[station as usize].push_back(part);
+                    self.move_inbound(station);
+                }
+                Delivery::Material { material, factory, qty } => {
+                    self.materials.deliver(&mut self.agenda, material, factory, qty)
+                }
+            }
+        }
+        self.trucks.serve_requests(&self.model, &mut self.agenda);
+        true
+    }
+
+    /// Moves parts delivered by truck into their station's buffer while it has room.
+    pub(crate) fn move_inbound(&mut self, station: StationIdx) {
+        while let Some(&part) = self.inbound[station as usize].front() {
+            if !self.stations[station as usize].has_room() {
+                let stamp = self.stamp();
+                self.inbound_stamp[station as usize] = stamp;
+                self.stations[station as usize].waiters.push_back((Holder::Inbound(station), stamp));
+                break;
+            }
+            self.inbound[station as usize].pop_front();
+            self.enter_station(station, part);
+        }
     }
 
     /// A part completed its routing at station `at`. With trucks, it is shipped from
@@ -966,14 +1027,14 @@ impl Sim {
         let sink = self.model.products[p.product as usize].sink;
         self.totals.part_finished(self.agenda.now(), &p, sink);
         self.free_parts.push(part);
-        if !self.logistics.trucks.is_empty()
+        if self.model.has_trucks()
             && let Some(factory) = at.and_then(|s| self.model.stations[s as usize].factory)
             && let Some(dock) = self.model.factories[factory as usize].dock
             && let Some((_, hub)) = &self.model.roads
             && dock != *hub
         {
             let hub = *hub;
-            self.add_cargo(dock, hub, Cargo::Shipment { units: 1 });
+            self.trucks.haul(&self.model, &mut self.agenda, dock, hub, Cargo::Shipment { units: 1 });
         }
     }
 
@@ -988,8 +1049,22 @@ impl Sim {
             match followup {
                 Followup::RoomAtStation(s) => self.wake_waiters(PlaceKey::Station(s)),
                 Followup::RoomOnConveyor(c) => self.wake_waiters(PlaceKey::Conveyor(c)),
-                Followup::Crew(pool) => self.wake_crew_waiters(pool),
-                Followup::Material => self.wake_material_waiters(),
+                Followup::Crew(pool) => {
+                    for station in self.staff.take_waiting(pool) {
+                        self.try_start(station);
+                    }
+                }
+                Followup::Material => {
+                    for waiter in self.materials.take_waiters() {
+                        match waiter {
+                            MaterialWaiter::Source(s) => {
+                                let stamp = self.sources[s as usize].stamp;
+                                self.unblock(Holder::Source(s), stamp);
+                            }
+                            MaterialWaiter::Station(s) => self.try_start(s),
+                        }
+                    }
+                }
                 Followup::Resource { graph, resource } => self.wake_resource(graph, resource),
                 Followup::Vehicle(v) => {
                     if self.logistics.vehicles[v as usize].waiting_on.is_none() {
@@ -1151,7 +1226,7 @@ impl Sim {
             let station = self.calendar_stations[calendar as usize][i];
             self.set_stopped(station, |st| st.off_shift = !on);
         }
-        self.apply_staff_calendar(calendar, on);
+        self.staff.set_shift(&self.model, &mut self.agenda, calendar, on);
         self.agenda.schedule(next, Event::Shift { calendar });
     }
 
@@ -1204,6 +1279,9 @@ impl Sim {
         }
         self.totals.reset(now);
         self.logistics.reset_statistics(now);
+        self.staff.reset_statistics(now);
+        self.materials.reset_statistics(now);
+        self.trucks.reset_statistics(now);
     }
 
     // ----- Commands (operator and trainer actions) -----
@@ -1327,6 +1405,11 @@ impl Sim {
     }
 
     // ----- Views for live displays -----
+
+    /// Display state of every truck, positions interpolated along its road path.
+    pub fn truck_views(&self) -> impl Iterator<Item = trucks::TruckView> + '_ {
+        self.trucks.views(&self.model, self.agenda.now())
+    }
 
     /// Display state of every station now.
     pub fn station_views(&self) -> impl Iterator<Item = StationView> + '_ {
