@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::sim::logistics::{Deadlock, VehicleState};
+use crate::sim::agv::{Deadlock, VehicleState};
 use crate::sim::trucks::TruckPhase;
 use crate::sim::{Sim, StationState};
 use crate::time::{HOUR, SECOND};
@@ -206,7 +206,6 @@ pub(crate) fn stations_energy(sim: &Sim) -> Vec<f64> {
 impl Sim {
     pub(crate) fn complex_kpis(&self, station_kwh: &[f64]) -> ComplexSections {
         let model = &self.model;
-        let lg = &self.logistics;
         let now = self.agenda.now();
         let window = now.saturating_sub(self.totals.window_start);
         let hours = window as f64 / HOUR as f64;
@@ -216,24 +215,14 @@ impl Sim {
         let mut congestion = Vec::new();
         let mut fleet_kwh = vec![0.0; model.fleets.len()];
         for (fi, spec) in model.fleets.iter().enumerate() {
-            let members: Vec<_> = lg.vehicles.iter().filter(|v| v.fleet == fi as u32 && !v.retired).collect();
-            let mut times = [0u64; 6];
-            for v in &members {
-                for (k, t) in v.times.iter().enumerate() {
-                    times[k] += t;
-                }
-                times[v.state as usize] += now - v.since;
-            }
-            let total: u64 = times.iter().sum();
-            let share = |s: VehicleState| ratio(times[s as usize] as f64, total as f64);
-            let energy: f64 = members.iter().map(|v| v.charged_kwh).sum();
-            fleet_kwh[fi] = energy;
-            let cap = spec.battery.map_or(1.0, |b| b.capacity_kwh);
-            let trips: u64 = members.iter().map(|v| v.trips).sum();
+            let f = self.agvs.fleet_figures(model, fi, now);
+            let total: u64 = f.times.iter().sum();
+            let share = |s: VehicleState| ratio(f.times[s as usize] as f64, total as f64);
+            fleet_kwh[fi] = f.charged_kwh;
             fleets.push(FleetKpis {
                 id: spec.id.clone(),
                 factory: spec.factory.map(|f| model.factories[f as usize].id.clone()),
-                vehicles: members.len(),
+                vehicles: f.vehicles,
                 idle: share(VehicleState::Idle),
                 travelling_empty: share(VehicleState::TravellingEmpty),
                 travelling_loaded: share(VehicleState::TravellingLoaded),
@@ -243,32 +232,30 @@ impl Sim {
                 utilization: share(VehicleState::TravellingEmpty)
                     + share(VehicleState::TravellingLoaded)
                     + share(VehicleState::Handling),
-                trips,
-                trips_per_hour: ratio(trips as f64, hours),
-                distance_km: members.iter().map(|v| v.distance_m).sum::<f64>() / 1000.0,
-                energy_kwh: energy,
-                min_battery: if spec.battery.is_some() {
-                    members.iter().map(|v| v.min_battery / cap).fold(1.0, f64::min)
-                } else {
-                    1.0
-                },
-                depleted: members.iter().map(|v| v.depleted).sum(),
-                orders_waiting: lg.fleets[fi].orders.len(),
+                trips: f.trips,
+                trips_per_hour: ratio(f.trips as f64, hours),
+                distance_km: f.distance_m / 1000.0,
+                energy_kwh: f.charged_kwh,
+                min_battery: f.min_battery,
+                depleted: f.depleted,
+                orders_waiting: f.orders_waiting,
             });
             let graph = &model.graphs[spec.graph as usize];
-            let occ = &lg.occupancy[spec.graph as usize];
             let mut rows: Vec<Congestion> = graph
                 .edges
                 .iter()
                 .enumerate()
-                .map(|(e, edge)| Congestion {
-                    fleet: spec.id.clone(),
-                    segment: format!(
-                        "{}->{}",
-                        graph.nodes[edge.from as usize].id, graph.nodes[edge.to as usize].id
-                    ),
-                    wait_s: (occ.edge_wait[e] + occ.node_wait[edge.to as usize]) as f64 / SECOND as f64,
-                    trips: occ.edge_trips[e],
+                .map(|(e, edge)| {
+                    let (wait, trips) = self.agvs.segment_figures(model, spec.graph as usize, e);
+                    Congestion {
+                        fleet: spec.id.clone(),
+                        segment: format!(
+                            "{}->{}",
+                            graph.nodes[edge.from as usize].id, graph.nodes[edge.to as usize].id
+                        ),
+                        wait_s: wait as f64 / SECOND as f64,
+                        trips,
+                    }
                 })
                 .filter(|c| c.wait_s > 0.0)
                 .collect();
@@ -279,8 +266,8 @@ impl Sim {
         let vehicles = VehicleKpis {
             fleets,
             congestion,
-            deadlock_count: lg.n_deadlocks,
-            deadlocks: lg.deadlocks.clone(),
+            deadlock_count: self.agvs.deadlocks().0,
+            deadlocks: self.agvs.deadlocks().1.to_vec(),
         };
 
         // Trucks and materials.

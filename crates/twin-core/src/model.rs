@@ -794,6 +794,24 @@ impl Model {
         self.products.iter().position(|s| s.id == id).map(|i| i as ProductIdx)
     }
 
+    /// The AGV lane `(fleet, pickup node, drop node)` that carries a part from station
+    /// `from` to station `to`, if any: the step's own fleet (`carry`), else the factory's
+    /// when both stations stand in it, provided both have nodes on that fleet's graph.
+    pub fn agv_lane(&self, from: StationIdx, to: StationIdx, carry: Option<u32>) -> Option<(u32, u32, u32)> {
+        let (a, b) = (&self.stations[from as usize], &self.stations[to as usize]);
+        let fleet = carry.or_else(|| {
+            let f = a.factory?;
+            (b.factory == Some(f)).then(|| self.factories[f as usize].agv).flatten()
+        })?;
+        let graph = self.fleets[fleet as usize].graph;
+        match (a.node, b.node) {
+            (Some((ga, na)), Some((gb, nb))) if ga == graph && gb == graph && na != nb => {
+                Some((fleet, na, nb))
+            }
+            _ => None,
+        }
+    }
+
     /// Whether the complex has trucks (a road network and a truck pool).
     pub fn has_trucks(&self) -> bool {
         self.trucks.is_some() && self.roads.is_some()

@@ -8,7 +8,7 @@ use twin_core::StationState;
 use twin_core::graph::Graph;
 use twin_core::model::{Model, Release};
 use twin_core::scene::StationKind;
-use twin_core::sim::logistics::{VehicleState, VehicleView};
+use twin_core::sim::agv::{VehicleState, VehicleView};
 use twin_core::sim::trucks::TruckView;
 use twin_core::time::Micros;
 use twin_core::{CommandError, Report, StationView};

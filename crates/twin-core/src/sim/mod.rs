@@ -8,11 +8,13 @@
 //! (model, seed, commands).
 
 pub(crate) mod agenda;
+pub mod agv;
+mod commands;
 pub(crate) mod handoff;
-pub mod logistics;
 pub(crate) mod materials;
 pub(crate) mod staff;
 pub mod trucks;
+pub mod views;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -21,8 +23,8 @@ use rand::RngExt;
 use rand_distr::{Distribution, Exp1};
 
 use self::agenda::{Agenda, Event, Followup};
+use self::agv::{Agvs, VehicleDone};
 use self::handoff::{Cargo, Delivery, Haul, MaterialWaiter, PartId, TransportOrder};
-use self::logistics::LogisticsRt;
 use self::materials::Materials;
 use self::staff::Staff;
 use self::trucks::{TruckDone, Trucks};
@@ -299,6 +301,20 @@ fn integrate(c: Counts, dt: Micros, times: &mut StateTimes, area: &mut u128) {
     *area += u128::from(dt) * c.queue;
 }
 
+/// The flow's part of the census: buffers, machines, conveyors, sources and parts
+/// delivered by truck waiting for room.
+fn flow_census(sim: &Sim) -> views::PartCensus {
+    let mut c = views::PartCensus::default();
+    for st in &sim.stations {
+        c.buffers += st.queue.len() as u64;
+        c.machines += st.servers.iter().filter(|s| !matches!(s.state, ServerState::Idle)).count() as u64;
+    }
+    c.conveyors = sim.conveyors.iter().map(|cv| cv.items.len() as u64).sum();
+    c.sources = sim.sources.iter().map(|s| s.backlog.len() as u64).sum();
+    c.docks = sim.inbound.iter().map(|q| q.len() as u64).sum::<u64>();
+    c
+}
+
 /// A place whose room a holder waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum PlaceKey {
@@ -345,7 +361,7 @@ pub struct Sim {
     pub(crate) sources: Vec<SourceRt>,
     calendar_stations: Vec<Vec<StationIdx>>,
     next_stamp: u64,
-    pub(crate) logistics: LogisticsRt,
+    pub(crate) agvs: Agvs,
     pub(crate) staff: Staff,
     pub(crate) materials: Materials,
     pub(crate) trucks: Trucks,
@@ -425,7 +441,7 @@ impl Sim {
                 calendar_stations[c as usize].push(i as StationIdx);
             }
         }
-        let logistics = LogisticsRt::new(&model, 0);
+        let agvs = Agvs::new(&model, 0);
         let staff = Staff::new(&model, 0);
         let materials = Materials::new(&model, 0);
         let trucks = Trucks::new(&model, 0);
@@ -442,7 +458,7 @@ impl Sim {
             sources,
             calendar_stations,
             next_stamp: 0,
-            logistics,
+            agvs,
             staff,
             materials,
             trucks,
@@ -465,7 +481,7 @@ impl Sim {
             self.agenda.schedule(every, Event::TruckTimetable);
         }
         for f in 0..model.fleets.len() {
-            self.dispatch_fleet(f as u32);
+            self.agvs.dispatch_fleet(&model, &mut self.agenda, f as u32);
         }
         for (i, src) in model.sources.iter().enumerate() {
             let source = i as u32;
@@ -572,10 +588,12 @@ impl Sim {
             Event::Shift { calendar } => self.apply_calendar(calendar),
             Event::WarmupEnd => self.reset_statistics(),
             Event::VehicleArrive { vehicle, generation } => {
-                return self.on_vehicle_arrive(vehicle, generation);
+                return self.agvs.on_vehicle_arrive(&self.model, &mut self.agenda, vehicle, generation);
             }
             Event::VehicleDone { vehicle, generation } => return self.on_vehicle_done(vehicle, generation),
-            Event::VehicleRetry { vehicle, generation } => return self.on_vehicle_retry(vehicle, generation),
+            Event::VehicleRetry { vehicle, generation } => {
+                return self.agvs.on_vehicle_retry(&self.model, &mut self.agenda, vehicle, generation);
+            }
             Event::TruckArrive { truck, generation } => {
                 return self.trucks.on_arrive(&self.model, &mut self.agenda, truck, generation);
             }
@@ -768,7 +786,7 @@ impl Sim {
             }
         }
         if (carry.is_some() || !model.fleets.is_empty())
-            && let Some((fleet, a, b)) = self.agv_between(from, target, carry)
+            && let Some((fleet, a, b)) = model.agv_lane(from, target, carry)
         {
             return Place::Agv { fleet, from: a, to: b, target };
         }
@@ -802,7 +820,8 @@ impl Sim {
             Place::Station(s) => self.enter_station(s, part),
             Place::Agv { fleet, from, to, target } => {
                 self.stations[target as usize].reserved += 1;
-                self.order_transport(fleet, TransportOrder { part, from, to, station: target });
+                let order = TransportOrder { part, from, to, station: target };
+                self.agvs.order(&self.model, &mut self.agenda, fleet, order);
             }
             Place::Truck { from, to, target } => {
                 self.trucks.haul(
@@ -983,6 +1002,23 @@ impl Sim {
         true
     }
 
+    /// A vehicle finished loading, unloading or charging; what it unloaded goes into the
+    /// buffers its slots were reserved in, then the vehicle takes its next job.
+    fn on_vehicle_done(&mut self, vehicle: u32, generation: u32) -> bool {
+        let orders = match self.agvs.on_done(&self.model, &mut self.agenda, vehicle, generation) {
+            VehicleDone::Stale => return false,
+            VehicleDone::Handled => return true,
+            VehicleDone::Delivered(orders) => orders,
+        };
+        for order in orders {
+            // Into the buffer whose slot was reserved when the order was placed.
+            self.stations[order.station as usize].reserved -= 1;
+            self.enter_station(order.station, order.part);
+        }
+        self.agvs.next_job(&self.model, &mut self.agenda, vehicle);
+        true
+    }
+
     /// A truck finished loading or unloading; what it unloaded goes to its owners, then
     /// free trucks serve the lanes waiting for one.
     fn on_truck_done(&mut self, truck: u32, generation: u32) -> bool {
@@ -1065,11 +1101,11 @@ impl Sim {
                         }
                     }
                 }
-                Followup::Resource { graph, resource } => self.wake_resource(graph, resource),
+                Followup::Resource { graph, resource } => {
+                    self.agvs.wake_resource(&self.model, &mut self.agenda, graph, resource)
+                }
                 Followup::Vehicle(v) => {
-                    if self.logistics.vehicles[v as usize].waiting_on.is_none() {
-                        self.vehicle_advance(v);
-                    }
+                    self.agvs.nudge(&self.model, &mut self.agenda, v);
                 }
             }
         }
@@ -1278,7 +1314,7 @@ impl Sim {
             st.wait_sum = 0;
         }
         self.totals.reset(now);
-        self.logistics.reset_statistics(now);
+        self.agvs.reset_statistics(now);
         self.staff.reset_statistics(now);
         self.materials.reset_statistics(now);
         self.trucks.reset_statistics(now);

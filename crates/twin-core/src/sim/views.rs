@@ -1,0 +1,60 @@
+//! What the server and tests read of a running simulation: display states for live
+//! views, and invariant probes for tests. Nothing here changes the state.
+
+use super::Sim;
+use super::agv::VehicleView;
+use super::flow_census;
+
+/// Where the parts in the complex are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PartCensus {
+    pub buffers: u64,
+    /// In service, setting up or blocked on a machine.
+    pub machines: u64,
+    pub conveyors: u64,
+    /// Released but waiting at their source (no room or no material).
+    pub sources: u64,
+    /// Waiting for, or riding on, an AGV.
+    pub agvs: u64,
+    /// On docks, on trucks, or delivered and waiting for room.
+    pub docks: u64,
+}
+
+impl PartCensus {
+    pub fn total(&self) -> u64 {
+        self.buffers + self.machines + self.conveyors + self.sources + self.agvs + self.docks
+    }
+}
+
+impl Sim {
+    /// Display state of every AGV in service, positions interpolated along the edge
+    /// being driven.
+    pub fn vehicle_views(&self) -> impl Iterator<Item = VehicleView> + '_ {
+        self.agvs.views(&self.model, self.agenda.now())
+    }
+
+    /// How often two vehicles share a node or an edge: the traffic rule's invariant says
+    /// never (for tests).
+    pub fn traffic_conflicts(&self) -> usize {
+        self.agvs.traffic_conflicts(&self.model)
+    }
+
+    /// Where every part in the complex is now, counted place by place; the sum must
+    /// equal the WIP. For tests of the part balance.
+    pub fn part_census(&self) -> PartCensus {
+        let mut c = flow_census(self);
+        c.agvs = self.agvs.parts();
+        c.docks += self.trucks.parts();
+        c
+    }
+
+    /// Parts created, finished and scrapped over the whole run (warm-up included).
+    pub fn lifetime_counts(&self) -> (u64, u64, u64) {
+        self.totals.lifetime
+    }
+
+    /// Lowest charge any vehicle reached (kWh), and how often a battery ran dry.
+    pub fn battery_extremes(&self) -> (f64, u64) {
+        self.agvs.battery_extremes()
+    }
+}
