@@ -2,9 +2,10 @@
 
 use serde::Serialize;
 
+use crate::sim::Sim;
 use crate::sim::agv::{Deadlock, VehicleState};
+use crate::sim::flow::StationState;
 use crate::sim::trucks::TruckPhase;
-use crate::sim::{Sim, StationState};
 use crate::time::{HOUR, SECOND};
 
 fn ratio(a: f64, b: f64) -> f64 {
@@ -187,12 +188,13 @@ pub(crate) struct ComplexSections {
 
 /// Energy in kWh of each station over the window, from its state times and power draw.
 pub(crate) fn stations_energy(sim: &Sim) -> Vec<f64> {
-    sim.stations
+    sim.model()
+        .stations
         .iter()
-        .zip(&sim.model.stations)
-        .map(|(st, spec)| {
+        .enumerate()
+        .map(|(i, spec)| {
             let Some(p) = spec.power else { return 0.0 };
-            let (times, _) = st.integrals_at(sim.agenda.now());
+            let times = sim.flow().station_figures(i, sim.now()).times;
             let h = |s: StationState| times.get(s) as f64 / HOUR as f64;
             h(StationState::Busy) * p.busy
                 + h(StationState::Setup) * p.setup
@@ -205,9 +207,9 @@ pub(crate) fn stations_energy(sim: &Sim) -> Vec<f64> {
 
 impl Sim {
     pub(crate) fn complex_kpis(&self, station_kwh: &[f64]) -> ComplexSections {
-        let model = &self.model;
-        let now = self.agenda.now();
-        let window = now.saturating_sub(self.totals.window_start);
+        let model = self.model();
+        let now = self.now();
+        let window = now.saturating_sub(self.totals().window_start);
         let hours = window as f64 / HOUR as f64;
 
         // Vehicles.
@@ -215,7 +217,7 @@ impl Sim {
         let mut congestion = Vec::new();
         let mut fleet_kwh = vec![0.0; model.fleets.len()];
         for (fi, spec) in model.fleets.iter().enumerate() {
-            let f = self.agvs.fleet_figures(model, fi, now);
+            let f = self.agvs().fleet_figures(model, fi, now);
             let total: u64 = f.times.iter().sum();
             let share = |s: VehicleState| ratio(f.times[s as usize] as f64, total as f64);
             fleet_kwh[fi] = f.charged_kwh;
@@ -246,7 +248,7 @@ impl Sim {
                 .iter()
                 .enumerate()
                 .map(|(e, edge)| {
-                    let (wait, trips) = self.agvs.segment_figures(model, spec.graph as usize, e);
+                    let (wait, trips) = self.agvs().segment_figures(model, spec.graph as usize, e);
                     Congestion {
                         fleet: spec.id.clone(),
                         segment: format!(
@@ -266,13 +268,13 @@ impl Sim {
         let vehicles = VehicleKpis {
             fleets,
             congestion,
-            deadlock_count: self.agvs.deadlocks().0,
-            deadlocks: self.agvs.deadlocks().1.to_vec(),
+            deadlock_count: self.agvs().deadlocks().0,
+            deadlocks: self.agvs().deadlocks().1.to_vec(),
         };
 
         // Trucks and materials.
-        let trucks = model.trucks.as_ref().filter(|_| !self.trucks.is_empty()).map(|spec| {
-            let f = self.trucks.figures(now);
+        let trucks = model.trucks.as_ref().filter(|_| !self.trucks().is_empty()).map(|spec| {
+            let f = self.trucks().figures(now);
             let total = f.times.total();
             TruckKpis {
                 count: f.count,
@@ -289,7 +291,7 @@ impl Sim {
             .iter()
             .enumerate()
             .map(|(i, spec)| {
-                let m = self.materials.figures(i, now);
+                let m = self.materials().figures(i, now);
                 MaterialKpis {
                     id: spec.id.clone(),
                     hub_now: m.hub_now,
@@ -303,7 +305,7 @@ impl Sim {
                         .iter()
                         .zip(m.factory)
                         .enumerate()
-                        .filter(|(f, _)| self.materials.stocked_at(*f as u32))
+                        .filter(|(f, _)| self.materials().stocked_at(*f as u32))
                         .map(|(_, (fac, &n))| (fac.id.clone(), n))
                         .collect(),
                 }
@@ -311,8 +313,8 @@ impl Sim {
             .collect();
         let logistics = LogisticsKpis {
             trucks,
-            shipped: self.trucks.shipped(),
-            waiting_at_docks: self.trucks.waiting_at_docks(),
+            shipped: self.trucks().shipped(),
+            waiting_at_docks: self.trucks().waiting_at_docks(),
             materials,
         };
 
@@ -331,13 +333,13 @@ impl Sim {
         }
         let stations_kwh: f64 = station_kwh.iter().sum();
         let agv_kwh: f64 = fleet_kwh.iter().sum();
-        let total_kwh = stations_kwh + agv_kwh + self.trucks.kwh();
-        let good: u64 = self.totals.finished;
+        let total_kwh = stations_kwh + agv_kwh + self.trucks().kwh();
+        let good: u64 = self.totals().finished;
         let energy = EnergyKpis {
             total_kwh,
             stations_kwh,
             agv_kwh,
-            trucks_kwh: self.trucks.kwh(),
+            trucks_kwh: self.trucks().kwh(),
             co2_kg: total_kwh * u.co2_kg_per_kwh,
             cost: total_kwh * u.power_price,
             kwh_per_good_part: ratio(total_kwh, good as f64),
@@ -359,7 +361,7 @@ impl Sim {
         let mut mat_f = vec![0.0; model.factories.len()];
         let (mut revenue, mut material) = (0.0, 0.0);
         for (p, spec) in model.products.iter().enumerate() {
-            let t = &self.totals.products[p];
+            let t = &self.totals().products[p];
             let unit_material = spec.material_cost
                 + spec
                     .materials
@@ -414,7 +416,7 @@ impl Sim {
             .iter()
             .enumerate()
             .map(|(i, spec)| {
-                let time = self.staff.time(i, spec.size, now);
+                let time = self.staff().time(i, spec.size, now);
                 PoolKpis {
                     id: spec.id.clone(),
                     factory: spec.factory.map(|f| model.factories[f as usize].id.clone()),

@@ -31,4 +31,6 @@ pub use error::{SceneError, SceneErrors};
 pub use model::Model;
 pub use report::Report;
 pub use scene::Scene;
-pub use sim::{CommandError, Sim, StationState, StationView};
+pub use sim::Sim;
+pub use sim::commands::CommandError;
+pub use sim::flow::{StationState, StationView};

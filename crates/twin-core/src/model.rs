@@ -264,6 +264,20 @@ pub struct Sink {
     pub pos: Point2<f64>,
 }
 
+/// How a part travels from a station to the next station of its routing
+/// ([`Model::route`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// On the conveyor with this index.
+    Conveyor(u32),
+    /// By AGV of `fleet` from node `from` to node `to` of the fleet's path graph.
+    Agv { fleet: u32, from: u32, to: u32 },
+    /// By truck from road node `from` (a dock) to road node `to` (another dock).
+    Truck { from: u32, to: u32 },
+    /// Straight into the next station's buffer.
+    Direct,
+}
+
 /// Collects problems with their places.
 struct Problems<'a> {
     source: Option<&'a Source>,
@@ -810,6 +824,48 @@ impl Model {
             }
             _ => None,
         }
+    }
+
+    /// How a part travels from station `from` to station `to`, the next station of its
+    /// routing (whose step names fleet `carry`, if any): on the conveyor between them if
+    /// there is one; else by AGV when the step or the factory names a fleet whose graph
+    /// both stations stand on; else by truck when they stand in different factories with
+    /// docks (and the complex has trucks); else directly into the buffer.
+    #[inline]
+    pub fn route(&self, from: StationIdx, to: StationIdx, carry: Option<u32>) -> Route {
+        for &(target, c) in &self.stations[from as usize].conveyors_out {
+            if target == to {
+                return Route::Conveyor(c);
+            }
+        }
+        if (carry.is_some() || !self.fleets.is_empty())
+            && let Some((fleet, a, b)) = self.agv_lane(from, to, carry)
+        {
+            return Route::Agv { fleet, from: a, to: b };
+        }
+        let (fa, fb) = (self.stations[from as usize].factory, self.stations[to as usize].factory);
+        if fa != fb
+            && self.has_trucks()
+            && let (Some(fa), Some(fb)) = (fa, fb)
+            && let (Some(da), Some(db)) = (self.factories[fa as usize].dock, self.factories[fb as usize].dock)
+            && da != db
+        {
+            return Route::Truck { from: da, to: db };
+        }
+        Route::Direct
+    }
+
+    /// The road lane `(dock, hub)` by which parts that finish their routing at `station`
+    /// are shipped: when the complex has trucks and the station's factory a dock other
+    /// than the hub.
+    pub fn shipping_lane(&self, station: StationIdx) -> Option<(u32, u32)> {
+        if !self.has_trucks() {
+            return None;
+        }
+        let factory = self.stations[station as usize].factory?;
+        let dock = self.factories[factory as usize].dock?;
+        let (_, hub) = self.roads.as_ref()?;
+        (dock != *hub).then_some((dock, *hub))
     }
 
     /// Whether the complex has trucks (a road network and a truck pool).

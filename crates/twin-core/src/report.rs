@@ -4,8 +4,9 @@ use serde::Serialize;
 
 use crate::bottleneck::{self, BottleneckShare};
 use crate::kpis::{EnergyKpis, LogisticsKpis, StaffKpis, ValueAddedKpis, VehicleKpis, stations_energy};
-use crate::sim::{Sim, StationState};
-use crate::time::{Micros, to_hours, to_secs};
+use crate::sim::Sim;
+use crate::sim::flow::StationState;
+use crate::time::{to_hours, to_secs};
 
 /// Every KPI of a run over its statistics window (after the warm-up).
 #[derive(Clone, Debug, Serialize)]
@@ -155,21 +156,9 @@ fn ratio(a: f64, b: f64) -> f64 {
 impl Sim {
     /// The bottleneck ranking over the statistics window so far.
     pub fn bottlenecks(&self) -> Vec<BottleneckShare> {
-        let now = self.agenda.now();
-        let periods: Vec<Vec<(Micros, Micros)>> = self
-            .stations
-            .iter()
-            .map(|st| {
-                let mut p = st.periods.clone();
-                if let Some(since) = st.active_since
-                    && now > since
-                {
-                    p.push((since, now));
-                }
-                p
-            })
-            .collect();
-        bottleneck::analyse(&periods, self.totals.window_start, now)
+        let now = self.now();
+        let periods = self.flow().active_periods(now);
+        bottleneck::analyse(&periods, self.totals().window_start, now)
     }
 
     /// All KPIs over the statistics window up to now.
@@ -180,20 +169,21 @@ impl Sim {
     /// The report, choosing what to compute. Live displays refresh without the
     /// bottleneck ranking, whose sweep over all active periods is the costly part.
     pub fn report_with(&self, options: ReportOptions) -> Report {
-        let now = self.agenda.now();
-        let model = &self.model;
-        let window = now.saturating_sub(self.totals.window_start);
+        let now = self.now();
+        let model = self.model();
+        let window = now.saturating_sub(self.totals().window_start);
         let hours = to_hours(window);
-        let totals = &self.totals;
+        let totals = self.totals();
         let lt = &totals.lead_times;
 
-        let stations: Vec<StationKpis> = self
+        let stations: Vec<StationKpis> = model
             .stations
             .iter()
-            .zip(&model.stations)
-            .map(|(st, spec)| {
-                let (times, area) = st.integrals_at(now);
-                let total = (st.servers.len() as u64 * window) as f64;
+            .enumerate()
+            .map(|(i, spec)| {
+                let st = self.flow().station_figures(i, now);
+                let (times, area) = (st.times, st.queue_area);
+                let total = (u64::from(st.servers) * window) as f64;
                 let share = |s: StationState| ratio(times.get(s) as f64, total);
                 let good = st.completed - st.scrapped;
                 let planned = total - times.get(StationState::OffShift) as f64;
@@ -201,7 +191,7 @@ impl Sim {
                 StationKpis {
                     id: spec.id.clone(),
                     factory: spec.factory.map(|f| model.factories[f as usize].id.clone()),
-                    servers: st.servers.len() as u32,
+                    servers: st.servers,
                     throughput_per_hour: ratio(good as f64, hours),
                     utilization: share(StationState::Busy),
                     busy: share(StationState::Busy),
@@ -273,11 +263,11 @@ impl Sim {
         let complex = self.complex_kpis(&stations_energy(self));
         Report {
             scene: model.name.clone(),
-            seed: self.seed,
+            seed: self.seed(),
             sim_time_s: to_secs(now),
-            warmup_s: to_secs(self.totals.window_start),
+            warmup_s: to_secs(self.totals().window_start),
             measured_s: to_secs(window),
-            events: self.agenda.handled(),
+            events: self.events(),
             complex: ComplexKpis {
                 throughput_per_hour: ratio(totals.finished as f64, hours),
                 wip_mean: ratio(totals.wip_area_at(now) as f64, window as f64),

@@ -3,27 +3,7 @@
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::sim::{Part, StationState};
 use crate::time::Micros;
-
-/// Server-microseconds spent in each state (a station with 3 servers accrues 3 per µs).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StateTimes(pub [u64; 6]);
-
-impl StateTimes {
-    #[inline]
-    pub fn add(&mut self, state: StationState, amount: u64) {
-        self.0[state as usize] += amount;
-    }
-
-    pub fn get(&self, state: StationState) -> u64 {
-        self.0[state as usize]
-    }
-
-    pub fn total(&self) -> u64 {
-        self.0.iter().sum()
-    }
-}
 
 /// Lead times of finished parts: exact mean, quantiles to 3 significant digits.
 #[derive(Clone, Debug)]
@@ -137,19 +117,28 @@ impl Totals {
         self.products[product].created += 1;
     }
 
-    pub(crate) fn part_finished(&mut self, now: Micros, part: &Part, sink: Option<u32>) {
+    /// A part of `product` released at `created`, due at `due` (`Micros::MAX`: no due
+    /// date), finished at `now` into `sink`.
+    pub(crate) fn part_finished(
+        &mut self,
+        now: Micros,
+        product: usize,
+        created: Micros,
+        due: Micros,
+        sink: Option<u32>,
+    ) {
         self.touch_wip(now);
         self.wip -= 1;
         self.finished += 1;
         self.lifetime.1 += 1;
-        let lead = now - part.created;
+        let lead = now - created;
         self.lead_times.record(lead);
-        let product = &mut self.products[part.product as usize];
-        product.finished += 1;
-        product.lead_sum += u128::from(lead);
-        if part.due != Micros::MAX {
+        let totals = &mut self.products[product];
+        totals.finished += 1;
+        totals.lead_sum += u128::from(lead);
+        if due != Micros::MAX {
             self.with_due += 1;
-            if now <= part.due {
+            if now <= due {
                 self.on_time += 1;
             }
         }
@@ -158,12 +147,12 @@ impl Totals {
         }
     }
 
-    pub(crate) fn part_scrapped(&mut self, now: Micros, part: &Part) {
+    pub(crate) fn part_scrapped(&mut self, now: Micros, product: usize) {
         self.touch_wip(now);
         self.wip -= 1;
         self.scrapped += 1;
         self.lifetime.2 += 1;
-        self.products[part.product as usize].scrapped += 1;
+        self.products[product].scrapped += 1;
     }
 
     /// Opens a new statistics window at `now`; the current WIP carries over.

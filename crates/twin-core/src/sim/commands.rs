@@ -1,11 +1,139 @@
 //! Operator and trainer commands on a running simulation: the only public mutators
-//! besides stepping. Each command validates fully before it changes anything, applies
-//! at the current simulation time, and runs the follow-ups it causes before returning.
+//! besides stepping. Each command validates fully before it changes anything, applies at
+//! the current simulation time, and runs the follow-ups it causes before returning.
+//!
+//! The limits are public constants so that the server checks requests against the same
+//! numbers (and answers INVALID_ARGUMENT before the core sees them).
 
+use super::Sim;
 use super::agv::FleetRefusal;
-use super::{CommandError, Sim};
+use super::flow::Repair;
+use crate::model::{Release, StationIdx};
+use crate::time::Micros;
+
+/// Most units one rush order may release.
+pub const MAX_RUSH_QUANTITY: u32 = 10_000;
+/// Most parallel servers a station may have.
+pub const MAX_SERVERS: u32 = 1_000;
+/// Most vehicles an AGV fleet may have (its path graph must also have room for them).
+pub const MAX_FLEET_SIZE: u32 = 10_000;
+/// Most trucks the truck pool may have.
+pub const MAX_TRUCKS: u32 = 1_000;
+
+/// Why a command was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("unknown station `{0}`")]
+    UnknownStation(String),
+    #[error("unknown product `{0}`")]
+    UnknownProduct(String),
+    #[error("unknown source `{0}`")]
+    UnknownSource(String),
+    #[error("station `{0}` is already down")]
+    AlreadyDown(String),
+    #[error("station `{0}` is not down")]
+    NotDown(String),
+    #[error("unknown fleet `{0}`")]
+    UnknownFleet(String),
+    /// The command is valid but the current state forbids it (for example taking out of
+    /// service vehicles that are at work).
+    #[error("{0}")]
+    Busy(String),
+    #[error("{0}")]
+    Invalid(String),
+}
 
 impl Sim {
+    fn station_by_id(&self, id: &str) -> Result<StationIdx, CommandError> {
+        self.model.station(id).ok_or_else(|| CommandError::UnknownStation(id.to_string()))
+    }
+
+    /// Breaks a station down now. With `duration` it is repaired after that long;
+    /// without, it stays down until [`Sim::repair`].
+    pub fn break_down(&mut self, station: &str, duration: Option<Micros>) -> Result<(), CommandError> {
+        let s = self.station_by_id(station)?;
+        if self.flow.is_down(s) {
+            return Err(CommandError::AlreadyDown(station.to_string()));
+        }
+        let repair = duration.map_or(Repair::ByCommand, Repair::After);
+        self.with_flow(|flow, cx| flow.fail(cx, s, repair));
+        self.run_followups();
+        Ok(())
+    }
+
+    /// Repairs a station that is down now.
+    pub fn repair(&mut self, station: &str) -> Result<(), CommandError> {
+        let s = self.station_by_id(station)?;
+        if !self.flow.is_down(s) {
+            return Err(CommandError::NotDown(station.to_string()));
+        }
+        self.with_flow(|flow, cx| flow.repair(cx, s));
+        self.run_followups();
+        Ok(())
+    }
+
+    /// Releases `quantity` parts of `product` now, ahead of the queue at their first
+    /// station (a rush order).
+    pub fn add_rush_order(&mut self, product: &str, quantity: u32) -> Result<(), CommandError> {
+        let p =
+            self.model.product(product).ok_or_else(|| CommandError::UnknownProduct(product.to_string()))?;
+        if quantity == 0 || quantity > MAX_RUSH_QUANTITY {
+            return Err(CommandError::Invalid(format!(
+                "quantity must be 1 to {MAX_RUSH_QUANTITY}, got {quantity}"
+            )));
+        }
+        self.with_flow(|flow, cx| flow.add_rush_order(cx, p, quantity));
+        self.run_followups();
+        Ok(())
+    }
+
+    /// Sets a station's input buffer capacity (None is unlimited). Lowering it below the
+    /// current content keeps the parts already there; new ones wait until it drains.
+    pub fn set_buffer(&mut self, station: &str, capacity: Option<u32>) -> Result<(), CommandError> {
+        let s = self.station_by_id(station)?;
+        if capacity == Some(0) {
+            return Err(CommandError::Invalid("buffer capacity must be at least 1".into()));
+        }
+        self.flow.set_buffer(&mut self.agenda, s, capacity);
+        self.run_followups();
+        Ok(())
+    }
+
+    /// Sets the number of parallel servers of a station. Servers can always be added;
+    /// only idle servers can be taken away (the last ones), so that no part is lost.
+    pub fn set_servers(&mut self, station: &str, servers: u32) -> Result<(), CommandError> {
+        let s = self.station_by_id(station)?;
+        if !(1..=MAX_SERVERS).contains(&servers) {
+            return Err(CommandError::Invalid(format!("servers must be 1 to {MAX_SERVERS}, got {servers}")));
+        }
+        self.with_flow(|flow, cx| flow.set_servers(cx, s, servers)).map_err(|e| {
+            CommandError::Busy(format!(
+                "`{station}` has only {} idle server(s) at the end now; {} must be removed",
+                e.idle_tail, e.remove
+            ))
+        })?;
+        self.run_followups();
+        Ok(())
+    }
+
+    /// Changes the Poisson arrival rate of a source from now on.
+    pub fn set_arrival_rate(&mut self, source: &str, per_hour: f64) -> Result<(), CommandError> {
+        let idx = self
+            .model
+            .sources
+            .iter()
+            .position(|s| s.id == source)
+            .ok_or_else(|| CommandError::UnknownSource(source.to_string()))?;
+        if !matches!(self.model.sources[idx].release, Release::Poisson { .. }) {
+            return Err(CommandError::Invalid(format!("source `{source}` does not have Poisson arrivals")));
+        }
+        if !(per_hour.is_finite() && per_hour > 0.0) {
+            return Err(CommandError::Invalid(format!("arrival rate must be positive, got {per_hour}")));
+        }
+        self.flow.set_arrival_rate(idx, per_hour);
+        Ok(())
+    }
+
     /// Sets the number of vehicles of an AGV fleet. New vehicles appear on free parking
     /// nodes (then any free node); only vehicles standing idle can be taken out of
     /// service, the most recently added first, so that no order or part is lost.
@@ -16,6 +144,11 @@ impl Sim {
             .iter()
             .position(|x| x.id == fleet)
             .ok_or_else(|| CommandError::UnknownFleet(fleet.to_string()))? as u32;
+        if count > MAX_FLEET_SIZE {
+            return Err(CommandError::Invalid(format!(
+                "a fleet has at most {MAX_FLEET_SIZE} vehicles, got {count}"
+            )));
+        }
         let graph = &self.model.graphs[self.model.fleets[f as usize].graph as usize];
         if count as usize > graph.len() {
             return Err(CommandError::Invalid(format!(
@@ -39,15 +172,13 @@ impl Sim {
     /// Sets the number of trucks. New trucks start at the hub; only idle trucks can be
     /// taken out of service, the most recently added first.
     pub fn set_truck_count(&mut self, count: u32) -> Result<(), CommandError> {
-        let Some((_, hub)) = self.model.roads.as_ref().map(|(g, h)| (g.len(), *h)) else {
+        let (Some((_, hub)), Some(_)) = (&self.model.roads, &self.model.trucks) else {
             return Err(CommandError::Invalid("the scene has no trucks".into()));
         };
-        if self.model.trucks.is_none() {
-            return Err(CommandError::Invalid("the scene has no trucks".into()));
+        if !(1..=MAX_TRUCKS).contains(&count) {
+            return Err(CommandError::Invalid(format!("truck count must be 1 to {MAX_TRUCKS}, got {count}")));
         }
-        if !(1..=1000).contains(&count) {
-            return Err(CommandError::Invalid(format!("truck count must be 1 to 1000, got {count}")));
-        }
+        let hub = *hub;
         self.trucks.set_count(&self.model, &mut self.agenda, hub, count).map_err(|e| {
             CommandError::Busy(format!(
                 "only {} truck(s) stand idle now; {} must be taken out of service",

@@ -3,7 +3,10 @@
 
 use super::Sim;
 use super::agv::VehicleView;
-use super::flow_census;
+use super::flow::StationView;
+use super::trucks::TruckView;
+use crate::model::StationIdx;
+use crate::stats::{LeadTimes, Totals};
 
 /// Where the parts in the complex are.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -27,10 +30,48 @@ impl PartCensus {
 }
 
 impl Sim {
+    /// Display state of every station now.
+    pub fn station_views(&self) -> impl Iterator<Item = StationView> + '_ {
+        self.flow.station_views()
+    }
+
     /// Display state of every AGV in service, positions interpolated along the edge
     /// being driven.
     pub fn vehicle_views(&self) -> impl Iterator<Item = VehicleView> + '_ {
         self.agvs.views(&self.model, self.agenda.now())
+    }
+
+    /// Display state of every truck in service, positions interpolated along its road
+    /// path.
+    pub fn truck_views(&self) -> impl Iterator<Item = TruckView> + '_ {
+        self.trucks.views(&self.model, self.agenda.now())
+    }
+
+    /// Parts passed from station to station since the statistics were reset:
+    /// `(from, to, count)`, ascending by `from` then in first-use order.
+    pub fn flows(&self) -> impl Iterator<Item = (StationIdx, StationIdx, u64)> + '_ {
+        self.flow.flows()
+    }
+
+    /// Parts in the complex now (released, not yet finished or scrapped).
+    pub fn wip(&self) -> u64 {
+        self.flow.totals().wip
+    }
+
+    /// The momentary bottleneck: the active station whose current active period has
+    /// lasted longest so far (ties to the lower index).
+    pub fn momentary_bottleneck(&self) -> Option<StationIdx> {
+        self.flow.momentary_bottleneck()
+    }
+
+    /// Lead times recorded since the warm-up, for quantiles.
+    pub fn lead_times(&self) -> &LeadTimes {
+        self.flow.lead_times()
+    }
+
+    /// Part counts and integrals since the statistics were reset.
+    pub fn totals(&self) -> &Totals {
+        self.flow.totals()
     }
 
     /// How often two vehicles share a node or an edge: the traffic rule's invariant says
@@ -42,15 +83,20 @@ impl Sim {
     /// Where every part in the complex is now, counted place by place; the sum must
     /// equal the WIP. For tests of the part balance.
     pub fn part_census(&self) -> PartCensus {
-        let mut c = flow_census(self);
-        c.agvs = self.agvs.parts();
-        c.docks += self.trucks.parts();
-        c
+        let flow = self.flow.census();
+        PartCensus {
+            buffers: flow.buffers,
+            machines: flow.machines,
+            conveyors: flow.conveyors,
+            sources: flow.sources,
+            agvs: self.agvs.parts(),
+            docks: self.trucks.parts() + flow.inbound,
+        }
     }
 
     /// Parts created, finished and scrapped over the whole run (warm-up included).
     pub fn lifetime_counts(&self) -> (u64, u64, u64) {
-        self.totals.lifetime
+        self.flow.totals().lifetime
     }
 
     /// Lowest charge any vehicle reached (kWh), and how often a battery ran dry.

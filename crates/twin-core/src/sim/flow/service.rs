@@ -1,0 +1,313 @@
+//! Work at the stations: idle servers take the next part (or raw material from a
+//! saturated source) once they have their crew, change over when the product changes,
+//! process, scrap or pass the part on; failures and shift ends pause work in progress,
+//! which resumes where it stopped (preempt-resume).
+
+use rand::RngExt;
+use rand_distr::{Distribution, Exp1};
+
+use super::{Cx, Flow, Holder, Logistics, Repair, Server, ServerState, ServersBusy, Station};
+use crate::model::{Model, StationIdx};
+use crate::sim::agenda::{Agenda, Event, Followup};
+use crate::sim::handoff::{MaterialWaiter, PartId};
+use crate::time::{MAX_SPAN, Micros};
+
+impl Flow {
+    /// Starts work on every idle server of `station` that can get a part.
+    pub(crate) fn try_start(&mut self, cx: &mut Cx<'_, impl Logistics>, station: StationIdx) {
+        let s = station as usize;
+        if self.stations[s].stopped() {
+            return;
+        }
+        for k in 0..self.stations[s].servers.len() {
+            if !matches!(self.stations[s].servers[k].state, ServerState::Idle) {
+                continue;
+            }
+            // Work for this server: a waiting part, or raw material from a saturated source.
+            let saturated = if self.stations[s].queue.is_empty() {
+                let Some(&source) = cx.model.stations[s].saturated_by.first() else { break };
+                let product = cx.model.sources[source as usize].mix[0].1;
+                if !cx.logistics.materials_available(cx.model, product) {
+                    cx.logistics.wait_for_material(cx.model, MaterialWaiter::Station(station), product);
+                    break;
+                }
+                Some((source, product))
+            } else {
+                None
+            };
+            if cx.model.stations[s].crew > 0 && !cx.logistics.seize_crew(cx.model, cx.agenda.now(), station) {
+                break;
+            }
+            let now = cx.agenda.now();
+            let st = &mut self.stations[s];
+            st.account(now);
+            let part = if let Some(part) = st.queue.pop_front() {
+                st.started += 1;
+                st.wait_sum += u128::from(now - self.parts[part as usize].since);
+                if !st.waiters.is_empty() {
+                    cx.agenda.follow_up(Followup::RoomAtStation(station));
+                }
+                part
+            } else if let Some((source, product)) = saturated {
+                cx.logistics.consume_materials(cx.model, cx.agenda, product);
+                let part = self.create_part(cx.model, now, source, product);
+                self.parts[part as usize].materials_taken = true;
+                self.stations[s].started += 1;
+                part
+            } else {
+                break;
+            };
+            self.begin(cx.model, cx.agenda, station, k as u32, part);
+        }
+    }
+
+    /// Server `server` of `station` starts on `part`: a changeover first when the product
+    /// differs from its last one, else the processing.
+    fn begin(&mut self, model: &Model, agenda: &mut Agenda, station: StationIdx, server: u32, part: PartId) {
+        let s = station as usize;
+        let now = agenda.now();
+        let product = self.parts[part as usize].product;
+        let st = &mut self.stations[s];
+        st.account(now);
+        let needs_setup = model.stations[s].setup.is_some()
+            && st.servers[server as usize].last_product.is_some_and(|last| last != product);
+        let (setup, duration) = if needs_setup {
+            let sampler = model.stations[s].setup.as_ref().expect("checked above");
+            let rng = st.setup_rng.as_mut().expect("created with the setup");
+            st.n_setup += 1;
+            (true, sampler.sample(rng))
+        } else {
+            st.servers[server as usize].last_product = Some(product);
+            let step = self.parts[part as usize].step as usize;
+            st.n_work += 1;
+            (false, model.products[product as usize].steps[step].time.sample(&mut st.rng))
+        };
+        let srv = &mut st.servers[server as usize];
+        srv.state = ServerState::Work { part, setup, t: now + duration };
+        let generation = srv.generation;
+        st.update_active(now);
+        agenda.schedule(now + duration, Event::Done { station, server, generation });
+    }
+
+    /// A server finished its changeover (it starts processing) or its processing (the
+    /// part is scrapped or passed on, or the server blocks holding it).
+    pub fn on_done(
+        &mut self,
+        cx: &mut Cx<'_, impl Logistics>,
+        station: StationIdx,
+        server: u32,
+        generation: u32,
+    ) -> bool {
+        let s = station as usize;
+        let now = cx.agenda.now();
+        let st = &mut self.stations[s];
+        // A server removed by `set_servers` leaves no valid event behind.
+        let Some(srv) = st.servers.get(server as usize) else { return false };
+        if srv.generation != generation {
+            return false;
+        }
+        let ServerState::Work { part, setup, .. } = srv.state else {
+            return false;
+        };
+        st.account(now);
+        if setup {
+            // Changeover finished: start processing the part it was for.
+            st.n_setup -= 1;
+            st.servers[server as usize].state = ServerState::Idle;
+            st.servers[server as usize].last_product = Some(self.parts[part as usize].product);
+            self.begin(cx.model, cx.agenda, station, server, part);
+            return true;
+        }
+        st.n_work -= 1;
+        st.completed += 1;
+        let scrap = cx.model.stations[s].scrap;
+        let scrapped = st.scrap_rng.as_mut().is_some_and(|rng| rng.random::<f64>() < scrap);
+        if scrapped {
+            st.scrapped += 1;
+            st.servers[server as usize].state = ServerState::Idle;
+            st.update_active(now);
+            self.scrap(now, part);
+        } else {
+            st.servers[server as usize].state = ServerState::Idle;
+            self.parts[part as usize].step += 1;
+            if !self.dispatch(cx, part, Holder::Server { station, server }) {
+                let st = &mut self.stations[s];
+                st.account(now);
+                st.servers[server as usize].state = ServerState::Blocked { part };
+                st.n_blocked += 1;
+            }
+            self.stations[s].update_active(now);
+        }
+        if cx.model.stations[s].crew > 0 {
+            cx.logistics.release_crew(cx.model, cx.agenda, station);
+        }
+        self.try_start(cx, station);
+        true
+    }
+
+    /// Schedules the next failure of `station` (if it has failures).
+    pub(super) fn schedule_failure(&mut self, model: &Model, agenda: &mut Agenda, station: StationIdx) {
+        let s = station as usize;
+        let Some(failures) = &model.stations[s].failures else {
+            return;
+        };
+        let st = &mut self.stations[s];
+        let rng = st.failure_rng.as_mut().expect("created with the failures");
+        let e: f64 = Exp1.sample(rng);
+        let ttf = ((e * failures.mtbf + 0.5) as Micros).clamp(1, MAX_SPAN);
+        let generation = st.failure_generation;
+        agenda.schedule(agenda.now() + ttf, Event::Fail { station, generation });
+    }
+
+    /// A scheduled failure is due.
+    pub fn on_fail(&mut self, cx: &mut Cx<'_, impl Logistics>, station: StationIdx, generation: u32) -> bool {
+        if self.stations[station as usize].failure_generation != generation {
+            return false;
+        }
+        self.fail(cx, station, Repair::Drawn);
+        true
+    }
+
+    /// A scheduled repair is due.
+    pub fn on_repair(
+        &mut self,
+        cx: &mut Cx<'_, impl Logistics>,
+        station: StationIdx,
+        generation: u32,
+    ) -> bool {
+        if self.stations[station as usize].failure_generation != generation {
+            return false;
+        }
+        self.repair(cx, station);
+        true
+    }
+
+    /// Breaks `station` down now; work in progress pauses until the repair.
+    pub(crate) fn fail(&mut self, cx: &mut Cx<'_, impl Logistics>, station: StationIdx, repair: Repair) {
+        let s = station as usize;
+        self.stations[s].failure_generation += 1;
+        let repair = match repair {
+            Repair::After(d) => Some(d),
+            Repair::ByCommand => None,
+            Repair::Drawn => {
+                let failures = cx.model.stations[s].failures.as_ref().expect("scheduled with failures");
+                let rng = self.stations[s].failure_rng.as_mut().expect("created with the failures");
+                Some(failures.repair.sample(rng))
+            }
+        };
+        self.set_stopped(cx, station, |st| st.down = true);
+        if let Some(repair) = repair {
+            let generation = self.stations[s].failure_generation;
+            cx.agenda.schedule(cx.agenda.now() + repair, Event::Repair { station, generation });
+        }
+    }
+
+    /// Repairs `station` now; its next failure is drawn from here.
+    pub(crate) fn repair(&mut self, cx: &mut Cx<'_, impl Logistics>, station: StationIdx) {
+        self.stations[station as usize].failure_generation += 1;
+        self.set_stopped(cx, station, |st| st.down = false);
+        self.schedule_failure(cx.model, cx.agenda, station);
+    }
+
+    /// A shift of `calendar` starts (`on`) or ends for the stations that follow it.
+    pub fn set_shift(&mut self, cx: &mut Cx<'_, impl Logistics>, calendar: u32, on: bool) {
+        for i in 0..self.calendar_stations[calendar as usize].len() {
+            let station = self.calendar_stations[calendar as usize][i];
+            self.set_stopped(cx, station, |st| st.off_shift = !on);
+        }
+    }
+
+    /// Changes the down / off-shift flags and pauses or resumes work accordingly.
+    fn set_stopped(
+        &mut self,
+        cx: &mut Cx<'_, impl Logistics>,
+        station: StationIdx,
+        change: impl FnOnce(&mut Station),
+    ) {
+        let now = cx.agenda.now();
+        let st = &mut self.stations[station as usize];
+        st.account(now);
+        let was = st.stopped();
+        change(st);
+        let is = st.stopped();
+        let mut resumed = Vec::new();
+        if was != is {
+            for (k, srv) in st.servers.iter_mut().enumerate() {
+                if let ServerState::Work { t, .. } = &mut srv.state {
+                    if is {
+                        *t = t.saturating_sub(now);
+                        srv.generation += 1;
+                    } else {
+                        *t += now;
+                        resumed.push((k as u32, *t, srv.generation));
+                    }
+                }
+            }
+        }
+        st.update_active(now);
+        for (server, t, generation) in resumed {
+            cx.agenda.schedule(t, Event::Done { station, server, generation });
+        }
+        if was && !is {
+            self.try_start(cx, station);
+        }
+    }
+
+    /// Sets a station's input buffer capacity (None is unlimited); waiting holders get a
+    /// retry. Lowering it below the current content keeps the parts already there.
+    pub(crate) fn set_buffer(&mut self, agenda: &mut Agenda, station: StationIdx, capacity: Option<u32>) {
+        self.stations[station as usize].buffer = capacity;
+        agenda.follow_up(Followup::RoomAtStation(station));
+    }
+
+    /// How many servers at the end of `station`'s list stand idle: only those can be
+    /// taken away.
+    fn idle_tail(&self, station: StationIdx) -> u32 {
+        let st = &self.stations[station as usize];
+        st.servers.iter().rev().take_while(|v| matches!(v.state, ServerState::Idle)).count() as u32
+    }
+
+    /// Sets the number of parallel servers of a station. Servers can always be added;
+    /// only idle servers at the end can be taken away, so that no part is lost. Changes
+    /// nothing when refused.
+    pub(crate) fn set_servers(
+        &mut self,
+        cx: &mut Cx<'_, impl Logistics>,
+        station: StationIdx,
+        servers: u32,
+    ) -> Result<(), ServersBusy> {
+        let current = self.stations[station as usize].servers.len() as u32;
+        let idle_tail = self.idle_tail(station);
+        if servers < current && current - servers > idle_tail {
+            return Err(ServersBusy { idle_tail, remove: current - servers });
+        }
+        let now = cx.agenda.now();
+        let st = &mut self.stations[station as usize];
+        st.account(now);
+        if servers > current {
+            st.servers.resize_with(servers as usize, Server::idle);
+        } else {
+            st.servers.truncate(servers as usize);
+        }
+        st.update_active(now);
+        self.try_start(cx, station);
+        Ok(())
+    }
+
+    /// Releases `quantity` parts of `product` now, ahead of the queue at the first
+    /// station of their routing (a rush order).
+    pub(crate) fn add_rush_order(&mut self, cx: &mut Cx<'_, impl Logistics>, product: u16, quantity: u32) {
+        for _ in 0..quantity {
+            let now = cx.agenda.now();
+            let part = self.create_part(cx.model, now, u32::MAX, product);
+            let first = cx.model.products[product as usize].steps[0].at[0];
+            // Rush parts jump the queue: they go to the front of the first station's buffer,
+            // even past its capacity, because a rush order is released by hand.
+            let st = &mut self.stations[first as usize];
+            st.account(now);
+            self.parts[part as usize].since = now;
+            st.queue.push_front(part);
+            self.try_start(cx, first);
+        }
+    }
+}
