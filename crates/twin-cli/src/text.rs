@@ -96,6 +96,22 @@ pub fn render(r: &Report, wall_s: f64) -> String {
             pct(b.shifting).trim()
         );
     }
+    for recent in &r.recent_bottlenecks {
+        let leaders: Vec<String> =
+            recent.ranking.iter().take(3).map(|b| format!("{} {}", b.station, pct(b.share).trim())).collect();
+        let label = match recent.window_s as u64 {
+            3_600 => "last hour".to_string(),
+            28_800 => "last shift (8 h)".to_string(),
+            86_400 => "last day".to_string(),
+            _ => format!("last {}", hms(recent.window_s)),
+        };
+        let _ = writeln!(
+            out,
+            "  {:<20} {}",
+            label,
+            if leaders.is_empty() { "-".into() } else { leaders.join(", ") }
+        );
+    }
     render_complex(&mut out, r);
     out
 }

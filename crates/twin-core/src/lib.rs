@@ -15,6 +15,7 @@
 //! - [`stats`]: accumulators; [`report`]: KPIs; [`bottleneck`]: the active-period method.
 
 pub mod bottleneck;
+pub mod bottleneck_live;
 pub mod dist;
 pub mod error;
 pub mod graph;
@@ -34,3 +35,4 @@ pub use scene::Scene;
 pub use sim::Sim;
 pub use sim::commands::CommandError;
 pub use sim::flow::{StationState, StationView};
+pub use sim::materials::MaterialView;

@@ -2,11 +2,11 @@
 
 use serde::Serialize;
 
-use crate::bottleneck::{self, BottleneckShare};
+use crate::bottleneck::BottleneckShare;
 use crate::kpis::{EnergyKpis, LogisticsKpis, StaffKpis, ValueAddedKpis, VehicleKpis, stations_energy};
 use crate::sim::Sim;
 use crate::sim::flow::StationState;
-use crate::time::{to_hours, to_secs};
+use crate::time::{Micros, to_hours, to_secs};
 
 /// Every KPI of a run over its statistics window (after the warm-up).
 #[derive(Clone, Debug, Serialize)]
@@ -27,6 +27,9 @@ pub struct Report {
     pub stations: Vec<StationKpis>,
     /// Stations ranked by bottleneck share over the window (active-period method).
     pub bottlenecks: Vec<BottleneckRow>,
+    /// The same ranking over the last hour, shift (8 h) and day, to one minute, within
+    /// the statistics window.
+    pub recent_bottlenecks: Vec<RecentBottlenecks>,
     /// Parts passed from station to station in the window.
     pub flows: Vec<FlowRow>,
     pub vehicles: VehicleKpis,
@@ -111,6 +114,14 @@ pub struct FlowRow {
 }
 
 #[derive(Clone, Debug, Serialize)]
+pub struct RecentBottlenecks {
+    /// Length of the window, seconds (3600, 28800, 86400).
+    pub window_s: f64,
+    /// Shares of the part of the window since the statistics began.
+    pub ranking: Vec<BottleneckRow>,
+}
+
+#[derive(Clone, Debug, Serialize)]
 pub struct BottleneckRow {
     pub station: String,
     /// Share of the window as sole or shifting bottleneck.
@@ -157,8 +168,7 @@ impl Sim {
     /// The bottleneck ranking over the statistics window so far.
     pub fn bottlenecks(&self) -> Vec<BottleneckShare> {
         let now = self.now();
-        let periods = self.flow().active_periods(now);
-        bottleneck::analyse(&periods, self.totals().window_start, now)
+        self.flow().bottleneck_ranking(now)
     }
 
     /// All KPIs over the statistics window up to now.
@@ -249,16 +259,31 @@ impl Sim {
             })
             .collect();
 
-        let ranking = if options.bottlenecks { self.bottlenecks() } else { Vec::new() };
-        let bottlenecks = ranking
-            .into_iter()
-            .map(|b| BottleneckRow {
-                station: model.stations[b.station].id.clone(),
-                share: ratio((b.sole + b.shifting) as f64, window as f64),
-                sole: ratio(b.sole as f64, window as f64),
-                shifting: ratio(b.shifting as f64, window as f64),
-            })
-            .collect();
+        let rows = |ranking: Vec<BottleneckShare>, window: Micros| -> Vec<BottleneckRow> {
+            ranking
+                .into_iter()
+                .map(|b| BottleneckRow {
+                    station: model.stations[b.station].id.clone(),
+                    share: ratio((b.sole + b.shifting) as f64, window as f64),
+                    sole: ratio(b.sole as f64, window as f64),
+                    shifting: ratio(b.shifting as f64, window as f64),
+                })
+                .collect()
+        };
+        let (bottlenecks, recent_bottlenecks) = if options.bottlenecks {
+            let recent = self
+                .flow()
+                .bottleneck_windows(now)
+                .into_iter()
+                .map(|(length, ranking)| RecentBottlenecks {
+                    window_s: to_secs(length),
+                    ranking: rows(ranking, length.min(window)),
+                })
+                .collect();
+            (rows(self.bottlenecks(), window), recent)
+        } else {
+            (Vec::new(), Vec::new())
+        };
 
         let complex = self.complex_kpis(&stations_energy(self));
         Report {
@@ -284,6 +309,7 @@ impl Sim {
             factories,
             stations,
             bottlenecks,
+            recent_bottlenecks,
             flows: self
                 .flows()
                 .map(|(from, to, parts)| FlowRow {

@@ -24,6 +24,8 @@ mod station;
 
 use std::collections::VecDeque;
 
+use crate::bottleneck::BottleneckShare;
+use crate::bottleneck_live::LiveBottlenecks;
 use crate::model::{Model, ProductIdx, Release, StationIdx};
 use crate::rng::{Stream, stream};
 use crate::sim::agenda::Agenda;
@@ -225,9 +227,6 @@ struct Station {
     /// Time the integrals run up to.
     last: Micros,
     /// Start of the current active period (busy, setup or down), for bottlenecks.
-    active_since: Option<Micros>,
-    /// Closed active periods since the statistics were last reset.
-    periods: Vec<(Micros, Micros)>,
     completed: u64,
     scrapped: u64,
     /// Parts that left the queue into service, and their summed waits.
@@ -322,6 +321,8 @@ pub(crate) struct Flow {
     inbound: Vec<VecDeque<PartId>>,
     inbound_stamp: Vec<u64>,
     totals: Totals,
+    /// Active periods, swept into the bottleneck ranking as they close.
+    bottlenecks: LiveBottlenecks,
 }
 
 impl Flow {
@@ -345,8 +346,6 @@ impl Flow {
                 times: StateTimes::default(),
                 queue_area: 0,
                 last: 0,
-                active_since: None,
-                periods: Vec::new(),
                 completed: 0,
                 scrapped: 0,
                 started: 0,
@@ -399,6 +398,7 @@ impl Flow {
             inbound: vec![VecDeque::new(); n_stations],
             inbound_stamp: vec![0; n_stations],
             totals: Totals::new(model.products.len(), model.sinks.len()),
+            bottlenecks: LiveBottlenecks::new(n_stations, 0),
         }
     }
 
@@ -427,9 +427,6 @@ impl Flow {
             st.account(now);
             st.times = StateTimes::default();
             st.queue_area = 0;
-            // An active period that began in the warm-up keeps its start: bottleneck
-            // ranking uses whole period lengths and clips only to the window.
-            st.periods.clear();
             st.completed = 0;
             st.scrapped = 0;
             st.sent.clear();
@@ -437,6 +434,9 @@ impl Flow {
             st.wait_sum = 0;
         }
         self.totals.reset(now);
+        // An active period that began in the warm-up keeps its start: bottleneck ranking
+        // uses whole period lengths and clips only to the window.
+        self.bottlenecks.reset(now);
     }
 
     // ----- Reads -----
@@ -465,29 +465,27 @@ impl Flow {
     /// The momentary bottleneck: the active station whose current active period has
     /// lasted longest so far (ties to the lower index).
     pub fn momentary_bottleneck(&self) -> Option<StationIdx> {
-        self.stations
-            .iter()
-            .enumerate()
-            .filter_map(|(i, st)| st.active_since.map(|since| (since, i)))
-            .min()
-            .map(|(_, i)| i as StationIdx)
+        self.bottlenecks.longest_open().map(|i| i as StationIdx)
     }
 
-    /// Each station's active periods since the statistics were reset, the open one
-    /// closed at `now`.
-    pub fn active_periods(&self, now: Micros) -> Vec<Vec<(Micros, Micros)>> {
-        self.stations
-            .iter()
-            .map(|st| {
-                let mut p = st.periods.clone();
-                if let Some(since) = st.active_since
-                    && now > since
-                {
-                    p.push((since, now));
-                }
-                p
-            })
-            .collect()
+    /// The bottleneck ranking over the statistics window up to `now`.
+    pub fn bottleneck_ranking(&self, now: Micros) -> Vec<BottleneckShare> {
+        self.bottlenecks.ranking(now)
+    }
+
+    /// Bottleneck rankings over the last hour, shift and day up to `now`.
+    pub fn bottleneck_windows(&self, now: Micros) -> Vec<(Micros, Vec<BottleneckShare>)> {
+        self.bottlenecks.window_rankings(now)
+    }
+
+    /// Opens or closes a station's active period after a change of its state.
+    fn update_active(&mut self, station: StationIdx, now: Micros) {
+        let s = station as usize;
+        match (self.stations[s].is_active(), self.bottlenecks.is_open(s)) {
+            (true, false) => self.bottlenecks.open(s, now),
+            (false, true) => self.bottlenecks.close(s, now),
+            _ => {}
+        }
     }
 
     /// Station `station`'s figures up to `now`.

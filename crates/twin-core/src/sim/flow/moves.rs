@@ -278,7 +278,7 @@ impl Flow {
                     st.account(now);
                     st.servers[server as usize].state = ServerState::Idle;
                     st.n_blocked -= 1;
-                    st.update_active(now);
+                    self.update_active(station, now);
                     self.try_start(cx, station);
                 }
             }

@@ -85,7 +85,7 @@ impl Flow {
         let srv = &mut st.servers[server as usize];
         srv.state = ServerState::Work { part, setup, t: now + duration };
         let generation = srv.generation;
-        st.update_active(now);
+        self.update_active(station, now);
         agenda.schedule(now + duration, Event::Done { station, server, generation });
     }
 
@@ -125,7 +125,7 @@ impl Flow {
         if scrapped {
             st.scrapped += 1;
             st.servers[server as usize].state = ServerState::Idle;
-            st.update_active(now);
+            self.update_active(station, now);
             self.scrap(now, part);
         } else {
             st.servers[server as usize].state = ServerState::Idle;
@@ -136,7 +136,7 @@ impl Flow {
                 st.servers[server as usize].state = ServerState::Blocked { part };
                 st.n_blocked += 1;
             }
-            self.stations[s].update_active(now);
+            self.update_active(station, now);
         }
         if cx.model.stations[s].crew > 0 {
             cx.logistics.release_crew(cx.model, cx.agenda, station);
@@ -244,7 +244,7 @@ impl Flow {
                 }
             }
         }
-        st.update_active(now);
+        self.update_active(station, now);
         for (server, t, generation) in resumed {
             cx.agenda.schedule(t, Event::Done { station, server, generation });
         }
@@ -289,7 +289,7 @@ impl Flow {
         } else {
             st.servers.truncate(servers as usize);
         }
-        st.update_active(now);
+        self.update_active(station, now);
         self.try_start(cx, station);
         Ok(())
     }

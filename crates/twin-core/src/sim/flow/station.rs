@@ -80,23 +80,9 @@ impl Station {
     /// repaired; not starved, blocked or off shift. A station with parallel servers is
     /// active only while none of them waits for parts: with a server starved it is not
     /// what holds the flow back.
-    fn is_active(&self) -> bool {
+    pub(super) fn is_active(&self) -> bool {
         let starved = self.servers.len() as u32 - self.n_work - self.n_setup - self.n_blocked;
         !self.off_shift && (self.down || (self.n_work + self.n_setup > 0 && starved == 0))
-    }
-
-    /// Opens or closes the current active period after a change.
-    pub(super) fn update_active(&mut self, now: Micros) {
-        match (self.is_active(), self.active_since) {
-            (true, None) => self.active_since = Some(now),
-            (false, Some(start)) => {
-                self.active_since = None;
-                if now > start {
-                    self.periods.push((start, now));
-                }
-            }
-            _ => {}
-        }
     }
 
     /// The state that best describes the whole station now, for display.

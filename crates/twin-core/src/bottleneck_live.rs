@@ -1,0 +1,527 @@
+//! The active-period method computed as the run goes, in memory bounded by the number of
+//! stations rather than by the length of the run.
+//!
+//! [`crate::bottleneck::analyse`] sweeps over every active period of a window at once. A
+//! twin that runs for months cannot keep them all, so [`LiveBottlenecks`] sweeps forward
+//! as periods close and keeps only what the sweep still needs:
+//!
+//! - The sweep is exact up to the *frontier*, the earliest start of a period that is still
+//!   open: before it every period covering a moment is closed, so its whole length (the
+//!   method's measure) is known. The frontier's sweep state (the closed periods covering
+//!   it, at most one per station, and the segment in progress) carries over.
+//! - A closed period that starts at or after the frontier and is shorter than the open
+//!   period starting there can never be the momentary bottleneck: that open period covers
+//!   it and is already longer. It is dropped, which is what bounds memory while a station
+//!   stays active for weeks.
+//!
+//! The ranking since the window start equals `analyse` over the same periods exactly
+//! (tested on random periods). Sliding windows (the last hour, shift and day) sum the same
+//! sole and shifting time in one-minute buckets, so they are exact to a minute at their
+//! trailing edge.
+
+use std::cmp::Reverse;
+use std::collections::BTreeSet;
+
+use crate::bottleneck::{BottleneckShare, Period};
+use crate::time::{Micros, SECOND};
+
+/// Lengths of the sliding windows: the last hour, the last shift (8 h) and the last day.
+pub const WINDOWS: [Micros; 3] = [3_600 * SECOND, 8 * 3_600 * SECOND, 24 * 3_600 * SECOND];
+/// Resolution of the sliding windows.
+const BUCKET: Micros = 60 * SECOND;
+/// Buckets kept: enough for the longest window.
+const N_BUCKETS: u64 = WINDOWS[2] / BUCKET;
+/// Closed periods waiting for the sweep, per station, before it runs (amortises the sort).
+const PENDING_PER_STATION: usize = 2;
+
+/// A period in the sweep's ordered set: compared by whole length, then lower station
+/// first (the same order as `analyse`); `start` makes it unique (one station's periods
+/// never overlap).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    len: Micros,
+    station: Reverse<u32>,
+    start: Micros,
+}
+
+impl Key {
+    fn of(station: u32, (start, end): Period) -> Key {
+        Key { len: end - start, station: Reverse(station), start }
+    }
+    fn station(&self) -> u32 {
+        self.station.0
+    }
+    fn period(&self) -> Period {
+        (self.start, self.start + self.len)
+    }
+}
+
+/// The momentary bottleneck's current stretch of time.
+#[derive(Clone, Copy, Debug)]
+struct Segment {
+    start: Micros,
+    end: Micros,
+    key: Key,
+    /// Overlap with the previous segment's period (shifting time), if they touch.
+    overlap_prev: Option<Period>,
+}
+
+/// Sole and shifting time per station in one-minute buckets over the longest window.
+#[derive(Clone, Debug)]
+struct Ring {
+    /// `cells[b % N_BUCKETS]` holds bucket `b`: its index and per-station (sole, shifting).
+    cells: Vec<(u64, Vec<(u32, i64, i64)>)>,
+}
+
+impl Ring {
+    fn new() -> Ring {
+        Ring { cells: vec![(u64::MAX, Vec::new()); N_BUCKETS as usize] }
+    }
+
+    /// Adds `sign` × the part of `(a, b)` in each bucket to a station's sole or shifting.
+    fn add(&mut self, station: u32, shifting: bool, (a, b): Period, sign: i64) {
+        let mut t = a;
+        while t < b {
+            let idx = t / BUCKET;
+            let end = ((idx + 1) * BUCKET).min(b);
+            let cell = &mut self.cells[(idx % N_BUCKETS) as usize];
+            if cell.0 != idx {
+                if cell.0 != u64::MAX && cell.0 > idx {
+                    // Older than the ring holds: outside every window it serves.
+                    t = end;
+                    continue;
+                }
+                cell.0 = idx;
+                cell.1.clear();
+            }
+            let amount = sign * (end - t) as i64;
+            let entry = match cell.1.iter().position(|e| e.0 == station) {
+                Some(i) => &mut cell.1[i],
+                None => {
+                    cell.1.push((station, 0, 0));
+                    cell.1.last_mut().expect("just pushed")
+                }
+            };
+            if shifting {
+                entry.2 += amount;
+            } else {
+                entry.1 += amount;
+            }
+            t = end;
+        }
+    }
+
+    /// Sums the buckets of the `window` ending at `now`.
+    fn shares(&self, now: Micros, window: Micros) -> Vec<BottleneckShare> {
+        let last = now.saturating_sub(1) / BUCKET;
+        let first = (last + 1).saturating_sub(window / BUCKET);
+        let mut sums: Vec<(usize, i64, i64)> = Vec::new();
+        for (idx, entries) in &self.cells {
+            if *idx == u64::MAX || *idx < first || *idx > last {
+                continue;
+            }
+            for &(station, sole, shifting) in entries {
+                let station = station as usize;
+                match sums.iter_mut().find(|s| s.0 == station) {
+                    Some(s) => {
+                        s.1 += sole;
+                        s.2 += shifting;
+                    }
+                    None => sums.push((station, sole, shifting)),
+                }
+            }
+        }
+        let shares = sums
+            .into_iter()
+            .map(|(station, sole, shifting)| BottleneckShare {
+                station,
+                sole: sole.max(0) as Micros,
+                shifting: shifting.max(0) as Micros,
+            })
+            .collect();
+        rank(shares)
+    }
+}
+
+/// Keeps the ranking of [`crate::bottleneck::analyse`] up to date as periods open and
+/// close. Memory: O(stations) for the sweep plus O(stations × active buckets) for the
+/// sliding windows; nothing grows with the length of the run.
+#[derive(Clone, Debug)]
+pub struct LiveBottlenecks {
+    /// Start of the statistics window (the warm-up's end).
+    from: Micros,
+    /// Start of each station's open active period.
+    open: Vec<Option<Micros>>,
+    /// Stations whose period closed at `closing_at`, with its start: not final until time
+    /// moves on, since a station that is active again at once continues its period.
+    closing: Vec<(u32, Micros)>,
+    closing_at: Micros,
+    /// Closed periods whose start the sweep has not reached: `(station, period)`.
+    pending: Vec<(u32, Period)>,
+    /// Everything before this moment is final.
+    frontier: Micros,
+    /// Scratch space of `advance` (boundary points), kept to spare an allocation a sweep.
+    points: Vec<(Micros, bool, Key)>,
+    /// Closed periods covering the frontier.
+    covering: BTreeSet<Key>,
+    /// The momentary bottleneck's segment in progress at the frontier.
+    current: Option<Segment>,
+    /// Sole and shifting time since `from`, per station, of finished segments.
+    totals: Vec<(Micros, Micros)>,
+    /// The same time in one-minute buckets for the sliding windows of [`WINDOWS`].
+    ring: Ring,
+}
+
+impl LiveBottlenecks {
+    pub fn new(n_stations: usize, from: Micros) -> LiveBottlenecks {
+        LiveBottlenecks {
+            from,
+            open: vec![None; n_stations],
+            closing: Vec::new(),
+            closing_at: from,
+            pending: Vec::new(),
+            frontier: from,
+            points: Vec::new(),
+            covering: BTreeSet::new(),
+            current: None,
+            totals: vec![(0, 0); n_stations],
+            ring: Ring::new(),
+        }
+    }
+
+    /// Whether a station's active period is open.
+    pub fn is_open(&self, station: usize) -> bool {
+        self.open[station].is_some()
+    }
+
+    /// The station whose open period is the longest so far (started first; lower index on
+    /// a tie): the momentary bottleneck as far as is known now.
+    pub fn longest_open(&self) -> Option<usize> {
+        self.open.iter().enumerate().filter_map(|(i, since)| since.map(|t| (t, i))).min().map(|(_, i)| i)
+    }
+
+    /// A station became active at `now`.
+    pub fn open(&mut self, station: usize, now: Micros) {
+        debug_assert!(self.open[station].is_none());
+        if now == self.closing_at
+            && let Some(i) = self.closing.iter().position(|&(s, _)| s as usize == station)
+        {
+            // Inactive for no time at all (one job done, the next begun): the same period.
+            self.open[station] = Some(self.closing.swap_remove(i).1);
+            return;
+        }
+        self.open[station] = Some(now);
+    }
+
+    /// A station stopped being active at `now`. The period closes for good once time
+    /// moves on without the station becoming active again.
+    pub fn close(&mut self, station: usize, now: Micros) {
+        if self.open[station].is_none() {
+            return;
+        }
+        if now != self.closing_at {
+            // Before this station's period leaves `open`: the sweep must see it somewhere.
+            self.flush();
+            self.closing_at = now;
+        }
+        let start = self.open[station].take().expect("checked above");
+        self.closing.push((station as u32, start));
+    }
+
+    /// Hands the periods that closed at `closing_at` to the sweep.
+    fn flush(&mut self) {
+        let end = self.closing_at;
+        for (station, start) in self.closing.drain(..) {
+            if end > start && end > self.from {
+                self.pending.push((station, (start, end)));
+            }
+        }
+        if self.pending.len() > PENDING_PER_STATION * self.open.len() + 16 {
+            self.advance(end);
+        }
+    }
+
+    /// Starts a new window at `now` (the end of the warm-up); open periods stay open and
+    /// keep their whole length.
+    pub fn reset(&mut self, now: Micros) {
+        let open = std::mem::take(&mut self.open);
+        *self = LiveBottlenecks::new(open.len(), now);
+        self.open = open;
+    }
+
+    /// Ranking since the window start, as [`crate::bottleneck::analyse`] gives it at `now`.
+    pub fn ranking(&self, now: Micros) -> Vec<BottleneckShare> {
+        let settled = self.settled(now);
+        let shares = settled
+            .totals
+            .iter()
+            .enumerate()
+            .map(|(station, &(sole, shifting))| BottleneckShare { station, sole, shifting })
+            .collect();
+        rank(shares)
+    }
+
+    /// Rankings over the sliding windows of [`WINDOWS`] ending at `now`.
+    pub fn window_rankings(&self, now: Micros) -> Vec<(Micros, Vec<BottleneckShare>)> {
+        let settled = self.settled(now);
+        WINDOWS.iter().map(|&w| (w, settled.ring.shares(now, w))).collect()
+    }
+
+    /// A copy with every open period closed at `now` and the sweep run to `now`.
+    fn settled(&self, now: Micros) -> LiveBottlenecks {
+        let mut copy = self.clone();
+        for station in 0..copy.open.len() {
+            copy.close(station, now);
+        }
+        copy.flush();
+        copy.advance(now);
+        copy.finish_segment(None);
+        copy
+    }
+
+    /// Sweeps to the frontier that `now` allows and drops what can no longer matter.
+    fn advance(&mut self, now: Micros) {
+        let frontier = self.open.iter().flatten().copied().min().unwrap_or(now).max(self.frontier);
+        // Boundary points before the frontier: (time, is_start, key); ends first at a time.
+        let mut points = std::mem::take(&mut self.points);
+        points.clear();
+        for key in &self.covering {
+            let end = key.period().1;
+            if end < frontier {
+                points.push((end, false, *key));
+            }
+        }
+        let from = self.from;
+        self.pending.retain(|&(station, period)| {
+            let start = period.0.max(from);
+            if start >= frontier {
+                return true;
+            }
+            let key = Key::of(station, period);
+            points.push((start, true, key));
+            if period.1 < frontier {
+                points.push((period.1, false, key));
+            }
+            false
+        });
+        points.sort_unstable_by_key(|&(t, is_start, key)| (t, is_start, key.station(), key.start));
+        let mut idx = 0;
+        while idx < points.len() {
+            let t = points[idx].0;
+            self.emit(t);
+            while idx < points.len() && points[idx].0 == t {
+                let (_, is_start, key) = points[idx];
+                if is_start {
+                    self.covering.insert(key);
+                } else {
+                    self.covering.remove(&key);
+                }
+                idx += 1;
+            }
+        }
+        self.points = points;
+        self.emit(frontier);
+        // Closed periods from the frontier on that the open period starting there beats.
+        let beaten = now.saturating_sub(frontier);
+        self.pending.retain(|&(_, (start, end))| start < frontier || end - start >= beaten);
+    }
+
+    /// Assigns `[frontier, t)` to the momentary bottleneck there and moves the frontier.
+    fn emit(&mut self, t: Micros) {
+        if t <= self.frontier {
+            return;
+        }
+        let start = self.frontier;
+        self.frontier = t;
+        let Some(&top) = self.covering.last() else {
+            self.finish_segment(None);
+            return;
+        };
+        match &mut self.current {
+            Some(seg) if seg.key == top && seg.end == start => seg.end = t,
+            _ => {
+                let prev = self.current.filter(|seg| seg.end == start).map(|seg| seg.key);
+                let overlap = prev
+                    .filter(|p| p.station() != top.station())
+                    .and_then(|p| overlap(p.period(), top.period(), self.from));
+                self.finish_segment(overlap);
+                if let (Some(o), Some(p)) = (overlap, prev) {
+                    self.credit_shifting(p.station(), o);
+                    self.credit_shifting(top.station(), o);
+                }
+                self.current = Some(Segment { start, end: t, key: top, overlap_prev: overlap });
+            }
+        }
+    }
+
+    fn credit_shifting(&mut self, station: u32, o: Period) {
+        self.totals[station as usize].1 += o.1 - o.0;
+        self.ring.add(station, true, o, 1);
+    }
+
+    /// Closes the segment in progress, given its overlap with the next one.
+    fn finish_segment(&mut self, overlap_next: Option<Period>) {
+        let Some(seg) = self.current.take() else { return };
+        let station = seg.key.station();
+        let span = (seg.start, seg.end);
+        let cuts = [seg.overlap_prev, overlap_next]
+            .map(|o| o.map(|o| (span.0.max(o.0), span.1.min(o.1))).filter(|cut| cut.1 > cut.0));
+        let shifted: Micros = cuts.iter().flatten().map(|c| c.1 - c.0).sum();
+        // As in `analyse`: the segment less its shifting parts, never below zero (the two
+        // overlaps can cover the same stretch of a short segment).
+        let sole = (seg.end - seg.start).saturating_sub(shifted);
+        if sole > 0 {
+            self.ring.add(station, false, span, 1);
+            for &cut in cuts.iter().flatten() {
+                self.ring.add(station, false, cut, -1);
+            }
+        }
+        self.totals[station as usize].0 += sole;
+    }
+}
+
+/// The overlap of two periods inside the window from `from`.
+fn overlap(a: Period, b: Period, from: Micros) -> Option<Period> {
+    let start = a.0.max(b.0).max(from);
+    let end = a.1.min(b.1);
+    (end > start).then_some((start, end))
+}
+
+/// Stations that were ever the bottleneck, by sole + shifting time, ties to the lower index.
+fn rank(mut shares: Vec<BottleneckShare>) -> Vec<BottleneckShare> {
+    shares.retain(|s| s.sole + s.shifting > 0);
+    shares.sort_by(|a, b| (b.sole + b.shifting).cmp(&(a.sole + a.shifting)).then(a.station.cmp(&b.station)));
+    shares
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{RngExt, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    use super::*;
+    use crate::bottleneck::analyse;
+
+    /// Random on/off histories: per station, alternating inactive and active stretches.
+    fn histories(rng: &mut ChaCha8Rng, n: usize, horizon: Micros, long: bool) -> Vec<Vec<Period>> {
+        (0..n)
+            .map(|s| {
+                let mut periods = Vec::new();
+                let mut t = rng.random_range(0..20);
+                while t < horizon {
+                    let max_len = if long && s == 0 { horizon } else { 40 };
+                    let len = rng.random_range(1..=max_len);
+                    periods.push((t, (t + len).min(horizon)));
+                    // Now and then no gap at all: one job ends as the next begins.
+                    t += len + if rng.random_range(0..4) == 0 { 0 } else { rng.random_range(1..30) };
+                }
+                periods
+            })
+            .collect()
+    }
+
+    /// Feeds the histories in time order, stopping at `now`, resetting at `from`; returns
+    /// the live ranking and the batch one over the same periods.
+    fn both(
+        histories: &[Vec<Period>],
+        from: Micros,
+        now: Micros,
+    ) -> (Vec<BottleneckShare>, Vec<BottleneckShare>) {
+        let mut events: Vec<(Micros, bool, usize)> = Vec::new();
+        for (s, list) in histories.iter().enumerate() {
+            for &(a, b) in list {
+                events.push((a, true, s));
+                events.push((b, false, s));
+            }
+        }
+        events.sort_by_key(|&(t, is_start, s)| (t, is_start, s));
+        let mut live = LiveBottlenecks::new(histories.len(), 0);
+        let mut reset = false;
+        for &(t, is_start, s) in &events {
+            if t > now {
+                break;
+            }
+            if !reset && t >= from {
+                live.reset(from);
+                reset = true;
+            }
+            if is_start {
+                live.open(s, t);
+            } else {
+                live.close(s, t);
+            }
+        }
+        if !reset {
+            live.reset(from);
+        }
+        // The batch sweep sees touching periods of a station as one, cut at `now`.
+        let clipped: Vec<Vec<Period>> = histories
+            .iter()
+            .map(|list| {
+                let mut merged: Vec<Period> = Vec::new();
+                for &(a, b) in list.iter().filter(|p| p.0 < now) {
+                    match merged.last_mut() {
+                        Some(last) if last.1 == a => last.1 = b,
+                        _ => merged.push((a, b)),
+                    }
+                }
+                merged.into_iter().map(|(a, b)| (a, b.min(now))).collect()
+            })
+            .collect();
+        (live.ranking(now), analyse(&clipped, from, now))
+    }
+
+    #[test]
+    fn equals_the_batch_sweep_on_random_histories() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut with_shifts = 0;
+        for case in 0..400 {
+            let n = rng.random_range(1..8);
+            let horizon = rng.random_range(50..3_000);
+            let h = histories(&mut rng, n, horizon, case % 3 == 0);
+            let from = rng.random_range(0..horizon / 2);
+            let now = rng.random_range(from + 1..=horizon + 10);
+            let (live, batch) = both(&h, from, now);
+            assert_eq!(live, batch, "case {case}: n {n}, from {from}, now {now}, {h:?}");
+            with_shifts += usize::from(batch.iter().any(|s| s.shifting > 0));
+        }
+        assert!(with_shifts > 200, "only {with_shifts} cases exercise shifting bottlenecks");
+    }
+
+    #[test]
+    fn memory_stays_bounded_while_one_station_never_stops() {
+        let n = 20;
+        let mut live = LiveBottlenecks::new(n, 0);
+        live.open(0, 0);
+        let mut t = 0;
+        let mut most = 0;
+        for _ in 0..200_000 {
+            for s in 1..n {
+                live.open(s, t + s as u64);
+                live.close(s, t + s as u64 + 5);
+            }
+            t += 100;
+            most = most.max(live.pending.len() + live.covering.len());
+        }
+        assert!(most <= PENDING_PER_STATION * n + 17 + n, "{most} periods held");
+        let ranking = live.ranking(t);
+        assert_eq!(ranking[0].station, 0);
+        assert_eq!(ranking[0].sole + ranking[0].shifting, t);
+    }
+
+    #[test]
+    fn sliding_windows_see_only_their_time() {
+        let hour = WINDOWS[0];
+        let mut live = LiveBottlenecks::new(2, 0);
+        // Station 0 active through the first day, then station 1 for the last two hours.
+        live.open(0, 0);
+        live.close(0, 22 * hour);
+        live.open(1, 22 * hour);
+        let now = 24 * hour;
+        let windows = live.window_rankings(now);
+        assert_eq!(windows[0].1, vec![BottleneckShare { station: 1, sole: hour, shifting: 0 }]);
+        let day = &windows[2].1;
+        assert_eq!(day[0], BottleneckShare { station: 0, sole: 22 * hour, shifting: 0 });
+        assert_eq!(day[1], BottleneckShare { station: 1, sole: 2 * hour, shifting: 0 });
+    }
+}
