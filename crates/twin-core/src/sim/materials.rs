@@ -75,6 +75,21 @@ impl Stock {
     }
 }
 
+/// One material's stock now, for live views and tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaterialView<'a> {
+    /// Units at the hub.
+    pub hub: u32,
+    /// Units ordered from the supplier, not yet arrived.
+    pub on_order: u32,
+    /// Units in stock at each factory, by factory index.
+    pub factory: &'a [u32],
+    /// Units ordered by each factory from the hub, not yet delivered.
+    pub on_way: &'a [u32],
+    /// Times a release had to wait for this material since the statistics were reset.
+    pub shortages: u64,
+}
+
 /// One material's figures over the statistics window, for the report.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct StockFigures<'a> {
@@ -94,13 +109,13 @@ impl Materials {
     /// The scene's initial stock everywhere, nothing on order.
     pub fn new(model: &Model, now: Micros) -> Materials {
         let n_factories = model.factories.len();
-        let stock = model
+        let mut stock: Vec<Stock> = model
             .materials
             .iter()
             .map(|m| Stock {
                 hub: m.hub_initial,
                 on_order: 0,
-                factory: vec![m.factory_initial; n_factories],
+                factory: vec![0; n_factories],
                 on_way: vec![0; n_factories],
                 backorders: VecDeque::new(),
                 hub_area: 0,
@@ -112,7 +127,15 @@ impl Materials {
                 shortages: 0,
             })
             .collect();
-        let product_factory = model.products.iter().map(|p| model.release_factory(p)).collect();
+        let product_factory: Vec<Option<u32>> =
+            model.products.iter().map(|p| model.release_factory(p)).collect();
+        // Only the factories whose products draw on a material start with stock of it.
+        for (product, factory) in model.products.iter().zip(&product_factory) {
+            let Some(f) = *factory else { continue };
+            for &(m, _) in &product.materials {
+                stock[m as usize].factory[f as usize] = model.materials[m as usize].factory_initial;
+            }
+        }
         Materials { stock, waiters: Vec::new(), product_factory }
     }
 
@@ -273,6 +296,17 @@ impl Materials {
     }
 
     /// Material `material`'s figures up to `now`.
+    pub fn view(&self, material: usize) -> MaterialView<'_> {
+        let m = &self.stock[material];
+        MaterialView {
+            hub: m.hub,
+            on_order: m.on_order,
+            factory: &m.factory,
+            on_way: &m.on_way,
+            shortages: m.shortages,
+        }
+    }
+
     pub fn figures(&self, material: usize, now: Micros) -> StockFigures<'_> {
         let s = &self.stock[material];
         StockFigures {

@@ -197,17 +197,22 @@ impl Trucks {
     }
 
     /// Calls one more truck for a lane when what waits there makes another full batch
-    /// beyond the trucks already on their way (batch dispatch only).
+    /// beyond the trucks already on their way, or when a material order waits and no
+    /// truck is on its way (batch dispatch only).
     fn check_lane(&mut self, model: &Model, agenda: &mut Agenda, from: u32, to: u32) {
         let Some(spec) = &model.trucks else { return };
         if spec.every.is_some() {
             return;
         }
         let lanes = &self.lanes;
-        let units: u32 = lanes.queues.get(&(from, to)).map_or(0, |q| q.iter().map(Cargo::units).sum());
+        let queue = lanes.queues.get(&(from, to));
+        let units: u32 = queue.map_or(0, |q| q.iter().map(Cargo::units).sum());
+        let material = queue.is_some_and(|q| q.iter().any(|c| matches!(c, Cargo::Material { .. })));
         let assigned = lanes.assigned.get(&(from, to)).copied().unwrap_or(0);
         let batch = spec.min_load.min(spec.capacity);
-        if units >= batch + assigned * spec.capacity {
+        // A factory's material order is a truck call of its own, never held back for a
+        // batch that may never fill.
+        if units >= batch + assigned * spec.capacity || (material && assigned == 0) {
             self.request_truck(model, agenda, from, to);
         }
     }

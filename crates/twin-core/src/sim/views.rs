@@ -4,6 +4,7 @@
 use super::Sim;
 use super::agv::VehicleView;
 use super::flow::StationView;
+use super::materials::MaterialView;
 use super::trucks::TruckView;
 use crate::model::StationIdx;
 use crate::stats::{LeadTimes, Totals};
@@ -45,6 +46,11 @@ impl Sim {
     /// path.
     pub fn truck_views(&self) -> impl Iterator<Item = TruckView> + '_ {
         self.trucks.views(&self.model, self.agenda.now())
+    }
+
+    /// Stock of every material now, in the order the scene lists them.
+    pub fn material_views(&self) -> impl Iterator<Item = MaterialView<'_>> + '_ {
+        (0..self.model.materials.len()).map(|m| self.materials.view(m))
     }
 
     /// Parts passed from station to station since the statistics were reset:
