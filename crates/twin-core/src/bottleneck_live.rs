@@ -37,7 +37,7 @@ const PENDING_PER_STATION: usize = 2;
 /// A period in the sweep's ordered set: compared by whole length, then lower station
 /// first (the same order as `analyse`); `start` makes it unique (one station's periods
 /// never overlap).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 struct Key {
     len: Micros,
     station: Reverse<u32>,
@@ -57,7 +57,7 @@ impl Key {
 }
 
 /// The momentary bottleneck's current stretch of time.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 struct Segment {
     start: Micros,
     end: Micros,
@@ -67,7 +67,7 @@ struct Segment {
 }
 
 /// Sole and shifting time per station in one-minute buckets over the longest window.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Ring {
     /// `cells[b % N_BUCKETS]` holds bucket `b`: its index and per-station (sole, shifting).
     cells: Vec<(u64, Vec<(u32, i64, i64)>)>,
@@ -146,7 +146,7 @@ impl Ring {
 /// Keeps the ranking of [`crate::bottleneck::analyse`] up to date as periods open and
 /// close. Memory: O(stations) for the sweep plus O(stations × active buckets) for the
 /// sliding windows; nothing grows with the length of the run.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct LiveBottlenecks {
     /// Start of the statistics window (the warm-up's end).
     from: Micros,

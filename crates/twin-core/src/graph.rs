@@ -36,7 +36,7 @@ impl GraphEdge {
 
 /// A resource of a path graph that one vehicle holds at a time: traffic control
 /// reserves nodes and edges.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Resource {
     Node(u32),
     Edge(u32),

@@ -25,6 +25,7 @@ pub mod report;
 pub mod rng;
 pub mod scene;
 pub mod sim;
+pub mod snapshot;
 pub mod stats;
 pub mod time;
 

@@ -22,6 +22,8 @@ pub type ProductIdx = u16;
 /// A validated scene, ready to simulate.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Model {
+    /// SHA-256 of the scene and the schedule files it reads: what a snapshot belongs to.
+    pub scene_hash: [u8; 32],
     pub name: String,
     pub description: String,
     pub seed: u64,
@@ -777,6 +779,7 @@ impl Model {
             roads: logistics.roads,
             trucks: logistics.trucks,
             materials: logistics.materials,
+            scene_hash: crate::snapshot::scene_hash(scene, schedules),
             name: scene.name.clone(),
             description: scene.description.clone(),
             seed: scene.seed,

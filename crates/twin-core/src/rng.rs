@@ -18,6 +18,14 @@ pub fn stream(seed: u64, name: &str) -> Stream {
     rng
 }
 
+/// `rng` continued under a new key: the same named stream (its stream number, the hash
+/// of the name), drawn afresh from `seed`.
+pub fn rekey(rng: &mut Stream, seed: u64) {
+    let number = rng.get_stream();
+    *rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(number);
+}
+
 /// FNV-1a: a tiny hash whose values are fixed forever, unlike `std`'s `DefaultHasher`.
 fn fnv1a(bytes: &[u8]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;

@@ -23,6 +23,34 @@ impl Default for LeadTimes {
     }
 }
 
+/// The histogram travels as its non-empty buckets: `(a value of the bucket, count)`.
+/// Recording each count again fills the same buckets, so quantiles come back exactly.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct LeadTimesState {
+    buckets: Vec<(u64, u64)>,
+    sum: u128,
+    count: u64,
+}
+
+impl serde::Serialize for LeadTimes {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let buckets =
+            self.histogram.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect();
+        LeadTimesState { buckets, sum: self.sum, count: self.count }.serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for LeadTimes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let state = LeadTimesState::deserialize(deserializer)?;
+        let mut lead_times = LeadTimes { sum: state.sum, count: state.count, ..LeadTimes::default() };
+        for (value, count) in state.buckets {
+            lead_times.histogram.record_n(value, count).map_err(serde::de::Error::custom)?;
+        }
+        Ok(lead_times)
+    }
+}
+
 impl LeadTimes {
     fn record(&mut self, micros: Micros) {
         // `record` grows the auto-resizing histogram; saturating is only the fallback
@@ -59,7 +87,7 @@ pub struct ProductTotals {
 }
 
 /// Complex-wide counters and integrals since the statistics window opened.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Totals {
     /// When the statistics window opened (end of warm-up, or 0).
     pub window_start: Micros,

@@ -17,7 +17,7 @@ use crate::time::Micros;
 
 /// Something due at a definite simulation time. Each variant belongs to one subsystem;
 /// `generation` fields let a subsystem ignore events it has since superseded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Event {
     /// Next Poisson or fixed-interval arrival of a source (flow).
     Arrival { source: u32 },
@@ -52,7 +52,7 @@ pub(crate) enum Event {
 }
 
 /// Work caused by an event, run before the next event in the order it arose.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Followup {
     /// Room freed in a station's input buffer.
     RoomAtStation(StationIdx),
@@ -68,7 +68,7 @@ pub(crate) enum Followup {
     Vehicle(u32),
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 struct Scheduled {
     time: Micros,
     seq: u64,
@@ -94,7 +94,7 @@ impl Ord for Scheduled {
 }
 
 /// The clock, the event list and the follow-up queue of one run.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Agenda {
     /// Current simulation time.
     now: Micros,

@@ -16,7 +16,7 @@ pub(crate) type PartId = u32;
 /// A part to carry by AGV from one station's node to another's. The flow reserved the
 /// part's slot in `station`'s buffer when it placed the order and takes it back when the
 /// vehicle delivers.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct TransportOrder {
     pub part: PartId,
     /// Pickup node.
@@ -28,7 +28,7 @@ pub(crate) struct TransportOrder {
 }
 
 /// What a truck carries between road nodes.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Cargo {
     /// A part on its way to a station in another factory.
     Part { part: PartId, station: StationIdx },
@@ -60,7 +60,7 @@ pub(crate) enum Delivery {
 }
 
 /// Something that waits for material to arrive at a factory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum MaterialWaiter {
     /// A source whose next release needs the material.
     Source(u32),

@@ -20,7 +20,7 @@ use crate::sim::handoff::{Cargo, Haul, MaterialWaiter};
 use crate::time::Micros;
 
 /// All material stock of a run.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Materials {
     /// One per `Model::materials` entry.
     stock: Vec<Stock>,
@@ -30,7 +30,7 @@ pub(crate) struct Materials {
     product_factory: Vec<Option<u32>>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Stock {
     /// Units at the hub.
     hub: u32,

@@ -19,6 +19,7 @@ pub mod commands;
 pub mod flow;
 pub(crate) mod handoff;
 pub(crate) mod materials;
+mod persist;
 pub(crate) mod staff;
 pub mod trucks;
 pub mod views;

@@ -12,13 +12,13 @@ use crate::sim::agenda::{Agenda, Followup};
 use crate::time::Micros;
 
 /// All worker pools of a run.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Staff {
     /// One per `Model::staff` pool.
     pools: Vec<Pool>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Pool {
     /// Workers at work now.
     busy: u32,

@@ -19,7 +19,7 @@ use crate::sim::handoff::{Cargo, Delivery, Haul};
 use crate::time::{Micros, SECOND};
 
 /// What a truck is doing, for its time shares.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum TruckPhase {
     Idle,
     /// Driving to a pickup.
@@ -35,7 +35,7 @@ impl TruckPhase {
 }
 
 /// Truck time per phase, indexed by [`TruckPhase`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct PhaseTimes([u64; TruckPhase::COUNT]);
 
 impl PhaseTimes {
@@ -52,7 +52,7 @@ impl PhaseTimes {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum TruckJob {
     Idle,
     ToPickup { from: u32, to: u32 },
@@ -62,14 +62,14 @@ enum TruckJob {
 }
 
 /// A truck's drive along a road path.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Drive {
     path: Vec<u32>,
     start: Micros,
     end: Micros,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Truck {
     /// Taken out of service by a smaller truck count. Kept in the table so that the
     /// other trucks' indices stay put.
@@ -121,7 +121,7 @@ impl Truck {
 }
 
 /// Cargo on docks, by lane.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Lanes {
     /// Cargo waiting at a road node for a destination, by `(from, to)`.
     queues: BTreeMap<(u32, u32), VecDeque<Cargo>>,
@@ -132,7 +132,7 @@ struct Lanes {
 }
 
 /// The trucks of a run and their docks.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Trucks {
     /// Every truck ever in service, retired ones included.
     trucks: Vec<Truck>,

@@ -31,7 +31,7 @@ use crate::sim::handoff::TransportOrder;
 use crate::time::Micros;
 
 /// What a vehicle is doing, for KPIs and colours.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum VehicleState {
     Idle,
     TravellingEmpty,
@@ -54,7 +54,7 @@ impl VehicleState {
 }
 
 /// What a vehicle is for right now.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum Job {
     /// Standing, free for orders.
     Idle,
@@ -69,7 +69,7 @@ enum Job {
 }
 
 /// The edge a vehicle is driving.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 struct Leg {
     edge: u32,
     from: u32,
@@ -78,7 +78,7 @@ struct Leg {
     end: Micros,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Vehicle {
     fleet: u32,
     /// Node it stands on, or drives from.
@@ -156,7 +156,7 @@ impl Vehicle {
 }
 
 /// Who holds and who waits for each node and edge of one path graph.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Occupancy {
     node: Vec<Option<u32>>,
     edge: Vec<Option<u32>>,
@@ -179,7 +179,7 @@ impl Occupancy {
     }
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Fleet {
     /// Orders waiting for a vehicle, oldest first.
     orders: VecDeque<TransportOrder>,
@@ -188,7 +188,7 @@ struct Fleet {
 }
 
 /// A recorded deadlock.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Deadlock {
     /// Simulation time, seconds.
     pub time_s: f64,
@@ -258,7 +258,7 @@ const DEADLOCK_RETRY: Micros = 5 * crate::time::SECOND;
 const MAX_DEADLOCK_RECORDS: usize = 20;
 
 /// The AGVs of a run.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Agvs {
     /// Every vehicle ever in service, retired ones included.
     vehicles: Vec<Vehicle>,

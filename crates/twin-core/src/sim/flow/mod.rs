@@ -27,7 +27,7 @@ use std::collections::VecDeque;
 use crate::bottleneck::BottleneckShare;
 use crate::bottleneck_live::LiveBottlenecks;
 use crate::model::{Model, ProductIdx, Release, StationIdx};
-use crate::rng::{Stream, stream};
+use crate::rng::{Stream, rekey, stream};
 use crate::sim::agenda::Agenda;
 use crate::sim::handoff::{Cargo, MaterialWaiter, PartId, TransportOrder};
 use crate::stats::{LeadTimes, Totals};
@@ -90,7 +90,7 @@ impl StationState {
 }
 
 /// Server-microseconds spent in each state (a station with 3 servers accrues 3 per µs).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StateTimes([u64; 6]);
 
 impl StateTimes {
@@ -123,7 +123,7 @@ pub struct StationView {
 }
 
 /// A part in the complex.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 struct Part {
     product: ProductIdx,
     /// Index of the routing step the part is waiting for or in.
@@ -138,7 +138,7 @@ struct Part {
 }
 
 /// Something that holds a part it cannot pass on until room frees up downstream.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum Holder {
     Server {
         station: StationIdx,
@@ -171,7 +171,7 @@ enum Place {
 }
 
 /// What one server of a station is doing.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 enum ServerState {
     Idle,
     /// Setting up or processing. `t` is the finish time while the station runs and the
@@ -187,7 +187,7 @@ enum ServerState {
     },
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Server {
     state: ServerState,
     /// Bumped whenever a scheduled `Done` must be ignored (preemption).
@@ -203,7 +203,7 @@ impl Server {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Station {
     /// Parts in the input buffer, in order of service.
     queue: VecDeque<PartId>,
@@ -240,7 +240,7 @@ struct Station {
     scrap_rng: Option<Stream>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Conveyor {
     /// Parts on the conveyor with the time each reaches the end, front first.
     items: VecDeque<(PartId, Micros)>,
@@ -250,7 +250,7 @@ struct Conveyor {
     waiters: VecDeque<(Holder, u64)>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Source {
     /// Released parts that found no room at their first station yet.
     backlog: VecDeque<PartId>,
@@ -305,7 +305,7 @@ pub(crate) struct StationFigures {
 }
 
 /// The flow of parts of a run.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Flow {
     /// Part table; freed slots are reused.
     parts: Vec<Part>,
@@ -466,6 +466,31 @@ impl Flow {
     /// lasted longest so far (ties to the lower index).
     pub fn momentary_bottleneck(&self) -> Option<StationIdx> {
         self.bottlenecks.longest_open().map(|i| i as StationIdx)
+    }
+
+    /// Whether the tables fit `model` (a restored state must, before anything indexes
+    /// them).
+    pub fn fits(&self, model: &Model) -> bool {
+        self.stations.len() == model.stations.len()
+            && self.sources.len() == model.sources.len()
+            && self.conveyors.len() == model.conveyors.len()
+            && self.parts.iter().all(|p| (p.product as usize) < model.products.len())
+    }
+
+    /// Re-keys every random stream of the flow by `seed` (see [`crate::rng::rekey`]).
+    pub fn rekey(&mut self, seed: u64) {
+        for st in &mut self.stations {
+            for rng in
+                [Some(&mut st.rng), st.setup_rng.as_mut(), st.failure_rng.as_mut(), st.scrap_rng.as_mut()]
+                    .into_iter()
+                    .flatten()
+            {
+                rekey(rng, seed);
+            }
+        }
+        for src in &mut self.sources {
+            rekey(&mut src.rng, seed);
+        }
     }
 
     /// The bottleneck ranking over the statistics window up to `now`.
