@@ -4,18 +4,17 @@
 //! real work to the libraries.
 
 mod experiment;
+mod run;
 mod serve;
 mod text;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Instant;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use twin_core::Model;
 use twin_core::time::Duration;
-use twin_core::{Model, Sim};
 
 #[derive(Parser)]
 #[command(name = "twin", version, about = "Digital twin of a smart industrial complex")]
@@ -32,31 +31,15 @@ enum Command {
         #[arg(required = true)]
         scenes: Vec<PathBuf>,
     },
-    /// Run a scene as fast as possible and print its KPI report.
-    Run {
-        /// Scene file to run.
-        #[arg(default_value = "scenes/demo-complex.ron")]
-        scene: PathBuf,
-        /// Seed for the random streams (default: the scene's own seed).
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Simulated time to run to, e.g. 8h or 7d (default: the scene's `run.until`).
-        #[arg(long, value_parser = parse_duration)]
-        until: Option<Duration>,
-        /// Warm-up excluded from the KPIs (default: the scene's `run.warmup`).
-        #[arg(long, value_parser = parse_duration)]
-        warmup: Option<Duration>,
-        /// Print one JSON object instead of the readable report.
-        #[arg(long)]
-        json: bool,
-    },
+    /// Run a scene as fast as possible and print its KPI report (or continue a saved run).
+    Run(run::RunArgs),
     /// Serve the live twin over gRPC (twin.v1.TwinService, health, reflection).
     Serve(serve::ServeArgs),
     /// Run a layout experiment (variants x replications) and compare KPIs with intervals.
     Experiment(experiment::ExperimentArgs),
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::parse(text)
 }
 
@@ -94,39 +77,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
         }
-        Command::Run { scene, seed, until, warmup, json } => {
-            let mut model = match Model::load(&scene) {
-                Ok(model) => model,
-                Err(errors) => {
-                    eprintln!("{errors}");
-                    return Ok(ExitCode::FAILURE);
-                }
-            };
-            if let Some(until) = until {
-                model.until = until.micros();
-            }
-            if let Some(warmup) = warmup {
-                model.warmup = warmup.micros();
-            }
-            anyhow::ensure!(
-                model.warmup < model.until,
-                "warm-up ({}) must be shorter than the run ({})",
-                Duration(model.warmup),
-                Duration(model.until)
-            );
-            let seed = seed.unwrap_or(model.seed);
-            let until = model.until;
-            let started = Instant::now();
-            let mut sim = Sim::new(Arc::new(model), seed);
-            sim.run_until(until);
-            let report = sim.report();
-            let wall_s = started.elapsed().as_secs_f64();
-            if json {
-                println!("{}", report.to_json(wall_s));
-            } else {
-                print!("{}", text::render(&report, wall_s));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Run(args) => run::run(args),
     }
 }

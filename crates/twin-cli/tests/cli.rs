@@ -231,3 +231,62 @@ fn run_prints_a_readable_report() {
         assert!(text.contains(needle), "{needle} missing:\n{text}");
     }
 }
+
+/// `--save-state` at 3 days then `--resume` to 7 days prints the report of a straight run
+/// to 7 days, byte for byte but `wall_s`, for every bundled scene.
+#[test]
+fn save_state_then_resume_matches_a_straight_run_on_every_bundled_scene() {
+    let dir = tempfile::tempdir().unwrap();
+    let without_wall = |out: Output| -> String {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.contains("\"wall_s\""))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let mut scenes = Vec::new();
+    for folder in ["scenes", "scenes/validation"] {
+        for entry in std::fs::read_dir(workspace().join(folder)).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            if name.ends_with(".ron") {
+                scenes.push(format!("{folder}/{name}"));
+            }
+        }
+    }
+    assert!(scenes.len() >= 6);
+    for scene in &scenes {
+        let state = dir.path().join("state.twin");
+        let state = state.to_str().unwrap();
+        let straight = without_wall(twin(&["run", scene, "--until", "7d", "--warmup", "1d", "--json"]));
+        let first = twin(&["run", scene, "--until", "3d", "--warmup", "1d", "--save-state", state]);
+        assert!(first.status.success(), "{scene}: {}", String::from_utf8_lossy(&first.stderr));
+        let resumed = without_wall(twin(&["run", "--resume", state, "--until", "7d", "--json"]));
+        assert_eq!(resumed, straight, "{scene}");
+    }
+    // A snapshot is not resumed onto another scene, and a damaged one is refused.
+    let state = dir.path().join("mm1.twin");
+    let state = state.to_str().unwrap();
+    assert!(
+        twin(&["run", "scenes/validation/mm1.ron", "--until", "2h", "--warmup", "0s", "--save-state", state])
+            .status
+            .success()
+    );
+    let other = twin(&["run", "scenes/validation/mmc.ron", "--resume", state, "--until", "4h"]);
+    assert!(
+        String::from_utf8_lossy(&other.stderr).contains("another scene"),
+        "{}",
+        String::from_utf8_lossy(&other.stderr)
+    );
+    let mut bytes = std::fs::read(state).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 1;
+    std::fs::write(state, bytes).unwrap();
+    let damaged = twin(&["run", "--resume", state, "--until", "4h"]);
+    assert!(
+        String::from_utf8_lossy(&damaged.stderr).contains("corrupt"),
+        "{}",
+        String::from_utf8_lossy(&damaged.stderr)
+    );
+}

@@ -66,11 +66,14 @@ struct Segment {
     overlap_prev: Option<Period>,
 }
 
+/// One station's `(station, sole, shifting)` time in a bucket.
+type Entry = (u32, i64, i64);
+
 /// Sole and shifting time per station in one-minute buckets over the longest window.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Ring {
     /// `cells[b % N_BUCKETS]` holds bucket `b`: its index and per-station (sole, shifting).
-    cells: Vec<(u64, Vec<(u32, i64, i64)>)>,
+    cells: Vec<(u64, Vec<Entry>)>,
 }
 
 impl Ring {
