@@ -112,6 +112,24 @@ fn check_rejects_bad_scenes_with_file_line_and_field() {
             &["scene.ron:8:", "min <= mode <= max"],
         ),
         (
+            "station far off the site plan",
+            "(id: \"m1\", servers: 1, buffer: 5)",
+            "(id: \"m1\", servers: 1, buffer: 5, pos: (18446744073709551616.0, 0.0))",
+            &["scene.ron:12:", "stations[0].pos", "within 100000 m"],
+        ),
+        (
+            "path node at 1e300",
+            "    sources: [",
+            "    paths: [(id: \"floor\", nodes: [(\"n1\", 1e300, 0.0), (\"n2\", 5.0, 0.0)], edges: [(from: \"n1\", to: \"n2\")])],\n    sources: [",
+            &["scene.ron:", "paths[0].nodes[0]", "within 100000 m"],
+        ),
+        (
+            "arrival rate beyond any plant",
+            "per_hour: 40.0",
+            "per_hour: 1e300",
+            &["scene.ron:17:", "sources[0].arrivals.per_hour", "at most 3600000"],
+        ),
+        (
             "zero arrival rate",
             "per_hour: 40.0",
             "per_hour: 0.0",

@@ -102,7 +102,7 @@ impl Dist {
             Dist::Const(d) => Sampler::Const(d.0),
             Dist::Exp { mean } => Sampler::Exp(mean.0 as f64),
             Dist::Uniform { min, max } => {
-                Sampler::Uniform { min: min.0 as f64, width: (max.0 - min.0) as f64 }
+                Sampler::Uniform { min: min.0 as f64, width: max.0.saturating_sub(min.0) as f64 }
             }
             Dist::Tri { min, mode, max } => {
                 Sampler::Tri { min: min.0 as f64, mode: mode.0 as f64, max: max.0 as f64 }

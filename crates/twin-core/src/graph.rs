@@ -64,7 +64,7 @@ pub struct Graph {
 impl Graph {
     /// Builds the adjacency and the all-pairs tables (one Dijkstra per target on the
     /// reversed graph; ties go to the lower node index, so routes are reproducible).
-    pub fn new(id: String, nodes: Vec<GraphNode>, edges: Vec<GraphEdge>) -> Graph {
+    pub fn new(id: String, nodes: Vec<GraphNode>, edges: Vec<GraphEdge>, chargers: Vec<u32>) -> Graph {
         let n = nodes.len();
         let mut out = vec![Vec::new(); n];
         let mut incoming: Vec<Vec<(u32, u64)>> = vec![Vec::new(); n];
@@ -88,7 +88,7 @@ impl Graph {
                     continue;
                 }
                 for &(u, len) in &incoming[w as usize] {
-                    let nd = d + len;
+                    let nd = d.saturating_add(len);
                     let slot = u as usize * n + target;
                     if nd < dist[slot] || (nd == dist[slot] && w < next[slot]) {
                         dist[slot] = nd;
@@ -98,7 +98,7 @@ impl Graph {
                 }
             }
         }
-        Graph { id, nodes, edges, out, dist, next, chargers: Vec::new() }
+        Graph { id, nodes, edges, out, dist, next, chargers }
     }
 
     pub fn len(&self) -> usize {
@@ -150,7 +150,7 @@ impl Graph {
                 if avoid.contains(&v) {
                     continue;
                 }
-                let nd = d + self.edges[e as usize].length_mm;
+                let nd = d.saturating_add(self.edges[e as usize].length_mm);
                 if nd < dist[v as usize] {
                     dist[v as usize] = nd;
                     prev[v as usize] = u;
@@ -210,7 +210,7 @@ mod tests {
             edge(3, 0, false, &nodes),
             edge(1, 4, true, &nodes),
         ];
-        let g = Graph::new("g".into(), nodes, edges);
+        let g = Graph::new("g".into(), nodes, edges, Vec::new());
         assert_eq!(g.distance_mm(0, 1), 10_000);
         assert_eq!(g.distance_mm(1, 0), 30_000, "must go round the one-way loop");
         assert_eq!(g.next_hop(1, 0), Some(2));

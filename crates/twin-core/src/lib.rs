@@ -14,12 +14,9 @@
 //! - [`engine`]: the event list, the flow of parts, commands, live views.
 //! - [`stats`]: accumulators; [`report`]: KPIs; [`bottleneck`]: the active-period method.
 
-pub mod bottleneck;
-pub mod bottleneck_live;
 pub mod dist;
 pub mod error;
 pub mod graph;
-pub mod kpis;
 pub mod model;
 pub mod report;
 pub mod rng;

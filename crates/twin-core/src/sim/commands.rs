@@ -8,7 +8,7 @@
 use super::Sim;
 use super::agv::FleetRefusal;
 use super::flow::Repair;
-use crate::model::{Release, StationIdx};
+use crate::model::{MAX_ARRIVALS_PER_HOUR, Release, StationIdx};
 use crate::time::Micros;
 
 /// Most units one rush order may release.
@@ -127,8 +127,10 @@ impl Sim {
         if !matches!(self.model.sources[idx].release, Release::Poisson { .. }) {
             return Err(CommandError::Invalid(format!("source `{source}` does not have Poisson arrivals")));
         }
-        if !(per_hour.is_finite() && per_hour > 0.0) {
-            return Err(CommandError::Invalid(format!("arrival rate must be positive, got {per_hour}")));
+        if !(per_hour.is_finite() && per_hour > 0.0 && per_hour <= MAX_ARRIVALS_PER_HOUR) {
+            return Err(CommandError::Invalid(format!(
+                "arrival rate must be positive and at most {MAX_ARRIVALS_PER_HOUR} per hour, got {per_hour}"
+            )));
         }
         self.flow.set_arrival_rate(idx, per_hour);
         Ok(())

@@ -12,11 +12,13 @@
 //! Knows nothing of vehicles, trucks, stock or workers: what it needs of them it asks
 //! through [`Logistics`], and it gets transported parts back as values.
 //!
-//! - [`station`]: a station's servers, state integrals and active periods.
+//! - [`station`]: a station's servers, state integrals and whether it is active.
+//! - [`bottlenecks`]: the active-period method swept as periods close, in bounded memory.
 //! - [`sources`]: arrivals, release schedules, saturated sources, releases.
 //! - [`moves`]: routing a part to its next step, conveyors, waiters and unblocking.
 //! - [`service`]: starting and finishing work, setups, scrap, failures and shifts.
 
+mod bottlenecks;
 mod moves;
 mod service;
 mod sources;
@@ -24,9 +26,9 @@ mod station;
 
 use std::collections::VecDeque;
 
-use crate::bottleneck::BottleneckShare;
-use crate::bottleneck_live::LiveBottlenecks;
+use self::bottlenecks::LiveBottlenecks;
 use crate::model::{Model, ProductIdx, Release, StationIdx};
+use crate::report::bottleneck::BottleneckShare;
 use crate::rng::{Stream, rekey, stream};
 use crate::sim::agenda::Agenda;
 use crate::sim::handoff::{Cargo, MaterialWaiter, PartId, TransportOrder};

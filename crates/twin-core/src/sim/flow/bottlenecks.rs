@@ -1,7 +1,7 @@
 //! The active-period method computed as the run goes, in memory bounded by the number of
 //! stations rather than by the length of the run.
 //!
-//! [`crate::bottleneck::analyse`] sweeps over every active period of a window at once. A
+//! [`crate::report::bottleneck::analyse`] sweeps over every active period of a window at once. A
 //! twin that runs for months cannot keep them all, so [`LiveBottlenecks`] sweeps forward
 //! as periods close and keeps only what the sweep still needs:
 //!
@@ -22,7 +22,7 @@
 use std::cmp::Reverse;
 use std::collections::BTreeSet;
 
-use crate::bottleneck::{BottleneckShare, Period};
+use crate::report::bottleneck::{BottleneckShare, Period};
 use crate::time::{Micros, SECOND};
 
 /// Lengths of the sliding windows: the last hour, the last shift (8 h) and the last day.
@@ -146,7 +146,7 @@ impl Ring {
     }
 }
 
-/// Keeps the ranking of [`crate::bottleneck::analyse`] up to date as periods open and
+/// Keeps the ranking of [`crate::report::bottleneck::analyse`] up to date as periods open and
 /// close. Memory: O(stations) for the sweep plus O(stations × active buckets) for the
 /// sliding windows; nothing grows with the length of the run.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -252,7 +252,7 @@ impl LiveBottlenecks {
         self.open = open;
     }
 
-    /// Ranking since the window start, as [`crate::bottleneck::analyse`] gives it at `now`.
+    /// Ranking since the window start, as [`crate::report::bottleneck::analyse`] gives it at `now`.
     pub fn ranking(&self, now: Micros) -> Vec<BottleneckShare> {
         let settled = self.settled(now);
         let shares = settled
@@ -403,7 +403,7 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     use super::*;
-    use crate::bottleneck::analyse;
+    use crate::report::bottleneck::analyse;
 
     /// Random on/off histories: per station, alternating inactive and active stretches.
     fn histories(rng: &mut ChaCha8Rng, n: usize, horizon: Micros, long: bool) -> Vec<Vec<Period>> {

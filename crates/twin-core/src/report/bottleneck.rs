@@ -12,7 +12,11 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
+use crate::model::Model;
+use crate::sim::Sim;
 use crate::time::Micros;
+
+use super::stations::ratio;
 
 /// One station's bottleneck time over a window.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -118,6 +122,62 @@ pub fn analyse(periods: &[Vec<Period>], from: Micros, to: Micros) -> Vec<Bottlen
     shares.retain(|s| s.sole + s.shifting > 0);
     shares.sort_by(|a, b| (b.sole + b.shifting).cmp(&(a.sole + a.shifting)).then(a.station.cmp(&b.station)));
     shares
+}
+
+/// One station's row of the report's ranking.
+#[derive(Clone, Debug, Serialize)]
+pub struct BottleneckRow {
+    pub station: String,
+    /// Index of the station in the model (not in the JSON document, which names it).
+    #[serde(skip)]
+    pub station_index: usize,
+    /// Share of the window as sole or shifting bottleneck.
+    pub share: f64,
+    pub sole: f64,
+    pub shifting: f64,
+}
+
+impl Sim {
+    /// The bottleneck ranking over the statistics window so far.
+    pub fn bottlenecks(&self) -> Vec<BottleneckShare> {
+        self.flow().bottleneck_ranking(self.now())
+    }
+}
+
+/// The same ranking over the last hour, shift (8 h) and day, to one minute.
+#[derive(Clone, Debug, Serialize)]
+pub struct RecentBottlenecks {
+    /// Length of the window, seconds (3600, 28800, 86400).
+    pub window_s: f64,
+    /// Shares of the part of the window inside the statistics window.
+    pub ranking: Vec<BottleneckRow>,
+}
+
+/// The rankings over the recent windows, each as shares of its part inside `window`.
+pub(super) fn recent(sim: &Sim, window: Micros) -> Vec<RecentBottlenecks> {
+    let model = sim.model();
+    sim.flow()
+        .bottleneck_windows(sim.now())
+        .into_iter()
+        .map(|(length, ranking)| RecentBottlenecks {
+            window_s: crate::time::to_secs(length),
+            ranking: rows(model, ranking, length.min(window)),
+        })
+        .collect()
+}
+
+/// The ranking as report rows, shares of a window `window` long.
+pub(super) fn rows(model: &Model, ranking: Vec<BottleneckShare>, window: Micros) -> Vec<BottleneckRow> {
+    ranking
+        .into_iter()
+        .map(|b| BottleneckRow {
+            station: model.stations[b.station].id.clone(),
+            station_index: b.station,
+            share: ratio((b.sole + b.shifting) as f64, window as f64),
+            sole: ratio(b.sole as f64, window as f64),
+            shifting: ratio(b.shifting as f64, window as f64),
+        })
+        .collect()
 }
 
 #[cfg(test)]
