@@ -14,6 +14,7 @@ const CASES: &[(&str, &str, &str)] = &[
     ("scenes/training-line.ron", "2d", "8h"),
     ("scenes/demo-complex.ron", "2d", "1d"),
     ("scenes/validation/logistics.ron", "2d", "8h"),
+    ("scenes/validation/materials.ron", "2d", "8h"),
     ("scenes/validation/mm1.ron", "200h", "10h"),
     ("scenes/validation/mmc.ron", "200h", "10h"),
     ("scenes/validation/two_machine.ron", "200h", "10h"),
