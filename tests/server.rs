@@ -392,7 +392,7 @@ async fn scripted_commands_reproduce_the_core_result() {
         match cmd {
             Cmd::Break(id, d) => sim.break_down(id, *d),
             Cmd::Repair(id) => sim.repair(id),
-            Cmd::Rush(p, q) => sim.add_rush_order(p, *q),
+            Cmd::Rush(p, q) => sim.add_rush_order(p, *q).map(drop),
             Cmd::Buffer(id, n) => sim.set_buffer(id, Some(*n)),
         }
         .expect("replayed command applies");

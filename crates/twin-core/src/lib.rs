@@ -31,6 +31,6 @@ pub use model::Model;
 pub use report::Report;
 pub use scene::Scene;
 pub use sim::Sim;
-pub use sim::commands::CommandError;
+pub use sim::commands::{Applied, Command, CommandError};
 pub use sim::flow::{StationState, StationView};
 pub use sim::materials::MaterialView;

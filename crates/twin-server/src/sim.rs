@@ -162,7 +162,7 @@ impl Injection {
         match self {
             Injection::BreakDown { station, duration } => sim.break_down(station, *duration),
             Injection::Repair { station } => sim.repair(station),
-            Injection::RushOrder { product, quantity } => sim.add_rush_order(product, *quantity),
+            Injection::RushOrder { product, quantity } => sim.add_rush_order(product, *quantity).map(drop),
             Injection::SetBuffer { station, capacity } => sim.set_buffer(station, *capacity),
             Injection::SetArrivalRate { source, per_hour } => sim.set_arrival_rate(source, *per_hour),
             Injection::SetServers { station, servers } => sim.set_servers(station, *servers),

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use self::bottleneck::{BottleneckRow, RecentBottlenecks};
 use self::complex::{EnergyKpis, LogisticsKpis, StaffKpis, ValueAddedKpis, VehicleKpis};
-use self::stations::{ComplexKpis, FactoryKpis, FlowRow, ProductKpis, StationKpis};
+use self::stations::{ComplexKpis, FactoryKpis, FlowRow, ProductKpis, RushOrderRow, StationKpis};
 use crate::sim::Sim;
 use crate::time::{to_hours, to_secs};
 
@@ -46,6 +46,10 @@ pub struct Report {
     pub energy: EnergyKpis,
     pub value_added: ValueAddedKpis,
     pub staff: StaffKpis,
+    /// Rush orders placed in the run (commands), with their progress; left out of the
+    /// JSON document when there were none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rush_orders: Vec<RushOrderRow>,
 }
 
 /// What [`Sim::report_with`] computes.
@@ -71,6 +75,25 @@ pub struct JsonReport<'a> {
 }
 
 impl Report {
+    /// OEE of the complex: every station's OEE weighted by its servers.
+    pub fn oee(&self) -> f64 {
+        let (servers, weighted) = self
+            .stations
+            .iter()
+            .fold((0.0, 0.0), |(n, o), s| (n + f64::from(s.servers), o + s.oee * f64::from(s.servers)));
+        stations::ratio(weighted, servers)
+    }
+
+    /// Share of AGV time travelling or handling, over every fleet weighted by vehicles.
+    pub fn agv_utilization(&self) -> f64 {
+        let (vehicles, busy) = self
+            .vehicles
+            .fleets
+            .iter()
+            .fold((0.0, 0.0), |(n, u), f| (n + f.vehicles as f64, u + f.utilization * f.vehicles as f64));
+        stations::ratio(busy, vehicles)
+    }
+
     /// The report as pretty-printed JSON with `wall_s` first.
     pub fn to_json(&self, wall_s: f64) -> String {
         serde_json::to_string_pretty(&JsonReport { wall_s, report: self })
@@ -119,6 +142,7 @@ impl Sim {
             vehicles,
             energy,
             value_added,
+            rush_orders: stations::rush_orders(self),
         }
     }
 }

@@ -93,6 +93,38 @@ pub struct FlowRow {
     pub per_hour: f64,
 }
 
+/// One rush order and its progress.
+#[derive(Clone, Debug, Serialize)]
+pub struct RushOrderRow {
+    /// The id `AddRushOrder` returned (`rush-n`).
+    pub id: String,
+    pub product: String,
+    pub quantity: u32,
+    pub finished: u32,
+    pub scrapped: u32,
+    /// Simulation time it was released, seconds.
+    pub released_s: f64,
+    /// Simulation time its last unit finished or was scrapped; null while open.
+    pub completed_s: Option<f64>,
+}
+
+/// Every rush order of the run with its progress.
+pub(super) fn rush_orders(sim: &Sim) -> Vec<RushOrderRow> {
+    let model = sim.model();
+    sim.rush_orders()
+        .iter()
+        .map(|o| RushOrderRow {
+            id: o.id.to_string(),
+            product: model.products[usize::from(o.product)].id.clone(),
+            quantity: o.quantity,
+            finished: o.finished,
+            scrapped: o.scrapped,
+            released_s: to_secs(o.released_at),
+            completed_s: o.completed_at.map(to_secs),
+        })
+        .collect()
+}
+
 /// Throughput, WIP, lead times and due dates of the whole complex.
 pub(super) fn complex(sim: &Sim, window: u64, hours: f64) -> ComplexKpis {
     let now = sim.now();

@@ -7,7 +7,7 @@
 
 use super::Sim;
 use super::agv::FleetRefusal;
-use super::flow::Repair;
+use super::flow::{Repair, RushOrderId};
 use crate::model::{MAX_ARRIVALS_PER_HOUR, Release, StationIdx};
 use crate::time::Micros;
 
@@ -43,7 +43,55 @@ pub enum CommandError {
     Invalid(String),
 }
 
+/// A command as a value: what a live twin logs, and replays through [`Sim::apply`] to
+/// reproduce a run.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    /// [`Sim::break_down`]
+    BreakDown { station: String, duration: Option<Micros> },
+    /// [`Sim::repair`]
+    Repair { station: String },
+    /// [`Sim::add_rush_order`]
+    RushOrder { product: String, quantity: u32 },
+    /// [`Sim::set_buffer`]
+    SetBuffer { station: String, capacity: Option<u32> },
+    /// [`Sim::set_arrival_rate`]
+    SetArrivalRate { source: String, per_hour: f64 },
+    /// [`Sim::set_servers`]
+    SetServers { station: String, servers: u32 },
+    /// [`Sim::set_fleet_size`]
+    SetFleetSize { fleet: String, vehicles: u32 },
+    /// [`Sim::set_truck_count`]
+    SetTruckCount { trucks: u32 },
+}
+
+/// What an applied command created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// It changed the state and created nothing to refer to later.
+    Changed,
+    /// It placed the rush order with this id.
+    RushOrder(RushOrderId),
+}
+
 impl Sim {
+    /// Applies `command` now, exactly as the method of the same name would.
+    pub fn apply(&mut self, command: &Command) -> Result<Applied, CommandError> {
+        let changed = |r: Result<(), CommandError>| r.map(|()| Applied::Changed);
+        match command {
+            Command::BreakDown { station, duration } => changed(self.break_down(station, *duration)),
+            Command::Repair { station } => changed(self.repair(station)),
+            Command::RushOrder { product, quantity } => {
+                self.add_rush_order(product, *quantity).map(Applied::RushOrder)
+            }
+            Command::SetBuffer { station, capacity } => changed(self.set_buffer(station, *capacity)),
+            Command::SetArrivalRate { source, per_hour } => changed(self.set_arrival_rate(source, *per_hour)),
+            Command::SetServers { station, servers } => changed(self.set_servers(station, *servers)),
+            Command::SetFleetSize { fleet, vehicles } => changed(self.set_fleet_size(fleet, *vehicles)),
+            Command::SetTruckCount { trucks } => changed(self.set_truck_count(*trucks)),
+        }
+    }
+
     fn station_by_id(&self, id: &str) -> Result<StationIdx, CommandError> {
         self.model.station(id).ok_or_else(|| CommandError::UnknownStation(id.to_string()))
     }
@@ -73,8 +121,8 @@ impl Sim {
     }
 
     /// Releases `quantity` parts of `product` now, ahead of the queue at their first
-    /// station (a rush order).
-    pub fn add_rush_order(&mut self, product: &str, quantity: u32) -> Result<(), CommandError> {
+    /// station (a rush order). Its id names it in [`Sim::rush_orders`] and the report.
+    pub fn add_rush_order(&mut self, product: &str, quantity: u32) -> Result<RushOrderId, CommandError> {
         let p =
             self.model.product(product).ok_or_else(|| CommandError::UnknownProduct(product.to_string()))?;
         if quantity == 0 || quantity > MAX_RUSH_QUANTITY {
@@ -82,9 +130,9 @@ impl Sim {
                 "quantity must be 1 to {MAX_RUSH_QUANTITY}, got {quantity}"
             )));
         }
-        self.with_flow(|flow, cx| flow.add_rush_order(cx, p, quantity));
+        let id = self.with_flow(|flow, cx| flow.add_rush_order(cx, p, quantity));
         self.run_followups();
-        Ok(())
+        Ok(id)
     }
 
     /// Sets a station's input buffer capacity (None is unlimited). Lowering it below the

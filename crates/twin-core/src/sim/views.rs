@@ -3,7 +3,7 @@
 
 use super::Sim;
 use super::agv::VehicleView;
-use super::flow::StationView;
+use super::flow::{RushOrder, StationView};
 use super::materials::MaterialView;
 use super::trucks::TruckView;
 use crate::model::StationIdx;
@@ -68,6 +68,11 @@ impl Sim {
     /// lasted longest so far (ties to the lower index).
     pub fn momentary_bottleneck(&self) -> Option<StationIdx> {
         self.flow.momentary_bottleneck()
+    }
+
+    /// Every rush order of the run, in the order placed, with its progress.
+    pub fn rush_orders(&self) -> &[RushOrder] {
+        self.flow.rush_orders()
     }
 
     /// Lead times recorded since the warm-up, for quantiles.

@@ -137,6 +137,48 @@ struct Part {
     since: Micros,
     /// Whether the part's bought-in materials were taken from stock yet.
     materials_taken: bool,
+    /// The rush order it belongs to (index into `Flow::rush_orders`).
+    rush_order: Option<u32>,
+}
+
+/// Id of a rush order, unique within a run: the `n`-th order placed is `rush-n`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+pub struct RushOrderId(u32);
+
+impl std::fmt::Display for RushOrderId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "rush-{}", self.0)
+    }
+}
+
+/// A rush order and its progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RushOrder {
+    pub id: RushOrderId,
+    pub product: ProductIdx,
+    /// Units ordered.
+    pub quantity: u32,
+    /// Units that finished their routing, and that were scrapped on the way.
+    pub finished: u32,
+    pub scrapped: u32,
+    /// When the order was released.
+    pub released_at: Micros,
+    /// When its last unit finished or was scrapped; None while it is open.
+    pub completed_at: Option<Micros>,
+}
+
+impl RushOrder {
+    /// Counts one of its units finished (or scrapped) at `now`.
+    fn count(&mut self, now: Micros, scrapped: bool) {
+        if scrapped {
+            self.scrapped += 1;
+        } else {
+            self.finished += 1;
+        }
+        if self.finished + self.scrapped == self.quantity {
+            self.completed_at = Some(now);
+        }
+    }
 }
 
 /// Something that holds a part it cannot pass on until room frees up downstream.
@@ -325,6 +367,8 @@ pub(crate) struct Flow {
     totals: Totals,
     /// Active periods, swept into the bottleneck ranking as they close.
     bottlenecks: LiveBottlenecks,
+    /// Every rush order of the run, in the order placed (one per command).
+    rush_orders: Vec<RushOrder>,
 }
 
 impl Flow {
@@ -401,6 +445,7 @@ impl Flow {
             inbound_stamp: vec![0; n_stations],
             totals: Totals::new(model.products.len(), model.sinks.len()),
             bottlenecks: LiveBottlenecks::new(n_stations, 0),
+            rush_orders: Vec::new(),
         }
     }
 
@@ -551,6 +596,11 @@ impl Flow {
         c.sources = self.sources.iter().map(|s| s.backlog.len() as u64).sum();
         c.inbound = self.inbound.iter().map(|q| q.len() as u64).sum::<u64>();
         c
+    }
+
+    /// Every rush order of the run, in the order placed, with its progress.
+    pub fn rush_orders(&self) -> &[RushOrder] {
+        &self.rush_orders
     }
 
     /// Whether `station` is down now.

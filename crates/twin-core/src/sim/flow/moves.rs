@@ -187,6 +187,9 @@ impl Flow {
         let p = self.parts[part as usize];
         let sink = cx.model.products[p.product as usize].sink;
         self.totals.part_finished(cx.agenda.now(), p.product as usize, p.created, p.due, sink);
+        if let Some(order) = p.rush_order {
+            self.rush_orders[order as usize].count(cx.agenda.now(), false);
+        }
         self.free_parts.push(part);
         if let Some((dock, hub)) = at.and_then(|s| cx.model.shipping_lane(s)) {
             cx.logistics.haul(cx.model, cx.agenda, dock, hub, Cargo::Shipment { units: 1 });
@@ -197,6 +200,9 @@ impl Flow {
     pub(super) fn scrap(&mut self, now: crate::time::Micros, part: PartId) {
         let p = self.parts[part as usize];
         self.totals.part_scrapped(now, p.product as usize);
+        if let Some(order) = p.rush_order {
+            self.rush_orders[order as usize].count(now, true);
+        }
         self.free_parts.push(part);
     }
 

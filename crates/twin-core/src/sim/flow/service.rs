@@ -6,7 +6,9 @@
 use rand::RngExt;
 use rand_distr::{Distribution, Exp1};
 
-use super::{Cx, Flow, Holder, Logistics, Repair, Server, ServerState, ServersBusy, Station};
+use super::{
+    Cx, Flow, Holder, Logistics, Repair, RushOrder, RushOrderId, Server, ServerState, ServersBusy, Station,
+};
 use crate::model::{Model, StationIdx};
 use crate::sim::agenda::{Agenda, Event, Followup};
 use crate::sim::handoff::{MaterialWaiter, PartId};
@@ -295,11 +297,28 @@ impl Flow {
     }
 
     /// Releases `quantity` parts of `product` now, ahead of the queue at the first
-    /// station of their routing (a rush order).
-    pub(crate) fn add_rush_order(&mut self, cx: &mut Cx<'_, impl Logistics>, product: u16, quantity: u32) {
+    /// station of their routing (a rush order), and tracks them as one order.
+    pub(crate) fn add_rush_order(
+        &mut self,
+        cx: &mut Cx<'_, impl Logistics>,
+        product: u16,
+        quantity: u32,
+    ) -> RushOrderId {
+        let index = self.rush_orders.len() as u32;
+        let id = RushOrderId(index + 1);
+        self.rush_orders.push(RushOrder {
+            id,
+            product,
+            quantity,
+            finished: 0,
+            scrapped: 0,
+            released_at: cx.agenda.now(),
+            completed_at: None,
+        });
         for _ in 0..quantity {
             let now = cx.agenda.now();
             let part = self.create_part(cx.model, now, u32::MAX, product);
+            self.parts[part as usize].rush_order = Some(index);
             let first = cx.model.products[product as usize].steps[0].at[0];
             // Rush parts jump the queue: they go to the front of the first station's buffer,
             // even past its capacity, because a rush order is released by hand.
@@ -309,5 +328,6 @@ impl Flow {
             st.queue.push_front(part);
             self.try_start(cx, first);
         }
+        id
     }
 }

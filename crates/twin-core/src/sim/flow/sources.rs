@@ -88,7 +88,15 @@ impl Flow {
     ) -> PartId {
         let due = model.sources.get(source as usize).and_then(|s| s.due).map_or(Micros::MAX, |d| now + d);
         self.totals.part_created(now, product as usize);
-        let part = Part { product, step: 0, created: now, due, since: now, materials_taken: false };
+        let part = Part {
+            product,
+            step: 0,
+            created: now,
+            due,
+            since: now,
+            materials_taken: false,
+            rush_order: None,
+        };
         match self.free_parts.pop() {
             Some(id) => {
                 self.parts[id as usize] = part;
