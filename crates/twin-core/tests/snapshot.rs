@@ -58,6 +58,28 @@ fn save_then_restore_continues_bit_identically_on_every_bundled_scene() {
     }
 }
 
+/// State that only commands create (a rush order, a breakdown) is saved too.
+#[test]
+fn state_made_by_commands_survives_a_restore() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scenes/training-line.ron");
+    let model = model(&path);
+    let commanded = |until: u64| {
+        let mut sim = Sim::new(Arc::clone(&model), 3);
+        sim.run_until(10 * HOUR);
+        sim.add_rush_order("bracket", 25).unwrap();
+        sim.break_down("drill", Some(2 * HOUR)).unwrap();
+        sim.run_until(until);
+        sim
+    };
+    let mut straight = commanded(11 * HOUR);
+    let mut resumed = Sim::restore(Arc::clone(&model), &straight.save("tl")).unwrap();
+    straight.run_until(2 * DAY);
+    resumed.run_until(2 * DAY);
+    let report = resumed.report().to_json(0.0);
+    assert!(report.contains("rush-1"), "the rush order is in the restored run's report");
+    assert_eq!(report, straight.report().to_json(0.0));
+}
+
 #[test]
 fn forks_with_one_seed_agree_and_with_two_seeds_differ() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scenes/training-line.ron");
