@@ -137,9 +137,12 @@ struct Part {
     since: Micros,
     /// Whether the part's bought-in materials were taken from stock yet.
     materials_taken: bool,
-    /// The rush order it belongs to (index into `Flow::rush_orders`).
+    /// The rush order it belongs to (its number: `rush-(n + 1)`).
     rush_order: Option<u32>,
 }
+
+/// Completed rush orders kept for views and the report beyond the open ones.
+pub const RUSH_ORDERS_KEPT: usize = 1_000;
 
 /// Id of a rush order, unique within a run: the `n`-th order placed is `rush-n`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
@@ -165,6 +168,24 @@ pub struct RushOrder {
     pub released_at: Micros,
     /// When its last unit finished or was scrapped; None while it is open.
     pub completed_at: Option<Micros>,
+}
+
+impl Flow {
+    /// The rush order numbered `number`.
+    fn rush_order_mut(&mut self, number: u32) -> &mut RushOrder {
+        &mut self.rush_orders[(number - self.rush_base) as usize]
+    }
+
+    /// Forgets the oldest completed orders once twice [`RUSH_ORDERS_KEPT`] are held.
+    fn forget_old_rush_orders(&mut self) {
+        if self.rush_orders.len() <= 2 * RUSH_ORDERS_KEPT {
+            return;
+        }
+        let old = self.rush_orders.len() - RUSH_ORDERS_KEPT;
+        let done = self.rush_orders[..old].iter().take_while(|o| o.completed_at.is_some()).count();
+        self.rush_orders.drain(..done);
+        self.rush_base += done as u32;
+    }
 }
 
 impl RushOrder {
@@ -369,6 +390,10 @@ pub(crate) struct Flow {
     bottlenecks: LiveBottlenecks,
     /// Every rush order of the run, in the order placed (one per command).
     rush_orders: Vec<RushOrder>,
+    /// Number of the first order in `rush_orders`: completed orders beyond the newest
+    /// [`RUSH_ORDERS_KEPT`] are forgotten, so that a twin that runs for months and takes
+    /// a rush order an hour does not grow.
+    rush_base: u32,
 }
 
 impl Flow {
@@ -446,6 +471,7 @@ impl Flow {
             totals: Totals::new(model.products.len(), model.sinks.len()),
             bottlenecks: LiveBottlenecks::new(n_stations, 0),
             rush_orders: Vec::new(),
+            rush_base: 0,
         }
     }
 
@@ -598,7 +624,8 @@ impl Flow {
         c
     }
 
-    /// Every rush order of the run, in the order placed, with its progress.
+    /// The rush orders of the run in the order placed, with their progress: every open
+    /// one and the newest completed ones (see [`RUSH_ORDERS_KEPT`]).
     pub fn rush_orders(&self) -> &[RushOrder] {
         &self.rush_orders
     }

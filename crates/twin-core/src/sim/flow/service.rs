@@ -304,7 +304,8 @@ impl Flow {
         product: u16,
         quantity: u32,
     ) -> RushOrderId {
-        let index = self.rush_orders.len() as u32;
+        self.forget_old_rush_orders();
+        let index = self.rush_base + self.rush_orders.len() as u32;
         let id = RushOrderId(index + 1);
         self.rush_orders.push(RushOrder {
             id,
