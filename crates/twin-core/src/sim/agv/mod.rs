@@ -43,6 +43,11 @@ pub enum VehicleState {
 }
 
 impl VehicleState {
+    /// Whether a vehicle in this state is driving (its position changes).
+    pub fn is_moving(self) -> bool {
+        matches!(self, VehicleState::TravellingEmpty | VehicleState::TravellingLoaded)
+    }
+
     pub const ALL: [VehicleState; 6] = [
         VehicleState::Idle,
         VehicleState::TravellingEmpty,
