@@ -19,7 +19,7 @@ use crate::time::Micros;
 use super::stations::ratio;
 
 /// One station's bottleneck time over a window.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct BottleneckShare {
     /// Index of the station.
     pub station: usize,
