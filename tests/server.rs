@@ -1,5 +1,9 @@
 //! End-to-end tests of the gRPC twin server: a real server on 127.0.0.1:0, the generated
 //! client, real HTTP/2.
+//!
+//! Longer than 800 lines on purpose: it is the one test target (`--test server`) of the
+//! gRPC scenarios, each test self-contained and readable top to bottom; the helpers they
+//! share live in `tests/support`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -3,9 +3,9 @@
 //! (routes, flow links, KPIs, limits) or measured in [`crate::measure`]; nothing else in
 //! the workspace converts between the two.
 //!
-//! - [`layout`]: the static layout of a model.
+//! - [`layout`](mod@layout): the static layout of a model.
 //! - [`state`]: the live state of stations, vehicles, KPIs, the clock, rush orders.
-//! - [`report`]: the typed report.
+//! - [`report`](mod@report): the typed report.
 //! - [`request`]: requests into core commands; refusals into statuses.
 //! - [`experiment`]: experiment events.
 

@@ -4,18 +4,18 @@
 //! Owns every part and where it is, every station's state and statistics, and the rule
 //! that a buffer never takes more parts than it has room for: a slot is reserved when a
 //! part sets off to the buffer by AGV and given back when the vehicle delivers it, both
-//! here ([`Flow::deliver_by_agv`]), so that room counts parts on their way too. A part
+//! here (`Flow::deliver_by_agv`), so that room counts parts on their way too. A part
 //! that finds no room stays with its holder (a server, a conveyor end, a source, a
 //! truck's delivery), which waits at every alternative and is woken, oldest first, when
 //! room frees up.
 //!
 //! Knows nothing of vehicles, trucks, stock or workers: what it needs of them it asks
-//! through [`Logistics`], and it gets transported parts back as values.
+//! through `Logistics`, and it gets transported parts back as values.
 //!
-//! - [`station`]: a station's servers, state integrals and active periods.
-//! - [`sources`]: arrivals, release schedules, saturated sources, releases.
-//! - [`moves`]: routing a part to its next step, conveyors, waiters and unblocking.
-//! - [`service`]: starting and finishing work, setups, scrap, failures and shifts.
+//! - `station`: a station's servers, state integrals and active periods.
+//! - `sources`: arrivals, release schedules, saturated sources, releases.
+//! - `moves`: routing a part to its next step, conveyors, waiters and unblocking.
+//! - `service`: starting and finishing work, setups, scrap, failures and shifts.
 
 mod moves;
 mod service;
