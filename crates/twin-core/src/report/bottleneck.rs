@@ -137,13 +137,11 @@ pub struct BottleneckRow {
     pub shifting: f64,
 }
 
-impl Sim {
-    /// The bottleneck ranking over the statistics window so far.
-    pub fn bottlenecks(&self) -> Vec<BottleneckShare> {
-        let now = self.now();
-        let periods = self.flow().active_periods(now);
-        analyse(&periods, self.totals().window_start, now)
-    }
+/// The ranking of `sim` over its statistics window so far.
+pub(super) fn ranking(sim: &Sim) -> Vec<BottleneckShare> {
+    let now = sim.now();
+    let periods = sim.flow().active_periods(now);
+    analyse(&periods, sim.totals().window_start, now)
 }
 
 /// The ranking as report rows, shares of a window `window` long.

@@ -164,13 +164,19 @@ pub struct RushOrder {
 }
 
 impl RushOrder {
-    /// Counts one of its units finished (or scrapped) at `now`.
-    fn count(&mut self, now: Micros, scrapped: bool) {
-        if scrapped {
-            self.scrapped += 1;
-        } else {
-            self.finished += 1;
-        }
+    /// One of its units finished its routing at `now`.
+    fn unit_finished(&mut self, now: Micros) {
+        self.finished += 1;
+        self.close_when_done(now);
+    }
+
+    /// One of its units was scrapped at `now`.
+    fn unit_scrapped(&mut self, now: Micros) {
+        self.scrapped += 1;
+        self.close_when_done(now);
+    }
+
+    fn close_when_done(&mut self, now: Micros) {
         if self.finished + self.scrapped == self.quantity {
             self.completed_at = Some(now);
         }
