@@ -1,5 +1,9 @@
 //! End-to-end tests of the gRPC twin server: a real server on 127.0.0.1:0, the generated
 //! client, real HTTP/2.
+//!
+//! Longer than 800 lines on purpose: it is the one test target (`--test server`) of the
+//! gRPC scenarios, each test self-contained and readable top to bottom; the helpers they
+//! share live in `tests/support`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -716,6 +720,49 @@ fn link_mode(layout: &v1::Layout, from: v1::Endpoint, to: v1::Endpoint) -> Optio
 
 fn station_end(layout: &v1::Layout, id: &str) -> v1::Endpoint {
     v1::Endpoint { kind: v1::EndpointKind::Station as i32, index: station_index(layout, id) as u32 }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rush_order_id_names_the_order_in_frames_and_reports() {
+    let server = TestServer::start(config("training-line.ron")).await;
+    let mut c = server.client().await;
+    c.set_speed(v1::SetSpeedRequest { speed: 0.0, max_speed: true }).await.expect("max speed");
+    c.run_to(v1::RunToRequest { sim_time_us: HOUR }).await.expect("run to 1 h");
+    wait_paused(&mut c).await;
+    let order =
+        |q: u32| v1::AddRushOrderRequest { product_id: "bracket".into(), quantity: q, due_in_us: None };
+    let first = c.add_rush_order(order(3)).await.expect("rush order").into_inner().order_id;
+    let second = c.add_rush_order(order(1)).await.expect("rush order").into_inner().order_id;
+    assert!(!first.is_empty() && first != second, "distinct ids: {first}, {second}");
+
+    // The next frame carries the new order, open, nothing done yet.
+    let frame = latest_frame(&mut c).await;
+    let open = frame.rush_orders.iter().find(|o| o.order_id == first).expect("the frame names the order");
+    assert_eq!((open.product_id.as_str(), open.quantity, open.finished), ("bracket", 3, 0));
+    assert_eq!(open.released_at_us, HOUR);
+    assert_eq!(open.completed_at_us, None);
+
+    // A day later every unit is done, and the frame, the typed report and the JSON say so.
+    c.run_to(v1::RunToRequest { sim_time_us: 25 * HOUR }).await.expect("run to 25 h");
+    wait_paused(&mut c).await;
+    let frame = latest_frame(&mut c).await;
+    let done = frame.rush_orders.iter().find(|o| o.order_id == first).expect("still listed");
+    assert_eq!(done.finished + done.scrapped, 3, "{done:?}");
+    assert!(done.finished > 0 && done.completed_at_us.is_some_and(|t| t > HOUR), "{done:?}");
+    let report = c
+        .get_report(v1::GetReportRequest { omit_json: false })
+        .await
+        .expect("report")
+        .into_inner()
+        .report
+        .unwrap();
+    let row = report.rush_orders.iter().find(|o| o.order_id == first).expect("the report names the order");
+    assert_eq!(row, done);
+    assert!(report.rush_orders.iter().any(|o| o.order_id == second));
+    let json = without_wall(&report.json);
+    assert_eq!(json["rush_orders"][0]["id"], first.as_str());
+    assert_eq!(json["rush_orders"][0]["finished"], done.finished);
+    server.shutdown().await.expect("clean shutdown");
 }
 
 async fn layout_of(

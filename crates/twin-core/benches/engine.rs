@@ -1,9 +1,11 @@
-//! Engine speed: events per second on M/M/1 and on serial lines of growing size.
+//! Engine speed on the path `twin run` takes: `Sim::new` + `run_until` + `report()`, with
+//! the bottleneck sweep on, on M/M/1 and on serial lines of growing size.
 //!
 //! Criterion prints `thrpt` in elements per second; an element is one processed event,
 //! so `thrpt` is events per second. The scaling group shows the cost per event as the
 //! model grows from 10 to 100,000 stations (it should grow at most logarithmically, from
-//! the event list's heap).
+//! the event list's heap). `scripts/bench-simpy.sh` times the `twin run` binary itself
+//! against SimPy on M/M/1.
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -12,7 +14,7 @@ use std::sync::Arc;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use twin_core::dist::Dist;
 use twin_core::scene::{Arrivals, ProductSpec, Scene, Schedules, SourceSpec, StationSpec, StepSpec};
-use twin_core::time::{Duration, HOUR, MINUTE, SECOND};
+use twin_core::time::{Duration, HOUR, MINUTE, Micros, SECOND};
 use twin_core::{Model, Sim};
 
 fn mm1() -> Arc<Model> {
@@ -55,20 +57,21 @@ fn serial_line(n: usize) -> Arc<Model> {
     Arc::new(Model::build(&scene, None, &Schedules::default()).expect("generated line is valid"))
 }
 
-/// Runs `model` until it has processed at least `events` events and returns the count.
-fn run_events(model: &Arc<Model>, seed: u64, events: u64) -> u64 {
+/// What `twin run` does: a new run of `model` to `until`, then its full report.
+/// Returns the events processed.
+fn run_user_path(model: &Arc<Model>, seed: u64, until: Micros) -> u64 {
     let mut sim = Sim::new(Arc::clone(model), seed);
-    while sim.events() < events && sim.step() {}
-    black_box(sim.now());
+    sim.run_until(until);
+    black_box(sim.report());
     sim.events()
 }
 
 fn bench_mm1(c: &mut Criterion) {
     let model = mm1();
-    let n = 2_000_000;
+    let until = 20_000 * HOUR;
     let mut group = c.benchmark_group("mm1");
-    group.throughput(Throughput::Elements(run_events(&model, 1, n)));
-    group.bench_function("events", |b| b.iter(|| run_events(&model, 1, n)));
+    group.throughput(Throughput::Elements(run_user_path(&model, 1, until)));
+    group.bench_function("events", |b| b.iter(|| run_user_path(&model, 1, until)));
     group.finish();
 }
 
@@ -77,21 +80,23 @@ fn bench_serial_lines(c: &mut Criterion) {
     group.sample_size(10);
     for n in [10usize, 100, 1_000, 10_000, 100_000] {
         let model = serial_line(n);
-        let events = 2_000_000u64.max(20 * n as u64);
-        group.throughput(Throughput::Elements(run_events(&model, 1, events)));
+        // About two million events: each station does about one job a minute.
+        let until = (1_000_000 / n as u64).max(20) * MINUTE;
+        group.throughput(Throughput::Elements(run_user_path(&model, 1, until)));
         group.bench_with_input(BenchmarkId::from_parameter(n), &model, |b, m| {
-            b.iter(|| run_events(m, 1, events))
+            b.iter(|| run_user_path(m, 1, until))
         });
     }
     group.finish();
 }
 
-/// Simulated time per wall time on M/M/1 for one hour of simulated time: printed once.
+/// Simulated time per wall time on M/M/1 for 1000 simulated hours: printed once.
 fn report_speedup(_c: &mut Criterion) {
     let model = mm1();
     let started = std::time::Instant::now();
     let mut sim = Sim::new(Arc::clone(&model), 1);
     sim.run_until(1000 * HOUR);
+    black_box(sim.report());
     let wall = started.elapsed().as_secs_f64();
     println!(
         "mm1: 1000 h simulated in {wall:.4} s wall = {:.0}x real time, {:.1} M events/s",

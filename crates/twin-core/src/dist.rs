@@ -3,13 +3,13 @@
 
 use rand::RngExt;
 use rand_distr::{Distribution, Exp1, StandardNormal};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::rng::Stream;
 use crate::time::{Duration, Micros};
 
 /// A distribution of durations as written in a scene file.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub enum Dist {
     /// Always the same duration.
@@ -130,7 +130,7 @@ impl Dist {
 }
 
 /// A distribution ready to sample, parameters in microseconds.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Sampler {
     Const(Micros),
     Exp(f64),

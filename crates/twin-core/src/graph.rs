@@ -7,17 +7,16 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use nalgebra::Point2;
-use serde::{Deserialize, Serialize};
 
 /// A node of a graph.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct GraphNode {
     pub id: String,
     pub pos: Point2<f64>,
 }
 
 /// A directed or two-way segment.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct GraphEdge {
     pub from: u32,
     pub to: u32,
@@ -46,7 +45,7 @@ pub enum Resource {
 pub const UNREACHABLE: u64 = u64::MAX;
 
 /// A graph with its shortest-path tables.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct Graph {
     pub id: String,
     pub nodes: Vec<GraphNode>,

@@ -4,15 +4,30 @@
 //! out. It knows nothing of tokio, tonic, prost, Bevy or the wall clock; the same model,
 //! seed and command sequence always give bit-identical results.
 //!
-//! Layout:
+//! Layout (each module owns what it says and knows nothing of the modules after it
+//! that use it):
 //! - [`time`]: integer simulation time (microseconds) and duration parsing.
 //! - [`scene`]: the human-editable scene file format (RON) and file loading.
 //! - [`error`]: scene errors naming file, line, column and field path.
-//! - [`model`]: validation and resolution of a scene into the indexed model.
-//! - [`dist`]: processing-time distributions.
-//! - [`rng`]: named, independent random streams (common random numbers).
-//! - [`engine`]: the event list, the flow of parts, commands, live views.
-//! - [`stats`]: accumulators; [`report`]: KPIs; [`bottleneck`]: the active-period method.
+//! - [`dist`]: processing-time distributions; [`rng`]: named, independent random
+//!   streams (common random numbers).
+//! - [`graph`]: path graphs and roads with exact shortest paths.
+//! - [`model`]: scene -> validated, indexed model (`types`, `problems`, `build`,
+//!   `complex`) and the routing decisions the simulation and the server share (`flow`).
+//! - [`sim`]: the running simulation: a coordinator over subsystems with private state:
+//!   - `sim::agenda`: the clock, the event heap ordered by `(time, sequence)`, follow-ups;
+//!   - [`sim::flow`]: parts, stations, buffers and their reservations, conveyors,
+//!     sources, waiters, failures, shifts, rush orders;
+//!   - [`sim::agv`]: AGV fleets, traffic control, deadlocks, batteries;
+//!   - [`sim::trucks`]: trucks, docks and lanes; `sim::materials`: stock at the hub and
+//!     the factories; `sim::staff`: worker pools;
+//!   - `sim::handoff`: the values subsystems hand each other (orders out, deliveries
+//!     back);
+//!   - [`sim::commands`]: the public mutators besides stepping, with their limits;
+//!   - [`sim::views`]: what the server and tests read.
+//! - [`stats`]: accumulators (lead times, part totals, confidence intervals).
+//! - [`report`]: the KPI report, pure functions of the state (`stations`, `complex`,
+//!   `bottleneck`).
 
 pub mod dist;
 pub mod error;

@@ -8,14 +8,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::dist::Dist;
 use crate::error::{Location, SceneError, SceneErrors};
 use crate::time::Duration;
 
 /// A whole scene: the complex, its products and how long to run it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename = "Scene")]
 pub struct Scene {
     /// Human-readable title.
@@ -71,7 +71,7 @@ pub struct Scene {
 }
 
 /// Power price and grid carbon intensity.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Utilities {
     /// Price of one kWh of electricity, in the scene's currency.
@@ -106,7 +106,7 @@ impl Default for Utilities {
 }
 
 /// A pool of workers that stations draw from while they set up or process.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StaffSpec {
     pub id: String,
@@ -121,7 +121,7 @@ pub struct StaffSpec {
 }
 
 /// Power drawn by a station (per server) in each state, kW.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PowerSpec {
     /// While processing.
@@ -141,7 +141,7 @@ pub struct PowerSpec {
 }
 
 /// A graph of AGV paths: nodes in metres and edges between them.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PathGraphSpec {
     pub id: String,
@@ -156,7 +156,7 @@ pub struct PathGraphSpec {
 }
 
 /// A path segment; its length is the distance between its nodes.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EdgeSpec {
     pub from: String,
@@ -174,7 +174,7 @@ fn yes() -> bool {
 }
 
 /// How a fleet picks a vehicle for a transport order.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 pub enum DispatchRule {
     /// The idle vehicle with the shortest path to the pickup.
     #[default]
@@ -184,7 +184,7 @@ pub enum DispatchRule {
 }
 
 /// A fleet of identical AGVs / AMRs.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FleetSpec {
     pub id: String,
@@ -208,7 +208,7 @@ pub struct FleetSpec {
 }
 
 /// A vehicle battery.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatterySpec {
     pub capacity_kwh: f64,
@@ -224,7 +224,7 @@ pub struct BatterySpec {
 }
 
 /// The road network: nodes in metres, two-way roads between them.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoadSpec {
     /// `(id, x, y)` on the site plan, metres.
@@ -236,7 +236,7 @@ pub struct RoadSpec {
 }
 
 /// When a truck leaves a dock with what waits there.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub enum TruckDispatch {
     /// As soon as this many units wait for the same destination (or a full load).
@@ -246,7 +246,7 @@ pub enum TruckDispatch {
 }
 
 /// Trucks or shuttles carrying parts and materials between docks and the hub.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TruckSpec {
     pub count: u32,
@@ -262,7 +262,7 @@ pub struct TruckSpec {
 }
 
 /// A bought-in material: supplier -> hub -> factories, consumed when a part is released.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MaterialSpec {
     pub id: String,
@@ -289,7 +289,7 @@ fn default_seed() -> u64 {
 }
 
 /// Default run length and warm-up of a scene.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunSpec {
     /// Simulated time at which the run ends.
@@ -311,7 +311,7 @@ impl Default for RunSpec {
 }
 
 /// A factory: a rectangle on the site plan.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FactorySpec {
     pub id: String,
@@ -339,7 +339,7 @@ fn default_factory_size() -> (f64, f64) {
 }
 
 /// A shift calendar: working intervals repeated every `period`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CalendarSpec {
     pub id: String,
@@ -350,7 +350,7 @@ pub struct CalendarSpec {
 }
 
 /// A product type.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProductSpec {
     pub id: String,
@@ -373,7 +373,7 @@ pub struct ProductSpec {
 }
 
 /// One operation of a routing.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepSpec {
     /// Name of the operation, for reports ("weld", "inspect").
@@ -389,7 +389,7 @@ pub struct StepSpec {
 }
 
 /// What a station is, for drawing and reports; behaviour comes from its parameters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 pub enum StationKind {
     #[default]
     Machine,
@@ -402,7 +402,7 @@ pub enum StationKind {
 }
 
 /// A station: one or more identical parallel servers fed from one input buffer.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StationSpec {
     pub id: String,
@@ -455,7 +455,7 @@ fn one() -> u32 {
 
 /// Breakdowns: time between failures is exponential with mean `mtbf` (calendar time);
 /// repair takes `mttr` (exponential with that mean unless `repair` gives a distribution).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FailureSpec {
     pub mtbf: Duration,
@@ -465,7 +465,7 @@ pub struct FailureSpec {
 }
 
 /// An accumulating conveyor between two stations.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConveyorSpec {
     pub id: String,
@@ -480,7 +480,7 @@ pub struct ConveyorSpec {
 }
 
 /// How a source releases parts.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub enum Arrivals {
     /// Poisson process: exponential gaps with the given mean rate.
@@ -495,7 +495,7 @@ pub enum Arrivals {
 }
 
 /// A source of parts (orders released to the floor).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceSpec {
     pub id: String,
@@ -511,7 +511,7 @@ pub struct SourceSpec {
 }
 
 /// A shipping dock or other exit for finished parts.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SinkSpec {
     pub id: String,
@@ -522,7 +522,7 @@ pub struct SinkSpec {
 }
 
 /// One release of a schedule file.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct Release {
     pub at: Duration,
     pub product: String,
@@ -587,7 +587,7 @@ pub fn load(path: &Path) -> Result<(Scene, Source, Schedules), SceneErrors> {
 }
 
 /// Releases read from the schedule files a scene names, keyed by file name as written.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 pub struct Schedules(pub BTreeMap<String, Vec<Release>>);
 
 impl Schedules {

@@ -1,7 +1,6 @@
 //! Statistics accumulators: integer time integrals, counts and lead-time quantiles.
 
 use hdrhistogram::Histogram;
-use serde::{Deserialize, Serialize};
 
 use crate::time::Micros;
 
@@ -78,7 +77,7 @@ impl LeadTimes {
 }
 
 /// Per-product counters.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct ProductTotals {
     pub created: u64,
     pub finished: u64,
@@ -196,7 +195,7 @@ impl Totals {
 }
 
 /// A sample mean with its two-sided Student-t confidence interval.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Interval {
     pub mean: f64,
     /// Half-width of the interval: the true mean lies in `mean ± half_width` at `level`.

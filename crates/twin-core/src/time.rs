@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Deserializer};
 
 /// Simulation time or a span of it, in microseconds since the start of the run.
 pub type Micros = u64;
@@ -110,12 +110,6 @@ impl fmt::Display for Duration {
             }
         }
         Ok(())
-    }
-}
-
-impl Serialize for Duration {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
     }
 }
 

@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::Serialize;
 use twin_core::scene::{self, Source};
 use twin_core::time::{Duration, Micros};
 use twin_core::{Model, Sim};
@@ -14,21 +13,16 @@ use crate::file::{Better, Edit, ExperimentFile, ron_options};
 use crate::kpi::KpiPath;
 
 /// A KPI the experiment compares.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct Kpi {
     /// Label in tables, files and plots (the path unless the file names it).
     pub name: String,
     /// Where the number is in the report.
-    #[serde(serialize_with = "path_text")]
     pub path: KpiPath,
     /// Unit, guessed from the path (`1/h`, `s`, `fraction`, `parts` or empty).
     pub unit: &'static str,
     /// Direction the ranking prefers.
     pub better: Better,
-}
-
-fn path_text<S: serde::Serializer>(p: &KpiPath, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(p.as_str())
 }
 
 /// One variant: the base scene with its edits, built and validated.

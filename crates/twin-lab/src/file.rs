@@ -12,7 +12,7 @@ use twin_core::scene::StationSpec;
 use twin_core::time::Duration;
 
 /// A whole experiment file.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename = "Experiment")]
 pub struct ExperimentFile {
     /// Short name; also the default output folder `out/<name>`.
@@ -59,7 +59,7 @@ fn default_confidence() -> f64 {
 }
 
 /// Run length and warm-up of every replication.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunOverride {
     #[serde(default)]
@@ -70,7 +70,7 @@ pub struct RunOverride {
 
 /// One KPI to compare: a bare path (`"complex.wip_mean"`), or
 /// `(path: ..., name: ..., better: Higher | Lower)` to label it or set its direction.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct KpiSpec {
     /// Path into the report, e.g. `complex.throughput_per_hour`.
     pub path: String,
@@ -121,7 +121,7 @@ pub enum Better {
 }
 
 /// A named variant: the base scene with these edits applied in order.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VariantSpec {
     pub name: String,
@@ -130,7 +130,7 @@ pub struct VariantSpec {
 }
 
 /// One change to the base scene. Ids are those of the scene file.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub enum Edit {
     /// Sets a station's input buffer capacity; `None` makes it unlimited.
@@ -180,7 +180,7 @@ pub enum Edit {
 }
 
 /// A new routing operation done by an added station.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewStep {
     /// Product whose routing gets the operation.
@@ -197,7 +197,7 @@ pub struct NewStep {
 
 /// A grid over one or two parameters; every point becomes a variant named
 /// `"<name> <param>=<value>[, <param>=<value>]"`, or without the name when it is empty.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SweepSpec {
     #[serde(default)]
@@ -210,7 +210,7 @@ pub struct SweepSpec {
 }
 
 /// One swept parameter and its values.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Axis {
     pub param: Param,
@@ -218,7 +218,7 @@ pub struct Axis {
 }
 
 /// A parameter a sweep can vary.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub enum Param {
     /// Input buffer capacity of a station (whole numbers, at least 1).
     Buffer(String),

@@ -9,10 +9,13 @@
 //!
 //! Layout:
 //! - [`sim`]: the simulation thread (pacing, commands between events, snapshots).
+//! - [`live`]: plain values of the live run (clock, speed, receipts, reports).
+//! - [`measure`]: moving-window rates (station throughput, flow links).
 //! - [`stream`]: StreamState, one bounded, coalescing task per viewer.
 //! - [`experiment`]: StartExperiment / CancelExperiment on twin-lab.
 //! - [`service`]: the TwinService RPC handlers.
-//! - [`convert`]: every conversion between core and wire types, and error statuses.
+//! - [`convert`]: every conversion between core and wire types, and error statuses
+//!   (conversion only).
 //! - [`scenes`]: the scene catalogue under the scenes folder.
 //!
 //! Architecture invariant: this is the only crate that knows both twin-core and the wire
@@ -20,6 +23,8 @@
 
 pub mod convert;
 pub mod experiment;
+pub mod live;
+pub mod measure;
 pub mod scenes;
 pub mod service;
 pub mod sim;

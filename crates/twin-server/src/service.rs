@@ -148,7 +148,7 @@ impl TwinService for Twin {
         let receipt = self.inject(convert::rush_order(request.get_ref())?).await?;
         Ok(Response::new(v1::AddRushOrderResponse {
             receipt: Some(convert::receipt(&receipt)),
-            order_id: format!("rush-{}-{}", receipt.generation, receipt.seq),
+            order_id: convert::order_id(&receipt),
         }))
     }
 
@@ -223,7 +223,7 @@ impl TwinService for Twin {
         .await
         .map_err(|e| Status::internal(format!("loading the scene failed: {e}")))??;
         let scene = Arc::new(scene);
-        let info = convert::scene_info(&scene);
+        let info = convert::scene_info(&scene.name, &scene.model);
         let reply = self.control(Control::Load { scene, seed: req.seed }).await?;
         tracing::info!(scene = %info.name, generation = reply.generation, "scene loaded");
         Ok(Response::new(v1::LoadSceneResponse {

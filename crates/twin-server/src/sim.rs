@@ -9,7 +9,6 @@
 //! The thread is a plain OS thread, not a tokio task: at "as fast as possible" it is
 //! CPU-bound for as long as it runs, and must not starve the gRPC workers.
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
@@ -17,11 +16,17 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{oneshot, watch};
 use twin_core::report::ReportOptions;
-use twin_core::time::{HOUR, Micros};
-use twin_core::{CommandError, Model, Report, Sim};
+use twin_core::time::Micros;
+use twin_core::{Applied, CommandError, Model, Report, Sim};
 use twin_proto::v1;
 
+pub use crate::live::{Clock, ControlError, Receipt, ReportReply, Speed};
+/// The commands a live run takes and logs are the core's own: a replay applies the log
+/// through `Sim::apply`.
+pub use twin_core::Command as Injection;
+
 use crate::convert;
+use crate::measure::{FlowMeter, RateWindow};
 
 /// How often a running simulation publishes a snapshot (wall time). Viewers sample the
 /// latest snapshot at their own rate, so this bounds the staleness of any frame.
@@ -36,17 +41,6 @@ const REPORT_EVERY: Duration = Duration::from_secs(1);
 /// When paced and this far behind the wall clock, the debt is written off instead of
 /// racing to catch up (the achieved speed then shows the shortfall).
 const MAX_LAG: Duration = Duration::from_millis(250);
-/// Simulated time over which the moving station throughput is measured.
-const THROUGHPUT_WINDOW: Micros = HOUR;
-
-/// Pacing of the simulation clock.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Speed {
-    /// Simulated seconds per wall-clock second (finite, > 0).
-    Paced(f64),
-    /// As fast as possible.
-    Max,
-}
 
 /// A scene loaded into the server.
 #[derive(Debug)]
@@ -63,7 +57,7 @@ pub struct LiveScene {
     /// run; SetParameter may change a run's copy).
     pub layout: v1::Layout,
     /// Which flow links are measured, and how.
-    pub flows: convert::FlowIndex,
+    pub flows: FlowMeter,
 }
 
 impl LiveScene {
@@ -76,24 +70,11 @@ impl LiveScene {
         let agv_fleets: Vec<u32> = fresh.vehicle_views().map(|v| v.fleet).collect();
         let trucks = fresh.truck_views().count();
         drop(fresh);
-        let layout = convert::layout(&model, &name, &agv_fleets, trucks);
-        let flows = convert::FlowIndex::new(&model, &layout.flow_links);
+        let links = model.flow_links();
+        let layout = convert::layout(&model, &name, &links, &agv_fleets, trucks);
+        let flows = FlowMeter::new(&model, &links);
         LiveScene { default_seed, name, path, model, layout, flows }
     }
-}
-
-/// The clock as every control call and frame reports it.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Clock {
-    pub sim_time: Micros,
-    pub speed: Speed,
-    /// Last finite speed, reported while running at max speed and restored by SetSpeed.
-    pub paced_speed: f64,
-    pub paused: bool,
-    /// Simulated seconds per wall second over the last second or so.
-    pub achieved_speed: f64,
-    pub run_until: Option<Micros>,
-    pub seed: u64,
 }
 
 /// What viewers see: the state at one instant, shared by every stream (`Arc`).
@@ -112,6 +93,8 @@ pub struct Snapshot {
     pub vehicles: Vec<v1::VehicleState>,
     /// Rates of the measured flow links, ascending by link index.
     pub flows: Vec<v1::FlowRate>,
+    /// Every rush order of the run with its progress, in the order placed.
+    pub rush_orders: Vec<v1::RushOrderProgress>,
     pub kpis: v1::KpiSummary,
     pub bottlenecks: v1::BottleneckRanking,
     /// When the simulation thread published it (for delay measurements).
@@ -129,13 +112,6 @@ pub enum Control {
     Load { scene: Arc<LiveScene>, seed: Option<u64> },
 }
 
-/// Why a control call was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum ControlError {
-    #[error("sim_time_us {target} is not after the current simulation time {now}")]
-    NotAfterNow { target: Micros, now: Micros },
-}
-
 /// Reply of a control call.
 #[derive(Debug, Clone)]
 pub struct ControlReply {
@@ -143,59 +119,12 @@ pub struct ControlReply {
     pub generation: u64,
 }
 
-/// Commands that change the model's state; each enters the command log.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Injection {
-    BreakDown { station: String, duration: Option<Micros> },
-    Repair { station: String },
-    RushOrder { product: String, quantity: u32 },
-    SetBuffer { station: String, capacity: Option<u32> },
-    SetArrivalRate { source: String, per_hour: f64 },
-    SetServers { station: String, servers: u32 },
-    SetFleetSize { fleet: String, vehicles: u32 },
-    SetTruckCount { trucks: u32 },
-}
-
-impl Injection {
-    /// Applies the command to a run; the replay in the tests calls this too.
-    pub fn apply(&self, sim: &mut Sim) -> Result<(), CommandError> {
-        match self {
-            Injection::BreakDown { station, duration } => sim.break_down(station, *duration),
-            Injection::Repair { station } => sim.repair(station),
-            Injection::RushOrder { product, quantity } => sim.add_rush_order(product, *quantity).map(drop),
-            Injection::SetBuffer { station, capacity } => sim.set_buffer(station, *capacity),
-            Injection::SetArrivalRate { source, per_hour } => sim.set_arrival_rate(source, *per_hour),
-            Injection::SetServers { station, servers } => sim.set_servers(station, *servers),
-            Injection::SetFleetSize { fleet, vehicles } => sim.set_fleet_size(fleet, *vehicles),
-            Injection::SetTruckCount { trucks } => sim.set_truck_count(*trucks),
-        }
-    }
-
-    /// Whether the command changes the layout (and so bumps the layout generation).
-    fn changes_layout(&self) -> bool {
-        matches!(
-            self,
-            Injection::SetServers { .. } | Injection::SetFleetSize { .. } | Injection::SetTruckCount { .. }
-        )
-    }
-}
-
-/// Acknowledgement of an applied injection.
-#[derive(Debug, Clone, Copy)]
-pub struct Receipt {
-    pub applied_at: Micros,
-    /// 1-based position in the run's command log.
-    pub seq: u64,
-    pub generation: u64,
-}
-
-/// A fresh report of the live run.
-#[derive(Debug)]
-pub struct ReportReply {
-    pub report: Report,
-    pub scene: Arc<LiveScene>,
-    /// Wall seconds since the run started (the `wall_s` of the JSON document).
-    pub wall_s: f64,
+/// Whether the command changes the layout (and so bumps the layout generation).
+fn changes_layout(command: &Injection) -> bool {
+    matches!(
+        command,
+        Injection::SetServers { .. } | Injection::SetFleetSize { .. } | Injection::SetTruckCount { .. }
+    )
 }
 
 enum Request {
@@ -282,44 +211,6 @@ impl Drop for SimHandle {
     }
 }
 
-/// Parts processed per station at sampled simulated times, for moving throughput.
-struct ThroughputWindow {
-    samples: VecDeque<(Micros, Vec<u64>)>,
-}
-
-impl ThroughputWindow {
-    fn new() -> Self {
-        ThroughputWindow { samples: VecDeque::new() }
-    }
-
-    /// Records the counts at `now` (at most ~60 samples per window) and returns the
-    /// parts per hour of each station over the window.
-    fn update(&mut self, now: Micros, completed: &[u64]) -> Vec<f64> {
-        // Counts restart at the end of the warm-up; start the window afresh then.
-        if self.samples.back().is_some_and(|(t, c)| *t > now || c.iter().zip(completed).any(|(a, b)| a > b)) {
-            self.samples.clear();
-        }
-        let step = THROUGHPUT_WINDOW / 60;
-        if self.samples.back().is_none_or(|(t, _)| now >= t + step) {
-            self.samples.push_back((now, completed.to_vec()));
-        }
-        while self.samples.len() > 2
-            && self.samples.get(1).is_some_and(|(t, _)| now.saturating_sub(*t) >= THROUGHPUT_WINDOW)
-        {
-            self.samples.pop_front();
-        }
-        let Some((t0, c0)) = self.samples.front() else {
-            return vec![0.0; completed.len()];
-        };
-        let span = now.saturating_sub(*t0);
-        if span == 0 {
-            return vec![0.0; completed.len()];
-        }
-        let hours = span as f64 / HOUR as f64;
-        completed.iter().zip(c0).map(|(c, c0)| c.saturating_sub(*c0) as f64 / hours).collect()
-    }
-}
-
 /// Last published motion of a vehicle, to measure its speed and keep a parked truck's
 /// heading.
 #[derive(Clone, Copy, Debug)]
@@ -356,9 +247,10 @@ struct Driver {
     kpis: v1::KpiSummary,
     ranking: v1::BottleneckRanking,
     report_at: Instant,
-    throughput: ThroughputWindow,
+    /// Moving window over the parts each station processed.
+    throughput: RateWindow,
     /// Moving window over the parts moved along each flow link.
-    flow_window: ThroughputWindow,
+    flow_window: RateWindow,
     /// Vehicle motion at the last snapshot, in Layout.vehicles order, and its time.
     motion: Vec<Motion>,
     motion_t: Micros,
@@ -378,7 +270,7 @@ impl Driver {
         let report = sim.report();
         Driver {
             kpis: convert::kpi_summary(&report),
-            ranking: convert::bottleneck_ranking(&scene.model, &report),
+            ranking: convert::bottleneck_ranking(&report),
             report,
             sim,
             layout: layout_of(&scene, 1),
@@ -398,8 +290,8 @@ impl Driver {
             run_started: now,
             log: Vec::new(),
             report_at: now,
-            throughput: ThroughputWindow::new(),
-            flow_window: ThroughputWindow::new(),
+            throughput: RateWindow::default(),
+            flow_window: RateWindow::default(),
             motion: Vec::new(),
             motion_t: 0,
             last_publish: now,
@@ -519,14 +411,23 @@ impl Driver {
                 let _ = reply.send(result);
             }
             Request::Inject(i, reply) => {
-                let result = i.apply(&mut self.sim).map(|()| {
+                let result = self.sim.apply(&i).map(|applied| {
                     let applied_at = self.sim.now();
                     tracing::info!(sim_time_us = applied_at, command = ?i, "injection applied");
-                    if i.changes_layout() {
+                    if changes_layout(&i) {
                         self.change_layout(&i);
                     }
                     self.log.push((applied_at, i));
-                    Receipt { applied_at, seq: self.log.len() as u64, generation: self.generation }
+                    let rush_order = match applied {
+                        Applied::RushOrder(id) => Some(id),
+                        Applied::Changed => None,
+                    };
+                    Receipt {
+                        applied_at,
+                        seq: self.log.len() as u64,
+                        generation: self.generation,
+                        rush_order,
+                    }
                 });
                 if result.is_ok() {
                     self.refresh_report(Ranking::Keep);
@@ -538,7 +439,9 @@ impl Driver {
                 let report = self.sim.report();
                 let _ = reply.send(ReportReply {
                     report,
-                    scene: Arc::clone(&self.scene),
+                    scene_name: self.scene.name.clone(),
+                    model: Arc::clone(&self.scene.model),
+                    rush_orders: self.sim.rush_orders().to_vec(),
                     wall_s: self.run_started.elapsed().as_secs_f64(),
                 });
             }
@@ -590,11 +493,11 @@ impl Driver {
         self.generation += 1;
         self.layout = layout_of(&self.scene, self.generation);
         self.motion.clear();
-        self.flow_window = ThroughputWindow::new();
+        self.flow_window = RateWindow::default();
         self.clock.seed = seed;
         self.clock.run_until = None;
         self.log.clear();
-        self.throughput = ThroughputWindow::new();
+        self.throughput = RateWindow::default();
         self.run_started = Instant::now();
         self.set_paused(true);
     }
@@ -642,7 +545,7 @@ impl Driver {
         self.report = self.sim.report_with(ReportOptions { bottlenecks: refresh });
         self.kpis = convert::kpi_summary(&self.report);
         if refresh {
-            self.ranking = convert::bottleneck_ranking(&self.scene.model, &self.report);
+            self.ranking = convert::bottleneck_ranking(&self.report);
             self.report_at = Instant::now();
         }
     }
@@ -670,7 +573,11 @@ impl Driver {
             })
             .collect();
         let counts = self.scene.flows.counts(self.sim.flows(), &views);
-        let flows = self.scene.flows.rates(&self.flow_window.update(sim_now, &counts));
+        let flows =
+            convert::flow_rates(self.scene.flows.measured(&self.flow_window.update(sim_now, &counts)));
+        let model = &self.scene.model;
+        let rush_orders =
+            self.sim.rush_orders().iter().map(|o| convert::rush_order_progress(model, o)).collect();
         let vehicles = self.vehicles(sim_now);
         Arc::new(Snapshot {
             generation: self.generation,
@@ -680,6 +587,7 @@ impl Driver {
             stations,
             vehicles,
             flows,
+            rush_orders,
             kpis: self.kpis,
             bottlenecks: v1::BottleneckRanking {
                 momentary_station_index: self.sim.momentary_bottleneck(),
@@ -708,7 +616,7 @@ impl Driver {
         };
         let mut states = Vec::with_capacity(layout.len());
         for (i, view) in self.sim.vehicle_views().enumerate() {
-            let v = speed(i, convert::agv_moving(view.state), view.x, view.y);
+            let v = speed(i, view.state.is_moving(), view.x, view.y);
             states.push(convert::agv_state(i, &view, v));
         }
         let n_agvs = states.len();

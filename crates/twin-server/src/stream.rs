@@ -73,6 +73,7 @@ pub fn frame(snap: &Snapshot, prev: Option<&Snapshot>, seq: u64) -> v1::StateFra
             kpis: Some(snap.kpis),
             bottlenecks: Some(snap.bottlenecks.clone()),
             flows: snap.flows.clone(),
+            rush_orders: snap.rush_orders.clone(),
         },
         Some(prev) => v1::StateFrame {
             seq,
@@ -92,6 +93,8 @@ pub fn frame(snap: &Snapshot, prev: Option<&Snapshot>, seq: u64) -> v1::StateFra
             kpis: (snap.kpis != prev.kpis).then_some(snap.kpis),
             bottlenecks: (snap.bottlenecks != prev.bottlenecks).then(|| snap.bottlenecks.clone()),
             flows: changed(&snap.flows, &prev.flows),
+            // A run's rush orders keep their positions: new ones are appended.
+            rush_orders: changed(&snap.rush_orders, &prev.rush_orders),
         },
     }
 }

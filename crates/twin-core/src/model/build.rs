@@ -46,7 +46,7 @@ impl Model {
         let roads = complex::roads(p, scene);
         let factories = factories(p, scene, &ids, roads.as_ref());
         let calendars = calendars(p, scene);
-        let trucks = complex::trucks(p, scene, roads.is_some());
+        let trucks = complex::trucks(p, scene, roads.as_ref());
         let materials = complex::materials(p, scene);
         let products = products(p, scene, &ids);
         let conveyors = conveyors(p, scene, &ids);

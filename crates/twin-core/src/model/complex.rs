@@ -311,10 +311,10 @@ pub(super) fn dock(
     Some(n)
 }
 
-pub(super) fn trucks(p: &mut Problems, scene: &Scene, has_roads: bool) -> Option<Trucks> {
+pub(super) fn trucks(p: &mut Problems, scene: &Scene, roads: Option<&(Graph, u32)>) -> Option<Trucks> {
     p.phase(Phase::Trucks);
     let t = scene.trucks.as_ref()?;
-    if !has_roads {
+    if roads.is_none() {
         p.push("trucks".into(), &["trucks"], "trucks need a `roads` section");
     }
     if t.count == 0 || t.capacity == 0 {

@@ -1,12 +1,12 @@
 //! The validated, resolved model the simulation runs: a scene with ids replaced by
 //! dense indices, distributions compiled and defaults filled in.
 //!
-//! - [`types`]: the model's types.
-//! - [`build`]: scene -> model, each section built once, complete.
-//! - [`problems`]: every problem with its field path and place, in a fixed order.
-//! - [`complex`]: the complex-level sections (pools, path graphs, fleets, roads, trucks,
+//! - `types`: the model's types.
+//! - `build`: scene -> model, each section built once, complete.
+//! - `problems`: every problem with its field path and place, in a fixed order.
+//! - `complex`: the complex-level sections (pools, path graphs, fleets, roads, trucks,
 //!   materials).
-//! - [`flow`]: how parts move through the model (routes between stations, shipping to
+//! - `flow`: how parts move through the model (routes between stations, shipping to
 //!   the hub, the possible flow links); the simulation and the server both ask here.
 
 mod build;

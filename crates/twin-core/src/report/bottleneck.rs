@@ -19,7 +19,7 @@ use crate::time::Micros;
 use super::stations::ratio;
 
 /// One station's bottleneck time over a window.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct BottleneckShare {
     /// Index of the station.
     pub station: usize,
@@ -137,11 +137,9 @@ pub struct BottleneckRow {
     pub shifting: f64,
 }
 
-impl Sim {
-    /// The bottleneck ranking over the statistics window so far.
-    pub fn bottlenecks(&self) -> Vec<BottleneckShare> {
-        self.flow().bottleneck_ranking(self.now())
-    }
+/// The ranking of `sim` over its statistics window so far.
+pub(super) fn ranking(sim: &Sim) -> Vec<BottleneckShare> {
+    sim.flow().bottleneck_ranking(sim.now())
 }
 
 /// The same ranking over the last hour, shift (8 h) and day, to one minute.

@@ -11,7 +11,7 @@ pub mod stations;
 
 use serde::Serialize;
 
-use self::bottleneck::{BottleneckRow, RecentBottlenecks};
+use self::bottleneck::{BottleneckRow, BottleneckShare, RecentBottlenecks};
 use self::complex::{EnergyKpis, LogisticsKpis, StaffKpis, ValueAddedKpis, VehicleKpis};
 use self::stations::{ComplexKpis, FactoryKpis, FlowRow, ProductKpis, RushOrderRow, StationKpis};
 use crate::sim::Sim;
@@ -102,6 +102,11 @@ impl Report {
 }
 
 impl Sim {
+    /// The bottleneck ranking over the statistics window so far.
+    pub fn bottlenecks(&self) -> Vec<BottleneckShare> {
+        bottleneck::ranking(self)
+    }
+
     /// All KPIs over the statistics window up to now.
     pub fn report(&self) -> Report {
         self.report_with(ReportOptions::default())

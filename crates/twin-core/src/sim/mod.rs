@@ -1,10 +1,10 @@
 //! The running simulation: a coordinator over subsystems that each own their state.
 //!
-//! [`Sim`] holds the [`agenda`] (the clock and the event list) and five subsystems, each
+//! [`Sim`] holds the `agenda` (the clock and the event list) and five subsystems, each
 //! a struct with private fields that alone keeps its invariants: the [`flow`] of parts,
-//! the [`agv`] fleets, the [`trucks`], the [`materials`] and the [`staff`]. The
+//! the [`agv`] fleets, the [`trucks`], the `materials` and the `staff`. The
 //! coordinator hands each event and each follow-up to its owner and passes values
-//! between subsystems (transport orders out, deliveries back, see [`handoff`]); no
+//! between subsystems (transport orders out, deliveries back, see `handoff`); no
 //! subsystem reaches into another. Public mutators besides stepping are the operator
 //! commands in [`commands`]; what the server and tests read is in [`views`].
 //!

@@ -7,8 +7,8 @@
 //! truck drives to the pickup, loads up to its capacity (splitting a large material
 //! delivery), drives to the destination and unloads.
 //!
-//! Knows nothing of stations or stock: cargo arrives through [`Haul`] and leaves as
-//! [`Delivery`] values that the coordinator hands to their owners.
+//! Knows nothing of stations or stock: cargo arrives through `Haul` and leaves as
+//! `Delivery` values that the coordinator hands to their owners.
 
 use std::collections::{BTreeMap, VecDeque};
 

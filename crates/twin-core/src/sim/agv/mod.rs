@@ -12,11 +12,11 @@
 //! run goes on.
 //!
 //! Knows nothing of stations, buffers or parts: transport orders come in as
-//! [`TransportOrder`] values and go back out, delivered, through [`VehicleDone`].
+//! `TransportOrder` values and go back out, delivered, through `VehicleDone`.
 //!
-//! - [`jobs`]: dispatching orders, loading and unloading, charging, parking.
-//! - [`traffic`]: driving edge by edge under the traffic rule; batteries on the way.
-//! - [`deadlock`]: moving parked vehicles aside, finding and breaking wait cycles.
+//! - `jobs`: dispatching orders, loading and unloading, charging, parking.
+//! - `traffic`: driving edge by edge under the traffic rule; batteries on the way.
+//! - `deadlock`: moving parked vehicles aside, finding and breaking wait cycles.
 
 mod deadlock;
 mod jobs;
@@ -43,6 +43,11 @@ pub enum VehicleState {
 }
 
 impl VehicleState {
+    /// Whether a vehicle in this state is driving (its position changes).
+    pub fn is_moving(self) -> bool {
+        matches!(self, VehicleState::TravellingEmpty | VehicleState::TravellingLoaded)
+    }
+
     pub const ALL: [VehicleState; 6] = [
         VehicleState::Idle,
         VehicleState::TravellingEmpty,

@@ -4,19 +4,19 @@
 //! Owns every part and where it is, every station's state and statistics, and the rule
 //! that a buffer never takes more parts than it has room for: a slot is reserved when a
 //! part sets off to the buffer by AGV and given back when the vehicle delivers it, both
-//! here ([`Flow::deliver_by_agv`]), so that room counts parts on their way too. A part
+//! here (`Flow::deliver_by_agv`), so that room counts parts on their way too. A part
 //! that finds no room stays with its holder (a server, a conveyor end, a source, a
 //! truck's delivery), which waits at every alternative and is woken, oldest first, when
 //! room frees up.
 //!
 //! Knows nothing of vehicles, trucks, stock or workers: what it needs of them it asks
-//! through [`Logistics`], and it gets transported parts back as values.
+//! through `Logistics`, and it gets transported parts back as values.
 //!
-//! - [`station`]: a station's servers, state integrals and whether it is active.
-//! - [`bottlenecks`]: the active-period method swept as periods close, in bounded memory.
-//! - [`sources`]: arrivals, release schedules, saturated sources, releases.
-//! - [`moves`]: routing a part to its next step, conveyors, waiters and unblocking.
-//! - [`service`]: starting and finishing work, setups, scrap, failures and shifts.
+//! - `station`: a station's servers, state integrals and whether it is active.
+//! - `bottlenecks`: the active-period method swept as periods close, in bounded memory.
+//! - `sources`: arrivals, release schedules, saturated sources, releases.
+//! - `moves`: routing a part to its next step, conveyors, waiters and unblocking.
+//! - `service`: starting and finishing work, setups, scrap, failures and shifts.
 
 mod bottlenecks;
 mod moves;
@@ -189,13 +189,19 @@ impl Flow {
 }
 
 impl RushOrder {
-    /// Counts one of its units finished (or scrapped) at `now`.
-    fn count(&mut self, now: Micros, scrapped: bool) {
-        if scrapped {
-            self.scrapped += 1;
-        } else {
-            self.finished += 1;
-        }
+    /// One of its units finished its routing at `now`.
+    fn unit_finished(&mut self, now: Micros) {
+        self.finished += 1;
+        self.close_when_done(now);
+    }
+
+    /// One of its units was scrapped at `now`.
+    fn unit_scrapped(&mut self, now: Micros) {
+        self.scrapped += 1;
+        self.close_when_done(now);
+    }
+
+    fn close_when_done(&mut self, now: Micros) {
         if self.finished + self.scrapped == self.quantity {
             self.completed_at = Some(now);
         }

@@ -188,8 +188,7 @@ impl Flow {
         let sink = cx.model.products[p.product as usize].sink;
         self.totals.part_finished(cx.agenda.now(), p.product as usize, p.created, p.due, sink);
         if let Some(order) = p.rush_order {
-            let now = cx.agenda.now();
-            self.rush_order_mut(order).count(now, false);
+            self.rush_order_mut(order).unit_finished(cx.agenda.now());
         }
         self.free_parts.push(part);
         if let Some((dock, hub)) = at.and_then(|s| cx.model.shipping_lane(s)) {
@@ -202,7 +201,7 @@ impl Flow {
         let p = self.parts[part as usize];
         self.totals.part_scrapped(now, p.product as usize);
         if let Some(order) = p.rush_order {
-            self.rush_order_mut(order).count(now, true);
+            self.rush_order_mut(order).unit_scrapped(now);
         }
         self.free_parts.push(part);
     }
