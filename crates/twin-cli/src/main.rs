@@ -3,9 +3,11 @@
 //! A thin binary: it parses arguments, reads files and the wall clock, and hands the
 //! real work to the libraries.
 
+mod audit;
 mod experiment;
 mod serve;
 mod text;
+mod trust;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,6 +56,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run a layout experiment (variants x replications) and compare KPIs with intervals.
     Experiment(experiment::ExperimentArgs),
+    /// Show the audit log (newest first) from its file or from a running server.
+    Audit(audit::AuditArgs),
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -74,6 +78,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Experiment(args) => experiment::run(args),
+        Command::Audit(args) => audit::run(args),
         Command::Check { scenes } => {
             let mut failed = false;
             for path in &scenes {
