@@ -164,7 +164,10 @@ fn prometheus_scrapes_live_state_rpc_and_stream_metrics() {
     }
     // RPCs by method and status code, with latency histograms.
     prom.wait_for(r#"twin_rpc_requests_total{method="GetLayout", code="OK"} >= 1"#, SCRAPE_PATIENCE);
-    prom.wait_for(r#"twin_rpc_requests_total{method="RunTo", code="FAILED_PRECONDITION"} >= 1"#, SCRAPE_PATIENCE);
+    prom.wait_for(
+        r#"twin_rpc_requests_total{method="RunTo", code="FAILED_PRECONDITION"} >= 1"#,
+        SCRAPE_PATIENCE,
+    );
     prom.wait_for(r#"twin_rpc_requests_total{method="StreamState", code="OK"} >= 1"#, SCRAPE_PATIENCE);
     prom.wait_for(r#"twin_rpc_duration_seconds_bucket{method="GetLayout", le="+Inf"} >= 1"#, SCRAPE_PATIENCE);
     prom.wait_for(
@@ -201,7 +204,11 @@ fn alert_rules_pass_promtool_load_and_name_only_live_metrics() {
     let shared = shared();
     make_calls(shared.grpc);
     for file in rule_files() {
-        let out = std::process::Command::new(PROMTOOL).args(["check", "rules"]).arg(&file).output().expect("promtool");
+        let out = std::process::Command::new(PROMTOOL)
+            .args(["check", "rules"])
+            .arg(&file)
+            .output()
+            .expect("promtool");
         assert!(
             out.status.success(),
             "promtool check rules {}:\n{}{}",
@@ -275,7 +282,11 @@ fn grafana_dashboards_query_only_live_metrics_with_valid_promql() {
         let panels = dashboard["panels"].as_array().expect("panels");
         assert!(panels.iter().filter(|p| p["type"] != "row").count() >= 10, "a real dashboard");
         for name in twin_metric_names(&text) {
-            assert!(scraped.contains(&name), "{} names `{name}`, which the twin does not export", file.display());
+            assert!(
+                scraped.contains(&name),
+                "{} names `{name}`, which the twin does not export",
+                file.display()
+            );
         }
         let mut queries = Vec::new();
         exprs(&dashboard, &mut queries);

@@ -63,7 +63,9 @@ async fn call(client: &mut AuthedClient, rpc: &str) -> Result<(), Status> {
         "RunTo" => done(client.run_to(v1::RunToRequest { sim_time_us: 0 }).await),
         "Reset" => done(client.reset(v1::ResetRequest { seed: None }).await),
         "BreakDown" => done(
-            client.break_down(v1::BreakDownRequest { station_id: "no-such-station".into(), duration_us: None }).await,
+            client
+                .break_down(v1::BreakDownRequest { station_id: "no-such-station".into(), duration_us: None })
+                .await,
         ),
         "Repair" => done(client.repair(v1::RepairRequest { station_id: "no-such-station".into() }).await),
         "AddRushOrder" => done(
@@ -78,7 +80,9 @@ async fn call(client: &mut AuthedClient, rpc: &str) -> Result<(), Status> {
         "SetParameter" => done(client.set_parameter(v1::SetParameterRequest { parameter: None }).await),
         "GetReport" => done(client.get_report(v1::GetReportRequest { omit_json: true }).await),
         "ListScenes" => done(client.list_scenes(v1::ListScenesRequest {}).await),
-        "LoadScene" => done(client.load_scene(v1::LoadSceneRequest { name: String::new(), seed: None }).await),
+        "LoadScene" => {
+            done(client.load_scene(v1::LoadSceneRequest { name: String::new(), seed: None }).await)
+        }
         "StartExperiment" => done(
             client
                 .start_experiment(v1::StartExperimentRequest {
@@ -92,7 +96,9 @@ async fn call(client: &mut AuthedClient, rpc: &str) -> Result<(), Status> {
             client.cancel_experiment(v1::CancelExperimentRequest { experiment_id: "exp-none".into() }).await,
         ),
         "WhoAmI" => done(client.who_am_i(v1::WhoAmIRequest {}).await),
-        "ListAudit" => done(client.list_audit(v1::ListAuditRequest { page_size: 1, page_token: String::new() }).await),
+        "ListAudit" => {
+            done(client.list_audit(v1::ListAuditRequest { page_size: 1, page_token: String::new() }).await)
+        }
         other => panic!("the trust test has no call for `{other}`: add one when adding an RPC"),
     }
 }
@@ -151,17 +157,17 @@ async fn every_rpc_with_every_role_over_a_real_socket() {
 async fn methods_missing_from_the_role_table_are_denied_over_the_wire() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = TestServer::start(secured(dir.path())).await;
-    for (token, expected) in [(Some(token(Role::Admin)), Code::PermissionDenied), (None, Code::Unauthenticated)] {
+    for (token, expected) in
+        [(Some(token(Role::Admin)), Code::PermissionDenied), (None, Code::Unauthenticated)]
+    {
         let channel = InterceptedService::new(server.channel().await, Bearer::new(token));
         let mut grpc = tonic::client::Grpc::new(channel);
         grpc.ready().await.expect("ready");
         let codec = tonic_prost::ProstCodec::<v1::GetLayoutRequest, v1::GetLayoutResponse>::default();
         // A future RPC the table does not list yet (here: one the server does not even have).
         let path = tonic::codegen::http::uri::PathAndQuery::from_static("/twin.v1.TwinService/Seek");
-        let status = grpc
-            .unary(tonic::Request::new(v1::GetLayoutRequest {}), path, codec)
-            .await
-            .expect_err("denied");
+        let status =
+            grpc.unary(tonic::Request::new(v1::GetLayoutRequest {}), path, codec).await.expect_err("denied");
         assert_eq!(status.code(), expected, "{status:?}");
         if expected == Code::PermissionDenied {
             assert!(status.message().contains("denied by default"), "{}", status.message());
@@ -173,7 +179,8 @@ async fn methods_missing_from_the_role_table_are_denied_over_the_wire() {
     grpc.ready().await.expect("ready");
     let codec = tonic_prost::ProstCodec::<v1::GetLayoutRequest, v1::GetLayoutResponse>::default();
     let path = tonic::codegen::http::uri::PathAndQuery::from_static("/twin.v1.TwinService/StartIngest");
-    let status = grpc.unary(tonic::Request::new(v1::GetLayoutRequest {}), path, codec).await.expect_err("denied");
+    let status =
+        grpc.unary(tonic::Request::new(v1::GetLayoutRequest {}), path, codec).await.expect_err("denied");
     assert_eq!(status.code(), Code::PermissionDenied);
     open.shutdown().await.expect("clean shutdown");
     server.shutdown().await.expect("clean shutdown");
@@ -197,7 +204,10 @@ async fn jwts_carry_roles_and_expired_or_forged_ones_are_refused() {
     let me = client.who_am_i(v1::WhoAmIRequest {}).await.expect("who am i").into_inner();
     assert_eq!((me.subject.as_str(), me.role()), ("alice", v1::Role::Planner));
     assert_eq!(me.expires_at_unix_s, Some(hour));
-    let denied = client.load_scene(v1::LoadSceneRequest { name: "x".into(), seed: None }).await.expect_err("admin only");
+    let denied = client
+        .load_scene(v1::LoadSceneRequest { name: "x".into(), seed: None })
+        .await
+        .expect_err("admin only");
     assert_eq!(denied.code(), Code::PermissionDenied);
     assert!(denied.message().contains("admin"), "{}", denied.message());
 
@@ -211,7 +221,10 @@ async fn jwts_carry_roles_and_expired_or_forged_ones_are_refused() {
     let (other_private, _) = ed25519_keys();
     let cases = [
         ("expired", hs256_jwt(JWT_SECRET.as_bytes(), "alice", "admin", unix_now() - 3600)),
-        ("forged HS256", hs256_jwt(b"another-secret-that-is-long-enough-for-hs256", "mallory", "admin", hour)),
+        (
+            "forged HS256",
+            hs256_jwt(b"another-secret-that-is-long-enough-for-hs256", "mallory", "admin", hour),
+        ),
         ("forged EdDSA", eddsa_jwt(&other_private, "mallory", "admin", hour)),
         ("unknown role", hs256_jwt(JWT_SECRET.as_bytes(), "alice", "superuser", hour)),
         ("not a token", "eyJhbGciOiJub25lIn0.e30.".to_owned()),
@@ -223,7 +236,10 @@ async fn jwts_carry_roles_and_expired_or_forged_ones_are_refused() {
         assert_eq!(status.code(), Code::Unauthenticated, "{what}: {status:?}");
     }
     let expired = hs256_jwt(JWT_SECRET.as_bytes(), "alice", "admin", unix_now() - 3600);
-    let status = authed(channel.clone(), Some(&expired)).get_layout(v1::GetLayoutRequest {}).await.expect_err("expired");
+    let status = authed(channel.clone(), Some(&expired))
+        .get_layout(v1::GetLayoutRequest {})
+        .await
+        .expect_err("expired");
     assert!(status.message().contains("expired"), "{}", status.message());
     server.shutdown().await.expect("clean shutdown");
 }
@@ -233,7 +249,13 @@ async fn bad_metadata_is_unauthenticated_and_health_and_reflection_stay_open() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = TestServer::start(secured(dir.path())).await;
     let channel = server.channel().await;
-    let values: [&[u8]; 5] = [b"Basic dXNlcjpwYXNz", b"Bearer", b"Bearer    ", b"token-without-scheme", b"Bearer \xc3\xa9t\xc3\xa9"];
+    let values: [&[u8]; 5] = [
+        b"Basic dXNlcjpwYXNz",
+        b"Bearer",
+        b"Bearer    ",
+        b"token-without-scheme",
+        b"Bearer \xc3\xa9t\xc3\xa9",
+    ];
     for value in values {
         let value = tonic::metadata::MetadataValue::try_from(value).expect("header bytes");
         let mut client = twin_proto::v1::twin_service_client::TwinServiceClient::with_interceptor(
@@ -255,9 +277,9 @@ async fn bad_metadata_is_unauthenticated_and_health_and_reflection_stay_open() {
         tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient::new(channel.clone());
     let request = tonic_reflection::pb::v1::ServerReflectionRequest {
         host: String::new(),
-        message_request: Some(tonic_reflection::pb::v1::server_reflection_request::MessageRequest::ListServices(
-            String::new(),
-        )),
+        message_request: Some(
+            tonic_reflection::pb::v1::server_reflection_request::MessageRequest::ListServices(String::new()),
+        ),
     };
     let mut replies = reflection
         .server_reflection_info(tokio_stream::iter([request]))
@@ -311,7 +333,10 @@ async fn audit_log_records_changes_and_rejections_with_who_when_and_result() {
         .break_down(v1::BreakDownRequest { station_id: "mill".into(), duration_us: Some(60_000_000) })
         .await
         .expect("break down");
-    viewer.break_down(v1::BreakDownRequest { station_id: "saw".into(), duration_us: None }).await.expect_err("viewer");
+    viewer
+        .break_down(v1::BreakDownRequest { station_id: "saw".into(), duration_us: None })
+        .await
+        .expect_err("viewer");
     nobody.reset(v1::ResetRequest { seed: Some(3) }).await.expect_err("no token");
     operator.set_speed(v1::SetSpeedRequest { speed: -1.0, max_speed: false }).await.expect_err("bad speed");
     // Reads are not audited when they pass.
@@ -339,7 +364,11 @@ async fn audit_log_records_changes_and_rejections_with_who_when_and_result() {
     assert_eq!(page.next_page_token, "");
     let breakdown = &page.entries[3];
     assert_eq!(breakdown.role(), v1::Role::Operator);
-    assert!(breakdown.request.contains("mill") && breakdown.request.contains("60000000"), "{}", breakdown.request);
+    assert!(
+        breakdown.request.contains("mill") && breakdown.request.contains("60000000"),
+        "{}",
+        breakdown.request
+    );
     assert_eq!(breakdown.sim_time_us, 600_000_000, "simulated time of the call");
     assert!(breakdown.wall_time_unix_ms / 1000 + 60 > unix_now(), "wall time of the call");
     assert!(breakdown.peer.starts_with("127.0.0.1:"), "{}", breakdown.peer);
@@ -362,10 +391,10 @@ async fn audit_log_records_changes_and_rejections_with_who_when_and_result() {
         .expect("page")
         .into_inner();
     assert_eq!(second.entries[0].seq + 1, first.entries[1].seq);
-    for bad in [v1::ListAuditRequest { page_size: 5000, page_token: String::new() }, v1::ListAuditRequest {
-        page_size: 1,
-        page_token: "abc".into(),
-    }] {
+    for bad in [
+        v1::ListAuditRequest { page_size: 5000, page_token: String::new() },
+        v1::ListAuditRequest { page_size: 1, page_token: "abc".into() },
+    ] {
         let status = admin.list_audit(bad).await.expect_err("invalid");
         assert_eq!(status.code(), Code::InvalidArgument);
     }
@@ -429,8 +458,10 @@ async fn tls_and_mutual_tls() {
 
     // TLS: a client trusting the CA talks; plain HTTP/2 does not get through.
     let tls = TlsFiles { cert: files.server_cert.clone(), key: files.server_key.clone(), client_ca: None };
-    let tls_only =
-        Config { trust: TrustConfig { tls: Some(tls), ..TrustConfig::default() }, ..config("training-line.ron") };
+    let tls_only = Config {
+        trust: TrustConfig { tls: Some(tls), ..TrustConfig::default() },
+        ..config("training-line.ron")
+    };
     let server = TestServer::start(tls_only).await;
     let channel = tls_channel(server.addr, &pki.ca, None).await.expect("TLS handshake");
     let layout = authed(channel, None).get_layout(v1::GetLayoutRequest {}).await.expect("layout over TLS");
@@ -449,12 +480,15 @@ async fn tls_and_mutual_tls() {
         key: files.server_key.clone(),
         client_ca: Some(files.ca.clone()),
     };
-    let mutual =
-        Config { trust: TrustConfig { tls: Some(mtls), ..TrustConfig::default() }, ..config("training-line.ron") };
+    let mutual = Config {
+        trust: TrustConfig { tls: Some(mtls), ..TrustConfig::default() },
+        ..config("training-line.ron")
+    };
     let server = TestServer::start(mutual).await;
-    for (what, identity) in
-        [("no client certificate", None), ("a stranger's certificate", Some((&stranger.client_cert, &stranger.client_key)))]
-    {
+    for (what, identity) in [
+        ("no client certificate", None),
+        ("a stranger's certificate", Some((&stranger.client_cert, &stranger.client_key))),
+    ] {
         let identity = identity.map(|(c, k)| (c.as_str(), k.as_str()));
         let refused = match tls_channel(server.addr, &pki.ca, identity).await {
             Err(_) => true,
@@ -475,7 +509,8 @@ async fn twin_audit_asks_a_tls_server_with_a_token() {
     let pki = Pki::new("twin test CA");
     let files = pki.write(dir.path());
     let mut config = secured(dir.path());
-    config.trust.tls = Some(TlsFiles { cert: files.server_cert.clone(), key: files.server_key.clone(), client_ca: None });
+    config.trust.tls =
+        Some(TlsFiles { cert: files.server_cert.clone(), key: files.server_key.clone(), client_ca: None });
     let server = TestServer::start(config).await;
     let channel = tls_channel(server.addr, &pki.ca, None).await.expect("TLS");
     authed(channel, Some(token(Role::Operator))).pause(v1::PauseRequest {}).await.expect("pause");
@@ -533,7 +568,8 @@ fn twin_serve_refuses_unsafe_or_broken_trust_settings() {
 
     // A broken token file: file and line named.
     let broken = dir.path().join("broken.ron");
-    std::fs::write(&broken, "Auth(tokens: [\n  (subject: \"a\", role: Viewer, token: \"short\"),\n])\n").expect("write");
+    std::fs::write(&broken, "Auth(tokens: [\n  (subject: \"a\", role: Viewer, token: \"short\"),\n])\n")
+        .expect("write");
     let data = dir.path().join("data");
     let (status, stderr) = serve_and_fail(&[
         scene,
@@ -547,7 +583,8 @@ fn twin_serve_refuses_unsafe_or_broken_trust_settings() {
     assert!(!status.success());
     assert!(stderr.contains(&format!("{}:2:", broken.display())) && stderr.contains("too short"), "{stderr}");
     let syntax = dir.path().join("syntax.ron");
-    std::fs::write(&syntax, "Auth(tokens: [\n  (subject: \"a\", role: Viewer token: \"x\"),\n])\n").expect("write");
+    std::fs::write(&syntax, "Auth(tokens: [\n  (subject: \"a\", role: Viewer token: \"x\"),\n])\n")
+        .expect("write");
     let (status, stderr) = serve_and_fail(&[
         scene,
         "--addr",

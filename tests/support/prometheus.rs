@@ -75,7 +75,11 @@ impl Prometheus {
             if http_get(addr, "/-/ready").is_ok_and(|(status, _)| status == 200) {
                 return prometheus;
             }
-            assert!(Instant::now() < deadline, "prometheus did not become ready on {addr}:\n{}", prometheus.log());
+            assert!(
+                Instant::now() < deadline,
+                "prometheus did not become ready on {addr}:\n{}",
+                prometheus.log()
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -87,8 +91,8 @@ impl Prometheus {
 
     /// Runs an instant query; the `data.result` array.
     pub fn query(&self, promql: &str) -> Vec<serde_json::Value> {
-        let (status, body) =
-            http_get(self.addr, &format!("/api/v1/query?query={}", url_encode(promql))).expect("query prometheus");
+        let (status, body) = http_get(self.addr, &format!("/api/v1/query?query={}", url_encode(promql)))
+            .expect("query prometheus");
         assert_eq!(status, 200, "query `{promql}`: {body}");
         let value: serde_json::Value = serde_json::from_str(&body).expect("JSON reply");
         assert_eq!(value["status"], "success", "{body}");

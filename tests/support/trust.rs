@@ -69,8 +69,12 @@ struct Claims<'a> {
 
 /// An HS256 JWT with `sub`, `role` and `exp` signed with `secret`.
 pub fn hs256_jwt(secret: &[u8], sub: &str, role: &str, exp: u64) -> String {
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &Claims { sub, role, exp }, &EncodingKey::from_secret(secret))
-        .expect("sign HS256")
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &Claims { sub, role, exp },
+        &EncodingKey::from_secret(secret),
+    )
+    .expect("sign HS256")
 }
 
 /// A fresh Ed25519 key pair: (private key PKCS#8 PEM, public key PEM).
@@ -82,7 +86,8 @@ pub fn ed25519_keys() -> (String, String) {
 /// An EdDSA JWT signed with the private key PEM.
 pub fn eddsa_jwt(private_pem: &str, sub: &str, role: &str, exp: u64) -> String {
     let key = EncodingKey::from_ed_pem(private_pem.as_bytes()).expect("Ed25519 private key");
-    jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &Claims { sub, role, exp }, &key).expect("sign EdDSA")
+    jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &Claims { sub, role, exp }, &key)
+        .expect("sign EdDSA")
 }
 
 /// A test PKI: one CA that signs a server certificate (localhost, 127.0.0.1) and a client
@@ -183,7 +188,8 @@ pub async fn tls_channel(
     ca_pem: &str,
     identity: Option<(&str, &str)>,
 ) -> Result<Channel, tonic::transport::Error> {
-    let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca_pem)).domain_name("localhost");
+    let mut tls =
+        ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca_pem)).domain_name("localhost");
     if let Some((cert, key)) = identity {
         tls = tls.identity(Identity::from_pem(cert, key));
     }

@@ -122,7 +122,8 @@ fn print(page: &v1::ListAuditResponse, json: bool) {
         "seq", "wall time (UTC)", "sim time s", "subject", "role", "method", "result"
     );
     for e in &page.entries {
-        let detail = if e.message.is_empty() { e.request.clone() } else { format!("{}  -- {}", e.request, e.message) };
+        let detail =
+            if e.message.is_empty() { e.request.clone() } else { format!("{}  -- {}", e.request, e.message) };
         println!(
             "{:>6}  {:<23}  {:>12.1}  {:<12} {:<8}  {:<16}  {:<18}  {}",
             e.seq,

@@ -13,10 +13,10 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use twin_proto::v1::twin_service_client::TwinServiceClient;
+use twin_server::TrustConfig;
 use twin_server::audit::{AuditConfig, FILE_NAME, Retention};
 use twin_server::auth::AuthConfig;
 use twin_server::tls::TlsFiles;
-use twin_server::TrustConfig;
 
 /// Who may call the server, over what, with what record.
 #[derive(Args, Debug)]

@@ -100,7 +100,11 @@ pub struct Rpc {
 impl fmt::Debug for Rpc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let audited = matches!(self.audit, Audit::EveryCall(_));
-        f.debug_struct("Rpc").field("name", &self.name).field("role", &self.role).field("audited", &audited).finish()
+        f.debug_struct("Rpc")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("audited", &audited)
+            .finish()
     }
 }
 
@@ -207,7 +211,12 @@ pub struct Caller {
 impl Caller {
     /// The caller of a server without authentication (loopback only): may do anything.
     pub fn anonymous() -> Caller {
-        Caller { subject: "anonymous".into(), role: Role::Admin, authenticated: false, expires_at_unix_s: None }
+        Caller {
+            subject: "anonymous".into(),
+            role: Role::Admin,
+            authenticated: false,
+            expires_at_unix_s: None,
+        }
     }
 }
 
@@ -383,7 +392,9 @@ impl Authenticator {
         let value = headers.get(http::header::AUTHORIZATION).ok_or_else(|| {
             Status::unauthenticated("missing credentials: send `authorization: Bearer <token>` metadata")
         })?;
-        let text = value.to_str().map_err(|_| Status::unauthenticated("authorization metadata is not ASCII text"))?;
+        let text = value
+            .to_str()
+            .map_err(|_| Status::unauthenticated("authorization metadata is not ASCII text"))?;
         let token = bearer(text)?;
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         // Every stored token is compared, in constant time, whatever matches: the time
@@ -395,7 +406,12 @@ impl Authenticator {
             }
         }
         if let Some(t) = found {
-            return Ok(Caller { subject: t.subject.clone(), role: t.role, authenticated: true, expires_at_unix_s: None });
+            return Ok(Caller {
+                subject: t.subject.clone(),
+                role: t.role,
+                authenticated: true,
+                expires_at_unix_s: None,
+            });
         }
         if self.hs256.is_none() && self.ed25519.is_none() {
             return Err(Status::unauthenticated("unknown token"));
@@ -411,7 +427,9 @@ impl Authenticator {
             Algorithm::EdDSA => self.ed25519.as_ref(),
             _ => None,
         }
-        .ok_or_else(|| Status::unauthenticated(format!("JWTs signed with {:?} are not accepted here", header.alg)))?;
+        .ok_or_else(|| {
+            Status::unauthenticated(format!("JWTs signed with {:?} are not accepted here", header.alg))
+        })?;
         let mut validation = Validation::new(header.alg);
         validation.leeway = JWT_LEEWAY_S;
         validation.validate_aud = false;
@@ -469,7 +487,8 @@ fn parse_tokens(path: &Path, text: &str) -> Result<Vec<StaticToken>, AuthError> 
     let mut seen_tokens: Vec<&str> = Vec::new();
     for entry in &file.tokens {
         let subject_line = || line_of(text, &format!("{:?}", entry.subject), 0);
-        let invalid = |line: usize, message: String| AuthError::Invalid { path: path.to_owned(), line, message };
+        let invalid =
+            |line: usize, message: String| AuthError::Invalid { path: path.to_owned(), line, message };
         if entry.subject.is_empty() || entry.subject.chars().count() > MAX_SUBJECT_CHARS {
             return Err(invalid(
                 subject_line(),
@@ -484,7 +503,10 @@ fn parse_tokens(path: &Path, text: &str) -> Result<Vec<StaticToken>, AuthError> 
         if entry.token.chars().count() < MIN_TOKEN_CHARS {
             return Err(invalid(
                 token_line,
-                format!("the token of `{}` is too short (at least {MIN_TOKEN_CHARS} characters)", entry.subject),
+                format!(
+                    "the token of `{}` is too short (at least {MIN_TOKEN_CHARS} characters)",
+                    entry.subject
+                ),
             ));
         }
         if !entry.token.bytes().all(|b| b.is_ascii_graphic()) {
@@ -549,7 +571,10 @@ mod tests {
         let status = auth.authenticate(&HeaderMap::new()).expect_err("no header");
         assert_eq!(status.code(), tonic::Code::Unauthenticated);
         let mut odd = HeaderMap::new();
-        odd.insert(http::header::AUTHORIZATION, http::HeaderValue::from_bytes(b"Bearer \xff\xfe").expect("opaque"));
+        odd.insert(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_bytes(b"Bearer \xff\xfe").expect("opaque"),
+        );
         assert_eq!(auth.authenticate(&odd).expect_err("not ascii").code(), tonic::Code::Unauthenticated);
     }
 
@@ -562,16 +587,29 @@ mod tests {
                 3,
                 "used twice",
             ),
-            ("Auth(tokens: [\n  (subject: \"a\", role: Boss, token: \"x123456789012345678\"),\n])", 2, "Boss"),
-            ("Auth(tokens: [\n  (subject: \"\", role: Viewer, token: \"x123456789012345678\"),\n])", 2, "subject"),
-            ("Auth(tokens: [\n  (subject: \"a\", role: Viewer, token: \"has space 0123456789\"),\n])", 2, "ASCII"),
+            (
+                "Auth(tokens: [\n  (subject: \"a\", role: Boss, token: \"x123456789012345678\"),\n])",
+                2,
+                "Boss",
+            ),
+            (
+                "Auth(tokens: [\n  (subject: \"\", role: Viewer, token: \"x123456789012345678\"),\n])",
+                2,
+                "subject",
+            ),
+            (
+                "Auth(tokens: [\n  (subject: \"a\", role: Viewer, token: \"has space 0123456789\"),\n])",
+                2,
+                "ASCII",
+            ),
             ("Auth(tokens: [\n  (subject: \"a\", role: Viewer),\n])", 2, "token"),
         ];
         for (text, line, needle) in cases {
             let (_dir, path) = file(text);
-            let err = Authenticator::load(&AuthConfig { token_file: Some(path.clone()), ..Default::default() })
-                .expect_err(text)
-                .to_string();
+            let err =
+                Authenticator::load(&AuthConfig { token_file: Some(path.clone()), ..Default::default() })
+                    .expect_err(text)
+                    .to_string();
             assert!(err.starts_with(&format!("{}:{line}:", path.display())), "{err}");
             assert!(err.contains(needle), "{err}");
         }
@@ -590,9 +628,12 @@ mod tests {
             .to_string();
         assert!(err.contains("at least 32"), "{err}");
         let (_dir, path) = file("-----BEGIN PUBLIC KEY-----\nnonsense\n-----END PUBLIC KEY-----\n");
-        let err = Authenticator::load(&AuthConfig { jwt_ed25519_public_key: Some(path.clone()), ..Default::default() })
-            .expect_err("bad key")
-            .to_string();
+        let err = Authenticator::load(&AuthConfig {
+            jwt_ed25519_public_key: Some(path.clone()),
+            ..Default::default()
+        })
+        .expect_err("bad key")
+        .to_string();
         assert!(err.contains(&path.display().to_string()) && err.contains("Ed25519"), "{err}");
     }
 
@@ -613,8 +654,12 @@ mod tests {
     #[test]
     fn methods_missing_from_the_table_are_denied() {
         let admin = Caller::anonymous();
-        for path in ["/twin.v1.TwinService/Seek", "/twin.v1.TwinService/StartIngest", "/twin.v2.TwinService/GetLayout", "/x"]
-        {
+        for path in [
+            "/twin.v1.TwinService/Seek",
+            "/twin.v1.TwinService/StartIngest",
+            "/twin.v2.TwinService/GetLayout",
+            "/x",
+        ] {
             let status = authorize(&admin, path).expect_err(path);
             assert_eq!(status.code(), tonic::Code::PermissionDenied, "{path}");
             assert!(status.message().contains("denied by default"));
@@ -626,7 +671,8 @@ mod tests {
     #[test]
     fn table_covers_the_service_definition() {
         use prost::Message;
-        let set = prost_types::FileDescriptorSet::decode(twin_proto::FILE_DESCRIPTOR_SET).expect("descriptor set");
+        let set =
+            prost_types::FileDescriptorSet::decode(twin_proto::FILE_DESCRIPTOR_SET).expect("descriptor set");
         let service = set
             .file
             .iter()

@@ -84,7 +84,10 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 impl<S> Service<http::Request<Body>> for Gate<S>
 where
-    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible> + Clone + Send + 'static,
+    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
 {
     type Response = http::Response<Body>;
@@ -130,12 +133,10 @@ pub fn code_name(code: Code) -> &'static str {
 /// The caller's address from tonic's connection info (plain TCP or TLS).
 fn peer_of(request: &http::Request<Body>) -> Option<SocketAddr> {
     let ext = request.extensions();
-    ext.get::<TcpConnectInfo>()
-        .and_then(TcpConnectInfo::remote_addr)
-        .or_else(|| {
-            ext.get::<tonic::transport::server::TlsConnectInfo<TcpConnectInfo>>()
-                .and_then(|info| info.get_ref().remote_addr())
-        })
+    ext.get::<TcpConnectInfo>().and_then(TcpConnectInfo::remote_addr).or_else(|| {
+        ext.get::<tonic::transport::server::TlsConnectInfo<TcpConnectInfo>>()
+            .and_then(|info| info.get_ref().remote_addr())
+    })
 }
 
 /// The message of a unary gRPC request body: one frame, `[flag][len: u32 BE][message]`.
@@ -252,7 +253,13 @@ impl GateState {
     }
 
     /// Answers a rejected call: audits it, counts it, and returns the status.
-    async fn reject(&self, label: &'static str, status: Status, pending: Pending, started: Instant) -> http::Response<Body> {
+    async fn reject(
+        &self,
+        label: &'static str,
+        status: Status,
+        pending: Pending,
+        started: Instant,
+    ) -> http::Response<Body> {
         tracing::info!(
             method = %pending.method,
             subject = %pending.subject,

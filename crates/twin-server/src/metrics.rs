@@ -113,29 +113,59 @@ pub fn install() -> PrometheusHandle {
 /// event (dashboards and alerts see 0, not "no data").
 fn describe() {
     describe_gauge!(STATION_STATE, "Station state: 1 for the current state of each station, else 0.");
-    describe_gauge!(STATION_THROUGHPUT, "Parts finished per simulated hour by the station over the last simulated hour.");
+    describe_gauge!(
+        STATION_THROUGHPUT,
+        "Parts finished per simulated hour by the station over the last simulated hour."
+    );
     describe_gauge!(STATION_QUEUE, "Parts waiting in the station's input buffer.");
     describe_gauge!(STATION_BUSY_SERVERS, "Servers of the station processing a part.");
     describe_gauge!(STATION_UTILIZATION, "Share of time the station was busy since warm-up end.");
-    describe_gauge!(STATION_BOTTLENECK, "Share of the ranking window the station was the bottleneck (active-period method).");
+    describe_gauge!(
+        STATION_BOTTLENECK,
+        "Share of the ranking window the station was the bottleneck (active-period method)."
+    );
     describe_gauge!(WIP, "Work in process: parts in the complex now.");
     describe_gauge!(THROUGHPUT, "Finished parts per simulated hour over the run.");
-    describe_counter!(FINISHED, "Parts finished since the live run started (resets with Reset and LoadScene).");
+    describe_counter!(
+        FINISHED,
+        "Parts finished since the live run started (resets with Reset and LoadScene)."
+    );
     describe_gauge!(OEE, "Overall equipment effectiveness of all stations, 0..1.");
     describe_gauge!(SIM_TIME, "Simulated time of the live run, seconds since scene start.");
-    describe_gauge!(SIM_SPEED, "Requested speed: simulated seconds per wall second (0 while as fast as possible).");
+    describe_gauge!(
+        SIM_SPEED,
+        "Requested speed: simulated seconds per wall second (0 while as fast as possible)."
+    );
     describe_gauge!(SIM_MAX_SPEED, "1 while the simulation runs as fast as possible.");
-    describe_gauge!(SIM_ACHIEVED_SPEED, "Achieved speed over the last wall second, simulated seconds per wall second.");
+    describe_gauge!(
+        SIM_ACHIEVED_SPEED,
+        "Achieved speed over the last wall second, simulated seconds per wall second."
+    );
     describe_gauge!(SIM_PAUSED, "1 while the simulation clock is paused.");
-    describe_gauge!(SIM_LAG, "Wall seconds the paced simulation is behind wall clock x speed (0 when paused or unpaced).");
-    describe_counter!(SIM_PACING_RESETS, "Times the paced simulation fell over 250 ms behind and wrote the debt off.");
+    describe_gauge!(
+        SIM_LAG,
+        "Wall seconds the paced simulation is behind wall clock x speed (0 when paused or unpaced)."
+    );
+    describe_counter!(
+        SIM_PACING_RESETS,
+        "Times the paced simulation fell over 250 ms behind and wrote the debt off."
+    );
     describe_gauge!(LAYOUT_GENERATION, "Layout generation of the live run.");
     describe_gauge!(SCENE_INFO, "1, labelled with the name of the loaded scene.");
     describe_gauge!(VIEWERS, "Open state streams (viewers).");
-    describe_counter!(FRAMES_DROPPED, "State frames slow viewers did not receive (their state was coalesced into a later frame).");
-    describe_counter!(VIEWERS_STALLED, "Viewers dropped because they accepted no frame for the stall timeout.");
+    describe_counter!(
+        FRAMES_DROPPED,
+        "State frames slow viewers did not receive (their state was coalesced into a later frame)."
+    );
+    describe_counter!(
+        VIEWERS_STALLED,
+        "Viewers dropped because they accepted no frame for the stall timeout."
+    );
     describe_counter!(RPC_REQUESTS, "RPCs answered, by method and gRPC status code.");
-    describe_histogram!(RPC_DURATION, "RPC latency until the response starts, seconds, by method and gRPC status code.");
+    describe_histogram!(
+        RPC_DURATION,
+        "RPC latency until the response starts, seconds, by method and gRPC status code."
+    );
     describe_counter!(AUDIT_WRITE_ERRORS, "Audit entries that could not be written to the audit log.");
     for name in [SIM_PACING_RESETS, FRAMES_DROPPED, VIEWERS_STALLED, AUDIT_WRITE_ERRORS] {
         counter!(name).increment(0);
@@ -272,7 +302,11 @@ pub(crate) async fn update(sources: Sources, handle: PrometheusHandle, shutdown:
 }
 
 /// Serves `GET /metrics` on `listener` until `shutdown`.
-pub(crate) async fn serve(listener: tokio::net::TcpListener, handle: PrometheusHandle, shutdown: CancellationToken) {
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    handle: PrometheusHandle,
+    shutdown: CancellationToken,
+) {
     use axum::routing::get;
     let app = axum::Router::new()
         .route(
@@ -288,7 +322,8 @@ pub(crate) async fn serve(listener: tokio::net::TcpListener, handle: PrometheusH
             }),
         )
         .route("/", get(|| async { "twin metrics: GET /metrics\n" }));
-    let result = axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await;
+    let result =
+        axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await;
     if let Err(e) = result {
         tracing::error!(error = %e, "metrics endpoint stopped");
     }

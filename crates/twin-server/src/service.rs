@@ -260,7 +260,10 @@ impl TwinService for Twin {
         Ok(Response::new(v1::CancelExperimentResponse { cancelled: self.experiments.cancel(id)? }))
     }
 
-    async fn who_am_i(&self, request: Request<v1::WhoAmIRequest>) -> Result<Response<v1::WhoAmIResponse>, Status> {
+    async fn who_am_i(
+        &self,
+        request: Request<v1::WhoAmIRequest>,
+    ) -> Result<Response<v1::WhoAmIResponse>, Status> {
         // The gate put the caller there; a request that bypassed it is nobody.
         let caller = request
             .extensions()
@@ -274,7 +277,9 @@ impl TwinService for Twin {
         request: Request<v1::ListAuditRequest>,
     ) -> Result<Response<v1::ListAuditResponse>, Status> {
         let log = self.audit.clone().ok_or_else(|| {
-            Status::failed_precondition("this server keeps no audit log (start it with --data DIR or --audit FILE)")
+            Status::failed_precondition(
+                "this server keeps no audit log (start it with --data DIR or --audit FILE)",
+            )
         })?;
         let (before, limit) = audit::page_request(request.get_ref())?;
         let page = tokio::task::spawn_blocking(move || log.page(before, limit))

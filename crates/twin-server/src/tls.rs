@@ -32,7 +32,10 @@ pub enum TlsError {
 fn read_pem(path: &Path, what: &str) -> Result<Vec<u8>, TlsError> {
     let bytes = std::fs::read(path).map_err(|source| TlsError::Read { path: path.to_owned(), source })?;
     if !bytes.windows(11).any(|w| w == b"-----BEGIN ") {
-        return Err(TlsError::Pem { path: path.to_owned(), message: format!("no PEM block found (expected {what})") });
+        return Err(TlsError::Pem {
+            path: path.to_owned(),
+            message: format!("no PEM block found (expected {what})"),
+        });
     }
     Ok(bytes)
 }
