@@ -431,6 +431,62 @@ async fn audit_log_records_changes_and_rejections_with_who_when_and_result() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_refused_calls_is_summed_up_not_flushing_the_log() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(secured(dir.path())).await;
+    let channel = server.channel().await;
+    let mut operator = authed(channel.clone(), Some(token(Role::Operator)));
+    operator.pause(v1::PauseRequest {}).await.expect("pause");
+    let n_refused = 80;
+    let calls = (0..n_refused).map(|_| {
+        let mut client = authed(channel.clone(), Some("not-a-valid-token-0000"));
+        async move { client.pause(v1::PauseRequest {}).await }
+    });
+    for result in futures_join_all(calls).await {
+        assert_eq!(result.expect_err("refused").code(), Code::Unauthenticated);
+    }
+    // The summary of the omitted ones is written with the next refused call after the
+    // one-second window.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    authed(channel.clone(), None).pause(v1::PauseRequest {}).await.expect_err("no token");
+
+    let mut admin = authed(channel, Some(token(Role::Admin)));
+    let page = admin
+        .list_audit(v1::ListAuditRequest { page_size: 1000, page_token: String::new() })
+        .await
+        .expect("page")
+        .into_inner();
+    let one_by_one = page.entries.iter().filter(|e| e.code == "UNAUTHENTICATED").count();
+    let summed: u64 = page
+        .entries
+        .iter()
+        .filter(|e| e.method == "*")
+        .map(|e| e.message.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()).expect("a count"))
+        .sum();
+    assert!(summed > 0, "{page:#?}");
+    assert!(one_by_one < n_refused, "{one_by_one} refused calls recorded one by one");
+    assert_eq!(one_by_one as u64 + summed, n_refused as u64 + 1, "every refused call is accounted for");
+    // The operator's real entry is still there.
+    assert!(page.entries.iter().any(|e| e.subject == "olga" && e.method == "Pause"));
+    server.shutdown().await.expect("clean shutdown");
+}
+
+/// Runs futures concurrently and collects their outputs in order.
+async fn futures_join_all<F: std::future::Future + Send + 'static>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for handle in handles {
+        out.push(handle.await.expect("task"));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_retention_keeps_the_newest_entries() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = secured(dir.path());

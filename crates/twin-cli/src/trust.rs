@@ -143,12 +143,14 @@ fn read(path: &PathBuf) -> Result<Vec<u8>> {
 impl ClientArgs {
     /// Connects to `url` (`http://` or `https://`).
     pub async fn connect(&self, url: &str) -> Result<Client> {
-        let bearer = match &self.token {
-            Some(token) => Some(
-                format!("Bearer {}", token.trim())
-                    .parse::<MetadataValue<Ascii>>()
-                    .context("the token must be printable ASCII")?,
-            ),
+        let bearer = match self.token.as_deref().map(str::trim) {
+            Some(token) => {
+                anyhow::ensure!(
+                    !token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic()),
+                    "the token must be printable ASCII without spaces"
+                );
+                Some(format!("Bearer {token}").parse::<MetadataValue<Ascii>>().context("the token")?)
+            }
             None => None,
         };
         let mut endpoint = Endpoint::from_shared(url.to_owned())

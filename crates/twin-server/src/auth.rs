@@ -453,7 +453,13 @@ impl Authenticator {
             return Err(Status::unauthenticated("the token's `sub` claim is empty"));
         }
         Ok(Caller {
-            subject: claims.sub.chars().take(MAX_SUBJECT_CHARS).collect(),
+            // The subject lands in logs and the audit log: keep it short and on one line.
+            subject: claims
+                .sub
+                .chars()
+                .take(MAX_SUBJECT_CHARS)
+                .map(|c| if c.is_control() { '?' } else { c })
+                .collect(),
             role,
             authenticated: true,
             expires_at_unix_s: Some(claims.exp),

@@ -12,6 +12,11 @@
 //!    with the result is written durably before the response leaves.
 //! 5. Every answer is counted by method and status code, with its latency.
 //!
+//! Refused calls are recorded one by one up to [`MAX_RECORDED_REJECTIONS_PER_S`] per
+//! second; beyond that they are summed up in one entry (method `*`), so that a flood of
+//! bad tokens can neither flush the real entries out of the log (retention) nor turn
+//! every refused call into a disk write. The RPC metrics still count every one.
+//!
 //! Status codes come from the response head: handlers that fail answer "trailers only",
 //! with `grpc-status` in the head; a head without one is a call that succeeded (for a
 //! server stream: that started).
@@ -20,9 +25,9 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
@@ -41,6 +46,16 @@ use crate::sim::Snapshot;
 /// gRPC frame header); larger requests to audited RPCs are RESOURCE_EXHAUSTED.
 pub const MAX_AUDITED_REQUEST_BYTES: usize = 4 * 1024 * 1024 + 5;
 
+/// Most refused calls recorded one by one per second (see the module docs).
+pub const MAX_RECORDED_REJECTIONS_PER_S: u32 = 20;
+
+/// Refused calls recorded in the current one-second window, and those left out.
+struct RejectionBudget {
+    window: Instant,
+    recorded: u32,
+    omitted: u64,
+}
+
 /// What the gate needs, shared by every connection.
 pub(crate) struct GateState {
     /// None: no authentication (every caller is anonymous with ADMIN).
@@ -51,6 +66,40 @@ pub(crate) struct GateState {
     pub metrics: bool,
     /// The live snapshot, for the simulated time of audit entries.
     pub snapshots: watch::Receiver<Arc<Snapshot>>,
+    /// Rate limit of refused calls in the audit log.
+    rejections: Mutex<RejectionBudget>,
+}
+
+impl GateState {
+    pub(crate) fn new(
+        auth: Option<Authenticator>,
+        audit: Option<Arc<AuditLog>>,
+        metrics: bool,
+        snapshots: watch::Receiver<Arc<Snapshot>>,
+    ) -> GateState {
+        let budget = RejectionBudget { window: Instant::now(), recorded: 0, omitted: 0 };
+        GateState { auth, audit, metrics, snapshots, rejections: Mutex::new(budget) }
+    }
+
+    /// Whether to record this refused call, and how many earlier ones were left out and
+    /// still need their summary entry.
+    fn admit_rejection(&self) -> (bool, u64) {
+        let Ok(mut budget) = self.rejections.lock() else { return (true, 0) };
+        let now = Instant::now();
+        let mut summarize = 0;
+        if now.duration_since(budget.window) >= Duration::from_secs(1) {
+            summarize = std::mem::take(&mut budget.omitted);
+            budget.window = now;
+            budget.recorded = 0;
+        }
+        if budget.recorded < MAX_RECORDED_REJECTIONS_PER_S {
+            budget.recorded += 1;
+            (true, summarize)
+        } else {
+            budget.omitted += 1;
+            (false, summarize)
+        }
+    }
 }
 
 /// The tower layer (`Server::builder().layer(GateLayer)`).
@@ -268,7 +317,24 @@ impl GateState {
             message = status.message(),
             "call rejected"
         );
-        self.record(pending, Some(&status)).await;
+        let (record, omitted) = self.admit_rejection();
+        if omitted > 0 {
+            let summary = Pending {
+                method: "*".into(),
+                subject: "-".into(),
+                role: None,
+                request: "-".into(),
+                peer: String::new(),
+            };
+            let status = Status::resource_exhausted(format!(
+                "{omitted} more refused calls were not recorded one by one (at most \
+                 {MAX_RECORDED_REJECTIONS_PER_S} per second); twin_rpc_requests_total counts them all"
+            ));
+            self.record(summary, Some(&status)).await;
+        }
+        if record {
+            self.record(pending, Some(&status)).await;
+        }
         if self.metrics {
             metrics::rpc(label, code_name(status.code()), started.elapsed());
         }

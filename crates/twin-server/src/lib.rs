@@ -195,12 +195,12 @@ impl TwinServer {
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, "serving twin.v1.TwinService");
         }
-        let gate = gate::GateLayer::new(gate::GateState {
-            auth: trust.auth,
-            audit: trust.audit,
-            metrics: trust.metrics.is_some(),
-            snapshots: sim.snapshots(),
-        });
+        let gate = gate::GateLayer::new(gate::GateState::new(
+            trust.auth,
+            trust.audit,
+            trust.metrics.is_some(),
+            sim.snapshots(),
+        ));
         if let Some(trust::MetricsEndpoint { listener, addr, handle }) = trust.metrics {
             let listener =
                 TcpListener::from_std(listener).map_err(|source| TrustError::Metrics { addr, source })?;
