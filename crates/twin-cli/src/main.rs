@@ -53,7 +53,7 @@ enum Command {
         json: bool,
     },
     /// Serve the live twin over gRPC (twin.v1.TwinService, health, reflection).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Run a layout experiment (variants x replications) and compare KPIs with intervals.
     Experiment(experiment::ExperimentArgs),
     /// Show the audit log (newest first) from its file or from a running server.
@@ -76,7 +76,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Experiment(args) => experiment::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Check { scenes } => {
