@@ -96,7 +96,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         ..Config::new(scene)
     };
     // Refuse an unauthenticated non-loopback address before binding anything.
-    twin_server::trust::check_bind(&config.trust, args.addr)?;
+    twin_server::trust::refuse_insecure_bind(&config.trust, args.addr)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -47,15 +47,22 @@ pub enum TrustError {
     InsecureBind { addr: SocketAddr },
 }
 
+/// The loopback rule alone, without the warnings: for a binary that checks before it
+/// binds (the server checks again, with warnings, when it starts serving).
+pub fn refuse_insecure_bind(config: &TrustConfig, addr: SocketAddr) -> Result<(), TrustError> {
+    if !config.auth.is_enabled() && !addr.ip().is_loopback() && !config.insecure_no_auth {
+        return Err(TrustError::InsecureBind { addr });
+    }
+    Ok(())
+}
+
 /// The loopback rule: without authentication only loopback addresses, unless the
 /// operator explicitly accepted the risk (then a warning is logged). Also warns when
 /// tokens would cross the network in clear text.
 pub fn check_bind(config: &TrustConfig, addr: SocketAddr) -> Result<(), TrustError> {
+    refuse_insecure_bind(config, addr)?;
     let loopback = addr.ip().is_loopback();
     if !config.auth.is_enabled() && !loopback {
-        if !config.insecure_no_auth {
-            return Err(TrustError::InsecureBind { addr });
-        }
         tracing::warn!(%addr, "serving WITHOUT authentication on a non-loopback address (--insecure-no-auth): anyone who reaches it can control the twin");
     }
     if config.auth.is_enabled() && config.tls.is_none() && !loopback {
