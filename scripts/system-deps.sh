@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the Bevy client needs at run time (X11 client libraries,
-# the Vulkan loader and Mesa's software Vulkan driver) and, with --headless, Xvfb for
-# rendering without a display. Packages already present are left alone.
+# Installs the Debian packages the tests and the Bevy client need. Always: the client's
+# run-time libraries (X11 client libraries, the Vulkan loader and Mesa's software Vulkan
+# driver). With --headless: Xvfb for rendering without a display. With --prometheus:
+# Prometheus and promtool (Debian's `prometheus` package), which the metrics test runs
+# as a real scraper and rule checker. Packages already present are left alone.
 set -euo pipefail
 
 packages=(libvulkan1 mesa-vulkan-drivers libx11-6 libxcursor1 libxi6 libxrandr2 libxkbcommon-x11-0)
-if [ "${1:-}" = "--headless" ]; then
-  packages+=(xvfb xauth)
-fi
+for flag in "$@"; do
+  case "$flag" in
+    --headless) packages+=(xvfb xauth) ;;
+    --prometheus) packages+=(prometheus) ;;
+    *) echo "system-deps: unknown flag $flag (known: --headless, --prometheus)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do
@@ -23,4 +29,6 @@ sudo=()
 [ "$(id -u)" -eq 0 ] || sudo=(sudo)
 echo "system-deps: installing ${missing[*]}" >&2
 "${sudo[@]}" apt-get update -qq
+# The prometheus package would start its own service where an init system runs; the
+# tests start their own instance on a free port and do not need it.
 DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

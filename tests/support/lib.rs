@@ -13,6 +13,9 @@ use twin_proto::v1;
 use twin_proto::v1::twin_service_client::TwinServiceClient;
 use twin_server::{CommandLogReader, Config, ServeError, TwinServer};
 
+pub mod prometheus;
+pub mod trust;
+
 /// How long a helper waits for something the server should do promptly.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 

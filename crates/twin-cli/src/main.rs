@@ -3,10 +3,12 @@
 //! A thin binary: it parses arguments, reads files and the wall clock, and hands the
 //! real work to the libraries.
 
+mod audit;
 mod experiment;
 mod run;
 mod serve;
 mod text;
+mod trust;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,9 +36,11 @@ enum Command {
     /// Run a scene as fast as possible and print its KPI report (or continue a saved run).
     Run(run::RunArgs),
     /// Serve the live twin over gRPC (twin.v1.TwinService, health, reflection).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Run a layout experiment (variants x replications) and compare KPIs with intervals.
     Experiment(experiment::ExperimentArgs),
+    /// Show the audit log (newest first) from its file or from a running server.
+    Audit(audit::AuditArgs),
 }
 
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -55,8 +59,9 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Experiment(args) => experiment::run(args),
+        Command::Audit(args) => audit::run(args),
         Command::Check { scenes } => {
             let mut failed = false;
             for path in &scenes {

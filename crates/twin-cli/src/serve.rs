@@ -10,7 +10,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use tracing_subscriber::EnvFilter;
-use twin_server::{Config, Speed, StreamLimits};
+use twin_server::{Config, Speed, StreamLimits, TwinServer};
+
+use crate::trust::TrustArgs;
 
 /// Scene served when none is named.
 const DEFAULT_SCENE: &str = "scenes/demo-complex.ron";
@@ -49,6 +51,8 @@ pub struct ServeArgs {
     /// A viewer that accepts no frame for this many seconds is dropped.
     #[arg(long, default_value_t = StreamLimits::default().stall_timeout.as_secs())]
     stall_secs: u64,
+    #[command(flatten)]
+    trust: TrustArgs,
 }
 
 fn parse_speed(text: &str) -> Result<Speed, String> {
@@ -88,8 +92,11 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
             max_lifetime: Duration::from_secs(args.max_stream_secs),
             stall_timeout: Duration::from_secs(args.stall_secs),
         },
+        trust: args.trust.config()?,
         ..Config::new(scene)
     };
+    // Refuse an unauthenticated non-loopback address before binding anything.
+    twin_server::trust::refuse_insecure_bind(&config.trust, args.addr)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -100,12 +107,16 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
             .await
             .with_context(|| format!("binding {}", args.addr))?;
         let addr = listener.local_addr().context("reading the bound address")?;
-        // Tests and scripts read this line to find the port.
+        let server = TwinServer::new(config)?;
+        // Tests and scripts read these lines to find the ports.
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "listening on {addr}").context("writing to stdout")?;
+        if let Some(metrics) = server.metrics_addr() {
+            writeln!(stdout, "metrics on http://{metrics}/metrics").context("writing to stdout")?;
+        }
         stdout.flush().context("flushing stdout")?;
         drop(stdout);
-        twin_server::run(listener, config, shutdown_signal()).await?;
+        server.serve(listener, shutdown_signal()).await?;
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -13,7 +13,7 @@ use twin_proto::v1::{Layout, StationKind, StationStateKind, VehicleKind, Vehicle
 
 use crate::camera::FocusOn;
 use crate::model::{LiveState, SiteLayout};
-use crate::net::{Connection, LatestReport, LinkStatus, NetBridge, NetCommand};
+use crate::net::{Access, Connection, LatestReport, LinkStatus, NetBridge, NetCommand};
 use crate::palette::{
     STATION_STATES, VEHICLE_STATES, station_state_label, station_state_rgb, vehicle_state_label,
     vehicle_state_rgb,
@@ -137,9 +137,19 @@ fn station_name(layout: Option<&Layout>, index: u32) -> String {
     )
 }
 
+/// A button for a call to `rpc`: disabled, with a hover text saying why, when the
+/// caller's role may not call it. True when clicked.
+fn guarded_button(ui: &mut egui::Ui, access: &Access, rpc: &str, text: impl Into<egui::WidgetText>) -> bool {
+    let allowed = access.allows(rpc);
+    let response = ui.add_enabled(allowed, egui::Button::new(text));
+    let response = if allowed { response } else { response.on_disabled_hover_text(access.denial(rpc)) };
+    response.clicked()
+}
+
 fn draw_status_panel(
     mut contexts: EguiContexts,
     connection: Res<Connection>,
+    access: Res<Access>,
     live: Res<LiveState>,
     site: Res<SiteLayout>,
     diagnostics: Res<DiagnosticsStore>,
@@ -162,6 +172,9 @@ fn draw_status_panel(
             ui.label(&connection.server);
         });
         ui.add(egui::Label::new(RichText::new(text).color(colour)).wrap());
+        if let Some(who) = access.signed_in_as() {
+            ui.label(format!("signed in as {who}"));
+        }
         if let Some(layout) = &site.layout {
             let title = if layout.scene_title.is_empty() { &layout.scene_name } else { &layout.scene_title };
             ui.label(RichText::new(title).strong());
@@ -193,6 +206,7 @@ fn draw_status_panel(
 fn draw_control_panel(
     mut contexts: EguiContexts,
     net: Res<NetBridge>,
+    access: Res<Access>,
     live: Res<LiveState>,
     site: Res<SiteLayout>,
     mut inputs: ResMut<HudInputs>,
@@ -202,42 +216,42 @@ fn draw_control_panel(
     egui::Window::new("Controls").default_pos([10.0, 230.0]).default_width(260.0).show(ctx, |ui| {
         ui.horizontal(|ui| {
             if live.clock.paused {
-                if ui.button("▶ Resume").clicked() {
+                if guarded_button(ui, &access, "Resume", "▶ Resume") {
                     net.send(NetCommand::Resume);
                 }
-            } else if ui.button("⏸ Pause").clicked() {
+            } else if guarded_button(ui, &access, "Pause", "⏸ Pause") {
                 net.send(NetCommand::Pause);
             }
         });
         ui.horizontal_wrapped(|ui| {
             for preset in SPEED_PRESETS {
-                if ui.button(format!("×{preset}")).clicked() {
+                if guarded_button(ui, &access, "SetSpeed", format!("×{preset}")) {
                     inputs.speed = preset;
                     inputs.max_speed = false;
                     net.send(NetCommand::SetSpeed { speed: preset, max_speed: false });
                 }
             }
-            if ui.button("max").clicked() {
+            if guarded_button(ui, &access, "SetSpeed", "max") {
                 inputs.max_speed = true;
                 net.send(NetCommand::SetSpeed { speed: inputs.speed, max_speed: true });
             }
         });
         ui.horizontal(|ui| {
             ui.add(egui::Slider::new(&mut inputs.speed, 0.05..=3600.0).logarithmic(true).text("×"));
-            if ui.button("set").clicked() {
+            if guarded_button(ui, &access, "SetSpeed", "set") {
                 net.send(NetCommand::SetSpeed { speed: inputs.speed, max_speed: false });
             }
         });
         ui.horizontal(|ui| {
             ui.add(egui::DragValue::new(&mut inputs.run_to_h).range(0.0..=10_000.0).speed(0.1).suffix(" h"));
-            if ui.button("Run to").clicked() {
+            if guarded_button(ui, &access, "RunTo", "Run to") {
                 let sim_time_us = (inputs.run_to_h.max(0.0) * US_PER_HOUR) as u64;
                 net.send(NetCommand::RunTo { sim_time_us });
             }
         });
         ui.horizontal(|ui| {
             ui.add(egui::DragValue::new(&mut inputs.seed).prefix("seed "));
-            if ui.button("Reset").clicked() {
+            if guarded_button(ui, &access, "Reset", "Reset") {
                 net.send(NetCommand::Reset { seed: Some(inputs.seed) });
             }
         });
@@ -252,7 +266,7 @@ fn draw_control_panel(
                 }
             });
             ui.add(egui::DragValue::new(&mut inputs.rush_quantity).range(1..=10_000));
-            if ui.button("Add").clicked()
+            if guarded_button(ui, &access, "AddRushOrder", "Add")
                 && let Some(product) = layout.products.get(inputs.rush_product)
             {
                 net.send(NetCommand::AddRushOrder {
@@ -473,6 +487,7 @@ fn draw_selection_panel(
     live: Res<LiveState>,
     report: Res<LatestReport>,
     net: Res<NetBridge>,
+    access: Res<Access>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     let Some(selected) = selection.selected else {
@@ -529,10 +544,10 @@ fn draw_selection_panel(
                     }
                 });
                 ui.horizontal(|ui| {
-                    if ui.button("Break down").clicked() {
+                    if guarded_button(ui, &access, "BreakDown", "Break down") {
                         net.send(NetCommand::BreakDown { station_id: station.id.clone() });
                     }
-                    if ui.button("Repair").clicked() {
+                    if guarded_button(ui, &access, "Repair", "Repair") {
                         net.send(NetCommand::Repair { station_id: station.id.clone() });
                     }
                 });

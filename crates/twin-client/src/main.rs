@@ -21,9 +21,22 @@ const CAPTURE_RESOLUTION: (u32, u32) = (1280, 720);
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// gRPC address of the twin server.
+    /// gRPC address of the twin server (`https://` for TLS).
     #[arg(long, default_value = "http://127.0.0.1:50051")]
     server: String,
+    /// Bearer token (static token or JWT) for a server with authentication.
+    #[arg(long, env = "TWIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// CA certificate (PEM) that signed the server's certificate (https:// only; default:
+    /// the system's roots).
+    #[arg(long, value_name = "FILE")]
+    ca: Option<PathBuf>,
+    /// Client certificate (PEM) for servers that demand one (mutual TLS).
+    #[arg(long, value_name = "FILE", requires = "client_key")]
+    client_cert: Option<PathBuf>,
+    /// Private key of --client-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "client_cert")]
+    client_key: Option<PathBuf>,
     /// Screenshot mode: render, save a PNG to this path, exit.
     #[arg(long, value_name = "PATH")]
     screenshot: Option<PathBuf>,
@@ -35,8 +48,21 @@ struct Args {
     connect_timeout_s: u64,
 }
 
+fn read(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let security = net::LinkSecurity {
+        token: args.token.clone(),
+        ca_pem: args.ca.as_ref().map(read).transpose()?,
+        identity: match (&args.client_cert, &args.client_key) {
+            (Some(cert), Some(key)) => Some((read(cert)?, read(key)?)),
+            _ => None,
+        },
+    };
+    security.bearer().map_err(anyhow::Error::msg)?;
     let capture = args.screenshot.is_some();
     if let Some(path) = &args.screenshot
         && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
@@ -57,7 +83,7 @@ fn main() -> anyhow::Result<()> {
         .insert_resource(ClearColor(Color::srgb(0.55, 0.68, 0.80)))
         .add_plugins((FrameTimeDiagnosticsPlugin::default(), EguiPlugin::default()))
         .add_plugins((
-            net::NetPlugin { server: args.server.clone() },
+            net::NetPlugin { server: args.server.clone(), security },
             site::SitePlugin,
             motion::MotionPlugin,
             camera::CameraPlugin,

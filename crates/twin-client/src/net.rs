@@ -7,12 +7,15 @@ use std::time::Duration;
 
 use bevy::prelude::*;
 use tokio::sync::mpsc;
-use tonic::transport::{Channel, Endpoint};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use twin_proto::v1::twin_service_client::TwinServiceClient;
 use twin_proto::v1::{
     AddRushOrderRequest, BreakDownRequest, GetLayoutRequest, GetReportRequest, Layout, PauseRequest,
-    RepairRequest, Report, ResetRequest, ResumeRequest, RunToRequest, SetSpeedRequest, StateFrame,
-    StreamStateRequest,
+    RepairRequest, Report, ResetRequest, ResumeRequest, Role, RunToRequest, SetSpeedRequest, StateFrame,
+    StreamStateRequest, WhoAmIRequest, WhoAmIResponse,
 };
 
 use crate::model::{LiveState, SiteLayout};
@@ -38,21 +41,67 @@ const REPORT_PERIOD: Duration = Duration::from_secs(2);
 /// Largest message accepted; layouts of big complexes exceed tonic's 4 MiB default.
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
-/// Connects to the twin server and keeps `SiteLayout`, `LiveState`, `LatestReport` and
-/// `Connection` up to date.
+/// Connects to the twin server and keeps `SiteLayout`, `LiveState`, `LatestReport`,
+/// `Connection` and `Access` up to date.
 pub struct NetPlugin {
-    /// Server URL, e.g. `http://127.0.0.1:50051`.
+    /// Server URL, e.g. `http://127.0.0.1:50051` or `https://twin.example:50051`.
     pub server: String,
+    /// Token and TLS settings.
+    pub security: LinkSecurity,
 }
+
+/// Credentials and TLS settings of the link (`--token` / `TWIN_TOKEN`, `--ca`,
+/// `--client-cert`, `--client-key`).
+#[derive(Clone, Debug, Default)]
+pub struct LinkSecurity {
+    /// Bearer token sent with every call (a static token or a JWT).
+    pub token: Option<String>,
+    /// CA certificate (PEM) that signed an https:// server's certificate; None trusts
+    /// the system's roots.
+    pub ca_pem: Option<Vec<u8>>,
+    /// Client certificate and key (PEM) for servers that demand one (mutual TLS).
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl LinkSecurity {
+    /// The `authorization` metadata value, checked (tokens travel as ASCII metadata).
+    pub fn bearer(&self) -> Result<Option<MetadataValue<Ascii>>, String> {
+        let Some(token) = self.token.as_deref().map(str::trim) else { return Ok(None) };
+        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("the token must be printable ASCII without spaces".to_owned());
+        }
+        format!("Bearer {token}")
+            .parse::<MetadataValue<Ascii>>()
+            .map(Some)
+            .map_err(|_| "the token must be printable ASCII without spaces".to_owned())
+    }
+}
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Clone)]
+struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A client whose calls carry the token.
+type Client = TwinServiceClient<InterceptedService<Channel, Bearer>>;
 
 impl Plugin for NetPlugin {
     fn build(&self, app: &mut App) {
         let (event_tx, event_rx) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
         let (command_tx, command_rx) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
         let server = self.server.clone();
+        let security = self.security.clone();
         let spawned = std::thread::Builder::new()
             .name("twin-net".into())
-            .spawn(move || run_network_thread(server, event_tx, command_rx));
+            .spawn(move || run_network_thread(server, security, event_tx, command_rx));
         let status = match spawned {
             Ok(_) => LinkStatus::Connecting,
             Err(e) => LinkStatus::Failed(format!("cannot start network thread: {e}")),
@@ -91,6 +140,7 @@ fn install_bridge(app: &mut App, bridge: NetBridge, server: &str, status: LinkSt
         .init_resource::<SiteLayout>()
         .init_resource::<LiveState>()
         .init_resource::<LatestReport>()
+        .init_resource::<Access>()
         .add_message::<LayoutChanged>()
         .add_systems(PreUpdate, drain_net_events);
 }
@@ -120,13 +170,23 @@ pub enum NetCommand {
 
 /// What the network thread reports to Bevy.
 enum NetEvent {
-    Connecting { attempt: u32 },
+    Connecting {
+        attempt: u32,
+    },
     Connected,
+    /// Who the server takes us to be; None for a server without WhoAmI.
+    Identity(Option<WhoAmIResponse>),
     Layout(Box<Layout>),
     Frame(Box<StateFrame>),
     Report(Box<Report>),
-    Disconnected { reason: String, retry_in: Duration },
-    CommandDone { what: String, result: Result<(), String> },
+    Disconnected {
+        reason: String,
+        retry_in: Duration,
+    },
+    CommandDone {
+        what: String,
+        result: Result<(), String>,
+    },
 }
 
 /// Bevy's ends of the two channels.
@@ -182,6 +242,53 @@ pub struct LatestReport {
     pub report: Option<Report>,
 }
 
+/// What the caller may do, from WhoAmI: the HUD disables the controls of RPCs the role may
+/// not call, with a hover text saying why.
+#[derive(Resource, Default, Debug, Clone)]
+pub struct Access {
+    /// None until WhoAmI answered, or for a server without it: everything is offered
+    /// (the server still decides).
+    pub who: Option<WhoAmIResponse>,
+}
+
+impl Access {
+    /// Whether the caller's role may call `rpc` (e.g. "BreakDown").
+    pub fn allows(&self, rpc: &str) -> bool {
+        self.who.as_ref().is_none_or(|w| w.allowed_rpcs.iter().any(|r| r == rpc))
+    }
+
+    /// Hover text of a control the caller may not use.
+    pub fn denial(&self, rpc: &str) -> String {
+        match &self.who {
+            Some(w) => format!(
+                "{} ({}) may not call {rpc}: ask for a token with a higher role",
+                w.subject,
+                role_name(w.role())
+            ),
+            None => String::new(),
+        }
+    }
+
+    /// "student (viewer)", or None without authentication or before WhoAmI answered.
+    pub fn signed_in_as(&self) -> Option<String> {
+        self.who
+            .as_ref()
+            .filter(|w| w.auth_enabled)
+            .map(|w| format!("{} ({})", w.subject, role_name(w.role())))
+    }
+}
+
+/// Lower-case name of a role.
+pub fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Unspecified => "no role",
+        Role::Viewer => "viewer",
+        Role::Operator => "operator",
+        Role::Planner => "planner",
+        Role::Admin => "admin",
+    }
+}
+
 /// Sent when a new layout was installed; the site is rebuilt from it.
 #[derive(Message, Debug, Clone, Copy)]
 pub struct LayoutChanged;
@@ -193,6 +300,7 @@ fn drain_net_events(
     mut site: ResMut<SiteLayout>,
     mut live: ResMut<LiveState>,
     mut report: ResMut<LatestReport>,
+    mut access: ResMut<Access>,
     mut layout_changed: MessageWriter<LayoutChanged>,
 ) {
     for _ in 0..MAX_EVENTS_PER_FRAME {
@@ -205,6 +313,7 @@ fn drain_net_events(
                 connection.status = LinkStatus::Connecting;
             }
             NetEvent::Connected => connection.status = LinkStatus::Connected,
+            NetEvent::Identity(who) => access.who = who,
             NetEvent::Layout(layout) => {
                 live.reset_for(&layout);
                 site.layout = Some(*layout);
@@ -240,7 +349,12 @@ fn drain_net_events(
 
 /// Body of the network thread: its own tokio runtime, reconnecting forever until Bevy
 /// drops its ends of the channels.
-fn run_network_thread(server: String, events: mpsc::Sender<NetEvent>, commands: mpsc::Receiver<NetCommand>) {
+fn run_network_thread(
+    server: String,
+    security: LinkSecurity,
+    events: mpsc::Sender<NetEvent>,
+    commands: mpsc::Receiver<NetCommand>,
+) {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -251,7 +365,7 @@ fn run_network_thread(server: String, events: mpsc::Sender<NetEvent>, commands: 
             return;
         }
     };
-    runtime.block_on(reconnect_forever(server, events, commands));
+    runtime.block_on(reconnect_forever(server, security, events, commands));
 }
 
 /// How a session ended without an error.
@@ -262,6 +376,7 @@ enum SessionEnd {
 
 async fn reconnect_forever(
     server: String,
+    security: LinkSecurity,
     events: mpsc::Sender<NetEvent>,
     mut commands: mpsc::Receiver<NetCommand>,
 ) {
@@ -273,7 +388,7 @@ async fn reconnect_forever(
             return;
         }
         let mut streamed = false;
-        let reason = match session(&server, &events, &mut commands, &mut streamed).await {
+        let reason = match session(&server, &security, &events, &mut commands, &mut streamed).await {
             Ok(SessionEnd::AppGone) => return,
             Err(e) => e,
         };
@@ -322,17 +437,42 @@ async fn wait_rejecting_commands(
 /// One connection: layout, state stream, report polling and commands until an error.
 async fn session(
     server: &str,
+    security: &LinkSecurity,
     events: &mpsc::Sender<NetEvent>,
     commands: &mut mpsc::Receiver<NetCommand>,
     streamed: &mut bool,
 ) -> Result<SessionEnd, String> {
-    let endpoint = Endpoint::from_shared(server.to_owned())
+    let mut endpoint = Endpoint::from_shared(server.to_owned())
         .map_err(|e| format!("bad server URL {server:?}: {e}"))?
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true);
+    if server.starts_with("https://") {
+        let mut tls = ClientTlsConfig::new();
+        tls = match &security.ca_pem {
+            Some(ca) => tls.ca_certificate(Certificate::from_pem(ca)),
+            None => tls.with_native_roots(),
+        };
+        if let Some((cert, key)) = &security.identity {
+            tls = tls.identity(Identity::from_pem(cert, key));
+        }
+        endpoint = endpoint.tls_config(tls).map_err(|e| format!("TLS settings: {}", error_chain(&e)))?;
+    }
     let channel = endpoint.connect().await.map_err(|e| format!("connect {server}: {}", error_chain(&e)))?;
-    let mut client = TwinServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let mut client: Client = TwinServiceClient::with_interceptor(channel, Bearer(security.bearer()?))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES);
     if events.send(NetEvent::Connected).await.is_err() {
+        return Ok(SessionEnd::AppGone);
+    }
+    // Who are we? Servers before WhoAmI answer UNIMPLEMENTED: offer everything then.
+    let who = match unary(client.who_am_i(timed(WhoAmIRequest {}))).await {
+        Ok(who) => Some(who),
+        Err(status) if status.code() == tonic::Code::Unimplemented => None,
+        Err(status) if status.code() == tonic::Code::Unauthenticated => {
+            return Err(format!("not signed in: {} (pass --token or set TWIN_TOKEN)", status.message()));
+        }
+        Err(status) => return Err(format!("WhoAmI: {}", status_text(&status))),
+    };
+    if events.send(NetEvent::Identity(who)).await.is_err() {
         return Ok(SessionEnd::AppGone);
     }
 
@@ -395,10 +535,7 @@ async fn session(
 }
 
 /// Fetches the layout and forwards it; returns its generation, or `None` if Bevy is gone.
-async fn fetch_layout(
-    client: &mut TwinServiceClient<Channel>,
-    events: &mpsc::Sender<NetEvent>,
-) -> Result<Option<u64>, String> {
+async fn fetch_layout(client: &mut Client, events: &mpsc::Sender<NetEvent>) -> Result<Option<u64>, String> {
     let reply = unary(client.get_layout(timed(GetLayoutRequest {})))
         .await
         .map_err(|s| format!("GetLayout: {}", status_text(&s)))?;
@@ -407,9 +544,7 @@ async fn fetch_layout(
     Ok(events.send(NetEvent::Layout(Box::new(layout))).await.ok().map(|()| generation))
 }
 
-async fn subscribe(
-    client: &mut TwinServiceClient<Channel>,
-) -> Result<tonic::codec::Streaming<StateFrame>, String> {
+async fn subscribe(client: &mut Client) -> Result<tonic::codec::Streaming<StateFrame>, String> {
     let request = StreamStateRequest { rate_hz: STREAM_RATE_HZ, full_frames_only: false };
     client
         .stream_state(request)
@@ -419,11 +554,7 @@ async fn subscribe(
 }
 
 /// Runs one control or injection call and reports its outcome.
-async fn execute(
-    mut client: TwinServiceClient<Channel>,
-    command: NetCommand,
-    events: mpsc::Sender<NetEvent>,
-) {
+async fn execute(mut client: Client, command: NetCommand, events: mpsc::Sender<NetEvent>) {
     let what = command_name(&command).to_owned();
     let result = match command {
         NetCommand::Pause => unary(client.pause(timed(PauseRequest {}))).await.map(drop),
@@ -566,6 +697,34 @@ mod tests {
         assert_eq!(app.world().resource::<Connection>().status, LinkStatus::Connected);
         let changed = app.world().resource::<Messages<LayoutChanged>>();
         assert_eq!(changed.len(), 1);
+    }
+
+    #[test]
+    fn identity_says_what_the_role_may_do() {
+        let (mut app, events, _commands) = app_with_bridge();
+        assert!(app.world().resource::<Access>().allows("BreakDown"), "everything before WhoAmI");
+        let who = WhoAmIResponse {
+            subject: "student".into(),
+            role: Role::Viewer as i32,
+            auth_enabled: true,
+            allowed_rpcs: vec!["GetLayout".into(), "StreamState".into(), "WhoAmI".into()],
+            expires_at_unix_s: None,
+        };
+        assert!(events.try_send(NetEvent::Identity(Some(who))).is_ok());
+        app.update();
+        let access = app.world().resource::<Access>();
+        assert!(access.allows("StreamState"));
+        assert!(!access.allows("BreakDown"));
+        assert!(access.denial("BreakDown").contains("student (viewer) may not call BreakDown"));
+        assert_eq!(access.signed_in_as().as_deref(), Some("student (viewer)"));
+    }
+
+    #[test]
+    fn tokens_must_be_ascii() {
+        let ok = LinkSecurity { token: Some("abc-123".into()), ..Default::default() };
+        assert!(ok.bearer().expect("valid").is_some());
+        let bad = LinkSecurity { token: Some("tök\n".into()), ..Default::default() };
+        assert!(bad.bearer().is_err());
     }
 
     #[test]

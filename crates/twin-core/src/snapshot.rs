@@ -98,7 +98,7 @@ fn open(bytes: &[u8]) -> Result<(SnapshotHeader, &[u8]), SnapshotError> {
         return Err(SnapshotError::Corrupt);
     }
     let (content, sum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
-    if Sha256::digest(content).as_slice() != sum {
+    if Sha256::digest(content)[..] != *sum {
         return Err(SnapshotError::Corrupt);
     }
     let head_len = u32::from_le_bytes(take::<4>(content, &mut at)?) as usize;

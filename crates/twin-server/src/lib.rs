@@ -17,18 +17,29 @@
 //! - [`convert`]: every conversion between core and wire types, and error statuses
 //!   (conversion only).
 //! - [`scenes`]: the scene catalogue under the scenes folder.
+//! - [`gate`]: the tower layer in front of every call: roles, audit, RPC metrics.
+//! - [`auth`]: the roles, THE role table of every RPC, tokens and JWTs.
+//! - [`audit`]: the durable audit log (redb) and its retention.
+//! - [`metrics`]: Prometheus metrics and the `/metrics` endpoint.
+//! - [`tls`]: TLS and mutual TLS files; [`trust`]: the trust settings and the loopback rule.
 //!
 //! Architecture invariant: this is the only crate that knows both twin-core and the wire
 //! types; the core knows nothing of tokio or tonic, and clients never link the core.
 
+pub mod audit;
+pub mod auth;
 pub mod convert;
 pub mod experiment;
+pub mod gate;
 pub mod live;
 pub mod measure;
+pub mod metrics;
 pub mod scenes;
 pub mod service;
 pub mod sim;
 pub mod stream;
+pub mod tls;
+pub mod trust;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -46,6 +57,7 @@ use twin_proto::v1::twin_service_server::TwinServiceServer;
 
 pub use crate::sim::{Injection, Snapshot, Speed};
 pub use crate::stream::StreamLimits;
+pub use crate::trust::{TrustConfig, TrustError};
 
 use crate::service::Twin;
 use crate::sim::{LiveScene, SimHandle};
@@ -68,6 +80,8 @@ pub struct Config {
     pub limits: StreamLimits,
     /// How long shutdown waits for open calls (e.g. health watches) before dropping them.
     pub shutdown_grace: Duration,
+    /// Authentication, TLS, audit log and metrics (default: none of them, loopback only).
+    pub trust: TrustConfig,
 }
 
 impl Config {
@@ -81,6 +95,7 @@ impl Config {
             start_paused: false,
             limits: StreamLimits::default(),
             shutdown_grace: Duration::from_secs(5),
+            trust: TrustConfig::default(),
         }
     }
 }
@@ -96,17 +111,21 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("serving gRPC: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error(transparent)]
+    Trust(#[from] TrustError),
 }
 
 /// A twin server with its scene loaded and its simulation thread started, not yet
 /// serving. Benchmarks and tests use it to observe snapshots and the command log.
 pub struct TwinServer {
     twin: Twin,
+    trust: trust::Trust,
 }
 
 impl TwinServer {
     /// Loads the scene and starts the simulation thread.
     pub fn new(config: Config) -> Result<TwinServer, ServeError> {
+        let trust = trust::Trust::load(config.trust.clone())?;
         let model = Model::load(&config.scene)
             .map_err(|errors| ServeError::Scene { path: config.scene.clone(), errors })?;
         let name = scenes::name_of(&config.scenes_dir, &config.scene);
@@ -128,8 +147,15 @@ impl TwinServer {
                 shutdown: CancellationToken::new(),
                 shutdown_grace: config.shutdown_grace,
                 experiments: Arc::default(),
+                audit: trust.audit.clone(),
             },
+            trust,
         })
+    }
+
+    /// Where Prometheus `/metrics` is served, when configured.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.trust.metrics_addr()
     }
 
     /// The latest published snapshot, as a watch receiver.
@@ -151,6 +177,10 @@ impl TwinServer {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServeError> {
         let twin = self.twin;
+        let trust = self.trust;
+        if let Ok(addr) = listener.local_addr() {
+            trust::check_bind(&trust.config, addr)?;
+        }
         let sim = Arc::clone(&twin.sim);
         let token = twin.shutdown.clone();
         let grace = twin.shutdown_grace;
@@ -170,6 +200,28 @@ impl TwinServer {
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, "serving twin.v1.TwinService");
         }
+        let gate = gate::GateLayer::new(gate::GateState::new(
+            trust.auth,
+            trust.audit,
+            trust.metrics.is_some(),
+            sim.snapshots(),
+        ));
+        if let Some(trust::MetricsEndpoint { listener, addr, handle }) = trust.metrics {
+            let listener =
+                TcpListener::from_std(listener).map_err(|source| TrustError::Metrics { addr, source })?;
+            tracing::info!(%addr, "serving Prometheus metrics at /metrics");
+            let sources = metrics::Sources {
+                snapshots: sim.snapshots(),
+                streams: Arc::clone(&twin.streams),
+                max_streams: twin.limits.max_streams,
+            };
+            tokio::spawn(metrics::update(sources, handle.clone(), token.clone()));
+            tokio::spawn(metrics::serve(listener, handle, token.clone()));
+        }
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = trust.tls {
+            builder = builder.tls_config(tls)?;
+        }
         let (fired_tx, fired_rx) = tokio::sync::oneshot::channel::<()>();
         let signal = async move {
             shutdown.await;
@@ -179,10 +231,11 @@ impl TwinServer {
             token.cancel();
             let _ = fired_tx.send(());
         };
-        let serve = tonic::transport::Server::builder()
+        let serve = builder
             .tcp_nodelay(true)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+            .layer(gate)
             .add_service(health)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)

@@ -13,6 +13,8 @@ use twin_core::Model;
 use twin_proto::v1;
 use twin_proto::v1::twin_service_server::TwinService;
 
+use crate::audit::{self, AuditLog};
+use crate::auth::{self, Caller};
 use crate::convert;
 use crate::experiment::Experiments;
 use crate::scenes;
@@ -35,6 +37,8 @@ pub struct Twin {
     pub(crate) shutdown_grace: std::time::Duration,
     /// Running experiments (StartExperiment / CancelExperiment).
     pub(crate) experiments: Arc<Experiments>,
+    /// The audit log (ListAudit); None when the server keeps none.
+    pub(crate) audit: Option<Arc<AuditLog>>,
 }
 
 fn stopped(_: Stopped) -> Status {
@@ -254,5 +258,34 @@ impl TwinService for Twin {
             return Err(Status::invalid_argument("experiment_id is required"));
         }
         Ok(Response::new(v1::CancelExperimentResponse { cancelled: self.experiments.cancel(id)? }))
+    }
+
+    async fn who_am_i(
+        &self,
+        request: Request<v1::WhoAmIRequest>,
+    ) -> Result<Response<v1::WhoAmIResponse>, Status> {
+        // The gate put the caller there; a request that bypassed it is nobody.
+        let caller = request
+            .extensions()
+            .get::<Caller>()
+            .ok_or_else(|| Status::unauthenticated("no caller established for this call"))?;
+        Ok(Response::new(auth::who_am_i(caller)))
+    }
+
+    async fn list_audit(
+        &self,
+        request: Request<v1::ListAuditRequest>,
+    ) -> Result<Response<v1::ListAuditResponse>, Status> {
+        let log = self.audit.clone().ok_or_else(|| {
+            Status::failed_precondition(
+                "this server keeps no audit log (start it with --data DIR or --audit FILE)",
+            )
+        })?;
+        let (before, limit) = audit::page_request(request.get_ref())?;
+        let page = tokio::task::spawn_blocking(move || log.page(before, limit))
+            .await
+            .map_err(|e| Status::internal(format!("audit task failed: {e}")))?
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(audit::page_response(&page)))
     }
 }

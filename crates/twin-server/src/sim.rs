@@ -341,8 +341,10 @@ impl Driver {
                     }
                     let reached = self.advance(target, started + PUBLISH_EVERY);
                     let lag_s = target.saturating_sub(self.sim.now()) as f64 / speed / 1e6;
+                    crate::metrics::pacing_lag(lag_s);
                     if !reached && lag_s > MAX_LAG.as_secs_f64() {
                         // Cannot keep up: pace from here instead of racing.
+                        crate::metrics::pacing_reset();
                         self.anchor = (Instant::now(), self.sim.now());
                     }
                     reached

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
-use tokio::time::{MissedTickBehavior, interval, sleep, timeout};
+use tokio::time::{Instant, MissedTickBehavior, interval, sleep, timeout};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
@@ -155,15 +155,24 @@ async fn feed(viewer: Viewer, tx: mpsc::Sender<Result<v1::StateFrame, Status>>) 
             _ = tx.closed() => return End::ClientGone,
             _ = tick.tick() => {}
         }
+        let waiting = Instant::now();
         let slot = tokio::select! {
             biased;
             _ = shutdown.cancelled() => return End::Shutdown,
             r = timeout(limits.stall_timeout, tx.reserve()) => match r {
                 Ok(Ok(slot)) => slot,
                 Ok(Err(_)) => return End::ClientGone,
-                Err(_) => return End::Stalled,
+                Err(_) => {
+                    crate::metrics::viewer_stalled();
+                    return End::Stalled;
+                }
             },
         };
+        // Ticks that passed while the viewer's channel was full: frames it never gets.
+        let missed = waiting.elapsed().as_secs_f64() * f64::from(rate_hz);
+        if missed >= 1.0 {
+            crate::metrics::frames_dropped(missed as u64);
+        }
         // Sampled only now that there is room: a slow viewer skips to the latest state.
         let snap = snapshots.borrow().clone();
         seq += 1;
