@@ -17,14 +17,16 @@
 //! - [`sim`]: the running simulation: a coordinator over subsystems with private state:
 //!   - `sim::agenda`: the clock, the event heap ordered by `(time, sequence)`, follow-ups;
 //!   - [`sim::flow`]: parts, stations, buffers and their reservations, conveyors,
-//!     sources, waiters, failures, shifts, rush orders;
+//!     sources, waiters, failures, shifts, rush orders, the live bottleneck sweep;
 //!   - [`sim::agv`]: AGV fleets, traffic control, deadlocks, batteries;
 //!   - [`sim::trucks`]: trucks, docks and lanes; `sim::materials`: stock at the hub and
 //!     the factories; `sim::staff`: worker pools;
 //!   - `sim::handoff`: the values subsystems hand each other (orders out, deliveries
 //!     back);
 //!   - [`sim::commands`]: the public mutators besides stepping, with their limits;
-//!   - [`sim::views`]: what the server and tests read.
+//!   - [`sim::views`]: what the server and tests read;
+//!   - `sim::persist`: whole-state save, restore and fork.
+//! - [`snapshot`]: the snapshot file (version, scene hash, checksum) around the state.
 //! - [`stats`]: accumulators (lead times, part totals, confidence intervals).
 //! - [`report`]: the KPI report, pure functions of the state (`stations`, `complex`,
 //!   `bottleneck`).
