@@ -14,6 +14,9 @@ use twin_core::{Model, Sim};
 
 use crate::text;
 
+/// Scene run when none is named.
+const DEFAULT_SCENE: &str = "scenes/demo-complex.ron";
+
 #[derive(Args)]
 pub struct RunArgs {
     /// Scene file to run (default: scenes/demo-complex.ron). With --resume: the scene the
@@ -41,20 +44,19 @@ pub struct RunArgs {
 }
 
 pub fn run(args: RunArgs) -> Result<ExitCode> {
-    let saved = match &args.resume {
-        Some(file) => Some(std::fs::read(file).with_context(|| format!("reading {}", file.display()))?),
+    let resumed = match &args.resume {
+        Some(file) => {
+            let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            let header = snapshot::read_header(&bytes)
+                .with_context(|| format!("{}: not a snapshot this twin can resume", file.display()))?;
+            Some((bytes, header))
+        }
         None => None,
     };
-    let header = match &saved {
-        Some(bytes) => Some(snapshot::read_header(bytes).with_context(|| {
-            format!("{}: not a snapshot this twin can resume", args.resume.as_ref().unwrap().display())
-        })?),
-        None => None,
-    };
-    let scene = match (&args.scene, &header) {
+    let scene = match (&args.scene, &resumed) {
         (Some(scene), _) => scene.clone(),
-        (None, Some(header)) => PathBuf::from(&header.scene_path),
-        (None, None) => PathBuf::from("scenes/demo-complex.ron"),
+        (None, Some((_, header))) => PathBuf::from(&header.scene_path),
+        (None, None) => PathBuf::from(DEFAULT_SCENE),
     };
     let mut model = match Model::load(&scene) {
         Ok(model) => model,
@@ -71,7 +73,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     }
     // A resumed run's warm-up is in its state already.
     anyhow::ensure!(
-        saved.is_some() || model.warmup < model.until,
+        resumed.is_some() || model.warmup < model.until,
         "warm-up ({}) must be shorter than the run ({})",
         Duration(model.warmup),
         Duration(model.until)
@@ -81,8 +83,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let model = Arc::new(model);
 
     let started = Instant::now();
-    let mut sim = match (&saved, &header) {
-        (Some(bytes), Some(header)) => {
+    let mut sim = match &resumed {
+        Some((bytes, header)) => {
             anyhow::ensure!(
                 until >= header.now,
                 "--until ({}) is before the saved run's time ({})",
@@ -91,7 +93,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             );
             Sim::restore(model, bytes).with_context(|| format!("resuming from {}", scene.display()))?
         }
-        _ => Sim::new(model, seed),
+        None => Sim::new(model, seed),
     };
     sim.run_until(until);
     let report = sim.report();
