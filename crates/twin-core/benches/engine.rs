@@ -75,13 +75,21 @@ fn bench_mm1(c: &mut Criterion) {
     group.finish();
 }
 
+/// The simulated time at which a run of `model` has processed `events` events.
+fn horizon_for(model: &Arc<Model>, events: u64) -> Micros {
+    let mut sim = Sim::new(Arc::clone(model), 1);
+    while sim.events() < events && sim.step() {}
+    sim.now()
+}
+
 fn bench_serial_lines(c: &mut Criterion) {
     let mut group = c.benchmark_group("serial_line");
     group.sample_size(10);
     for n in [10usize, 100, 1_000, 10_000, 100_000] {
         let model = serial_line(n);
-        // About two million events: each station does about one job a minute.
-        let until = (1_000_000 / n as u64).max(20) * MINUTE;
+        // About two million events (parts fill the line from its head, so a horizon in
+        // minutes would leave long lines nearly empty).
+        let until = horizon_for(&model, 2_000_000u64.max(20 * n as u64));
         group.throughput(Throughput::Elements(run_user_path(&model, 1, until)));
         group.bench_with_input(BenchmarkId::from_parameter(n), &model, |b, m| {
             b.iter(|| run_user_path(m, 1, until))
