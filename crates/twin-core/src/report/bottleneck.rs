@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::model::Model;
 use crate::sim::Sim;
+use crate::sim::flow::Rankings;
 use crate::time::Micros;
 
 use super::stations::ratio;
@@ -137,9 +138,9 @@ pub struct BottleneckRow {
     pub shifting: f64,
 }
 
-/// The ranking of `sim` over its statistics window so far.
-pub(super) fn ranking(sim: &Sim) -> Vec<BottleneckShare> {
-    sim.flow().bottleneck_ranking(sim.now())
+/// The rankings of `sim` so far: over its statistics window and the recent windows.
+pub(super) fn rankings(sim: &Sim) -> Rankings {
+    sim.flow().bottleneck_rankings(sim.now())
 }
 
 /// The same ranking over the last hour, shift (8 h) and day, to one minute.
@@ -152,10 +153,12 @@ pub struct RecentBottlenecks {
 }
 
 /// The rankings over the recent windows, each as shares of its part inside `window`.
-pub(super) fn recent(sim: &Sim, window: Micros) -> Vec<RecentBottlenecks> {
-    let model = sim.model();
-    sim.flow()
-        .bottleneck_windows(sim.now())
+pub(super) fn recent(
+    model: &Model,
+    recent: Vec<(Micros, Vec<BottleneckShare>)>,
+    window: Micros,
+) -> Vec<RecentBottlenecks> {
+    recent
         .into_iter()
         .map(|(length, ranking)| RecentBottlenecks {
             window_s: crate::time::to_secs(length),

@@ -15,6 +15,7 @@ use self::bottleneck::{BottleneckRow, BottleneckShare, RecentBottlenecks};
 use self::complex::{EnergyKpis, LogisticsKpis, StaffKpis, ValueAddedKpis, VehicleKpis};
 use self::stations::{ComplexKpis, FactoryKpis, FlowRow, ProductKpis, RushOrderRow, StationKpis};
 use crate::sim::Sim;
+use crate::sim::flow::Rankings;
 use crate::time::{to_hours, to_secs};
 
 /// Every KPI of a run over its statistics window (after the warm-up).
@@ -55,7 +56,7 @@ pub struct Report {
 /// What [`Sim::report_with`] computes.
 #[derive(Clone, Copy, Debug)]
 pub struct ReportOptions {
-    /// Rank bottlenecks by the active-period method (a sweep over all active periods).
+    /// Rank bottlenecks by the active-period method (since the warm-up and recently).
     pub bottlenecks: bool,
 }
 
@@ -104,7 +105,7 @@ impl Report {
 impl Sim {
     /// The bottleneck ranking over the statistics window so far.
     pub fn bottlenecks(&self) -> Vec<BottleneckShare> {
-        bottleneck::ranking(self)
+        bottleneck::rankings(self).total
     }
 
     /// All KPIs over the statistics window up to now.
@@ -112,15 +113,15 @@ impl Sim {
         self.report_with(ReportOptions::default())
     }
 
-    /// The report, choosing what to compute. Live displays refresh without the
-    /// bottleneck ranking, whose sweep over all active periods is the costly part.
+    /// The report, choosing what to compute. Live displays that refresh often can leave
+    /// out the bottleneck rankings (settling the live sweep copies its state).
     pub fn report_with(&self, options: ReportOptions) -> Report {
         let now = self.now();
         let model = self.model();
         let window = now.saturating_sub(self.totals().window_start);
         let hours = to_hours(window);
         let stations = stations::stations(self, window, hours);
-        let ranking = if options.bottlenecks { self.bottlenecks() } else { Vec::new() };
+        let rankings = if options.bottlenecks { bottleneck::rankings(self) } else { Rankings::default() };
         let vehicles = complex::vehicles(self);
         let (energy, factory_kwh) = complex::energy(self, &vehicles);
         let value_added = complex::value_added(self, &energy, &factory_kwh);
@@ -135,12 +136,8 @@ impl Sim {
             products: stations::products(self, hours),
             factories: stations::factories(model, &stations),
             stations,
-            bottlenecks: bottleneck::rows(model, ranking, window),
-            recent_bottlenecks: if options.bottlenecks {
-                bottleneck::recent(self, window)
-            } else {
-                Vec::new()
-            },
+            bottlenecks: bottleneck::rows(model, rankings.total, window),
+            recent_bottlenecks: bottleneck::recent(model, rankings.recent, window),
             flows: stations::flows(self, hours),
             logistics: complex::logistics(self),
             staff: complex::staff(self, &value_added),

@@ -146,6 +146,15 @@ impl Ring {
     }
 }
 
+/// The bottleneck rankings at one moment.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Rankings {
+    /// Since the statistics window began.
+    pub total: Vec<BottleneckShare>,
+    /// Over each window of [`WINDOWS`]: `(length, ranking)`.
+    pub recent: Vec<(Micros, Vec<BottleneckShare>)>,
+}
+
 /// Keeps the ranking of [`crate::report::bottleneck::analyse`] up to date as periods open and
 /// close. Memory: O(stations) for the sweep plus O(stations × active buckets) for the
 /// sliding windows; nothing grows with the length of the run.
@@ -252,8 +261,11 @@ impl LiveBottlenecks {
         self.open = open;
     }
 
-    /// Ranking since the window start, as [`crate::report::bottleneck::analyse`] gives it at `now`.
-    pub fn ranking(&self, now: Micros) -> Vec<BottleneckShare> {
+    /// Rankings at `now`: since the window start (as [`analyse`] gives it over the same
+    /// periods) and over the sliding windows of [`WINDOWS`], from one settled copy.
+    ///
+    /// [`analyse`]: crate::report::bottleneck::analyse
+    pub fn rankings(&self, now: Micros) -> Rankings {
         let settled = self.settled(now);
         let shares = settled
             .totals
@@ -261,13 +273,10 @@ impl LiveBottlenecks {
             .enumerate()
             .map(|(station, &(sole, shifting))| BottleneckShare { station, sole, shifting })
             .collect();
-        rank(shares)
-    }
-
-    /// Rankings over the sliding windows of [`WINDOWS`] ending at `now`.
-    pub fn window_rankings(&self, now: Micros) -> Vec<(Micros, Vec<BottleneckShare>)> {
-        let settled = self.settled(now);
-        WINDOWS.iter().map(|&w| (w, settled.ring.shares(now, w))).collect()
+        Rankings {
+            total: rank(shares),
+            recent: WINDOWS.iter().map(|&w| (w, settled.ring.shares(now, w))).collect(),
+        }
     }
 
     /// A copy with every open period closed at `now` and the sweep run to `now`.
@@ -471,7 +480,7 @@ mod tests {
                 merged.into_iter().map(|(a, b)| (a, b.min(now))).collect()
             })
             .collect();
-        (live.ranking(now), analyse(&clipped, from, now))
+        (live.rankings(now).total, analyse(&clipped, from, now))
     }
 
     #[test]
@@ -507,7 +516,7 @@ mod tests {
             most = most.max(live.pending.len() + live.covering.len());
         }
         assert!(most <= PENDING_PER_STATION * n + 17 + n, "{most} periods held");
-        let ranking = live.ranking(t);
+        let ranking = live.rankings(t).total;
         assert_eq!(ranking[0].station, 0);
         assert_eq!(ranking[0].sole + ranking[0].shifting, t);
     }
@@ -521,7 +530,7 @@ mod tests {
         live.close(0, 22 * hour);
         live.open(1, 22 * hour);
         let now = 24 * hour;
-        let windows = live.window_rankings(now);
+        let windows = live.rankings(now).recent;
         assert_eq!(windows[0].1, vec![BottleneckShare { station: 1, sole: hour, shifting: 0 }]);
         let day = &windows[2].1;
         assert_eq!(day[0], BottleneckShare { station: 0, sole: 22 * hour, shifting: 0 });

@@ -27,8 +27,8 @@ mod station;
 use std::collections::VecDeque;
 
 use self::bottlenecks::LiveBottlenecks;
+pub use self::bottlenecks::Rankings;
 use crate::model::{Model, ProductIdx, Release, StationIdx};
-use crate::report::bottleneck::BottleneckShare;
 use crate::rng::{Stream, rekey, stream};
 use crate::sim::agenda::Agenda;
 use crate::sim::handoff::{Cargo, MaterialWaiter, PartId, TransportOrder};
@@ -572,14 +572,10 @@ impl Flow {
         }
     }
 
-    /// The bottleneck ranking over the statistics window up to `now`.
-    pub fn bottleneck_ranking(&self, now: Micros) -> Vec<BottleneckShare> {
-        self.bottlenecks.ranking(now)
-    }
-
-    /// Bottleneck rankings over the last hour, shift and day up to `now`.
-    pub fn bottleneck_windows(&self, now: Micros) -> Vec<(Micros, Vec<BottleneckShare>)> {
-        self.bottlenecks.window_rankings(now)
+    /// The bottleneck rankings at `now`: over the statistics window and over the last
+    /// hour, shift and day.
+    pub fn bottleneck_rankings(&self, now: Micros) -> Rankings {
+        self.bottlenecks.rankings(now)
     }
 
     /// Opens or closes a station's active period after a change of its state.

@@ -1,5 +1,5 @@
 //! A station's bookkeeping: room in its buffer, integer time integrals per state and of
-//! its queue, and its active periods for the bottleneck analysis.
+//! its queue, and whether it is active for the bottleneck analysis.
 
 use super::{StateTimes, Station, StationState};
 use crate::time::Micros;
