@@ -24,7 +24,7 @@ use crate::scene::{Scene, Schedules};
 use crate::time::Micros;
 
 /// Bumped whenever the state's layout changes; older snapshots are refused, not guessed.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const MAGIC: &[u8; 8] = b"TWINSNAP";
 const CHECKSUM_LEN: usize = 32;
 

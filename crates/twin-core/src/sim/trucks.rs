@@ -71,8 +71,9 @@ struct Drive {
 
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Truck {
-    /// Taken out of service by a smaller truck count. Kept in the table so that the
-    /// other trucks' indices stay put.
+    /// Taken out of service by a smaller truck count. The slot stays in the table so
+    /// that the other trucks' indices stay put, and the next truck put into service
+    /// takes it over.
     retired: bool,
     /// Road node it stands on, or drove from.
     node: u32,
@@ -131,11 +132,23 @@ struct Lanes {
     requests: VecDeque<(u32, u32)>,
 }
 
+/// What retired trucks did since the statistics were reset.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+struct RetiredTotals {
+    loaded_trips: u64,
+    units_moved: u64,
+    km: f64,
+}
+
 /// The trucks of a run and their docks.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Trucks {
-    /// Every truck ever in service, retired ones included.
+    /// The trucks in service, and free slots (`retired`) that new ones take first: the
+    /// table never outgrows the largest count in service at once.
     trucks: Vec<Truck>,
+    /// Figures of trucks retired since the statistics were reset (their slots are
+    /// reused, so the figures live here).
+    retired_totals: RetiredTotals,
     lanes: Lanes,
     /// Finished units shipped to the hub since the statistics were reset.
     shipped: u64,
@@ -193,7 +206,13 @@ impl Trucks {
             (Some(t), Some((_, hub))) => (0..t.count).map(|_| Truck::new(*hub, now)).collect(),
             _ => Vec::new(),
         };
-        Trucks { trucks, lanes: Lanes::default(), shipped: 0, kwh: 0.0 }
+        Trucks {
+            trucks,
+            retired_totals: RetiredTotals::default(),
+            lanes: Lanes::default(),
+            shipped: 0,
+            kwh: 0.0,
+        }
     }
 
     /// Calls one more truck for a lane when what waits there makes another full batch
@@ -400,7 +419,16 @@ impl Trucks {
         let current = active.len() as u32;
         if count > current {
             for _ in current..count {
-                self.trucks.push(Truck::new(hub, agenda.now()));
+                let mut fresh = Truck::new(hub, agenda.now());
+                match self.trucks.iter().position(|t| t.retired) {
+                    Some(slot) => {
+                        // Events of the slot's former truck may still be queued: a newer
+                        // generation makes them stale.
+                        fresh.generation = self.trucks[slot].generation.wrapping_add(1);
+                        self.trucks[slot] = fresh;
+                    }
+                    None => self.trucks.push(fresh),
+                }
             }
             self.serve_requests(model, agenda);
         } else if count < current {
@@ -416,7 +444,11 @@ impl Trucks {
                 return Err(NotIdle { idle: idle.len(), remove });
             }
             for t in idle {
-                self.trucks[t].retired = true;
+                let truck = &mut self.trucks[t];
+                truck.retired = true;
+                self.retired_totals.loaded_trips += std::mem::take(&mut truck.loaded_trips);
+                self.retired_totals.units_moved += std::mem::take(&mut truck.units_moved);
+                self.retired_totals.km += std::mem::take(&mut truck.km);
             }
         }
         Ok(())
@@ -433,6 +465,7 @@ impl Trucks {
         }
         self.shipped = 0;
         self.kwh = 0.0;
+        self.retired_totals = RetiredTotals::default();
     }
 
     /// Whether the run has trucks at all.
@@ -486,9 +519,11 @@ impl Trucks {
         TruckFigures {
             count: self.trucks.iter().filter(|t| !t.retired).count(),
             times,
-            loaded_trips: self.trucks.iter().map(|t| t.loaded_trips).sum(),
-            units_moved: self.trucks.iter().map(|t| t.units_moved).sum(),
-            km: self.trucks.iter().map(|t| t.km).sum(),
+            loaded_trips: self.retired_totals.loaded_trips
+                + self.trucks.iter().map(|t| t.loaded_trips).sum::<u64>(),
+            units_moved: self.retired_totals.units_moved
+                + self.trucks.iter().map(|t| t.units_moved).sum::<u64>(),
+            km: self.retired_totals.km + self.trucks.iter().map(|t| t.km).sum::<f64>(),
         }
     }
 

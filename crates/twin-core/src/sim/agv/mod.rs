@@ -121,8 +121,10 @@ struct Vehicle {
     /// Deadlock resolutions tried at `resolve_t`, to stop retrying within one instant.
     resolve_t: Micros,
     resolves: u32,
-    /// Taken out of service by a smaller fleet size: holds no node, shows nowhere. Kept
-    /// in the table so that other vehicles' indices stay put.
+    /// Taken out of service by a smaller fleet size: holds no node, shows nowhere. The
+    /// slot stays in the table so that other vehicles' indices stay put, and the next
+    /// vehicle put into service takes it over (the table never outgrows the largest
+    /// fleet in service at once).
     retired: bool,
 }
 
@@ -263,10 +265,14 @@ const DEADLOCK_RETRY: Micros = 5 * crate::time::SECOND;
 const MAX_DEADLOCK_RECORDS: usize = 20;
 
 /// The AGVs of a run.
-#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Agvs {
-    /// Every vehicle ever in service, retired ones included.
+    /// The vehicles in service, and free slots (`retired`) that new ones take first.
     vehicles: Vec<Vehicle>,
+    /// Battery figures of vehicles retired since the statistics were reset (their slots
+    /// are reused, so the figures live here): lowest charge (kWh) and run-flat count.
+    retired_min_battery: f64,
+    retired_depleted: u64,
     /// One per `Model::fleets` entry.
     fleets: Vec<Fleet>,
     /// One per path graph.
@@ -351,6 +357,8 @@ impl Agvs {
             occupancy,
             deadlocks: Vec::new(),
             n_deadlocks: 0,
+            retired_min_battery: f64::INFINITY,
+            retired_depleted: 0,
             charger_queue: vec![VecDeque::new(); model.graphs.len()],
             station_nodes,
         }
@@ -377,6 +385,8 @@ impl Agvs {
         }
         self.deadlocks.clear();
         self.n_deadlocks = 0;
+        self.retired_min_battery = f64::INFINITY;
+        self.retired_depleted = 0;
     }
 
     /// Lets a vehicle move on if it no longer waits (a deadlock was broken for it).
@@ -418,10 +428,22 @@ impl Agvs {
                 return Err(FleetRefusal::NoRoom { free: placed.len() });
             }
             for node in placed {
-                let v = self.vehicles.len() as u32;
-                self.occupancy[g].node[node as usize] = Some(v);
                 let battery = spec.battery.map_or(0.0, |b| b.capacity_kwh);
-                self.vehicles.push(Vehicle::new(f, node, battery, agenda.now()));
+                let mut fresh = Vehicle::new(f, node, battery, agenda.now());
+                let v = match self.vehicles.iter().position(|veh| veh.retired) {
+                    Some(slot) => {
+                        // Events of the slot's former vehicle may still be queued: a
+                        // newer generation makes them stale.
+                        fresh.generation = self.vehicles[slot].generation.wrapping_add(1);
+                        self.vehicles[slot] = fresh;
+                        slot as u32
+                    }
+                    None => {
+                        self.vehicles.push(fresh);
+                        self.vehicles.len() as u32 - 1
+                    }
+                };
+                self.occupancy[g].node[node as usize] = Some(v);
                 self.fleets[f as usize].vehicles.push(v);
             }
         } else if count < current {
@@ -450,6 +472,8 @@ impl Agvs {
                 self.fleets[f as usize].vehicles.retain(|&x| x != v);
                 let veh = &mut self.vehicles[v as usize];
                 veh.retired = true;
+                self.retired_min_battery = self.retired_min_battery.min(veh.min_battery);
+                self.retired_depleted += veh.depleted;
                 let node = veh.node;
                 let occ = &mut self.occupancy[g];
                 if occ.node[node as usize] == Some(v) {
@@ -530,8 +554,9 @@ impl Agvs {
 
     /// Lowest charge any vehicle reached (kWh), and how often a battery ran dry.
     pub fn battery_extremes(&self) -> (f64, u64) {
-        let min = self.vehicles.iter().map(|v| v.min_battery).fold(f64::INFINITY, f64::min);
-        let depleted = self.vehicles.iter().map(|v| v.depleted).sum();
+        let serving = self.vehicles.iter().filter(|v| !v.retired);
+        let min = serving.clone().map(|v| v.min_battery).fold(self.retired_min_battery, f64::min);
+        let depleted = self.retired_depleted + serving.map(|v| v.depleted).sum::<u64>();
         (min, depleted)
     }
 
