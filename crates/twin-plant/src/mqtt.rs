@@ -118,6 +118,8 @@ enum SessionEvent {
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 /// How long the first connection of every edge node may take.
 const CONNECT_PATIENCE: Duration = Duration::from_secs(15);
+/// Longest wait for the broker to close a connection after our DISCONNECT.
+const DISCONNECT_PATIENCE: Duration = Duration::from_secs(10);
 /// Longest wait for the sessions to flush and close on stop.
 const CLOSE_PATIENCE: Duration = Duration::from_secs(30);
 
@@ -354,7 +356,16 @@ async fn poll(
 ) {
     loop {
         match eventloop.poll().await {
-            Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
+            // Keep reading until the broker closes the connection: it has then handled
+            // every PUBLISH before the DISCONNECT. Closing first would make it fail to
+            // send their PUBACKs, drop the rest and deliver the Last Will instead.
+            Ok(Event::Outgoing(Outgoing::Disconnect)) => {
+                let drain = async { while eventloop.poll().await.is_ok() {} };
+                if tokio::time::timeout(DISCONNECT_PATIENCE, drain).await.is_err() {
+                    tracing::warn!("the broker did not close the connection after DISCONNECT");
+                }
+                return;
+            }
             Ok(Event::Incoming(Packet::Publish(p))) if p.topic == ncmd => {
                 match Payload::decode(p.payload.as_ref()) {
                     Ok(payload) => {
