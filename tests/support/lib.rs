@@ -13,7 +13,9 @@ use twin_proto::v1;
 use twin_proto::v1::twin_service_client::TwinServiceClient;
 use twin_server::{CommandLogReader, Config, ServeError, TwinServer};
 
+pub mod mosquitto;
 pub mod prometheus;
+pub mod sparkplug;
 pub mod trust;
 
 /// How long a helper waits for something the server should do promptly.

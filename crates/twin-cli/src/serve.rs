@@ -122,7 +122,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
 }
 
 /// Completes on the first SIGINT or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
