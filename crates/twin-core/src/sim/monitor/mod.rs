@@ -181,10 +181,10 @@ impl Monitor {
             a.cleared_at = Some(now);
         }
         let cleared = self.alarms.iter().filter(|a| a.cleared_at.is_some()).count();
-        if cleared > ALARMS_KEPT {
-            if let Some(oldest) = self.alarms.iter().position(|a| a.cleared_at.is_some()) {
-                self.alarms.remove(oldest);
-            }
+        if cleared > ALARMS_KEPT
+            && let Some(oldest) = self.alarms.iter().position(|a| a.cleared_at.is_some())
+        {
+            self.alarms.remove(oldest);
         }
         self.revision += 1;
     }
