@@ -321,6 +321,19 @@ impl Sim {
         &self.monitor.alarms
     }
 
+    /// Alarms raised in this run so far (open, cleared, and no longer kept).
+    pub fn alarms_raised(&self) -> u64 {
+        self.monitor.next_alarm - 1
+    }
+
+    /// Open alarms on `station` now.
+    pub fn open_alarms(&self, station: StationIdx) -> u32 {
+        let Some(id) = self.model.stations.get(station as usize).map(|s| &s.id) else {
+            return 0;
+        };
+        self.monitor.alarms.iter().filter(|a| a.cleared_at.is_none() && &a.station == id).count() as u32
+    }
+
     /// Changes whenever [`Sim::alarms`] changes (an alarm raised or cleared).
     pub fn alarms_revision(&self) -> u64 {
         self.monitor.revision
