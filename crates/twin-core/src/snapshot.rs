@@ -24,6 +24,8 @@ use crate::scene::{Scene, Schedules};
 use crate::time::Micros;
 
 /// Bumped whenever the state's layout changes; older snapshots are refused, not guessed.
+/// Version 2 added the deviation monitor (observations, sync status, alarms) and the
+/// totals of retired vehicles and trucks.
 pub const FORMAT_VERSION: u32 = 2;
 const MAGIC: &[u8; 8] = b"TWINSNAP";
 const CHECKSUM_LEN: usize = 32;
