@@ -159,7 +159,8 @@ async fn the_last_will_reports_the_death_of_a_killed_plant() {
 async fn sigterm_publishes_the_death_and_exits_cleanly() {
     let group = "term";
     let mut observer = Observer::connect(broker().addr, group).await;
-    let mut plant = PlantProcess::start(&training_line(), group, &["--speed", "60", "--publish-every", "100ms"]);
+    let mut plant =
+        PlantProcess::start(&training_line(), group, &["--speed", "60", "--publish-every", "100ms"]);
     observer.until(is(MessageKind::NBirth)).await;
     let data = observer.until(is(MessageKind::DData)).await;
     let seen_ms = data.last().and_then(|m| m.payload.timestamp).expect("DDATA timestamp");
