@@ -156,6 +156,27 @@ async fn the_last_will_reports_the_death_of_a_killed_plant() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_publishes_the_death_and_exits_cleanly() {
+    let group = "term";
+    let mut observer = Observer::connect(broker().addr, group).await;
+    let mut plant =
+        PlantProcess::start(&training_line(), group, &["--speed", "60", "--publish-every", "100ms"]);
+    observer.until(is(MessageKind::NBirth)).await;
+    let data = observer.until(is(MessageKind::DData)).await;
+    let seen_ms = data.last().and_then(|m| m.payload.timestamp).expect("DDATA timestamp");
+    let status = Command::new("kill").args(["-TERM", &plant.child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let rest = observer.until(is(MessageKind::NDeath)).await;
+    let death = rest.last().expect("NDEATH");
+    assert_eq!(u64_metric(death, vocab::BD_SEQ), Some(0));
+    assert!(
+        death.payload.timestamp.expect("timestamp") >= seen_ms,
+        "published at stop (plant time now), not the Last Will registered at time 0"
+    );
+    assert!(plant.wait().await.success(), "exit 0 on SIGTERM:\n{}", plant.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rebirth_command_republishes_every_birth() {
     let group = "rebirth";
     let mut observer = Observer::connect(broker().addr, group).await;
