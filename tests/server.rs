@@ -581,6 +581,10 @@ async fn scenes_list_load_and_reset() {
     let mut sorted = names.clone();
     sorted.sort();
     assert_eq!(names, sorted, "sorted by name");
+    assert!(
+        !names.iter().any(|n| n.starts_with("experiments/") || n.starts_with("drift/")),
+        "experiment designs and drift files are not scenes: {names:?}"
+    );
 
     let mut stream = c
         .stream_state(v1::StreamStateRequest { rate_hz: 60, full_frames_only: false })

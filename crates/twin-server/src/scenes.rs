@@ -1,9 +1,14 @@
 //! The scene catalogue: `*.ron` files under the scenes folder, searched recursively and
 //! named by their path below it without the extension (`training-line`,
 //! `validation/mm1`). Only catalogue names can be loaded over gRPC, never paths, so a
-//! client cannot make the server read arbitrary files.
+//! client cannot make the server read arbitrary files. The top-level folders
+//! [`NOT_SCENES`] hold other RON files (experiment designs, plant drift files) and are
+//! left out.
 
 use std::path::{Path, PathBuf};
+
+/// Top-level folders of the scenes folder whose files are not scenes.
+pub const NOT_SCENES: [&str; 2] = ["experiments", "drift"];
 
 /// One scene file in the catalogue.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -46,7 +51,10 @@ pub fn list(dir: &Path) -> Vec<Entry> {
                 continue;
             };
             if kind.is_dir() {
-                pending.push(path);
+                let other = folder == dir && NOT_SCENES.iter().any(|n| path.file_name().is_some_and(|f| f == *n));
+                if !other {
+                    pending.push(path);
+                }
             } else if path.extension().is_some_and(|e| e == "ron") {
                 out.push(Entry { name: name_of(dir, &path), path });
             }
