@@ -51,7 +51,8 @@ pub fn list(dir: &Path) -> Vec<Entry> {
                 continue;
             };
             if kind.is_dir() {
-                let other = folder == dir && NOT_SCENES.iter().any(|n| path.file_name().is_some_and(|f| f == *n));
+                let other =
+                    folder == dir && NOT_SCENES.iter().any(|n| path.file_name().is_some_and(|f| f == *n));
                 if !other {
                     pending.push(path);
                 }
