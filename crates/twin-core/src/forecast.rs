@@ -212,6 +212,11 @@ pub struct OrderRisk {
     /// Simulated time it was released and is due, seconds.
     pub released_s: f64,
     pub due_s: f64,
+    /// The same in microseconds (for the wire).
+    #[serde(skip)]
+    pub released_at: Micros,
+    #[serde(skip)]
+    pub due: Micros,
     /// Share of replications in which it finished by its due date.
     pub on_time_probability: f64,
 }
@@ -225,6 +230,11 @@ pub struct Forecast {
     /// Simulated time of the fork and the horizon, seconds.
     pub from_s: f64,
     pub horizon_s: f64,
+    /// The same in microseconds (for the wire).
+    #[serde(skip)]
+    pub from: Micros,
+    #[serde(skip)]
+    pub until: Micros,
     pub replications: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parts_finished: Option<Band>,
@@ -416,6 +426,8 @@ impl Forecaster {
                 product: model.products[usize::from(o.product)].id.clone(),
                 released_s: to_secs(o.released_at),
                 due_s: to_secs(o.due),
+                released_at: o.released_at,
+                due: o.due,
                 on_time_probability: outcomes.iter().filter(|r| r.on_time.get(i) == Some(&true)).count()
                     as f64
                     / n,
@@ -429,6 +441,8 @@ impl Forecaster {
             seed: self.sim.seed(),
             from_s: to_secs(self.from()),
             horizon_s: to_secs(self.until),
+            from: self.from(),
+            until: self.until,
             replications: outcomes.len() as u32,
             parts_finished: band(Kpi::PartsFinished, &|r| r.finished as f64),
             throughput_per_hour: band(Kpi::Throughput, &|r| r.finished as f64 / hours),

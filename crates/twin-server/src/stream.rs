@@ -74,6 +74,7 @@ pub fn frame(snap: &Snapshot, prev: Option<&Snapshot>, seq: u64) -> v1::StateFra
             bottlenecks: Some(snap.bottlenecks.clone()),
             flows: snap.flows.clone(),
             rush_orders: snap.rush_orders.clone(),
+            forecast: snap.forecast.as_deref().cloned(),
         },
         Some(prev) => v1::StateFrame {
             seq,
@@ -95,6 +96,11 @@ pub fn frame(snap: &Snapshot, prev: Option<&Snapshot>, seq: u64) -> v1::StateFra
             flows: changed(&snap.flows, &prev.flows),
             // A run's rush orders keep their positions: new ones are appended.
             rush_orders: changed(&snap.rush_orders, &prev.rush_orders),
+            // A new forecast is a new `Arc`.
+            forecast: match (&snap.forecast, &prev.forecast) {
+                (Some(now), Some(before)) if Arc::ptr_eq(now, before) => None,
+                (now, _) => now.as_deref().cloned(),
+            },
         },
     }
 }

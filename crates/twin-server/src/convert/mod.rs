@@ -8,14 +8,17 @@
 //! - [`report`](mod@report): the typed report.
 //! - [`request`]: requests into core commands; refusals into statuses.
 //! - [`experiment`]: experiment events.
+//! - [`forecast`]: forecast requests, results and progress.
 
 pub mod experiment;
+pub mod forecast;
 pub mod layout;
 pub mod report;
 pub mod request;
 pub mod state;
 
 pub use self::experiment::{experiment_failed, experiment_finished, experiment_started, replication_done};
+pub use self::forecast::{forecast_progress, forecast_request, forecast_result, forecast_status};
 pub use self::layout::{TRUCK_FLEET_ID, layout, scene_info, set_layout_servers, set_layout_vehicles};
 pub use self::report::report;
 pub use self::request::{
