@@ -96,7 +96,13 @@ pub fn run(args: ForecastArgs) -> Result<ExitCode> {
         replications: args.reps,
         kpis: args.kpis.iter().map(|&k| k.into()).collect(),
     };
-    let forecaster = Forecaster::new(&sim, &request).context("--horizon or --reps")?;
+    let forecaster = match Forecaster::new(&sim, &request) {
+        Ok(forecaster) => forecaster,
+        Err(e) => {
+            let flag = if e.field() == "replications" { "--reps" } else { "--horizon" };
+            anyhow::bail!("{flag}: {e}");
+        }
+    };
     let started = Instant::now();
     let forecast = twin_lab::run_forecast(&forecaster, args.jobs, |_, _| {}, &AtomicBool::new(false))
         .context("the forecast was cancelled")?;
