@@ -487,6 +487,8 @@ impl Driver {
             Request::SetForecast(run, forecast) => {
                 if run == self.run {
                     self.forecast = Some(forecast);
+                    // A paused run publishes only when something changes: this did.
+                    self.publish();
                 }
             }
             Request::Stop => {
