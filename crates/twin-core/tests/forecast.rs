@@ -2,7 +2,7 @@
 //! differ from each other; a forecast from a restored snapshot equals one from the live
 //! state; on-time judgements agree with what the fork did; bad requests name their
 //! field; and P10-P90 bands hold a driftless plant's realised output about 80% of the
-//! time (a fast version of `examples/calibrate_forecast.rs`).
+//! time (a fast version of `crates/twin-lab/examples/calibrate_forecast.rs`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
