@@ -131,13 +131,15 @@ fn the_end_of_the_shift_follows_the_main_calendar() {
 #[test]
 fn bands_hold_a_driftless_plants_output_about_80_percent_of_the_time() {
     let model = model("training-line.ron");
-    let (plants, windows, reps) = (12u64, 6, 40);
+    // Eight-hour windows keep the bands wide (a few hundred parts) so that the integer
+    // edges, which count as inside, add little above 80%.
+    let (plants, windows, reps) = (10u64, 6, 40);
     let (mut inside, mut points) = (0, 0);
     for plant_seed in 0..plants {
         let mut plant = Sim::new(Arc::clone(&model), 1000 + plant_seed);
         plant.run_until(DAY);
         for _ in 0..windows {
-            let forecaster = Forecaster::new(&plant, &request(2 * HOUR, reps)).unwrap();
+            let forecaster = Forecaster::new(&plant, &request(8 * HOUR, reps)).unwrap();
             let band = forecaster.run().parts_finished.unwrap();
             let before = plant.lifetime_counts().1;
             plant.run_until(forecaster.until());
