@@ -28,6 +28,8 @@ struct Args {
     start: u64,
     horizon: u64,
     jobs: usize,
+    /// Number of the first plant (its seed is 90,000 + the number).
+    first_plant: u64,
 }
 
 fn parse() -> Result<Args, String> {
@@ -39,6 +41,7 @@ fn parse() -> Result<Args, String> {
         start: 7 * twin_core::time::DAY,
         horizon: 8 * twin_core::time::HOUR,
         jobs: 0,
+        first_plant: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -47,6 +50,9 @@ fn parse() -> Result<Args, String> {
             "--plants" => args.plants = value()?.parse().map_err(|e| format!("--plants: {e}"))?,
             "--windows" => args.windows = value()?.parse().map_err(|e| format!("--windows: {e}"))?,
             "--reps" => args.reps = value()?.parse().map_err(|e| format!("--reps: {e}"))?,
+            "--first-plant" => {
+                args.first_plant = value()?.parse().map_err(|e| format!("--first-plant: {e}"))?
+            }
             "--jobs" => args.jobs = value()?.parse().map_err(|e| format!("--jobs: {e}"))?,
             "--start" => args.start = Duration::parse(&value()?)?.micros(),
             "--horizon" => args.horizon = Duration::parse(&value()?)?.micros(),
@@ -71,7 +77,7 @@ fn main() -> Result<(), String> {
     let model = Arc::new(Model::load(std::path::Path::new(&args.scene)).map_err(|e| e.to_string())?);
     let started = Instant::now();
     let mut tally = Tally::default();
-    for plant_idx in 0..args.plants {
+    for plant_idx in args.first_plant..args.first_plant + args.plants {
         // The plant: the scene under a seed of its own, far from the twin's.
         let mut plant = Sim::new(Arc::clone(&model), 90_000 + plant_idx);
         plant.run_until(args.start);
