@@ -6,6 +6,7 @@
 mod audit;
 mod experiment;
 mod plant;
+mod forecast;
 mod run;
 mod serve;
 mod text;
@@ -36,6 +37,9 @@ enum Command {
     },
     /// Run a scene as fast as possible and print its KPI report (or continue a saved run).
     Run(run::RunArgs),
+    /// Forecast a saved run: P10/P50/P90 of parts finished, throughput, WIP and
+    /// value-added rate by the horizon, and each open order's on-time probability.
+    Forecast(forecast::ForecastArgs),
     /// Serve the live twin over gRPC (twin.v1.TwinService, health, reflection).
     Serve(Box<serve::ServeArgs>),
     /// Run a layout experiment (variants x replications) and compare KPIs with intervals.
@@ -87,5 +91,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
         }
         Command::Run(args) => run::run(args),
+        Command::Forecast(args) => forecast::run(args),
     }
 }

@@ -51,6 +51,17 @@ pub struct ServeArgs {
     /// A viewer that accepts no frame for this many seconds is dropped.
     #[arg(long, default_value_t = StreamLimits::default().stall_timeout.as_secs())]
     stall_secs: u64,
+    /// Publish a forecast in the state stream (StateFrame.forecast) every this much wall
+    /// time, e.g. 5m (default: none). Skipped while the clock stands still.
+    #[arg(long, value_parser = crate::parse_duration)]
+    forecast_every: Option<twin_core::time::Duration>,
+    /// Replications of each periodic forecast (run on one thread), 1 to 1000.
+    #[arg(long, default_value_t = 20, requires = "forecast_every")]
+    forecast_reps: u32,
+    /// How far ahead the periodic forecast looks, at most 7d (default: the end of the
+    /// current shift).
+    #[arg(long, value_parser = crate::parse_duration, requires = "forecast_every")]
+    forecast_horizon: Option<twin_core::time::Duration>,
     #[command(flatten)]
     trust: TrustArgs,
 }
@@ -82,7 +93,31 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
             PathBuf::from(FALLBACK_SCENE)
         }
     };
+    let forecast = match args.forecast_every {
+        None => None,
+        Some(every) => {
+            use twin_core::forecast::{MAX_AHEAD, MAX_REPLICATIONS};
+            anyhow::ensure!(every.micros() > 0, "--forecast-every must be more than 0");
+            anyhow::ensure!(
+                (1..=MAX_REPLICATIONS).contains(&args.forecast_reps),
+                "--forecast-reps must be 1 to {MAX_REPLICATIONS}, got {}",
+                args.forecast_reps
+            );
+            let ahead = args.forecast_horizon.map(|h| h.micros());
+            anyhow::ensure!(
+                ahead.is_none_or(|a| a > 0 && a <= MAX_AHEAD),
+                "--forecast-horizon must be more than 0 and at most {}",
+                twin_core::time::Duration(MAX_AHEAD)
+            );
+            Some(twin_server::forecast::PeriodicForecast {
+                every: Duration::from_micros(every.micros()),
+                replications: args.forecast_reps,
+                ahead,
+            })
+        }
+    };
     let config = Config {
+        forecast,
         scenes_dir: args.scenes,
         seed: args.seed,
         speed: args.speed,

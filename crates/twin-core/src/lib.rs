@@ -32,9 +32,13 @@
 //! - [`stats`]: accumulators (lead times, part totals, confidence intervals).
 //! - [`report`]: the KPI report, pure functions of the state (`stations`, `complex`,
 //!   `bottleneck`).
+//! - [`forecast`]: many re-keyed futures of the current state, summarised as P10 / P50 /
+//!   P90 bands and on-time probabilities (no threads: callers run replications in
+//!   parallel).
 
 pub mod dist;
 pub mod error;
+pub mod forecast;
 pub mod graph;
 pub mod model;
 pub mod report;

@@ -20,6 +20,8 @@
 //! - [`run`](mod@run): the parallel runner with progress and cancel ([`run()`]).
 //! - [`results`]: estimates, paired differences, rankings ([`Results`]).
 //! - [`output`]: text tables, CSV and JSON; [`plot`]: SVG plots.
+//! - [`forecast`](mod@forecast): a forecast's replications on the same kind of pool
+//!   ([`run_forecast`]).
 //!
 //! # Driving it (CLI or gRPC server)
 //!
@@ -88,6 +90,7 @@ pub mod edit;
 pub mod error;
 pub mod experiment;
 pub mod file;
+pub mod forecast;
 pub mod kpi;
 pub mod output;
 pub mod plot;
@@ -97,5 +100,6 @@ pub mod run;
 pub use error::{FileProblem, LabError};
 pub use experiment::{Experiment, Kpi, Variant};
 pub use file::{Better, Edit, ExperimentFile};
+pub use forecast::run_forecast;
 pub use results::{Estimate, KpiResult, KpiRow, MetricEstimate, Outcome, Results, VariantEstimates};
 pub use run::{Progress, RunOptions, run};

@@ -150,6 +150,9 @@ pub static RPCS: &[Rpc] = &[
     row("CancelExperiment", Planner, EveryCall(render::<v1::CancelExperimentRequest>)),
     row("WhoAmI", Viewer, Rejections),
     row("ListAudit", Admin, Rejections),
+    // Costs whole cores for a while: operators forecast their shift; viewers see the
+    // periodic forecast in the state stream.
+    row("Forecast", Operator, Rejections),
 ];
 
 /// Longest rendering of a request in the audit log, characters.

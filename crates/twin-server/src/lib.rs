@@ -31,6 +31,7 @@ pub mod audit;
 pub mod auth;
 pub mod convert;
 pub mod experiment;
+pub mod forecast;
 pub mod gate;
 pub mod live;
 pub mod measure;
@@ -84,6 +85,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Authentication, TLS, audit log and metrics (default: none of them, loopback only).
     pub trust: TrustConfig,
+    /// The periodic forecast published in the state stream; None: none.
+    pub forecast: Option<forecast::PeriodicForecast>,
 }
 
 impl Config {
@@ -98,6 +101,7 @@ impl Config {
             limits: StreamLimits::default(),
             shutdown_grace: Duration::from_secs(5),
             trust: TrustConfig::default(),
+            forecast: None,
         }
     }
 }
@@ -122,6 +126,8 @@ pub enum ServeError {
 pub struct TwinServer {
     twin: Twin,
     trust: trust::Trust,
+    /// Started with the serving, stopped at shutdown.
+    periodic_forecast: Option<forecast::PeriodicForecast>,
 }
 
 impl TwinServer {
@@ -149,9 +155,11 @@ impl TwinServer {
                 shutdown: CancellationToken::new(),
                 shutdown_grace: config.shutdown_grace,
                 experiments: Arc::default(),
+                forecasts: Arc::default(),
                 audit: trust.audit.clone(),
             },
             trust,
+            periodic_forecast: config.forecast,
         })
     }
 
@@ -190,6 +198,9 @@ impl TwinServer {
         }
         let sim = Arc::clone(&twin.sim);
         let token = twin.shutdown.clone();
+        if let Some(periodic) = self.periodic_forecast {
+            tokio::spawn(forecast::periodic(Arc::clone(&sim), periodic, token.clone()));
+        }
         let grace = twin.shutdown_grace;
 
         let (reporter, health) = tonic_health::server::health_reporter();

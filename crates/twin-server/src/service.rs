@@ -18,6 +18,7 @@ use crate::audit::{self, AuditLog};
 use crate::auth::{self, Caller};
 use crate::convert;
 use crate::experiment::Experiments;
+use crate::forecast::Forecasts;
 use crate::scenes;
 use crate::sim::{Control, ControlReply, Injection, LiveScene, Receipt, SimHandle, Stopped};
 use crate::stream::{self, StreamLimits, Viewer};
@@ -38,6 +39,8 @@ pub struct Twin {
     pub(crate) shutdown_grace: std::time::Duration,
     /// Running experiments (StartExperiment / CancelExperiment).
     pub(crate) experiments: Arc<Experiments>,
+    /// Forecasts running on demand (Forecast).
+    pub(crate) forecasts: Arc<Forecasts>,
     /// The audit log (ListAudit); None when the server keeps none.
     pub(crate) audit: Option<Arc<AuditLog>>,
 }
@@ -321,5 +324,15 @@ impl TwinService for Twin {
             .map_err(|e| Status::internal(format!("audit task failed: {e}")))?
             .map_err(|e| Status::internal(e.to_string()))?;
         Ok(Response::new(audit::page_response(&page)))
+    }
+
+    type ForecastStream = BoxStream<v1::ForecastEvent>;
+
+    async fn forecast(
+        &self,
+        request: Request<v1::ForecastRequest>,
+    ) -> Result<Response<Self::ForecastStream>, Status> {
+        let events = self.forecasts.start(&self.sim, request.into_inner(), self.shutdown.clone()).await?;
+        Ok(Response::new(Box::pin(events)))
     }
 }

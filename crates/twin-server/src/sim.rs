@@ -102,6 +102,9 @@ pub struct Snapshot {
     pub alarms: Arc<Vec<v1::Alarm>>,
     /// Alarm count and open alarms for the frame summary.
     pub alarm_summary: Arc<v1::AlarmSummary>,
+    /// The latest periodic forecast of this run, if the server makes them (shared: a
+    /// new one is a new `Arc`).
+    pub forecast: Option<Arc<v1::ForecastResult>>,
     /// When the simulation thread published it (for delay measurements).
     pub published: Instant,
 }
@@ -137,7 +140,16 @@ enum Request {
     Inject(Injection, oneshot::Sender<Result<Receipt, CommandError>>),
     Report(oneshot::Sender<ReportReply>),
     CommandLog(oneshot::Sender<Vec<(Micros, Injection)>>),
+    Fork(oneshot::Sender<LiveCopy>),
+    SetForecast(u64, Arc<v1::ForecastResult>),
     Stop,
+}
+
+/// A copy of the live run's state at one instant, for forecasts.
+pub struct LiveCopy {
+    pub sim: Sim,
+    /// Which run it is a copy of (Reset and LoadScene start a new one).
+    pub run: u64,
 }
 
 /// The simulation thread has stopped (server shutting down).
@@ -198,6 +210,18 @@ impl SimHandle {
     /// The command log of the current run: `(sim_time, command)` in order.
     pub async fn command_log(&self) -> Result<Vec<(Micros, Injection)>, Stopped> {
         self.ask(Request::CommandLog).await
+    }
+
+    /// A copy of the live state now, taken between events (a clone: the pacing hardly
+    /// notices).
+    pub async fn fork(&self) -> Result<LiveCopy, Stopped> {
+        self.ask(Request::Fork).await
+    }
+
+    /// Publishes `forecast` in the snapshots of run `run` from now on (ignored when that
+    /// run has ended).
+    pub fn set_forecast(&self, run: u64, forecast: v1::ForecastResult) -> Result<(), Stopped> {
+        self.requests.send(Request::SetForecast(run, Arc::new(forecast))).map_err(|_| Stopped)
     }
 
     /// Stops the thread and waits for it.
@@ -265,6 +289,11 @@ struct Driver {
     /// revision)` they were converted at.
     alarms: (Arc<Vec<v1::Alarm>>, Arc<v1::AlarmSummary>),
     alarms_at: (u64, u64),
+    /// Number of the current run (bumped by Reset and LoadScene), so that a forecast of
+    /// an earlier run is never published in this one.
+    run: u64,
+    /// The latest periodic forecast of this run.
+    forecast: Option<Arc<v1::ForecastResult>>,
 }
 
 impl Driver {
@@ -307,6 +336,8 @@ impl Driver {
             publisher: None,
             alarms: (Arc::default(), Arc::new(convert::alarm_summary(&[], 0))),
             alarms_at: (1, 0),
+            run: 1,
+            forecast: None,
         }
     }
 
@@ -485,6 +516,16 @@ impl Driver {
             Request::CommandLog(reply) => {
                 let _ = reply.send(self.log.clone());
             }
+            Request::Fork(reply) => {
+                let _ = reply.send(LiveCopy { sim: self.sim.clone(), run: self.run });
+            }
+            Request::SetForecast(run, forecast) => {
+                if run == self.run {
+                    self.forecast = Some(forecast);
+                    // A paused run publishes only when something changes: this did.
+                    self.publish();
+                }
+            }
             Request::Stop => {
                 tracing::debug!("simulation thread stopping");
                 return false;
@@ -528,6 +569,8 @@ impl Driver {
         self.sim = Sim::new(Arc::clone(&scene.model), seed);
         self.scene = scene;
         self.generation += 1;
+        self.run += 1;
+        self.forecast = None;
         self.layout = layout_of(&self.scene, self.generation);
         self.motion.clear();
         self.flow_window = RateWindow::default();
@@ -641,6 +684,7 @@ impl Driver {
             flows,
             rush_orders,
             kpis: self.kpis,
+            forecast: self.forecast.clone(),
             bottlenecks: v1::BottleneckRanking {
                 momentary_station_index: self.sim.momentary_bottleneck(),
                 ..self.ranking.clone()

@@ -75,6 +75,7 @@ pub fn frame(snap: &Snapshot, prev: Option<&Snapshot>, seq: u64) -> v1::StateFra
             flows: snap.flows.clone(),
             rush_orders: snap.rush_orders.clone(),
             alarms: Some((*snap.alarm_summary).clone()),
+            forecast: snap.forecast.as_deref().cloned(),
         },
         Some(prev) => v1::StateFrame {
             seq,
@@ -99,6 +100,11 @@ pub fn frame(snap: &Snapshot, prev: Option<&Snapshot>, seq: u64) -> v1::StateFra
             alarms: (!Arc::ptr_eq(&snap.alarm_summary, &prev.alarm_summary)
                 && snap.alarm_summary != prev.alarm_summary)
                 .then(|| (*snap.alarm_summary).clone()),
+            // A new forecast is a new `Arc`.
+            forecast: match (&snap.forecast, &prev.forecast) {
+                (Some(now), Some(before)) if Arc::ptr_eq(now, before) => None,
+                (now, _) => now.as_deref().cloned(),
+            },
         },
     }
 }

@@ -108,6 +108,15 @@ impl Sim {
         bottleneck::rankings(self).total
     }
 
+    /// Revenue, bought-in material and energy cost over the statistics window so far,
+    /// the sums behind the report's value-added rate (`complex::value_added`).
+    pub(crate) fn value_added_sums(&self) -> (f64, f64, f64) {
+        let vehicles = complex::vehicles(self);
+        let (energy, factory_kwh) = complex::energy(self, &vehicles);
+        let va = complex::value_added(self, &energy, &factory_kwh);
+        (va.revenue, va.material_cost, va.energy_cost)
+    }
+
     /// All KPIs over the statistics window up to now.
     pub fn report(&self) -> Report {
         self.report_with(ReportOptions::default())

@@ -113,4 +113,18 @@ impl Sim {
         copy.flow.rekey(seed);
         copy
     }
+
+    /// A fork (as [`Sim::fork`]) that also records when the parts with a due date that
+    /// are in the complex now finish: what a forecast needs for on-time risks.
+    pub(crate) fn fork_watching(&self, seed: u64) -> Sim {
+        let mut copy = self.fork(seed);
+        copy.flow.watch_finishes(self.now());
+        copy
+    }
+
+    /// When watched parts finished in a [`Sim::fork_watching`] copy: `(part slot,
+    /// released at, finished at)`, in order.
+    pub(crate) fn watched_finishes(&self) -> &[(u32, crate::time::Micros, crate::time::Micros)] {
+        self.flow.watched_finishes()
+    }
 }

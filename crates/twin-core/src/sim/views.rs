@@ -3,7 +3,7 @@
 
 use super::Sim;
 use super::agv::VehicleView;
-use super::flow::{RushOrder, StationView};
+use super::flow::{OpenOrder, RushOrder, StationView};
 use super::materials::MaterialView;
 use super::trucks::TruckView;
 use crate::model::StationIdx;
@@ -73,6 +73,12 @@ impl Sim {
     /// Every rush order of the run, in the order placed, with its progress.
     pub fn rush_orders(&self) -> &[RushOrder] {
         self.flow.rush_orders()
+    }
+
+    /// The orders in the complex now: every released part whose source gives it a due
+    /// date, by part slot.
+    pub fn open_orders(&self) -> Vec<OpenOrder> {
+        self.flow.open_orders()
     }
 
     /// Lead times recorded since the warm-up, for quantiles.

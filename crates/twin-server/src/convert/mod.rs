@@ -9,9 +9,11 @@
 //! - [`request`]: requests into core commands; refusals into statuses.
 //! - [`experiment`]: experiment events.
 //! - [`alarms`]: sync status per station and deviation alarms.
+//! - [`forecast`]: forecast requests, results and progress.
 
 pub mod alarms;
 pub mod experiment;
+pub mod forecast;
 pub mod layout;
 pub mod report;
 pub mod request;
@@ -19,6 +21,7 @@ pub mod state;
 
 pub use self::alarms::{alarm, alarm_summary, sync_status};
 pub use self::experiment::{experiment_failed, experiment_finished, experiment_started, replication_done};
+pub use self::forecast::{forecast_progress, forecast_request, forecast_result, forecast_status};
 pub use self::layout::{TRUCK_FLEET_ID, layout, scene_info, set_layout_servers, set_layout_vehicles};
 pub use self::report::report;
 pub use self::request::{

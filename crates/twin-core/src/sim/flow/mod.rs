@@ -407,6 +407,30 @@ pub(crate) struct Flow {
     /// The opt-in cycle recorder; not part of the state (see `cycles`).
     #[serde(skip)]
     recorder: Option<Box<CycleRecorder>>,
+    /// Forecast forks only: when watched parts finished. Not part of the saved state (a
+    /// live run never watches), so snapshots are unchanged.
+    #[serde(skip)]
+    watch: Option<FinishWatch>,
+}
+
+/// The finishes of the parts that were in the complex when a forecast forked, so that
+/// each open order's on-time outcome is known. Bounded by the WIP at the fork.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct FinishWatch {
+    /// Parts released at or before this time are watched; slots reused later are not.
+    since: Micros,
+    /// `(part slot, released at, finished at)`, in the order they finished.
+    finished: Vec<(PartId, Micros, Micros)>,
+}
+
+/// An order in the complex: a released part whose source gives it a due date.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenOrder {
+    /// Its slot in the part table: unique among the parts in the complex now.
+    pub part: u32,
+    pub product: ProductIdx,
+    pub released_at: Micros,
+    pub due: Micros,
 }
 
 impl Flow {
@@ -486,6 +510,7 @@ impl Flow {
             rush_orders: Vec::new(),
             rush_base: 0,
             recorder: None,
+            watch: None,
         }
     }
 
@@ -643,5 +668,35 @@ impl Flow {
     /// Whether `station` is down now.
     pub fn is_down(&self, station: StationIdx) -> bool {
         self.stations[station as usize].down
+    }
+
+    /// Every part in the complex that carries a due date, by slot.
+    pub fn open_orders(&self) -> Vec<OpenOrder> {
+        let mut free = vec![false; self.parts.len()];
+        for &slot in &self.free_parts {
+            free[slot as usize] = true;
+        }
+        self.parts
+            .iter()
+            .enumerate()
+            .filter(|&(slot, p)| !free[slot] && p.due != Micros::MAX)
+            .map(|(slot, p)| OpenOrder {
+                part: slot as u32,
+                product: p.product,
+                released_at: p.created,
+                due: p.due,
+            })
+            .collect()
+    }
+
+    /// Starts recording when the parts with a due date released at or before `since`
+    /// finish (a forecast fork; see [`FinishWatch`]).
+    pub fn watch_finishes(&mut self, since: Micros) {
+        self.watch = Some(FinishWatch { since, finished: Vec::new() });
+    }
+
+    /// The watched finishes so far, `(part slot, released at, finished at)`, in order.
+    pub fn watched_finishes(&self) -> &[(PartId, Micros, Micros)] {
+        self.watch.as_ref().map_or(&[], |w| &w.finished)
     }
 }

@@ -190,6 +190,12 @@ impl Flow {
         let p = self.parts[part as usize];
         let sink = cx.model.products[p.product as usize].sink;
         self.totals.part_finished(cx.agenda.now(), p.product as usize, p.created, p.due, sink);
+        if let Some(watch) = &mut self.watch
+            && p.due != crate::time::Micros::MAX
+            && p.created <= watch.since
+        {
+            watch.finished.push((part, p.created, cx.agenda.now()));
+        }
         if let Some(order) = p.rush_order {
             self.rush_order_mut(order).unit_finished(cx.agenda.now());
         }
