@@ -3,7 +3,9 @@
 # run-time libraries (X11 client libraries, the Vulkan loader and Mesa's software Vulkan
 # driver). With --headless: Xvfb for rendering without a display. With --prometheus:
 # Prometheus and promtool (Debian's `prometheus` package), which the metrics test runs
-# as a real scraper and rule checker. Packages already present are left alone.
+# as a real scraper and rule checker. With --mqtt: the mosquitto broker and its command-
+# line clients, for the Sparkplug B plant and ingest tests. Packages already present are
+# left alone.
 set -euo pipefail
 
 packages=(libvulkan1 mesa-vulkan-drivers libx11-6 libxcursor1 libxi6 libxrandr2 libxkbcommon-x11-0)
@@ -11,7 +13,8 @@ for flag in "$@"; do
   case "$flag" in
     --headless) packages+=(xvfb xauth) ;;
     --prometheus) packages+=(prometheus) ;;
-    *) echo "system-deps: unknown flag $flag (known: --headless, --prometheus)" >&2; exit 2 ;;
+    --mqtt) packages+=(mosquitto mosquitto-clients) ;;
+    *) echo "system-deps: unknown flag $flag (known: --headless, --prometheus, --mqtt)" >&2; exit 2 ;;
   esac
 done
 
@@ -29,6 +32,6 @@ sudo=()
 [ "$(id -u)" -eq 0 ] || sudo=(sudo)
 echo "system-deps: installing ${missing[*]}" >&2
 "${sudo[@]}" apt-get update -qq
-# The prometheus package would start its own service where an init system runs; the
-# tests start their own instance on a free port and do not need it.
+# The prometheus and mosquitto packages would start their own services where an init
+# system runs; the tests start their own instances on free ports and do not need them.
 DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

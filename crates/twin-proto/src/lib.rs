@@ -4,6 +4,9 @@
 //! - [`v1`]: prost messages and enums of package `twin.v1`, with the tonic client
 //!   ([`v1::twin_service_client`]) and server ([`v1::twin_service_server`]) modules.
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptor set for gRPC reflection.
+//! - [`sparkplug`]: the Sparkplug B MQTT payload (`proto/sparkplug/sparkplug_b.proto`),
+//!   topic names, data types, metric helpers and the metric vocabulary the plant
+//!   emulator publishes and the twin's ingest reads.
 //!
 //! Architecture invariant: this crate contains generated code only. It knows nothing about
 //! the simulation core; converting between core and wire types is the server's job.
@@ -13,6 +16,8 @@ pub mod v1 {
     #![allow(clippy::all, missing_docs)]
     tonic::include_proto!("twin.v1");
 }
+
+pub mod sparkplug;
 
 /// Encoded `google.protobuf.FileDescriptorSet` of `twin.v1` (with source info), for
 /// `tonic-reflection`'s `register_encoded_file_descriptor_set`.

@@ -1,0 +1,95 @@
+//! A real MQTT broker (Debian's `mosquitto`, installed by `scripts/system-deps.sh
+//! --mqtt`) on a free loopback port with a temporary config and data folder.
+//!
+//! Start it once per test binary (e.g. behind a `OnceLock`) and give every test its own
+//! Sparkplug group id. A watchdog shell owns the broker: it stops it when the test
+//! process exits (statics are never dropped) or when the [`Mosquitto`] is dropped.
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::prometheus::free_port;
+
+/// Where Debian installs the broker.
+pub const MOSQUITTO: &str = "/usr/sbin/mosquitto";
+
+/// A running mosquitto.
+pub struct Mosquitto {
+    /// The listener address (127.0.0.1:port).
+    pub addr: SocketAddr,
+    watchdog: Child,
+    /// Config, data folder and log; the watchdog removes it after the broker stops.
+    dir: PathBuf,
+}
+
+/// Fails with a hint when mosquitto is not installed.
+pub fn require_binary() {
+    assert!(
+        Path::new(MOSQUITTO).exists(),
+        "{MOSQUITTO} is missing: run `scripts/system-deps.sh --mqtt` (scripts/test.sh does)"
+    );
+}
+
+impl Mosquitto {
+    /// Starts mosquitto on a free loopback port (anonymous clients allowed, persistence
+    /// off) and waits until it accepts TCP connections.
+    pub fn start() -> Mosquitto {
+        require_binary();
+        let dir = tempfile::tempdir().expect("temp dir").keep();
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data).expect("data dir");
+        let port = free_port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        // `user root` keeps the broker from switching to the `mosquitto` user when the
+        // tests run as root (CI); it is ignored otherwise.
+        let config = format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\npersistence_location {data}/\nuser root\nlog_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nmax_queued_messages 100000\n",
+            data = data.display(),
+        );
+        let config_path = dir.join("mosquitto.conf");
+        std::fs::write(&config_path, config).expect("write mosquitto.conf");
+        let command = format!(
+            "{MOSQUITTO} -c {config} 2>{log} & p=$!; \
+             while kill -0 {parent} 2>/dev/null && kill -0 $p 2>/dev/null && [ ! -e {stop} ]; do sleep 0.2; done; \
+             kill $p 2>/dev/null; wait $p; rm -rf {dir}",
+            config = config_path.display(),
+            log = dir.join("mosquitto.log").display(),
+            stop = dir.join("stop").display(),
+            dir = dir.display(),
+            parent = std::process::id(),
+        );
+        let watchdog = Command::new("sh")
+            .args(["-c", &command])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start mosquitto");
+        let broker = Mosquitto { addr, watchdog, dir };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err() {
+            assert!(Instant::now() < deadline, "mosquitto did not listen on {addr}:\n{}", broker.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        broker
+    }
+
+    /// `mqtt://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("mqtt://{}", self.addr)
+    }
+
+    /// What the broker logged (notices, warnings, errors).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("mosquitto.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        // The watchdog sees the stop file, ends the broker and removes the folder.
+        let _ = std::fs::write(self.dir.join("stop"), b"");
+        let _ = self.watchdog.wait();
+    }
+}
