@@ -39,6 +39,8 @@ pub struct Twin {
     pub(crate) experiments: Arc<Experiments>,
     /// The audit log (ListAudit); None when the server keeps none.
     pub(crate) audit: Option<Arc<AuditLog>>,
+    /// Live telemetry (Ingest, GetIngestStatus); None without `--data DIR`.
+    pub(crate) ingest: Option<Arc<crate::ingest::Ingest>>,
 }
 
 fn stopped(_: Stopped) -> Status {
@@ -287,5 +289,29 @@ impl TwinService for Twin {
             .map_err(|e| Status::internal(format!("audit task failed: {e}")))?
             .map_err(|e| Status::internal(e.to_string()))?;
         Ok(Response::new(audit::page_response(&page)))
+    }
+
+    type IngestStream = BoxStream<v1::IngestAck>;
+
+    async fn ingest(
+        &self,
+        request: Request<tonic::Streaming<v1::IngestBatch>>,
+    ) -> Result<Response<Self::IngestStream>, Status> {
+        let ingest = self.ingest.clone().ok_or_else(|| {
+            Status::failed_precondition("this server keeps no telemetry log (start it with --data DIR)")
+        })?;
+        let acks = crate::ingest::grpc::serve(ingest, request.into_inner());
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(acks))))
+    }
+
+    async fn get_ingest_status(
+        &self,
+        _: Request<v1::GetIngestStatusRequest>,
+    ) -> Result<Response<v1::GetIngestStatusResponse>, Status> {
+        let status = match &self.ingest {
+            Some(ingest) => ingest.status.to_proto(),
+            None => v1::GetIngestStatusResponse::default(),
+        };
+        Ok(Response::new(status))
     }
 }

@@ -26,6 +26,8 @@ pub use crate::live::{Clock, ControlError, Receipt, ReportReply, Speed};
 pub use twin_core::Command as Injection;
 
 use crate::convert;
+use crate::ingest::apply::Telemetry;
+use crate::ingest::reading::TelemetryBatch;
 use crate::measure::{FlowMeter, RateWindow};
 
 /// How often a running simulation publishes a snapshot (wall time). Viewers sample the
@@ -132,7 +134,17 @@ enum Request {
     Inject(Injection, oneshot::Sender<Result<Receipt, CommandError>>),
     Report(oneshot::Sender<ReportReply>),
     CommandLog(oneshot::Sender<Vec<(Micros, Injection)>>),
+    /// Decoded telemetry to apply; the reply says it is applied (the ingest waits, so
+    /// nothing queues here without bound).
+    Telemetry(TelemetryBatch, mpsc::SyncSender<()>),
     Stop,
+}
+
+/// A run rebuilt from the telemetry log before the thread starts (restart replay).
+pub struct Resumed {
+    pub sim: Sim,
+    pub seed: u64,
+    pub telemetry: Telemetry,
 }
 
 /// The simulation thread has stopped (server shutting down).
@@ -150,8 +162,19 @@ pub struct SimHandle {
 impl SimHandle {
     /// Starts the simulation thread on `scene`, running at `speed` (or paused).
     pub fn spawn(scene: Arc<LiveScene>, speed: Speed, paused: bool) -> std::io::Result<SimHandle> {
+        SimHandle::spawn_resumed(scene, speed, paused, None)
+    }
+
+    /// Starts the simulation thread on a run rebuilt from the telemetry log (or a new
+    /// run when `resumed` is None); with a telemetry log, every decision is recorded.
+    pub fn spawn_resumed(
+        scene: Arc<LiveScene>,
+        speed: Speed,
+        paused: bool,
+        resumed: Option<Resumed>,
+    ) -> std::io::Result<SimHandle> {
         let (tx, rx) = mpsc::channel();
-        let mut driver = Driver::new(scene, speed, paused);
+        let mut driver = Driver::new(scene, speed, paused, resumed);
         let first = driver.snapshot();
         let (snap_tx, snap_rx) = watch::channel(first);
         driver.publisher = Some(snap_tx);
@@ -193,6 +216,14 @@ impl SimHandle {
     /// The command log of the current run: `(sim_time, command)` in order.
     pub async fn command_log(&self) -> Result<Vec<(Micros, Injection)>, Stopped> {
         self.ask(Request::CommandLog).await
+    }
+
+    /// Applies decoded telemetry and waits until it is applied (blocking: the ingest
+    /// processor thread calls it).
+    pub fn telemetry(&self, batch: TelemetryBatch) -> Result<(), Stopped> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.requests.send(Request::Telemetry(batch, tx)).map_err(|_| Stopped)?;
+        rx.recv().map_err(|_| Stopped)
     }
 
     /// Stops the thread and waits for it.
@@ -256,12 +287,17 @@ struct Driver {
     motion_t: Micros,
     last_publish: Instant,
     publisher: Option<watch::Sender<Arc<Snapshot>>>,
+    /// The telemetry side (hold queue, durable decisions); None without `--data`.
+    telemetry: Option<Telemetry>,
 }
 
 impl Driver {
-    fn new(scene: Arc<LiveScene>, speed: Speed, paused: bool) -> Driver {
-        let seed = scene.default_seed;
-        let sim = Sim::new(Arc::clone(&scene.model), seed);
+    fn new(scene: Arc<LiveScene>, speed: Speed, paused: bool, resumed: Option<Resumed>) -> Driver {
+        let (sim, seed, telemetry) = match resumed {
+            Some(r) => (r.sim, r.seed, Some(r.telemetry)),
+            None => (Sim::new(Arc::clone(&scene.model), scene.default_seed), scene.default_seed, None),
+        };
+        let sim_start = sim.now();
         let now = Instant::now();
         let paced_speed = match speed {
             Speed::Paced(s) => s,
@@ -277,7 +313,7 @@ impl Driver {
             scene,
             generation: 1,
             clock: Clock {
-                sim_time: 0,
+                sim_time: sim_start,
                 speed,
                 paced_speed,
                 paused,
@@ -285,8 +321,8 @@ impl Driver {
                 run_until: None,
                 seed,
             },
-            anchor: (now, 0),
-            speed_window: (now, 0),
+            anchor: (now, sim_start),
+            speed_window: (now, sim_start),
             run_started: now,
             log: Vec::new(),
             report_at: now,
@@ -296,6 +332,7 @@ impl Driver {
             motion_t: 0,
             last_publish: now,
             publisher: None,
+            telemetry,
         }
     }
 
@@ -379,10 +416,28 @@ impl Driver {
         }
     }
 
+    /// Advances towards `target` until the wall-clock `deadline`, stopping at the time of
+    /// each held telemetry reading to apply it exactly then. Returns whether `target` was
+    /// reached.
+    fn advance(&mut self, target: Micros, deadline: Instant) -> bool {
+        loop {
+            let due = self.telemetry.as_ref().and_then(Telemetry::next_due).filter(|&t| t <= target);
+            let Some(due) = due else { return self.advance_events(target, deadline) };
+            if !self.advance_events(due, deadline) {
+                return false;
+            }
+            if let Some(telemetry) = &mut self.telemetry
+                && let Err(e) = telemetry.release_due(&mut self.sim)
+            {
+                tracing::error!(error = %e, "held telemetry applied but not recorded");
+            }
+        }
+    }
+
     /// Advances towards `target` event by event until the wall-clock `deadline`.
     /// Returns whether `target` was reached. Only `run_until` moves the clock, so the
     /// chunking never changes results.
-    fn advance(&mut self, target: Micros, deadline: Instant) -> bool {
+    fn advance_events(&mut self, target: Micros, deadline: Instant) -> bool {
         let mut n: u32 = 0;
         while let Some(t) = self.sim.next_event_time() {
             if t > target {
@@ -419,6 +474,11 @@ impl Driver {
                     if changes_layout(&i) {
                         self.change_layout(&i);
                     }
+                    if let Some(telemetry) = &self.telemetry
+                        && let Err(e) = telemetry.operator(applied_at, &i)
+                    {
+                        tracing::error!(error = %e, "command applied but not recorded in the telemetry log");
+                    }
                     self.log.push((applied_at, i));
                     let rush_order = match applied {
                         Applied::RushOrder(id) => Some(id),
@@ -449,6 +509,20 @@ impl Driver {
             }
             Request::CommandLog(reply) => {
                 let _ = reply.send(self.log.clone());
+            }
+            Request::Telemetry(batch, reply) => {
+                if let Some(telemetry) = &mut self.telemetry {
+                    match telemetry.receive(&mut self.sim, batch) {
+                        Ok(true) => {
+                            if self.last_publish.elapsed() >= PUBLISH_EVERY {
+                                self.publish();
+                            }
+                        }
+                        Ok(false) => {}
+                        Err(e) => tracing::error!(error = %e, "telemetry applied but not recorded"),
+                    }
+                }
+                let _ = reply.send(());
             }
             Request::Stop => {
                 tracing::debug!("simulation thread stopping");
@@ -491,6 +565,11 @@ impl Driver {
         let seed = seed.unwrap_or(scene.default_seed);
         tracing::info!(scene = %scene.name, seed, "starting a new run");
         self.sim = Sim::new(Arc::clone(&scene.model), seed);
+        if let Some(telemetry) = &mut self.telemetry
+            && let Err(e) = telemetry.new_run(&scene.name, seed)
+        {
+            tracing::error!(error = %e, "new run not recorded in the telemetry log");
+        }
         self.scene = scene;
         self.generation += 1;
         self.layout = layout_of(&self.scene, self.generation);

@@ -96,7 +96,7 @@ pub type RawReply = Box<dyn FnOnce(Result<u64, LogError>) + Send>;
 
 enum Job {
     Raw { record: RawRecord, reply: RawReply },
-    Decide { decision: Decision, through: Option<u64>, done: SyncSender<Result<(), LogError>> },
+    Decide { decisions: Vec<Decision>, through: Option<u64>, done: SyncSender<Result<(), LogError>> },
     /// Commit what came before, then stop (the log is being dropped).
     Stop,
 }
@@ -181,11 +181,11 @@ impl TelemetryLog {
         self.jobs.send(Job::Raw { record, reply }).map_err(|_| LogError::Stopped)
     }
 
-    /// Records a decision and, when given, the new `processed_through`; returns once it
-    /// is on disk.
-    pub fn decide(&self, decision: Decision, through: Option<u64>) -> Result<(), LogError> {
+    /// Records decisions and, when given, the new `processed_through`; returns once they
+    /// are on disk.
+    pub fn decide(&self, decisions: Vec<Decision>, through: Option<u64>) -> Result<(), LogError> {
         let (done, wait) = mpsc::sync_channel(1);
-        self.jobs.send(Job::Decide { decision, through, done }).map_err(|_| LogError::Stopped)?;
+        self.jobs.send(Job::Decide { decisions, through, done }).map_err(|_| LogError::Stopped)?;
         wait.recv().map_err(|_| LogError::Stopped)?
     }
 
@@ -296,12 +296,15 @@ impl Writer {
                         buf = bytes;
                         self.next_raw += 1;
                     }
-                    Job::Decide { decision, through, .. } => {
-                        let bytes =
-                            postcard::to_extend(decision, std::mem::take(&mut buf)).map_err(|x| e(&x))?;
-                        decisions.insert(self.next_decision, bytes.as_slice()).map_err(|x| e(&x))?;
-                        buf = bytes;
-                        self.next_decision += 1;
+                    Job::Decide { decisions: list, through, .. } => {
+                        for decision in list {
+                            buf.clear();
+                            let bytes =
+                                postcard::to_extend(decision, std::mem::take(&mut buf)).map_err(|x| e(&x))?;
+                            decisions.insert(self.next_decision, bytes.as_slice()).map_err(|x| e(&x))?;
+                            buf = bytes;
+                            self.next_decision += 1;
+                        }
                         if let Some(through) = through {
                             meta.insert(PROCESSED_THROUGH, *through).map_err(|x| e(&x))?;
                         }
@@ -430,11 +433,11 @@ mod tests {
         }
         assert_eq!(forwarded[41].seq, 42);
         log.decide(
-            Decision::Applied {
+            vec![Decision::Applied {
                 at: 5,
                 commands: vec![(Origin::Raw { seq: 1, part: 0 }, Command::Repair { station: "s".into() })],
                 released: vec![],
-            },
+            }],
             Some(100),
         )
         .expect("decide");
