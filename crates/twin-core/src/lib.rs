@@ -25,6 +25,8 @@
 //!     back);
 //!   - [`sim::commands`]: the public mutators besides stepping, with their limits;
 //!   - [`sim::views`]: what the server and tests read;
+//!   - [`sim::monitor`]: plant observations, live / stale / model-only per station, and
+//!     the deviation monitor (a CUSUM on standardised cycle times) with its alarms;
 //!   - `sim::persist`: whole-state save, restore and fork.
 //! - [`snapshot`]: the snapshot file (version, scene hash, checksum) around the state.
 //! - [`stats`]: accumulators (lead times, part totals, confidence intervals).
@@ -51,3 +53,4 @@ pub use sim::Sim;
 pub use sim::commands::{Applied, Command, CommandError};
 pub use sim::flow::{StationState, StationView};
 pub use sim::materials::MaterialView;
+pub use sim::monitor::{Alarm, Observation, Observed, SyncStatus};

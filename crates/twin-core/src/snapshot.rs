@@ -24,7 +24,8 @@ use crate::scene::{Scene, Schedules};
 use crate::time::Micros;
 
 /// Bumped whenever the state's layout changes; older snapshots are refused, not guessed.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version 2 added the deviation monitor (observations, sync status, alarms).
+pub const FORMAT_VERSION: u32 = 2;
 const MAGIC: &[u8; 8] = b"TWINSNAP";
 const CHECKSUM_LEN: usize = 32;
 

@@ -8,6 +8,7 @@
 use super::Sim;
 use super::agv::FleetRefusal;
 use super::flow::{Repair, RushOrderId};
+use super::monitor::Observation;
 use crate::model::{MAX_ARRIVALS_PER_HOUR, Release, StationIdx};
 use crate::time::Micros;
 
@@ -44,8 +45,8 @@ pub enum CommandError {
 }
 
 /// A command as a value: what a live twin logs, and replays through [`Sim::apply`] to
-/// reproduce a run.
-#[derive(Clone, Debug, PartialEq)]
+/// reproduce a run. Serde (postcard) lets a durable log store applied commands.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Command {
     /// [`Sim::break_down`]
     BreakDown { station: String, duration: Option<Micros> },
@@ -63,6 +64,8 @@ pub enum Command {
     SetFleetSize { fleet: String, vehicles: u32 },
     /// [`Sim::set_truck_count`]
     SetTruckCount { trucks: u32 },
+    /// [`Sim::observe`]: what the plant reported about a station (telemetry).
+    Observe(Observation),
 }
 
 /// What an applied command created.
@@ -89,10 +92,11 @@ impl Sim {
             Command::SetServers { station, servers } => changed(self.set_servers(station, *servers)),
             Command::SetFleetSize { fleet, vehicles } => changed(self.set_fleet_size(fleet, *vehicles)),
             Command::SetTruckCount { trucks } => changed(self.set_truck_count(*trucks)),
+            Command::Observe(observation) => changed(self.observe(observation)),
         }
     }
 
-    fn station_by_id(&self, id: &str) -> Result<StationIdx, CommandError> {
+    pub(crate) fn station_by_id(&self, id: &str) -> Result<StationIdx, CommandError> {
         self.model.station(id).ok_or_else(|| CommandError::UnknownStation(id.to_string()))
     }
 

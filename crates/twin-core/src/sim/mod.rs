@@ -19,6 +19,7 @@ pub mod commands;
 pub mod flow;
 pub(crate) mod handoff;
 pub(crate) mod materials;
+pub mod monitor;
 mod persist;
 pub(crate) mod staff;
 pub mod trucks;
@@ -31,6 +32,7 @@ use self::agv::{Agvs, VehicleDone};
 use self::flow::{Cx, Flow, Logistics};
 use self::handoff::{Cargo, Delivery, Haul, MaterialWaiter, TransportOrder};
 use self::materials::Materials;
+use self::monitor::Monitor;
 use self::staff::Staff;
 use self::trucks::{TruckDone, Trucks};
 use crate::model::{Model, ProductIdx, StationIdx};
@@ -51,6 +53,9 @@ pub struct Sim {
     trucks: Trucks,
     materials: Materials,
     staff: Staff,
+    /// Plant observations, sync status and deviation alarms (a live twin's; idle
+    /// otherwise).
+    monitor: Monitor,
 }
 
 /// The rest of the complex as the flow of parts sees it: each request goes to the
@@ -102,6 +107,7 @@ impl Sim {
             trucks: Trucks::new(&model, 0),
             materials: Materials::new(&model, 0),
             staff: Staff::new(&model, 0),
+            monitor: Monitor::new(&model),
             agenda: Agenda::default(),
             model,
             seed,

@@ -1,7 +1,8 @@
 //! Whole-state save, restore and fork.
 //!
 //! The state is every subsystem's dynamic state (event list, parts, stations, vehicles,
-//! trucks, stock, crews, random streams, statistics, histogram, bottleneck sweep); the
+//! trucks, stock, crews, random streams, statistics, histogram, bottleneck sweep, the
+//! deviation monitor); the
 //! model is not in it: a snapshot restores onto the model it was taken of, checked by
 //! the scene hash (see [`crate::snapshot`]).
 //!
@@ -21,6 +22,7 @@ use super::agenda::Agenda;
 use super::agv::Agvs;
 use super::flow::Flow;
 use super::materials::Materials;
+use super::monitor::Monitor;
 use super::staff::Staff;
 use super::trucks::Trucks;
 use crate::model::Model;
@@ -36,6 +38,7 @@ struct StateRef<'a> {
     trucks: &'a Trucks,
     materials: &'a Materials,
     staff: &'a Staff,
+    monitor: &'a Monitor,
 }
 
 /// The state as read: owned on the way in. Field for field the same as [`StateRef`].
@@ -48,6 +51,7 @@ struct State {
     trucks: Trucks,
     materials: Materials,
     staff: Staff,
+    monitor: Monitor,
 }
 
 impl Sim {
@@ -69,6 +73,7 @@ impl Sim {
             trucks: &self.trucks,
             materials: &self.materials,
             staff: &self.staff,
+            monitor: &self.monitor,
         };
         snapshot::encode(&header, &state)
     }
@@ -85,6 +90,7 @@ impl Sim {
             trucks: state.trucks,
             materials: state.materials,
             staff: state.staff,
+            monitor: state.monitor,
         };
         sim.check_restored()?;
         Ok(sim)
@@ -93,7 +99,7 @@ impl Sim {
     /// Refuses a decoded state whose tables do not fit the model (a hash collision or a
     /// hand-made file): indexing it would panic later.
     fn check_restored(&self) -> Result<(), SnapshotError> {
-        if self.flow.fits(&self.model) {
+        if self.flow.fits(&self.model) && self.monitor.fits(&self.model) {
             Ok(())
         } else {
             Err(SnapshotError::Decode { what: "state", message: "its tables do not fit the scene".into() })

@@ -1,0 +1,328 @@
+//! The live twin's view of the plant: what telemetry said about each station
+//! ([`Observation`]), whether a station's source is live, stale or silent so far
+//! ([`SyncStatus`]), and the deviation monitor that compares what the plant does with what
+//! the model expects and raises [`Alarm`]s with their evidence.
+//!
+//! Observations are commands (`Command::Observe`) applied at a definite simulation time,
+//! so the monitor is part of the deterministic state: same scene + seed + command log
+//! gives the same alarms, and the monitor travels in snapshots. It never changes how the
+//! simulation runs: a stale station keeps its last known state and keeps being simulated
+//! (stale is not down); plant counters are compared, never forced onto the model.
+//!
+//! Memory is bounded by the model: one sync record per station, at most one detector per
+//! (station, product), the open alarms (at most two per detector) and the newest
+//! [`ALARMS_KEPT`] cleared ones.
+
+mod cusum;
+
+use serde::{Deserialize, Serialize};
+
+use self::cusum::{Detector, Verdict};
+use super::Sim;
+use super::commands::CommandError;
+use crate::model::{Model, ProductIdx, StationIdx};
+use crate::time::{MAX_SPAN, Micros};
+
+pub use self::cusum::{ARL0, DESIGN_SHIFT, RESOLUTION, Z_CLAMP};
+
+/// Cleared alarms kept for views beyond the open ones (the oldest go first).
+pub const ALARMS_KEPT: usize = 100;
+
+/// What the plant reported about one station.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    /// The station's id in the scene.
+    pub station: String,
+    pub observed: Observed,
+}
+
+/// One kind of plant report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Observed {
+    /// One processing cycle finished in the plant at the command's time.
+    Cycle {
+        /// Processing time of the part (no setup, no time down), microseconds.
+        duration: Micros,
+        /// The product's id; None when the plant does not say.
+        product: Option<String>,
+    },
+    /// The plant's cumulative counters for the station (compared, not forced).
+    Counts { parts_in: u64, parts_out: u64 },
+    /// The station's source reports (birth or data after silence).
+    Live,
+    /// The station's source died (NDEATH/DDEATH) or fell silent past the timeout.
+    Stale,
+}
+
+/// Where a station's displayed state comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncStatus {
+    /// No observation yet: the model alone.
+    #[default]
+    ModelOnly,
+    /// Its source reports; plant events are applied as they come.
+    Live,
+    /// Its source died or fell silent. The station keeps its last known state and keeps
+    /// being simulated: stale is not down.
+    Stale,
+}
+
+/// What an alarm is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Measure {
+    /// Processing time per part.
+    CycleTime,
+}
+
+/// Which way the plant parts from the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Direction {
+    /// The plant's figure is above the model's (for cycle times: slower).
+    Above,
+    /// The plant's figure is below the model's (for cycle times: faster).
+    Below,
+}
+
+/// Why an alarm was raised: a one-sided CUSUM on standardised observations crossed its
+/// threshold (see `cusum.rs` for the test and its false-alarm rate).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// The CUSUM statistic when it crossed, in standard-normal units.
+    pub statistic: f64,
+    /// The threshold `h` it crossed.
+    pub threshold: f64,
+    /// The reference value `k` (half the standardised shift the test is tuned to).
+    pub reference: f64,
+    /// Observations since the statistic last left zero: the window the plant and model
+    /// figures are taken over (the CUSUM's change-point estimate).
+    pub observations: u64,
+    /// In-control average run length of this one-sided test, in observations: the false
+    /// alarm rate is about `1 / arl0` per observation.
+    pub arl0: f64,
+}
+
+/// A deviation between plant and model at one station.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Alarm {
+    /// Unique in the run, ascending in the order raised (from 1).
+    pub id: u64,
+    /// The station's id.
+    pub station: String,
+    /// The product whose cycles deviate; None when the plant did not name products.
+    pub product: Option<String>,
+    pub measure: Measure,
+    pub direction: Direction,
+    /// The plant's figure over the evidence window (cycle time: mean, microseconds).
+    pub plant: f64,
+    /// The model's figure over the same window (cycle time: mean, microseconds).
+    pub model: f64,
+    pub evidence: Evidence,
+    /// Simulation time it was raised at.
+    pub raised_at: Micros,
+    /// Simulation time it cleared at (the plant agrees with the model again); None while
+    /// open.
+    pub cleared_at: Option<Micros>,
+}
+
+/// What the monitor knows of one station.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct StationWatch {
+    sync: SyncStatus,
+    /// Time of the latest observation.
+    last_seen: Option<Micros>,
+    /// The plant's latest counters `(parts_in, parts_out)`.
+    counts: Option<(u64, u64)>,
+    /// Cycle-time detectors by product (None: cycles without a product), ascending.
+    detectors: Vec<(Option<ProductIdx>, Detector)>,
+    /// Cycles that could not be compared: no product named and the station's products
+    /// have different processing-time distributions.
+    unattributed: u64,
+}
+
+/// The monitor's whole state (part of the snapshot).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Monitor {
+    stations: Vec<StationWatch>,
+    /// Open alarms and the newest cleared ones, ascending by id.
+    alarms: Vec<Alarm>,
+    next_alarm: u64,
+    /// Bumped on every change of `alarms`, so that readers know when to look again.
+    revision: u64,
+}
+
+impl Monitor {
+    pub(crate) fn new(model: &Model) -> Monitor {
+        Monitor {
+            stations: vec![StationWatch::default(); model.stations.len()],
+            alarms: Vec::new(),
+            next_alarm: 1,
+            revision: 0,
+        }
+    }
+
+    /// Whether a restored state fits the model.
+    pub(crate) fn fits(&self, model: &Model) -> bool {
+        self.stations.len() == model.stations.len()
+            && self.stations.iter().all(|w| {
+                w.detectors.iter().all(|(p, _)| p.is_none_or(|p| (p as usize) < model.products.len()))
+            })
+    }
+
+    fn raise(&mut self, alarm: Alarm) -> u64 {
+        let id = self.next_alarm;
+        self.next_alarm += 1;
+        self.alarms.push(Alarm { id, ..alarm });
+        self.revision += 1;
+        id
+    }
+
+    fn clear(&mut self, id: u64, now: Micros) {
+        if let Some(a) = self.alarms.iter_mut().find(|a| a.id == id) {
+            a.cleared_at = Some(now);
+        }
+        let cleared = self.alarms.iter().filter(|a| a.cleared_at.is_some()).count();
+        if cleared > ALARMS_KEPT {
+            if let Some(oldest) = self.alarms.iter().position(|a| a.cleared_at.is_some()) {
+                self.alarms.remove(oldest);
+            }
+        }
+        self.revision += 1;
+    }
+}
+
+/// The step of `product` processed at `station`, if any (its first such step).
+fn step_at(model: &Model, product: ProductIdx, station: StationIdx) -> Option<usize> {
+    model.products[product as usize].steps.iter().position(|s| s.at.contains(&station))
+}
+
+/// The processing-time distribution of `station` when every step there has the same one.
+fn only_sampler(model: &Model, station: StationIdx) -> Option<&crate::dist::Sampler> {
+    let mut steps = model.products.iter().flat_map(|p| p.steps.iter()).filter(|s| s.at.contains(&station));
+    let first = steps.next()?;
+    steps.all(|s| s.time == first.time).then_some(&first.time)
+}
+
+impl Sim {
+    /// Takes in what the plant reported about a station now: marks its source live or
+    /// stale and compares cycle times with the model. Validates fully first: an unknown
+    /// station or product, a product the station does not process, or a duration beyond
+    /// the longest time the core represents is refused and changes nothing.
+    pub fn observe(&mut self, observation: &Observation) -> Result<(), CommandError> {
+        let s = self.station_by_id(&observation.station)?;
+        let now = self.now();
+        let model = std::sync::Arc::clone(&self.model);
+        let cycle = match &observation.observed {
+            Observed::Cycle { duration, product } => {
+                if *duration > MAX_SPAN {
+                    return Err(CommandError::Invalid(format!(
+                        "cycle duration {duration} us at `{}` is beyond the longest span ({MAX_SPAN} us)",
+                        observation.station
+                    )));
+                }
+                let key = match product {
+                    Some(id) => {
+                        let p = model.product(id).ok_or_else(|| CommandError::UnknownProduct(id.clone()))?;
+                        if step_at(&model, p, s).is_none() {
+                            return Err(CommandError::Invalid(format!(
+                                "product `{id}` has no step at station `{}`",
+                                observation.station
+                            )));
+                        }
+                        Some(Some(p))
+                    }
+                    // Comparable without a product only when one distribution serves all.
+                    None => only_sampler(&model, s).map(|_| None),
+                };
+                Some((*duration, key))
+            }
+            _ => None,
+        };
+        // The step distribution this cycle is compared with (None: not comparable).
+        let sampler = match cycle {
+            Some((_, Some(Some(p)))) => {
+                step_at(&model, p, s).map(|i| &model.products[p as usize].steps[i].time)
+            }
+            Some((_, Some(None))) => only_sampler(&model, s),
+            _ => None,
+        };
+        let monitor = &mut self.monitor;
+        let watch = &mut monitor.stations[s as usize];
+        watch.last_seen = Some(now);
+        match &observation.observed {
+            Observed::Stale => watch.sync = SyncStatus::Stale,
+            Observed::Live | Observed::Cycle { .. } => watch.sync = SyncStatus::Live,
+            Observed::Counts { parts_in, parts_out } => {
+                watch.sync = SyncStatus::Live;
+                watch.counts = Some((*parts_in, *parts_out));
+            }
+        }
+        let Some((duration, key)) = cycle else {
+            return Ok(());
+        };
+        let (Some(key), Some(sampler)) = (key, sampler) else {
+            watch.unattributed += 1;
+            return Ok(());
+        };
+        let idx = match watch.detectors.binary_search_by_key(&key, |d| d.0) {
+            Ok(i) => i,
+            Err(i) => {
+                watch.detectors.insert(i, (key, Detector::new(sampler)));
+                i
+            }
+        };
+        let verdicts = watch.detectors[idx].1.observe(sampler, duration);
+        for verdict in verdicts {
+            match verdict {
+                Verdict::Raise { direction, plant, model: expected, evidence } => {
+                    let alarm = Alarm {
+                        id: 0,
+                        station: model.stations[s as usize].id.clone(),
+                        product: key.map(|p| model.products[p as usize].id.clone()),
+                        measure: Measure::CycleTime,
+                        direction,
+                        plant,
+                        model: expected,
+                        evidence,
+                        raised_at: now,
+                        cleared_at: None,
+                    };
+                    let id = monitor.raise(alarm);
+                    monitor.stations[s as usize].detectors[idx].1.opened(direction, id);
+                }
+                Verdict::Clear { alarm } => monitor.clear(alarm, now),
+            }
+        }
+        Ok(())
+    }
+
+    /// Where `station`'s displayed state comes from (model only, live or stale).
+    pub fn sync_status(&self, station: StationIdx) -> SyncStatus {
+        self.monitor.stations.get(station as usize).map_or(SyncStatus::ModelOnly, |w| w.sync)
+    }
+
+    /// Time of the latest observation of `station`, if any.
+    pub fn last_observed(&self, station: StationIdx) -> Option<Micros> {
+        self.monitor.stations.get(station as usize).and_then(|w| w.last_seen)
+    }
+
+    /// The plant's latest counters `(parts_in, parts_out)` for `station`, if reported.
+    pub fn plant_counts(&self, station: StationIdx) -> Option<(u64, u64)> {
+        self.monitor.stations.get(station as usize).and_then(|w| w.counts)
+    }
+
+    /// Cycles of `station` that could not be compared with the model (no product named
+    /// and its products' processing times differ).
+    pub fn unattributed_cycles(&self, station: StationIdx) -> u64 {
+        self.monitor.stations.get(station as usize).map_or(0, |w| w.unattributed)
+    }
+
+    /// Open alarms and the newest [`ALARMS_KEPT`] cleared ones, ascending by id.
+    pub fn alarms(&self) -> &[Alarm] {
+        &self.monitor.alarms
+    }
+
+    /// Changes whenever [`Sim::alarms`] changes (an alarm raised or cleared).
+    pub fn alarms_revision(&self) -> u64 {
+        self.monitor.revision
+    }
+}
