@@ -193,7 +193,7 @@ impl Telemetry {
         for r in readings {
             let station = &r.station;
             let observe = |observed| Command::Observe(Observation { station: station.clone(), observed });
-            let status = sim.sync_status(station);
+            let status = sim.model().station(station).map(|idx| sim.sync_status(idx));
             let mut run = |command: Command| match sim.apply(&command) {
                 Ok(_) => out.push((origin, command)),
                 Err(CommandError::AlreadyDown(_) | CommandError::NotDown(_)) => {}

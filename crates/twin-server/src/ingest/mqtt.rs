@@ -130,7 +130,7 @@ async fn poll(
             }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
                 status.count(&status.received, 1);
-                let topic = String::from_utf8_lossy(&publish.topic).into_owned();
+                let topic = publish.topic.clone();
                 let record = RawRecord::Mqtt {
                     topic,
                     payload: publish.payload.to_vec(),
