@@ -88,6 +88,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         EnvFilter::try_new(&args.log).with_context(|| format!("invalid --log filter `{}`", args.log))?;
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 
+    let ingest = ingest_config(&args)?;
     let scene = match args.scene {
         Some(scene) => scene,
         None if Path::new(DEFAULT_SCENE).exists() => PathBuf::from(DEFAULT_SCENE),
@@ -111,7 +112,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
             stall_timeout: Duration::from_secs(args.stall_secs),
         },
         trust: args.trust.config()?,
-        ingest: ingest_config(&args)?,
+        ingest,
         ..Config::new(scene)
     };
     // Refuse an unauthenticated non-loopback address before binding anything.
