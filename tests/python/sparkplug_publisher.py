@@ -10,8 +10,9 @@ Scenarios (--scenario):
            unknown device, an unknown metric, a duplicate, a sequence gap (then waits for
            the twin's NCMD rebirth and answers it with a new NBIRTH/DBIRTH), a DDEATH.
   stream   NBIRTH, DBIRTH, then --count DDATA messages, each carrying one Cycle/Duration
-           of 1000 + i microseconds (i identifies the message); prints `acked i` for each
-           PUBACK the broker sends, as it comes.
+           of 1000 + i microseconds (i identifies the message; the first station is also
+           reported down at i = 250 mod 500 and busy at i = 0 mod 500); prints `acked i`
+           for each PUBACK the broker sends, as it comes.
 
 Every line on stdout is a small fact the Rust test reads (`acked 17`, `rebirth`,
 `done {...json...}`); diagnostics go to stderr.
@@ -198,7 +199,13 @@ def stream(node, args):
     start = time.monotonic()
     for i in range(args.count):
         station = stations[i % len(stations)]
-        body = node.ddata(station, [node.metric("Cycle/Duration", UINT64, 1000 + i)])
+        metrics = [node.metric("Cycle/Duration", UINT64, 1000 + i)]
+        # Now and then the first station goes down and comes back (every 500 messages).
+        if i % 500 == 250 and station == stations[0]:
+            metrics.append(node.metric("State", STRING, "down"))
+        elif i % 500 == 0 and station == stations[0]:
+            metrics.append(node.metric("State", STRING, "busy"))
+        body = node.ddata(station, metrics)
         # paho queues while the broker is slow; QoS 1 with its in-flight window.
         node.publish(node.topic("DDATA", station), body, tag=i)
         if interval:

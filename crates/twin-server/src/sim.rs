@@ -339,8 +339,11 @@ impl Driver {
     fn run(mut self, rx: mpsc::Receiver<Request>) {
         tracing::debug!("simulation thread started");
         loop {
-            // Commands first: they apply at the current simulation time.
-            loop {
+            // Commands first: they apply at the current simulation time. A steady flow of
+            // requests (telemetry) must not stop the clock: after CHUNK_BUDGET the
+            // simulation advances, and the rest waits for the next round.
+            let requests_from = Instant::now();
+            while requests_from.elapsed() < CHUNK_BUDGET {
                 match rx.try_recv() {
                     Ok(r) => {
                         if !self.handle(r) {

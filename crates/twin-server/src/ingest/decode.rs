@@ -354,6 +354,7 @@ mod tests {
         Committed {
             seq,
             record: RawRecord::Mqtt { topic: topic.into(), payload: payload.encode_to_vec(), received_unix_ms: 0 },
+            permit: None,
         }
     }
 
@@ -402,6 +403,7 @@ mod tests {
         let bad = Committed {
             seq: 7,
             record: RawRecord::Mqtt { topic: "spBv1.0/g/DDATA/f1/m1".into(), payload: vec![0xff, 0xff, 0xff], received_unix_ms: 0 },
+            permit: None,
         };
         assert!(d.decode(&bad).items.is_empty());
         assert_eq!(status.rejected(Reject::Malformed), 1);

@@ -189,13 +189,18 @@ pub fn serve(ingest: Arc<Ingest>, mut batches: Streaming<v1::IngestBatch>) -> mp
                             duplicates: duplicates as u32,
                         })
                     }
-                    Err(e) => Err(Status::unavailable(format!("not committed: {e}"))),
+                    Err(e) => {
+                        // Not on disk: a resend of these sequences must not be skipped.
+                        let mut map = ingest2.grpc.0.lock().unwrap_or_else(|p| p.into_inner());
+                        let entry = map.entry(source.clone()).or_default();
+                        entry.0 = entry.1;
+                        Err(Status::unavailable(format!("not committed: {e}")))
+                    }
                 };
                 let _ = done_tx.send(ack);
             });
-            let log = Arc::clone(&ingest.log);
-            let appended = tokio::task::spawn_blocking(move || log.append(record, reply)).await;
-            if !matches!(appended, Ok(Ok(()))) {
+            let Ok(permit) = Arc::clone(&ingest.in_flight).acquire_owned().await else { break };
+            if ingest.log.append(record, reply, Some(permit)).is_err() {
                 break;
             }
         }

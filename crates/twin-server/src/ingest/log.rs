@@ -23,7 +23,7 @@
 //! another issue's; ARCHITECTURE.md lists it under bounded memory.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::thread::JoinHandle;
 
 use redb::{
@@ -45,9 +45,12 @@ const PROCESSED_THROUGH: &str = "processed_through";
 pub const FILE_NAME: &str = "telemetry.redb";
 /// Most jobs one group commit takes; more wait for the next commit.
 pub const MAX_GROUP: usize = 8192;
-/// Jobs that may wait for the writer; a full queue makes producers wait (MQTT stops
-/// reading from the broker, gRPC streams wait), so memory stays bounded.
-pub const QUEUE: usize = 65_536;
+/// Raw records between their arrival and the end of their processing (queued for the
+/// writer, committed but not yet applied): producers take a permit per record first, so
+/// a slow simulation makes MQTT stop reading from the broker and gRPC streams wait, and
+/// memory stays bounded. The writer itself never waits on what comes after it (that
+/// would deadlock with the simulation thread waiting for its decisions).
+pub const IN_FLIGHT: usize = 65_536;
 
 /// A message as it came in, before any decoding (decoding happens after the commit, so
 /// a malformed message is logged and acknowledged like any other, then counted).
@@ -94,18 +97,23 @@ pub enum LogError {
 /// Called once the raw record is on disk (with its log sequence) or failed.
 pub type RawReply = Box<dyn FnOnce(Result<u64, LogError>) + Send>;
 
+/// A raw record's place in the pipeline ([`IN_FLIGHT`]); dropped when it is processed.
+pub type Permit = tokio::sync::OwnedSemaphorePermit;
+
 enum Job {
-    Raw { record: RawRecord, reply: RawReply },
+    Raw { record: RawRecord, reply: RawReply, permit: Option<Permit> },
     Decide { decisions: Vec<Decision>, through: Option<u64>, done: SyncSender<Result<(), LogError>> },
     /// Commit what came before, then stop (the log is being dropped).
     Stop,
 }
 
 /// A raw record that is durably committed.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Committed {
     pub seq: u64,
     pub record: RawRecord,
+    /// Its pipeline permit (None when read back from the log at start).
+    pub permit: Option<Permit>,
 }
 
 /// Everything the log holds, read at start (restart replay) or by tests.
@@ -144,7 +152,7 @@ fn io(path: &Path, e: impl std::fmt::Display) -> LogError {
 impl TelemetryLog {
     /// Opens (or creates) the log, reads what it holds and starts the writer thread;
     /// committed raw records are sent to `committed` in log order.
-    pub fn open(path: &Path, committed: SyncSender<Vec<Committed>>) -> Result<(TelemetryLog, Contents), LogError> {
+    pub fn open(path: &Path, committed: Sender<Vec<Committed>>) -> Result<(TelemetryLog, Contents), LogError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| io(path, format!("creating {}: {e}", dir.display())))?;
         }
@@ -160,7 +168,8 @@ impl TelemetryLog {
         let contents = read(&db).map_err(|e| io(path, e))?;
         let next_raw = contents.raw.last().map_or(1, |(seq, _)| seq + 1);
         let next_decision = contents.decisions.len() as u64 + 1;
-        let (tx, rx) = mpsc::sync_channel(QUEUE);
+        // Producers hold a permit per raw record, so this never fills up with them.
+        let (tx, rx) = mpsc::sync_channel(IN_FLIGHT + 1024);
         let writer = Writer { db, path: path.to_owned(), next_raw, next_decision, committed };
         let thread = std::thread::Builder::new()
             .name("twin-telemetry-log".into())
@@ -176,9 +185,9 @@ impl TelemetryLog {
     }
 
     /// Queues a raw record; `reply` runs on the writer thread once it is on disk (keep it
-    /// short). Blocks while the queue is full.
-    pub fn append(&self, record: RawRecord, reply: RawReply) -> Result<(), LogError> {
-        self.jobs.send(Job::Raw { record, reply }).map_err(|_| LogError::Stopped)
+    /// short). `permit` travels with the record until it is processed.
+    pub fn append(&self, record: RawRecord, reply: RawReply, permit: Option<Permit>) -> Result<(), LogError> {
+        self.jobs.send(Job::Raw { record, reply, permit }).map_err(|_| LogError::Stopped)
     }
 
     /// Records decisions and, when given, the new `processed_through`; returns once they
@@ -207,7 +216,7 @@ struct Writer {
     path: PathBuf,
     next_raw: u64,
     next_decision: u64,
-    committed: SyncSender<Vec<Committed>>,
+    committed: Sender<Vec<Committed>>,
 }
 
 impl Writer {
@@ -246,11 +255,11 @@ impl Writer {
         let mut raw_seq = first_raw;
         for job in jobs.drain(..) {
             match job {
-                Job::Raw { record, reply } => {
+                Job::Raw { record, reply, permit } => {
                     match &written {
                         Ok(()) => {
                             reply(Ok(raw_seq));
-                            out.push(Committed { seq: raw_seq, record });
+                            out.push(Committed { seq: raw_seq, record, permit });
                         }
                         Err(e) => reply(Err(e.clone())),
                     }
@@ -366,6 +375,16 @@ pub fn read_file(path: &Path) -> Result<Contents, LogError> {
     read(&db).map_err(|e| io(path, e))
 }
 
+/// Opens a log that no process has open (e.g. after its server was killed), running
+/// redb's repair as a restarting server would, and reads it.
+pub fn recover_and_read(path: &Path) -> Result<Contents, LogError> {
+    if !path.exists() {
+        return Err(io(path, "no such file"));
+    }
+    let db = builder().create(path).map_err(|e| io(path, e))?;
+    read(&db).map_err(|e| io(path, e))
+}
+
 /// The decisions of the current run: those after the last [`Decision::NewRun`] (which is
 /// returned with them).
 pub fn current_run(decisions: &[Decision]) -> (Option<(&str, u64)>, &[Decision]) {
@@ -415,14 +434,14 @@ mod tests {
     fn raw_records_are_acknowledged_after_commit_and_survive_reopening() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join(FILE_NAME);
-        let (tx, rx) = mpsc::sync_channel(16);
+        let (tx, rx) = mpsc::channel();
         let (log, contents) = TelemetryLog::open(&path, tx).expect("open");
         assert!(contents.raw.is_empty());
         let (acks_tx, acks) = mpsc::channel();
         for i in 0..100u64 {
             let acks_tx = acks_tx.clone();
             let record = RawRecord::Mqtt { topic: format!("t/{i}"), payload: vec![i as u8], received_unix_ms: i };
-            log.append(record, Box::new(move |r| acks_tx.send(r.expect("committed")).expect("send")))
+            log.append(record, Box::new(move |r| acks_tx.send(r.expect("committed")).expect("send")), None)
                 .expect("append");
         }
         let seqs: Vec<u64> = (0..100).map(|_| acks.recv().expect("ack")).collect();
@@ -446,7 +465,7 @@ mod tests {
         assert_eq!(read.raw.len(), 100);
         assert_eq!(read.processed_through, 100);
         drop(log);
-        let (tx, _rx) = mpsc::sync_channel(16);
+        let (tx, _rx) = mpsc::channel();
         let (log, contents) = TelemetryLog::open(&path, tx).expect("reopen");
         assert_eq!(contents.raw.len(), 100);
         assert_eq!(contents.decisions.len(), 1);
@@ -455,6 +474,7 @@ mod tests {
         log.append(
             RawRecord::Mqtt { topic: "t".into(), payload: vec![], received_unix_ms: 0 },
             Box::new(move |r| ack_tx.send(r).expect("send")),
+            None,
         )
         .expect("append");
         assert_eq!(ack.recv().expect("ack").expect("committed"), 101, "sequences continue");

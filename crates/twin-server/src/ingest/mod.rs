@@ -39,8 +39,6 @@ use crate::sim::SimHandle;
 
 /// How often the processor looks for silent sources.
 const SILENCE_CHECK: Duration = Duration::from_millis(500);
-/// Committed batches that may wait for the processor.
-const COMMITTED_QUEUE: usize = 16;
 
 /// Where telemetry comes from and where it is kept.
 #[derive(Clone, Debug)]
@@ -88,6 +86,8 @@ pub struct Ingest {
     pub stations: BTreeSet<String>,
     /// Asks an edge node for a rebirth; set when MQTT starts.
     pub rebirth: Arc<std::sync::Mutex<Option<mqtt::Rebirth>>>,
+    /// One permit per raw record in the pipeline ([`log::IN_FLIGHT`]).
+    pub in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -136,7 +136,7 @@ pub fn prepare(
         mqtt::parse_url(&m.url)?;
     }
     let path = config.data_dir.join(log::FILE_NAME);
-    let (tx, committed) = std::sync::mpsc::sync_channel(COMMITTED_QUEUE);
+    let (tx, committed) = std::sync::mpsc::channel();
     let (log, contents) = TelemetryLog::open(&path, tx)?;
     let log = Arc::new(log);
     let status = Arc::new(Status::default());
@@ -151,7 +151,7 @@ pub fn prepare(
     let grpc = grpc::Sequences::default();
     let mut pending = Vec::new();
     for (seq, record) in contents.raw {
-        let committed = Committed { seq, record };
+        let committed = Committed { seq, record, permit: None };
         grpc.observe(&committed.record);
         if seq <= contents.processed_through {
             decoder.decode(&committed);
@@ -168,6 +168,7 @@ pub fn prepare(
         grpc,
         stations,
         rebirth: Arc::default(),
+        in_flight: Arc::new(tokio::sync::Semaphore::new(log::IN_FLIGHT)),
     });
     Ok(Prepared { telemetry, sim, seed, rest: Pending { ingest, committed, decoder, pending } })
 }

@@ -145,11 +145,10 @@ async fn poll(
                     }
                     Err(e) => tracing::error!(error = %e, "telemetry not committed; not acknowledged"),
                 });
-                let log = Arc::clone(&ingest.log);
-                // The log's queue is bounded: when it is full, stop reading from the
-                // broker until it drains (the broker holds the rest).
-                let appended = tokio::task::block_in_place(|| log.append(record, reply));
-                if appended.is_err() {
+                // The pipeline is bounded: when it is full, stop reading from the broker
+                // until it drains (the broker holds the rest).
+                let Ok(permit) = Arc::clone(&ingest.in_flight).acquire_owned().await else { break };
+                if ingest.log.append(record, reply, Some(permit)).is_err() {
                     tracing::error!("telemetry log stopped; MQTT ingest ends");
                     break;
                 }
