@@ -15,6 +15,7 @@ use twin_server::{CommandLogReader, Config, ServeError, TwinServer};
 
 pub mod mosquitto;
 pub mod prometheus;
+pub mod sparkplug;
 pub mod trust;
 
 /// How long a helper waits for something the server should do promptly.

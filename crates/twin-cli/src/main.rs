@@ -5,6 +5,7 @@
 
 mod audit;
 mod experiment;
+mod plant;
 mod run;
 mod serve;
 mod text;
@@ -41,6 +42,8 @@ enum Command {
     Experiment(experiment::ExperimentArgs),
     /// Show the audit log (newest first) from its file or from a running server.
     Audit(audit::AuditArgs),
+    /// Run a scene as the real plant: publish Sparkplug B over MQTT, with optional drift.
+    Plant(Box<plant::PlantArgs>),
 }
 
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -62,6 +65,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => serve::run(*args),
         Command::Experiment(args) => experiment::run(args),
         Command::Audit(args) => audit::run(args),
+        Command::Plant(args) => plant::run(*args),
         Command::Check { scenes } => {
             let mut failed = false;
             for path in &scenes {

@@ -171,7 +171,7 @@ fn ingest_config(args: &ServeArgs) -> Result<Option<IngestConfig>> {
 }
 
 /// Completes on the first SIGINT or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -17,8 +17,10 @@
 //! - `sources`: arrivals, release schedules, saturated sources, releases.
 //! - `moves`: routing a part to its next step, conveyors, waiters and unblocking.
 //! - `service`: starting and finishing work, setups, scrap, failures and shifts.
+//! - `cycles`: the opt-in recorder of completed cycles (off unless switched on).
 
 mod bottlenecks;
+mod cycles;
 mod moves;
 mod service;
 mod sources;
@@ -28,6 +30,8 @@ use std::collections::VecDeque;
 
 use self::bottlenecks::LiveBottlenecks;
 pub use self::bottlenecks::Rankings;
+use self::cycles::CycleRecorder;
+pub use self::cycles::{CYCLES_KEPT, CycleRecord};
 use crate::model::{Model, ProductIdx, Release, StationIdx};
 use crate::rng::{Stream, rekey, stream};
 use crate::sim::agenda::Agenda;
@@ -400,6 +404,9 @@ pub(crate) struct Flow {
     /// [`RUSH_ORDERS_KEPT`] are forgotten, so that a twin that runs for months and takes
     /// a rush order an hour does not grow.
     rush_base: u32,
+    /// The opt-in cycle recorder; not part of the state (see `cycles`).
+    #[serde(skip)]
+    recorder: Option<Box<CycleRecorder>>,
 }
 
 impl Flow {
@@ -478,6 +485,7 @@ impl Flow {
             bottlenecks: LiveBottlenecks::new(n_stations, 0),
             rush_orders: Vec::new(),
             rush_base: 0,
+            recorder: None,
         }
     }
 

@@ -113,6 +113,9 @@ impl Flow {
         let st = &mut self.stations[s as usize];
         st.account(now);
         st.queue.push_back(part);
+        if let Some(r) = self.recorder() {
+            r.entered(s);
+        }
         self.try_start(cx, s);
     }
 

@@ -55,6 +55,9 @@ impl Flow {
                 let part = self.create_part(cx.model, now, source, product);
                 self.parts[part as usize].materials_taken = true;
                 self.stations[s].started += 1;
+                if let Some(r) = self.recorder() {
+                    r.entered(station);
+                }
                 part
             } else {
                 break;
@@ -82,7 +85,11 @@ impl Flow {
             st.servers[server as usize].last_product = Some(product);
             let step = self.parts[part as usize].step as usize;
             st.n_work += 1;
-            (false, model.products[product as usize].steps[step].time.sample(&mut st.rng))
+            let duration = model.products[product as usize].steps[step].time.sample(&mut st.rng);
+            if let Some(r) = self.recorder.as_deref_mut() {
+                r.started(station, server, duration);
+            }
+            (false, duration)
         };
         let srv = &mut st.servers[server as usize];
         srv.state = ServerState::Work { part, setup, t: now + duration };
@@ -122,6 +129,10 @@ impl Flow {
         }
         st.n_work -= 1;
         st.completed += 1;
+        if let Some(r) = self.recorder.as_deref_mut() {
+            r.finished(station, server, self.parts[part as usize].product, now);
+        }
+        let st = &mut self.stations[s];
         let scrap = cx.model.stations[s].scrap;
         let scrapped = st.scrap_rng.as_mut().is_some_and(|rng| rng.random::<f64>() < scrap);
         if scrapped {
@@ -327,6 +338,9 @@ impl Flow {
             st.account(now);
             self.parts[part as usize].since = now;
             st.queue.push_front(part);
+            if let Some(r) = self.recorder() {
+                r.entered(first);
+            }
             self.try_start(cx, first);
         }
         id
