@@ -252,6 +252,8 @@ async fn an_independent_sparkplug_publisher_drives_the_twin() {
     let frame = station_states(&mut client).await;
     assert_eq!(frame.stations[0].state, v1::StationStateKind::Down as i32, "saw is down: {frame:?}");
     assert_ne!(frame.stations[4].state, v1::StationStateKind::Down as i32, "inspection is stale, not down");
+    assert_eq!(frame.stations[4].sync, v1::SyncStatus::Stale as i32, "inspection's device died: stale");
+    assert_eq!(frame.stations[0].sync, v1::SyncStatus::Live as i32, "saw reports: live");
     let contents = read_log(data.path());
     let commands = tlog::applied_commands(&contents.decisions);
     let stale = commands.iter().any(|(_, c)| {
@@ -364,7 +366,7 @@ fn replayed_state_matches(contents: &Contents, frames: &[(u64, Vec<v1::StationSt
     let mut sim = Sim::new(Arc::clone(&model), seed);
     let mut next = 0;
     let mut compared = 0;
-    let key = |s: &v1::StationState| (s.state, s.busy_servers, s.queue_length);
+    let key = |s: &v1::StationState| (s.state, s.busy_servers, s.queue_length, s.sync, s.last_observed_us);
     for (t, stations) in frames.iter().filter(|(t, _)| *t > 0 && *t <= last) {
         while next < commands.len() && commands[next].0 < *t {
             sim.run_until(commands[next].0);
@@ -374,7 +376,17 @@ fn replayed_state_matches(contents: &Contents, frames: &[(u64, Vec<v1::StationSt
         sim.run_until(*t);
         let live: Vec<_> = stations.iter().map(key).collect();
         let replayed = |sim: &Sim| -> Vec<_> {
-            sim.station_views().enumerate().map(|(i, v)| key(&twin_server::convert::station_state(i, &v, 0.0, 0.0))).collect()
+            sim.station_views()
+                .enumerate()
+                .map(|(i, v)| {
+                    let sync = twin_server::convert::StationSync {
+                        status: sim.sync_status(i as u32),
+                        last_observed: sim.last_observed(i as u32),
+                        open_alarms: 0,
+                    };
+                    key(&twin_server::convert::station_state(i, &v, 0.0, 0.0, sync))
+                })
+                .collect()
         };
         let mut matched = replayed(&sim) == live;
         while next < commands.len() && commands[next].0 == *t {

@@ -79,6 +79,11 @@ async fn call(client: &mut AuthedClient, rpc: &str) -> Result<(), Status> {
         ),
         "SetParameter" => done(client.set_parameter(v1::SetParameterRequest { parameter: None }).await),
         "GetReport" => done(client.get_report(v1::GetReportRequest { omit_json: true }).await),
+        "ListAlarms" => done(client.list_alarms(v1::ListAlarmsRequest { open_only: false }).await),
+        "StreamAlarms" => {
+            let mut stream = client.stream_alarms(v1::StreamAlarmsRequest {}).await?.into_inner();
+            within("an alarm event", stream.message()).await.map(|_| ())
+        }
         "ListScenes" => done(client.list_scenes(v1::ListScenesRequest {}).await),
         "LoadScene" => {
             done(client.load_scene(v1::LoadSceneRequest { name: String::new(), seed: None }).await)

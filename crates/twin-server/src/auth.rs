@@ -146,6 +146,8 @@ pub static RPCS: &[Rpc] = &[
     row("AddRushOrder", Operator, EveryCall(render::<v1::AddRushOrderRequest>)),
     row("SetParameter", Operator, EveryCall(render::<v1::SetParameterRequest>)),
     row("GetReport", Viewer, Rejections),
+    row("ListAlarms", Viewer, Rejections),
+    row("StreamAlarms", Viewer, Rejections),
     row("ListScenes", Viewer, Rejections),
     row("LoadScene", Admin, EveryCall(render::<v1::LoadSceneRequest>)),
     row("StartExperiment", Planner, EveryCall(render_experiment)),

@@ -28,6 +28,7 @@
 //! Architecture invariant: this is the only crate that knows both twin-core and the wire
 //! types; the core knows nothing of tokio or tonic, and clients never link the core.
 
+pub mod alarms;
 pub mod audit;
 pub mod auth;
 pub mod convert;
@@ -59,9 +60,10 @@ use twin_core::{Model, SceneErrors};
 use twin_proto::v1::twin_service_server::TwinServiceServer;
 
 pub use crate::ingest::{IngestConfig, MqttConfig};
-pub use crate::sim::{Injection, Snapshot, Speed};
+pub use crate::sim::{Injection, Receipt, Snapshot, Speed, Stopped};
 pub use crate::stream::StreamLimits;
 pub use crate::trust::{TrustConfig, TrustError};
+pub use twin_core::CommandError;
 
 use crate::service::Twin;
 use crate::sim::{LiveScene, SimHandle};
@@ -192,6 +194,11 @@ impl TwinServer {
         self.twin.sim.snapshots()
     }
 
+    /// A handle that applies commands (observations) to the live run while it serves.
+    pub fn injector(&self) -> Injector {
+        Injector(Arc::clone(&self.twin.sim))
+    }
+
     /// A handle that reads the command log of the live run while the server serves.
     pub fn command_log_reader(&self) -> CommandLogReader {
         CommandLogReader(Arc::clone(&self.twin.sim))
@@ -294,6 +301,20 @@ impl TwinServer {
         let _ = tokio::task::spawn_blocking(move || stop.stop()).await;
         tracing::info!("server stopped");
         result
+    }
+}
+
+/// Applies core commands to the live run from inside the process, through the same path
+/// as the control RPCs (at the current simulation time, logged): how in-process telemetry
+/// sources and tests feed `Command::Observe`.
+#[derive(Clone)]
+pub struct Injector(Arc<SimHandle>);
+
+impl Injector {
+    /// Applies `command` now; the core's refusal when it is invalid, `Stopped` once the
+    /// simulation has stopped.
+    pub async fn apply(&self, command: Injection) -> Result<Result<Receipt, CommandError>, Stopped> {
+        self.0.inject(command).await
     }
 }
 

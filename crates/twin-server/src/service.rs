@@ -13,6 +13,7 @@ use twin_core::Model;
 use twin_proto::v1;
 use twin_proto::v1::twin_service_server::TwinService;
 
+use crate::alarms;
 use crate::audit::{self, AuditLog};
 use crate::auth::{self, Caller};
 use crate::convert;
@@ -92,6 +93,39 @@ impl TwinService for Twin {
             peer,
         });
         Ok(Response::new(Box::pin(frames)))
+    }
+
+    async fn list_alarms(
+        &self,
+        request: Request<v1::ListAlarmsRequest>,
+    ) -> Result<Response<v1::ListAlarmsResponse>, Status> {
+        let open_only = request.into_inner().open_only;
+        let snap = self.sim.latest();
+        let alarms =
+            snap.alarms.iter().filter(|a| !open_only || a.cleared_at_us.is_none()).cloned().collect();
+        Ok(Response::new(v1::ListAlarmsResponse {
+            alarms,
+            raised: snap.alarm_summary.raised,
+            generation: snap.generation,
+        }))
+    }
+
+    type StreamAlarmsStream = BoxStream<v1::AlarmEvent>;
+
+    async fn stream_alarms(
+        &self,
+        _: Request<v1::StreamAlarmsRequest>,
+    ) -> Result<Response<Self::StreamAlarmsStream>, Status> {
+        let permit = Arc::clone(&self.streams).try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted(format!("too many streams (limit {})", self.limits.max_streams))
+        })?;
+        let events = alarms::spawn(alarms::Subscriber {
+            snapshots: self.sim.snapshots(),
+            limits: self.limits.clone(),
+            permit,
+            shutdown: self.shutdown.clone(),
+        });
+        Ok(Response::new(Box::pin(events)))
     }
 
     async fn pause(&self, _: Request<v1::PauseRequest>) -> Result<Response<v1::PauseResponse>, Status> {

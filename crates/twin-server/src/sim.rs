@@ -99,6 +99,11 @@ pub struct Snapshot {
     pub rush_orders: Vec<v1::RushOrderProgress>,
     pub kpis: v1::KpiSummary,
     pub bottlenecks: v1::BottleneckRanking,
+    /// The run's deviation alarms (open and the newest cleared), ascending by id, in wire
+    /// form; shared between snapshots until they change.
+    pub alarms: Arc<Vec<v1::Alarm>>,
+    /// Alarm count and open alarms for the frame summary.
+    pub alarm_summary: Arc<v1::AlarmSummary>,
     /// When the simulation thread published it (for delay measurements).
     pub published: Instant,
 }
@@ -289,6 +294,10 @@ struct Driver {
     publisher: Option<watch::Sender<Arc<Snapshot>>>,
     /// The telemetry side (hold queue, durable decisions); None without `--data`.
     telemetry: Option<Telemetry>,
+    /// Wire forms of the run's alarms and their summary, and the `(generation, alarms
+    /// revision)` they were converted at.
+    alarms: (Arc<Vec<v1::Alarm>>, Arc<v1::AlarmSummary>),
+    alarms_at: (u64, u64),
 }
 
 impl Driver {
@@ -333,6 +342,8 @@ impl Driver {
             last_publish: now,
             publisher: None,
             telemetry,
+            alarms: (Arc::default(), Arc::new(convert::alarm_summary(&[], 0))),
+            alarms_at: (1, 0),
         }
     }
 
@@ -471,6 +482,19 @@ impl Driver {
                 let _ = reply.send(result);
             }
             Request::Inject(i, reply) => {
+                // Telemetry arrives often and changes only the monitor: publish when what
+                // viewers see of it changed, without recomputing the KPIs.
+                let observed = match &i {
+                    Injection::Observe(o) => self.scene.model.station(&o.station).map(|s| {
+                        (
+                            s,
+                            self.sim.sync_status(s),
+                            self.sim.last_observed(s).is_some(),
+                            self.sim.alarms_revision(),
+                        )
+                    }),
+                    _ => None,
+                };
                 let result = self.sim.apply(&i).map(|applied| {
                     let applied_at = self.sim.now();
                     tracing::info!(sim_time_us = applied_at, command = ?i, "injection applied");
@@ -494,9 +518,18 @@ impl Driver {
                         rush_order,
                     }
                 });
-                if result.is_ok() {
-                    self.refresh_report(Ranking::Keep);
-                    self.publish();
+                match observed {
+                    Some((s, sync, seen, revision)) if result.is_ok() => {
+                        let now = (self.sim.sync_status(s), true, self.sim.alarms_revision());
+                        if now != (sync, seen, revision) {
+                            self.publish();
+                        }
+                    }
+                    _ if result.is_ok() => {
+                        self.refresh_report(Ranking::Keep);
+                        self.publish();
+                    }
+                    _ => {}
                 }
                 let _ = reply.send(result);
             }
@@ -645,6 +678,14 @@ impl Driver {
                 self.speed_window = (now, sim_now);
             }
         }
+        let key = (self.generation, self.sim.alarms_revision());
+        if key != self.alarms_at {
+            let model = &self.scene.model;
+            let wire: Vec<v1::Alarm> = self.sim.alarms().iter().map(|a| convert::alarm(model, a)).collect();
+            let summary = convert::alarm_summary(&wire, self.sim.alarms_raised());
+            self.alarms = (Arc::new(wire), Arc::new(summary));
+            self.alarms_at = key;
+        }
         let views: Vec<_> = self.sim.station_views().collect();
         let completed: Vec<u64> = views.iter().map(|v| v.completed).collect();
         let rates = self.throughput.update(sim_now, &completed);
@@ -653,7 +694,14 @@ impl Driver {
             .enumerate()
             .map(|(i, view)| {
                 let utilization = self.report.stations.get(i).map_or(0.0, |s| s.utilization);
-                convert::station_state(i, view, rates[i], utilization)
+                let s = i as u32;
+                let sync = convert::StationSync {
+                    status: self.sim.sync_status(s),
+                    last_observed: self.sim.last_observed(s),
+                    open_alarms: self.alarms.1.open_alarms.iter().filter(|a| a.station_index == s).count()
+                        as u32,
+                };
+                convert::station_state(i, view, rates[i], utilization, sync)
             })
             .collect();
         let counts = self.scene.flows.counts(self.sim.flows(), &views);
@@ -677,6 +725,8 @@ impl Driver {
                 momentary_station_index: self.sim.momentary_bottleneck(),
                 ..self.ranking.clone()
             },
+            alarms: Arc::clone(&self.alarms.0),
+            alarm_summary: Arc::clone(&self.alarms.1),
             published: now,
         })
     }

@@ -74,6 +74,7 @@ pub fn frame(snap: &Snapshot, prev: Option<&Snapshot>, seq: u64) -> v1::StateFra
             bottlenecks: Some(snap.bottlenecks.clone()),
             flows: snap.flows.clone(),
             rush_orders: snap.rush_orders.clone(),
+            alarms: Some((*snap.alarm_summary).clone()),
         },
         Some(prev) => v1::StateFrame {
             seq,
@@ -95,6 +96,9 @@ pub fn frame(snap: &Snapshot, prev: Option<&Snapshot>, seq: u64) -> v1::StateFra
             flows: changed(&snap.flows, &prev.flows),
             // A run's rush orders keep their positions: new ones are appended.
             rush_orders: changed(&snap.rush_orders, &prev.rush_orders),
+            alarms: (!Arc::ptr_eq(&snap.alarm_summary, &prev.alarm_summary)
+                && snap.alarm_summary != prev.alarm_summary)
+                .then(|| (*snap.alarm_summary).clone()),
         },
     }
 }

@@ -8,13 +8,16 @@
 //! - [`report`](mod@report): the typed report.
 //! - [`request`]: requests into core commands; refusals into statuses.
 //! - [`experiment`]: experiment events.
+//! - [`alarms`]: sync status per station and deviation alarms.
 
+pub mod alarms;
 pub mod experiment;
 pub mod layout;
 pub mod report;
 pub mod request;
 pub mod state;
 
+pub use self::alarms::{alarm, alarm_summary, sync_status};
 pub use self::experiment::{experiment_failed, experiment_finished, experiment_started, replication_done};
 pub use self::layout::{TRUCK_FLEET_ID, layout, scene_info, set_layout_servers, set_layout_vehicles};
 pub use self::report::report;
@@ -22,6 +25,6 @@ pub use self::request::{
     break_down, command_status, control_status, parameter, repair, run_to, rush_order, speed,
 };
 pub use self::state::{
-    agv_state, bottleneck_ranking, clock, flow_rates, kpi_summary, order_id, receipt, rush_order_progress,
-    station_state, truck_state,
+    StationSync, agv_state, bottleneck_ranking, clock, flow_rates, kpi_summary, order_id, receipt,
+    rush_order_progress, station_state, truck_state,
 };

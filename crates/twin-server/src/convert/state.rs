@@ -5,7 +5,7 @@ use twin_core::model::Model;
 use twin_core::sim::agv::{VehicleState, VehicleView};
 use twin_core::sim::flow::RushOrder;
 use twin_core::sim::trucks::TruckView;
-use twin_core::{Report, StationState, StationView};
+use twin_core::{Report, StationState, StationView, SyncStatus};
 use twin_proto::v1;
 
 use crate::live::{Clock, Receipt, Speed};
@@ -21,12 +21,21 @@ fn station_state_kind(state: StationState) -> v1::StationStateKind {
     }
 }
 
+/// What the live twin knows of a station's telemetry, for its state.
+#[derive(Clone, Copy, Debug)]
+pub struct StationSync {
+    pub status: SyncStatus,
+    pub last_observed: Option<u64>,
+    pub open_alarms: u32,
+}
+
 /// Live state of station `index`.
 pub fn station_state(
     index: usize,
     view: &StationView,
     throughput_per_hour: f64,
     utilization: f64,
+    sync: StationSync,
 ) -> v1::StationState {
     let buffer_fill = match view.buffer {
         Some(cap) if cap > 0 => (view.queue as f32 / cap as f32).min(1.0),
@@ -40,6 +49,9 @@ pub fn station_state(
         buffer_fill,
         throughput_per_hour,
         utilization,
+        sync: super::alarms::sync_status(sync.status) as i32,
+        last_observed_us: sync.last_observed,
+        open_alarms: sync.open_alarms,
     }
 }
 

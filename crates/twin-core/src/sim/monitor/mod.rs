@@ -181,10 +181,10 @@ impl Monitor {
             a.cleared_at = Some(now);
         }
         let cleared = self.alarms.iter().filter(|a| a.cleared_at.is_some()).count();
-        if cleared > ALARMS_KEPT {
-            if let Some(oldest) = self.alarms.iter().position(|a| a.cleared_at.is_some()) {
-                self.alarms.remove(oldest);
-            }
+        if cleared > ALARMS_KEPT
+            && let Some(oldest) = self.alarms.iter().position(|a| a.cleared_at.is_some())
+        {
+            self.alarms.remove(oldest);
         }
         self.revision += 1;
     }
@@ -319,6 +319,19 @@ impl Sim {
     /// Open alarms and the newest [`ALARMS_KEPT`] cleared ones, ascending by id.
     pub fn alarms(&self) -> &[Alarm] {
         &self.monitor.alarms
+    }
+
+    /// Alarms raised in this run so far (open, cleared, and no longer kept).
+    pub fn alarms_raised(&self) -> u64 {
+        self.monitor.next_alarm - 1
+    }
+
+    /// Open alarms on `station` now.
+    pub fn open_alarms(&self, station: StationIdx) -> u32 {
+        let Some(id) = self.model.stations.get(station as usize).map(|s| &s.id) else {
+            return 0;
+        };
+        self.monitor.alarms.iter().filter(|a| a.cleared_at.is_none() && &a.station == id).count() as u32
     }
 
     /// Changes whenever [`Sim::alarms`] changes (an alarm raised or cleared).

@@ -1,0 +1,202 @@
+//! The deviation monitor against a "plant": a second simulation of the same scene whose
+//! cycle times are fed to the twin as `Command::Observe` at the times they happen.
+//!
+//! The plant's cycles are read off the plant simulation from the outside: it is stepped
+//! event by event and, for every single-server station, the time spent in state `Busy`
+//! since the last completion is that part's processing time (setups, stoppages, shifts
+//! and blocking are other states). Stations with several servers are left out, as they
+//! would need per-server records.
+//!
+//! Drift: the plant's scene has one station's processing times scaled by 1.2 (the drift
+//! file of `twin plant` does the same); the alarm must name that station within a
+//! bounded simulated time. No drift: a simulated week on several seeds must raise no
+//! alarm (the false-alarm rate of 2e-7 per cycle makes one unlikely over these runs).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use twin_core::dist::Dist;
+use twin_core::sim::monitor::{Direction, Measure};
+use twin_core::time::{DAY, Duration, HOUR, Micros};
+use twin_core::{Command, Model, Observation, Observed, Scene, Sim, StationState};
+
+fn scene_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scenes").join(name)
+}
+
+/// The scene's model with the processing times of every step at `station` multiplied
+/// by `factor`.
+fn model_with(name: &str, drift: Option<(&str, f64)>) -> Arc<Model> {
+    let path = scene_path(name);
+    let (mut scene, source, schedules): (Scene, _, _) = twin_core::scene::load(&path).unwrap();
+    if let Some((station, factor)) = drift {
+        let scale = |d: &Duration| Duration((d.0 as f64 * factor).round() as Micros);
+        for product in &mut scene.products {
+            for step in product.routing.iter_mut().filter(|s| s.at.iter().any(|a| a == station)) {
+                step.time = match &step.time {
+                    Dist::Const(d) => Dist::Const(scale(d)),
+                    Dist::Exp { mean } => Dist::Exp { mean: scale(mean) },
+                    Dist::Uniform { min, max } => Dist::Uniform { min: scale(min), max: scale(max) },
+                    Dist::Tri { min, mode, max } => {
+                        Dist::Tri { min: scale(min), mode: scale(mode), max: scale(max) }
+                    }
+                    Dist::Normal { mean, sd } => Dist::Normal { mean: scale(mean), sd: scale(sd) },
+                    Dist::LogNormal { mean, sd } => Dist::LogNormal { mean: scale(mean), sd: scale(sd) },
+                    Dist::Empirical(points) => {
+                        Dist::Empirical(points.iter().map(|(d, w)| (scale(d), *w)).collect())
+                    }
+                };
+            }
+        }
+    }
+    Arc::new(Model::build(&scene, Some(&source), &schedules).unwrap())
+}
+
+/// One plant cycle: completion time, station id, processing time, product.
+type Cycle = (Micros, String, Micros);
+
+/// Runs the plant to `until` and returns its cycles in completion order.
+fn plant_cycles(plant: &mut Sim, until: Micros) -> Vec<Cycle> {
+    let model = Arc::clone(plant.model());
+    let single: Vec<bool> = model.stations.iter().map(|s| s.servers == 1).collect();
+    let mut views: Vec<_> = plant.station_views().collect();
+    let mut busy = vec![0 as Micros; views.len()];
+    let mut last = plant.now();
+    let mut out = Vec::new();
+    while let Some(t) = plant.next_event_time().filter(|&t| t <= until) {
+        for (s, v) in views.iter().enumerate() {
+            if v.state == StationState::Busy {
+                busy[s] += t - last;
+            }
+        }
+        plant.step();
+        last = t;
+        for (s, v) in plant.station_views().enumerate() {
+            // `completed` restarts at the end of the warm-up.
+            if single[s] && v.completed > views[s].completed {
+                out.push((t, model.stations[s].id.clone(), busy[s]));
+                busy[s] = 0;
+            }
+            views[s] = v;
+        }
+    }
+    plant.run_until(until);
+    out
+}
+
+/// Feeds `cycles` to `twin` at their times (the product named when the station has one).
+fn feed(twin: &mut Sim, cycles: &[Cycle], product: &str) {
+    for (t, station, duration) in cycles {
+        twin.run_until(*t);
+        let observed = Observed::Cycle { duration: *duration, product: Some(product.into()) };
+        twin.apply(&Command::Observe(Observation { station: station.clone(), observed })).unwrap();
+    }
+}
+
+/// Feeds a drifting plant in one-hour slices until an alarm is raised; returns the
+/// twin and the number of cycles of `station` observed up to the alarm.
+fn run_until_alarm(scene: &str, product: &str, station: &str, seed: u64, limit: Micros) -> (Sim, u64) {
+    let mut plant = Sim::new(model_with(scene, Some((station, 1.2))), seed);
+    let mut twin = Sim::new(model_with(scene, None), seed + 1000);
+    let mut n = 0;
+    let mut t = 0;
+    while twin.alarms().is_empty() && t < limit {
+        t += HOUR;
+        for cycle in plant_cycles(&mut plant, t) {
+            if !twin.alarms().is_empty() {
+                break;
+            }
+            n += u64::from(cycle.1 == station);
+            feed(&mut twin, &[cycle], product);
+        }
+    }
+    (twin, n)
+}
+
+#[test]
+fn a_station_slowed_by_20_percent_is_named_within_hours() {
+    for (scene, product, station, bound) in [
+        ("training-line.ron", "bracket", "mill", 4 * HOUR),
+        ("training-line.ron", "bracket", "drill", 4 * HOUR),
+        ("training-line.ron", "bracket", "inspection", HOUR),
+        // Exponential processing: far more spread, so far more cycles are needed.
+        ("validation/mm1.ron", "job", "s1", 7 * DAY),
+    ] {
+        for seed in [1, 2] {
+            let (twin, cycles) = run_until_alarm(scene, product, station, seed, bound);
+            let alarm = twin.alarms().first().unwrap_or_else(|| {
+                panic!("{scene} seed {seed}: no alarm within {} h for `{station}` slowed 20%", bound / HOUR)
+            });
+            println!(
+                "{scene} `{station}` +20%, seed {seed}: alarm after {cycles} cycles, {:.2} h; plant {:.1} s vs model {:.1} s; S = {:.2} > h = {:.2} (k = {:.3}) over {} cycles",
+                alarm.raised_at as f64 / HOUR as f64,
+                alarm.plant / 1e6,
+                alarm.model / 1e6,
+                alarm.evidence.statistic,
+                alarm.evidence.threshold,
+                alarm.evidence.reference,
+                alarm.evidence.observations,
+            );
+            assert_eq!(alarm.station, station);
+            assert_eq!(alarm.product.as_deref(), Some(product));
+            assert_eq!(alarm.measure, Measure::CycleTime);
+            assert_eq!(alarm.direction, Direction::Above);
+            assert!(alarm.plant > alarm.model, "{alarm:?}");
+            assert!(alarm.evidence.statistic > alarm.evidence.threshold);
+            assert_eq!(alarm.cleared_at, None);
+            assert_eq!(twin.alarms().len(), 1, "only the drifting station alarms: {:?}", twin.alarms());
+        }
+    }
+}
+
+#[test]
+fn a_week_without_drift_raises_no_alarm() {
+    let mut total = 0usize;
+    for (scene, product, seeds) in
+        [("training-line.ron", "bracket", 1..=5u64), ("validation/mm1.ron", "job", 1..=2)]
+    {
+        for seed in seeds {
+            let mut plant = Sim::new(model_with(scene, None), seed);
+            let mut twin = Sim::new(model_with(scene, None), seed + 1000);
+            let cycles = plant_cycles(&mut plant, 7 * DAY);
+            feed(&mut twin, &cycles, product);
+            total += cycles.len();
+            println!(
+                "{scene} seed {seed}: {} cycles over a week, {} alarms",
+                cycles.len(),
+                twin.alarms().len()
+            );
+            assert!(twin.alarms().is_empty(), "{scene} seed {seed}: false alarm {:?}", twin.alarms());
+        }
+    }
+    println!(
+        "{total} in-control cycles in all, no alarm (expected false alarms at 2e-7 per cycle: {:.3})",
+        total as f64 * 2e-7
+    );
+}
+
+#[test]
+fn an_alarm_clears_when_the_plant_is_back_on_model_and_travels_in_snapshots() {
+    let scene = "training-line.ron";
+    let (mut twin, _) = run_until_alarm(scene, "bracket", "mill", 7, 4 * HOUR);
+    assert_eq!(twin.alarms().len(), 1);
+    let revision = twin.alarms_revision();
+    let restored = Sim::restore(Arc::clone(twin.model()), &twin.save("x")).unwrap();
+    assert_eq!(restored.alarms(), twin.alarms());
+
+    // A plant on model from here on: the alarm clears, and no new one is raised.
+    let mut plant = Sim::new(model_with(scene, None), 8);
+    plant.run_until(twin.now());
+    let until = twin.now() + DAY;
+    let cycles = plant_cycles(&mut plant, until);
+    feed(&mut twin, &cycles, "bracket");
+    let alarm = &twin.alarms()[0];
+    let cleared = alarm.cleared_at.expect("the alarm clears once the plant is back on model");
+    println!(
+        "mill back on model: alarm raised at {:.2} h cleared at {:.2} h",
+        alarm.raised_at as f64 / 3.6e9,
+        cleared as f64 / 3.6e9
+    );
+    assert!(twin.alarms_revision() > revision);
+    assert_eq!(twin.alarms().len(), 1, "{:?}", twin.alarms());
+}
