@@ -36,9 +36,8 @@ fn broker() -> &'static Mosquitto {
 fn python() -> &'static PathBuf {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(|| {
-        let out = Command::new(root().join("scripts/python-venv.sh"))
-            .output()
-            .expect("run scripts/python-venv.sh");
+        let out =
+            Command::new(root().join("scripts/python-venv.sh")).output().expect("run scripts/python-venv.sh");
         assert!(out.status.success(), "python venv: {}", String::from_utf8_lossy(&out.stderr));
         PathBuf::from(String::from_utf8(out.stdout).expect("utf-8").trim())
     })
@@ -55,7 +54,15 @@ impl Twin {
     fn start(data: &Path, extra: &[&str]) -> Twin {
         let mut child = Command::new(twin_binary())
             .current_dir(root())
-            .args(["serve", SCENE, "--addr", "127.0.0.1:0", "--log", "info,twin_server::ingest=debug", "--data"])
+            .args([
+                "serve",
+                SCENE,
+                "--addr",
+                "127.0.0.1:0",
+                "--log",
+                "info,twin_server::ingest=debug",
+                "--data",
+            ])
             .arg(data)
             .args(extra)
             .stdout(Stdio::piped())
@@ -77,7 +84,10 @@ impl Twin {
         BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("stdout line");
         let addr = match line.trim().strip_prefix("listening on ") {
             Some(a) => a.parse().expect("address"),
-            None => panic!("twin serve did not start: `{line}`\n{}", stderr.lock().map(|s| s.clone()).unwrap_or_default()),
+            None => panic!(
+                "twin serve did not start: `{line}`\n{}",
+                stderr.lock().map(|s| s.clone()).unwrap_or_default()
+            ),
         };
         Twin { child, addr, stderr }
     }
@@ -128,7 +138,16 @@ impl Publisher {
             .arg("tests/python/sparkplug_publisher.py")
             .args(["--proto", "proto/sparkplug/sparkplug_b.proto", "--broker"])
             .arg(broker().addr.to_string())
-            .args(["--group", group, "--node", NODE, "--stations", &STATIONS.join(","), "--scenario", scenario])
+            .args([
+                "--group",
+                group,
+                "--node",
+                NODE,
+                "--stations",
+                &STATIONS.join(","),
+                "--scenario",
+                scenario,
+            ])
             .args(extra)
             .stdout(Stdio::piped())
             .spawn()
@@ -210,7 +229,9 @@ fn applied_cycles(contents: &Contents) -> Vec<u64> {
     tlog::applied_commands(&contents.decisions)
         .into_iter()
         .filter_map(|(_, c)| match c {
-            CoreCommand::Observe(Observation { observed: Observed::Cycle { duration, .. }, .. }) => Some(duration),
+            CoreCommand::Observe(Observation { observed: Observed::Cycle { duration, .. }, .. }) => {
+                Some(duration)
+            }
             _ => None,
         })
         .collect()
@@ -232,7 +253,12 @@ async fn an_independent_sparkplug_publisher_drives_the_twin() {
     let mut client = twin.client().await;
     wait_status(&mut client, "the MQTT connection", |s| s.mqtt_connected).await;
     let facts = Publisher::start("session", "session", &[]).finish(90);
-    assert_eq!(facts["rebirth_requested"], true, "the twin asked for a rebirth after the gap: {}", twin.log());
+    assert_eq!(
+        facts["rebirth_requested"],
+        true,
+        "the twin asked for a rebirth after the gap: {}",
+        twin.log()
+    );
 
     let s = wait_status(&mut client, "every message counted", |s| {
         rejected(s, "malformed") >= 1
@@ -263,7 +289,10 @@ async fn an_independent_sparkplug_publisher_drives_the_twin() {
     // The duplicate (same node, bdSeq, seq, timestamp) was applied once.
     assert_eq!(applied_cycles(&contents).iter().filter(|&&d| d == 4242).count(), 1);
     // The malformed payload is in the log too: everything acknowledged is kept.
-    let malformed = contents.raw.iter().any(|(_, r)| matches!(r, RawRecord::Mqtt { payload, .. } if payload.starts_with(&[0xff, 0xff])));
+    let malformed = contents
+        .raw
+        .iter()
+        .any(|(_, r)| matches!(r, RawRecord::Mqtt { payload, .. } if payload.starts_with(&[0xff, 0xff])));
     assert!(malformed);
 }
 
@@ -279,13 +308,11 @@ async fn grpc_ingest_acks_commits_and_rejects_malformed_batches_whole() {
         station: station.into(),
         observed: Some(v1::ingest_message::Observed::State(kind as i32)),
     };
-    let batch = |messages| v1::IngestBatch { source_id: "mes-1".into(), plant_epoch_unix_ms: epoch, messages };
+    let batch =
+        |messages| v1::IngestBatch { source_id: "mes-1".into(), plant_epoch_unix_ms: epoch, messages };
     let (tx, rx) = tokio::sync::mpsc::channel(4);
-    let mut acks = client
-        .ingest(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await
-        .expect("Ingest")
-        .into_inner();
+    let mut acks =
+        client.ingest(tokio_stream::wrappers::ReceiverStream::new(rx)).await.expect("Ingest").into_inner();
     tx.send(batch(vec![
         state(1, "mill", v1::StationStateKind::Busy),
         state(2, "drill", v1::StationStateKind::Busy),
@@ -296,9 +323,13 @@ async fn grpc_ingest_acks_commits_and_rejects_malformed_batches_whole() {
     let ack = acks.message().await.expect("ack").expect("an ack");
     assert_eq!((ack.committed_sequence, ack.accepted, ack.duplicates), (3, 3, 0));
     // A resend overlapping what is committed: the old part is skipped, not applied twice.
-    tx.send(batch(vec![state(2, "drill", v1::StationStateKind::Busy), state(3, "mill", v1::StationStateKind::Down), state(4, "saw", v1::StationStateKind::Busy)]))
-        .await
-        .expect("send");
+    tx.send(batch(vec![
+        state(2, "drill", v1::StationStateKind::Busy),
+        state(3, "mill", v1::StationStateKind::Down),
+        state(4, "saw", v1::StationStateKind::Busy),
+    ]))
+    .await
+    .expect("send");
     let ack = acks.message().await.expect("ack").expect("an ack");
     assert_eq!((ack.committed_sequence, ack.accepted, ack.duplicates), (4, 1, 2));
     let before = read_log(data.path());
@@ -321,7 +352,11 @@ async fn grpc_ingest_acks_commits_and_rejects_malformed_batches_whole() {
     assert_eq!(s.duplicates, 2);
     let frame = station_states(&mut client).await;
     assert_eq!(frame.stations[1].state, v1::StationStateKind::Down as i32, "mill is down");
-    assert_ne!(frame.stations[0].state, v1::StationStateKind::Down as i32, "saw is not (its batch was rejected)");
+    assert_ne!(
+        frame.stations[0].state,
+        v1::StationStateKind::Down as i32,
+        "saw is not (its batch was rejected)"
+    );
 }
 
 /// Full frames received until now, newest last (sim time, stations).
@@ -394,7 +429,11 @@ fn replayed_state_matches(contents: &Contents, frames: &[(u64, Vec<v1::StationSt
             next += 1;
             matched = matched || replayed(&sim) == live;
         }
-        assert!(matched, "at {t} µs the replay differs from what the twin showed before the kill: {live:?} vs {:?}", replayed(&sim));
+        assert!(
+            matched,
+            "at {t} µs the replay differs from what the twin showed before the kill: {live:?} vs {:?}",
+            replayed(&sim)
+        );
         compared += 1;
     }
     compared
@@ -450,7 +489,9 @@ async fn sigkill_during_an_mqtt_stream_loses_no_acknowledged_message() {
                 .iter()
                 .filter_map(|(_, r)| match r {
                     RawRecord::Mqtt { payload, .. } => {
-                        let p = <twin_proto::sparkplug::Payload as prost::Message>::decode(payload.as_slice()).ok()?;
+                        let p =
+                            <twin_proto::sparkplug::Payload as prost::Message>::decode(payload.as_slice())
+                                .ok()?;
                         p.metric("Cycle/Duration").and_then(|m| m.as_u64()).map(|d| d - 1000)
                     }
                     _ => None,
@@ -514,7 +555,8 @@ async fn sigkill_during_a_grpc_stream_loses_no_acknowledged_batch() {
     let highest = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut client = twin.client().await;
     let (tx, rx) = tokio::sync::mpsc::channel(8);
-    let mut acks = client.ingest(tokio_stream::wrappers::ReceiverStream::new(rx)).await.expect("Ingest").into_inner();
+    let mut acks =
+        client.ingest(tokio_stream::wrappers::ReceiverStream::new(rx)).await.expect("Ingest").into_inner();
     let seen = Arc::clone(&highest);
     let reader = tokio::spawn(async move {
         while let Ok(Some(ack)) = acks.message().await {
@@ -554,17 +596,25 @@ async fn sigkill_during_a_grpc_stream_loses_no_acknowledged_batch() {
                 _ => Vec::new(),
             })
             .collect();
-        assert!((1..=acked).all(|s| logged.contains(&s)), "every acknowledged sequence (<= {acked}) is in the log");
+        assert!(
+            (1..=acked).all(|s| logged.contains(&s)),
+            "every acknowledged sequence (<= {acked}) is in the log"
+        );
         let applied: BTreeSet<u64> = applied_cycles(&contents).iter().map(|d| d - 1000).collect();
         if (1..=acked).all(|s| applied.contains(&s)) {
             break;
         }
-        assert!(Instant::now() < deadline, "acknowledged messages not applied after the restart:\n{}", twin.log());
+        assert!(
+            Instant::now() < deadline,
+            "acknowledged messages not applied after the restart:\n{}",
+            twin.log()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // The source resumes after its committed sequence; a resend of the tail is skipped.
     let (tx, rx) = tokio::sync::mpsc::channel(2);
-    let mut acks = client.ingest(tokio_stream::wrappers::ReceiverStream::new(rx)).await.expect("Ingest").into_inner();
+    let mut acks =
+        client.ingest(tokio_stream::wrappers::ReceiverStream::new(rx)).await.expect("Ingest").into_inner();
     tx.send(batch(acked - 9, 20)).await.expect("send");
     let ack = acks.message().await.expect("ack").expect("an ack");
     assert!(ack.committed_sequence >= acked + 10);

@@ -149,17 +149,19 @@ impl TwinServer {
             "scene loaded"
         );
         let (sim, ingest) = match config.ingest.clone() {
-            None => (SimHandle::spawn(scene, config.speed, config.start_paused).map_err(ServeError::Thread)?, None),
+            None => (
+                SimHandle::spawn(scene, config.speed, config.start_paused).map_err(ServeError::Thread)?,
+                None,
+            ),
             Some(ingest_config) => {
                 let model = Arc::clone(&scene.model);
-                let prepared = ingest::prepare(ingest_config, &scene, |seed| twin_core::Sim::new(model, seed))?;
-                let resumed = sim::Resumed {
-                    sim: prepared.sim,
-                    seed: prepared.seed,
-                    telemetry: prepared.telemetry,
-                };
-                let handle = SimHandle::spawn_resumed(scene, config.speed, config.start_paused, Some(resumed))
-                    .map_err(ServeError::Thread)?;
+                let prepared =
+                    ingest::prepare(ingest_config, &scene, |seed| twin_core::Sim::new(model, seed))?;
+                let resumed =
+                    sim::Resumed { sim: prepared.sim, seed: prepared.seed, telemetry: prepared.telemetry };
+                let handle =
+                    SimHandle::spawn_resumed(scene, config.speed, config.start_paused, Some(resumed))
+                        .map_err(ServeError::Thread)?;
                 (handle, Some(prepared.rest))
             }
         };

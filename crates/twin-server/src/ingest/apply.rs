@@ -79,7 +79,8 @@ impl Telemetry {
                 }));
             }
             None => {
-                self.log.decide(vec![Decision::NewRun { scene: scene.to_owned(), seed: default_seed }], None)?;
+                self.log
+                    .decide(vec![Decision::NewRun { scene: scene.to_owned(), seed: default_seed }], None)?;
                 default_seed
             }
         };
@@ -108,7 +109,12 @@ impl Telemetry {
         self.status.replayed_commands.store(n, Ordering::Relaxed);
         self.status.holding.store(self.held.len() as u64, Ordering::Relaxed);
         if n > 0 {
-            tracing::info!(commands = n, sim_time_us = sim.now(), held = self.held.len(), "telemetry log replayed");
+            tracing::info!(
+                commands = n,
+                sim_time_us = sim.now(),
+                held = self.held.len(),
+                "telemetry log replayed"
+            );
         }
         Ok((sim, seed))
     }
@@ -127,9 +133,15 @@ impl Telemetry {
         let mut applied = 0;
         for item in batch.items {
             match item.at {
-                Some(at) if at > now && at <= now.saturating_add(HOLD_HORIZON) && self.held.len() < MAX_HELD => {
+                Some(at)
+                    if at > now && at <= now.saturating_add(HOLD_HORIZON) && self.held.len() < MAX_HELD =>
+                {
                     self.status.count(&self.status.held, 1);
-                    decisions.push(Decision::Held { origin: item.origin, at, readings: item.readings.clone() });
+                    decisions.push(Decision::Held {
+                        origin: item.origin,
+                        at,
+                        readings: item.readings.clone(),
+                    });
                     self.held.insert((at, item.origin), item.readings);
                     continue;
                 }
@@ -177,7 +189,8 @@ impl Telemetry {
 
     /// Records an operator's command applied at `at` (so that a restart replays it too).
     pub fn operator(&self, at: Micros, command: &Command) -> Result<(), LogError> {
-        let d = Decision::Applied { at, commands: vec![(Origin::Operator, command.clone())], released: vec![] };
+        let d =
+            Decision::Applied { at, commands: vec![(Origin::Operator, command.clone())], released: vec![] };
         self.log.decide(vec![d], None)
     }
 
@@ -189,7 +202,13 @@ impl Telemetry {
     }
 
     /// Applies `readings` now, appending the commands that changed something.
-    fn apply(&self, sim: &mut Sim, origin: Origin, readings: &[StationReading], out: &mut Vec<(Origin, Command)>) {
+    fn apply(
+        &self,
+        sim: &mut Sim,
+        origin: Origin,
+        readings: &[StationReading],
+        out: &mut Vec<(Origin, Command)>,
+    ) {
         for r in readings {
             let station = &r.station;
             let observe = |observed| Command::Observe(Observation { station: station.clone(), observed });
@@ -211,7 +230,9 @@ impl Telemetry {
                 _ => {}
             }
             match &r.reading {
-                Reading::State { down: true } => run(Command::BreakDown { station: station.clone(), duration: None }),
+                Reading::State { down: true } => {
+                    run(Command::BreakDown { station: station.clone(), duration: None })
+                }
                 Reading::State { down: false } => run(Command::Repair { station: station.clone() }),
                 Reading::Counts { parts_in, parts_out } => {
                     run(observe(Observed::Counts { parts_in: *parts_in, parts_out: *parts_out }))

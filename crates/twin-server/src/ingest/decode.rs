@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use prost::Message;
 use twin_core::time::Micros;
-use twin_proto::sparkplug::{Metric, MessageKind, Payload, Topic, vocab};
+use twin_proto::sparkplug::{MessageKind, Metric, Payload, Topic, vocab};
 
 use super::log::{Committed, RawRecord};
 use super::reading::{Incoming, Origin, Reading, StationReading};
@@ -79,7 +79,12 @@ pub fn sim_time(timestamp_ms: u64, epoch_ms: u64) -> Micros {
 impl Decoder {
     /// A decoder for Sparkplug group `group` and the scene's `stations`.
     pub fn new(group: &str, stations: impl IntoIterator<Item = String>) -> Decoder {
-        Decoder { group: group.to_owned(), stations: stations.into_iter().collect(), nodes: BTreeMap::new(), status: None }
+        Decoder {
+            group: group.to_owned(),
+            stations: stations.into_iter().collect(),
+            nodes: BTreeMap::new(),
+            status: None,
+        }
     }
 
     /// From now on, count into `status` (before: a restart re-decoding the log).
@@ -118,7 +123,10 @@ impl Decoder {
                     out.items.push(Incoming {
                         origin: Origin::Raw { seq: committed.seq, part: i as u32 },
                         at: Some(sim_time(m.timestamp_unix_ms, *epoch_unix_ms)),
-                        readings: vec![StationReading { station: m.station.clone(), reading: m.reading.clone() }],
+                        readings: vec![StationReading {
+                            station: m.station.clone(),
+                            reading: m.reading.clone(),
+                        }],
                     });
                 }
                 out.heard = Some((source.clone(), SourceKind::Grpc, stations));
@@ -184,7 +192,8 @@ impl Decoder {
             return;
         };
         let node = self.nodes.entry(topic.edge_node.clone()).or_default();
-        if node.bd_seq == Some(bd) && node.birth_timestamp == payload.timestamp && payload.timestamp.is_some() {
+        if node.bd_seq == Some(bd) && node.birth_timestamp == payload.timestamp && payload.timestamp.is_some()
+        {
             self.count(|s| &s.duplicates);
             return;
         }
@@ -198,7 +207,14 @@ impl Decoder {
         out.heard = Some((source.to_owned(), SourceKind::Mqtt, Vec::new()));
     }
 
-    fn device_message(&mut self, topic: &Topic, payload: &Payload, origin: Origin, source: &str, out: &mut Decoded) {
+    fn device_message(
+        &mut self,
+        topic: &Topic,
+        payload: &Payload,
+        origin: Origin,
+        source: &str,
+        out: &mut Decoded,
+    ) {
         let group_source = source.to_owned();
         let Some(node) = self.nodes.get_mut(&topic.edge_node).filter(|n| n.epoch_ms.is_some()) else {
             self.reject(Reject::NoBirth, &format!("{topic}: no NBIRTH seen for this edge node"));
@@ -303,7 +319,9 @@ fn station_metrics(
         match name {
             vocab::STATE => match m.as_str() {
                 Some(vocab::STATE_DOWN) => readings.push(reading(Reading::State { down: true })),
-                Some(s) if vocab::STATION_STATES.contains(&s) => readings.push(reading(Reading::State { down: false })),
+                Some(s) if vocab::STATION_STATES.contains(&s) => {
+                    readings.push(reading(Reading::State { down: false }))
+                }
                 other => bad.push(format!("State {other:?} is not a station state")),
             },
             vocab::PARTS_IN => match m.as_u64() {
@@ -353,13 +371,22 @@ mod tests {
     fn record(seq: u64, topic: &str, payload: &Payload) -> Committed {
         Committed {
             seq,
-            record: RawRecord::Mqtt { topic: topic.into(), payload: payload.encode_to_vec(), received_unix_ms: 0 },
+            record: RawRecord::Mqtt {
+                topic: topic.into(),
+                payload: payload.encode_to_vec(),
+                received_unix_ms: 0,
+            },
             permit: None,
         }
     }
 
     fn ddata(seq: u64, ts: u64, state: &str) -> Payload {
-        Payload { timestamp: Some(ts), seq: Some(seq), metrics: vec![Metric::string("State", state)], ..Default::default() }
+        Payload {
+            timestamp: Some(ts),
+            seq: Some(seq),
+            metrics: vec![Metric::string("State", state)],
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -380,7 +407,12 @@ mod tests {
         };
         let out = d.decode(&record(2, "spBv1.0/g/NBIRTH/f1", &birth));
         assert!(out.items.is_empty() && out.rebirth.is_none());
-        let dbirth = Payload { timestamp: Some(1_500), seq: Some(1), metrics: vec![Metric::string("State", "busy")], ..Default::default() };
+        let dbirth = Payload {
+            timestamp: Some(1_500),
+            seq: Some(1),
+            metrics: vec![Metric::string("State", "busy")],
+            ..Default::default()
+        };
         let out = d.decode(&record(3, "spBv1.0/g/DBIRTH/f1/m1", &dbirth));
         assert_eq!(out.items[0].at, Some(500_000));
         assert_eq!(
@@ -402,7 +434,11 @@ mod tests {
         // Malformed payloads and unknown devices are counted.
         let bad = Committed {
             seq: 7,
-            record: RawRecord::Mqtt { topic: "spBv1.0/g/DDATA/f1/m1".into(), payload: vec![0xff, 0xff, 0xff], received_unix_ms: 0 },
+            record: RawRecord::Mqtt {
+                topic: "spBv1.0/g/DDATA/f1/m1".into(),
+                payload: vec![0xff, 0xff, 0xff],
+                received_unix_ms: 0,
+            },
             permit: None,
         };
         assert!(d.decode(&bad).items.is_empty());

@@ -59,7 +59,11 @@ pub fn validate(batch: &v1::IngestBatch, stations: &BTreeSet<String>) -> Result<
     for (i, m) in batch.messages.iter().enumerate() {
         let field = |f: &str| format!("messages[{i}].{f}");
         if m.sequence == 0 || m.sequence <= previous {
-            return bad(format!("{}: {} must be >= 1 and above the previous message's {previous}", field("sequence"), m.sequence));
+            return bad(format!(
+                "{}: {} must be >= 1 and above the previous message's {previous}",
+                field("sequence"),
+                m.sequence
+            ));
         }
         previous = m.sequence;
         if m.timestamp_unix_ms < batch.plant_epoch_unix_ms {
@@ -103,15 +107,20 @@ pub fn validate(batch: &v1::IngestBatch, stations: &BTreeSet<String>) -> Result<
 
 /// Serves one Ingest stream: validates each batch, queues its new messages for commit,
 /// and sends the ack when they are on disk. Returns the receiver of acks.
-pub fn serve(ingest: Arc<Ingest>, mut batches: Streaming<v1::IngestBatch>) -> mpsc::Receiver<Result<v1::IngestAck, Status>> {
+pub fn serve(
+    ingest: Arc<Ingest>,
+    mut batches: Streaming<v1::IngestBatch>,
+) -> mpsc::Receiver<Result<v1::IngestAck, Status>> {
     let (tx, rx) = mpsc::channel(ACKS_QUEUE);
     tokio::spawn(async move {
         // Acks go out in batch order: each batch's commit notice waits its turn.
-        let (order_tx, mut order_rx) = mpsc::channel::<oneshot::Receiver<Result<v1::IngestAck, Status>>>(ACKS_QUEUE);
+        let (order_tx, mut order_rx) =
+            mpsc::channel::<oneshot::Receiver<Result<v1::IngestAck, Status>>>(ACKS_QUEUE);
         let out = tx.clone();
         let sender = tokio::spawn(async move {
             while let Some(done) = order_rx.recv().await {
-                let ack = done.await.unwrap_or_else(|_| Err(Status::unavailable("the telemetry log stopped")));
+                let ack =
+                    done.await.unwrap_or_else(|_| Err(Status::unavailable("the telemetry log stopped")));
                 let failed = ack.is_err();
                 if out.send(ack).await.is_err() || failed {
                     break;
@@ -159,7 +168,12 @@ pub fn serve(ingest: Arc<Ingest>, mut batches: Streaming<v1::IngestBatch>) -> mp
             status.count(&status.duplicates, duplicates as u64);
             if fresh.is_empty() {
                 let committed = ingest.grpc.committed(&source);
-                let _ = done_tx.send(Ok(v1::IngestAck { source_id: source, committed_sequence: committed, accepted: 0, duplicates: duplicates as u32 }));
+                let _ = done_tx.send(Ok(v1::IngestAck {
+                    source_id: source,
+                    committed_sequence: committed,
+                    accepted: 0,
+                    duplicates: duplicates as u32,
+                }));
                 continue;
             }
             let accepted = fresh.len();
@@ -223,7 +237,11 @@ mod tests {
     fn malformed_batches_name_the_field() {
         let stations: BTreeSet<String> = ["m1".to_string()].into();
         let state = Some(Observed::State(v1::StationStateKind::Down as i32));
-        let ok = v1::IngestBatch { source_id: "mes-1".into(), plant_epoch_unix_ms: 1_000, messages: vec![msg(1, "m1", state.clone())] };
+        let ok = v1::IngestBatch {
+            source_id: "mes-1".into(),
+            plant_epoch_unix_ms: 1_000,
+            messages: vec![msg(1, "m1", state.clone())],
+        };
         let out = validate(&ok, &stations).expect("valid");
         assert_eq!(out[0].reading, Reading::State { down: true });
         let check = |batch: v1::IngestBatch, expect: &str| {
@@ -242,9 +260,15 @@ mod tests {
         check(v1::IngestBatch { source_id: "a b".into(), ..ok.clone() }, "source_id");
         check(v1::IngestBatch { plant_epoch_unix_ms: 0, ..ok.clone() }, "plant_epoch_unix_ms");
         check(v1::IngestBatch { messages: vec![msg(1, "m1", None)], ..ok.clone() }, "messages[0].observed");
-        check(v1::IngestBatch { messages: vec![msg(1, "m1", Some(Observed::State(0)))], ..ok.clone() }, "messages[0].state");
+        check(
+            v1::IngestBatch { messages: vec![msg(1, "m1", Some(Observed::State(0)))], ..ok.clone() },
+            "messages[0].state",
+        );
         let cycle = Some(Observed::Cycle(v1::IngestCycle { duration_us: 0, product: String::new() }));
-        check(v1::IngestBatch { messages: vec![msg(1, "m1", cycle)], ..ok.clone() }, "messages[0].cycle.duration_us");
+        check(
+            v1::IngestBatch { messages: vec![msg(1, "m1", cycle)], ..ok.clone() },
+            "messages[0].cycle.duration_us",
+        );
         check(v1::IngestBatch { messages: vec![], ..ok }, "messages:");
     }
 }

@@ -101,8 +101,16 @@ pub type RawReply = Box<dyn FnOnce(Result<u64, LogError>) + Send>;
 pub type Permit = tokio::sync::OwnedSemaphorePermit;
 
 enum Job {
-    Raw { record: RawRecord, reply: RawReply, permit: Option<Permit> },
-    Decide { decisions: Vec<Decision>, through: Option<u64>, done: SyncSender<Result<(), LogError>> },
+    Raw {
+        record: RawRecord,
+        reply: RawReply,
+        permit: Option<Permit>,
+    },
+    Decide {
+        decisions: Vec<Decision>,
+        through: Option<u64>,
+        done: SyncSender<Result<(), LogError>>,
+    },
     /// Commit what came before, then stop (the log is being dropped).
     Stop,
 }
@@ -152,7 +160,10 @@ fn io(path: &Path, e: impl std::fmt::Display) -> LogError {
 impl TelemetryLog {
     /// Opens (or creates) the log, reads what it holds and starts the writer thread;
     /// committed raw records are sent to `committed` in log order.
-    pub fn open(path: &Path, committed: Sender<Vec<Committed>>) -> Result<(TelemetryLog, Contents), LogError> {
+    pub fn open(
+        path: &Path,
+        committed: Sender<Vec<Committed>>,
+    ) -> Result<(TelemetryLog, Contents), LogError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| io(path, format!("creating {}: {e}", dir.display())))?;
         }
@@ -175,7 +186,8 @@ impl TelemetryLog {
             .name("twin-telemetry-log".into())
             .spawn(move || writer.run(rx))
             .map_err(|e| io(path, e))?;
-        let log = TelemetryLog { jobs: tx, path: path.to_owned(), thread: std::sync::Mutex::new(Some(thread)) };
+        let log =
+            TelemetryLog { jobs: tx, path: path.to_owned(), thread: std::sync::Mutex::new(Some(thread)) };
         Ok((log, contents))
     }
 
@@ -197,7 +209,6 @@ impl TelemetryLog {
         self.jobs.send(Job::Decide { decisions, through, done }).map_err(|_| LogError::Stopped)?;
         wait.recv().map_err(|_| LogError::Stopped)?
     }
-
 }
 
 impl Drop for TelemetryLog {
@@ -300,7 +311,8 @@ impl Writer {
                 buf.clear();
                 match job {
                     Job::Raw { record, .. } => {
-                        let bytes = postcard::to_extend(record, std::mem::take(&mut buf)).map_err(|x| e(&x))?;
+                        let bytes =
+                            postcard::to_extend(record, std::mem::take(&mut buf)).map_err(|x| e(&x))?;
                         raw.insert(self.next_raw, bytes.as_slice()).map_err(|x| e(&x))?;
                         buf = bytes;
                         self.next_raw += 1;
@@ -440,7 +452,8 @@ mod tests {
         let (acks_tx, acks) = mpsc::channel();
         for i in 0..100u64 {
             let acks_tx = acks_tx.clone();
-            let record = RawRecord::Mqtt { topic: format!("t/{i}"), payload: vec![i as u8], received_unix_ms: i };
+            let record =
+                RawRecord::Mqtt { topic: format!("t/{i}"), payload: vec![i as u8], received_unix_ms: i };
             log.append(record, Box::new(move |r| acks_tx.send(r.expect("committed")).expect("send")), None)
                 .expect("append");
         }

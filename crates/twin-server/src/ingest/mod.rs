@@ -287,7 +287,11 @@ impl Processor {
             }
             heard.stale = true;
             self.ingest.status.stale(source);
-            tracing::info!(source, silent_s = heard.last.elapsed().as_secs_f64(), "source silent: stations stale");
+            tracing::info!(
+                source,
+                silent_s = heard.last.elapsed().as_secs_f64(),
+                "source silent: stations stale"
+            );
             let readings: Vec<StationReading> = heard
                 .stations
                 .iter()

@@ -13,7 +13,7 @@ use prost::Message;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use twin_proto::sparkplug::{Metric, MessageKind, Payload, Topic, vocab};
+use twin_proto::sparkplug::{MessageKind, Metric, Payload, Topic, vocab};
 
 use super::log::RawRecord;
 use super::{Ingest, IngestError, MqttConfig};
@@ -28,7 +28,10 @@ const REQUESTS: usize = 65_536;
 /// Host and port of an `mqtt://host[:port]` URL.
 pub fn parse_url(url: &str) -> Result<(String, u16), IngestError> {
     let err = |message: &str| IngestError::Url { url: url.to_owned(), message: message.to_owned() };
-    let rest = url.strip_prefix("mqtt://").or_else(|| url.strip_prefix("tcp://")).ok_or_else(|| err("expected mqtt://host[:port]"))?;
+    let rest = url
+        .strip_prefix("mqtt://")
+        .or_else(|| url.strip_prefix("tcp://"))
+        .ok_or_else(|| err("expected mqtt://host[:port]"))?;
     let rest = rest.trim_end_matches('/');
     let (host, port) = match rest.rsplit_once(':') {
         Some((h, p)) => (h, p.parse::<u16>().map_err(|_| err("the port is not a number 1..65535"))?),
@@ -71,12 +74,20 @@ fn subscriptions(group: &str) -> Vec<String> {
     ["NBIRTH", "NDATA", "NDEATH"]
         .iter()
         .map(|k| format!("{}/{group}/{k}/+", twin_proto::sparkplug::topic::NAMESPACE))
-        .chain(["DBIRTH", "DDATA", "DDEATH"].iter().map(|k| format!("{}/{group}/{k}/+/+", twin_proto::sparkplug::topic::NAMESPACE)))
+        .chain(
+            ["DBIRTH", "DDATA", "DDEATH"]
+                .iter()
+                .map(|k| format!("{}/{group}/{k}/+/+", twin_proto::sparkplug::topic::NAMESPACE)),
+        )
         .collect()
 }
 
 /// Connects to the broker and runs the client until `shutdown`.
-pub fn start(ingest: Arc<Ingest>, config: MqttConfig, shutdown: CancellationToken) -> Result<(), IngestError> {
+pub fn start(
+    ingest: Arc<Ingest>,
+    config: MqttConfig,
+    shutdown: CancellationToken,
+) -> Result<(), IngestError> {
     let (host, port) = parse_url(&config.url)?;
     let mut options = MqttOptions::new(config.client_id.clone(), host, port);
     options

@@ -141,7 +141,9 @@ impl Status {
         let rejected = self
             .rejected
             .lock()
-            .map(|r| r.iter().map(|(k, v)| v1::IngestRejection { reason: k.name().into(), count: *v }).collect())
+            .map(|r| {
+                r.iter().map(|(k, v)| v1::IngestRejection { reason: k.name().into(), count: *v }).collect()
+            })
             .unwrap_or_default();
         let sources = self
             .sources
