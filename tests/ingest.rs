@@ -622,3 +622,59 @@ async fn sigkill_during_a_grpc_stream_loses_no_acknowledged_batch() {
     let s = status(&mut client).await;
     assert!(s.replayed_commands > 0, "the restart replayed the log: {s:#?}");
 }
+
+/// Our own plant emulator end to end: `twin plant` (with a drift file that breaks the
+/// mill down, which the model never does) -> mosquitto -> `twin serve --mqtt`: the twin
+/// shows the mill down and live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twin_plant_through_the_broker_breaks_the_twins_mill_down() {
+    let data = tempfile::tempdir().expect("data dir");
+    let group = "plant-e2e";
+    let drift = data.path().join("drift.ron");
+    std::fs::write(
+        &drift,
+        r#"Drift(description: "the mill breaks down", stations: [], breakdowns: [(station: "mill", at: "2m", duration: "10h")], gateways: [])"#,
+    )
+    .expect("drift file");
+    let twin = Twin::mqtt(data.path(), group, &["--speed", "600", "--stale-after", "120"]);
+    let mut client = twin.client().await;
+    wait_status(&mut client, "the MQTT connection", |s| s.mqtt_connected).await;
+    let mut plant = Command::new(twin_binary())
+        .current_dir(root())
+        .args(["plant", SCENE, "--mqtt", &broker_url(), "--group", group, "--speed", "600"])
+        .args(["--publish-every", "200ms", "--log", "warn", "--drift"])
+        .arg(&drift)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start twin plant");
+    let mut stream = client
+        .stream_state(v1::StreamStateRequest { rate_hz: 10, full_frames_only: true })
+        .await
+        .expect("stream")
+        .into_inner();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let frame = next_frame(&mut stream).await;
+        let mill = &frame.stations[1];
+        if mill.state == v1::StationStateKind::Down as i32 && mill.sync == v1::SyncStatus::Live as i32 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the twin's mill never went down: {mill:?}\n{}", twin.log());
+    }
+    let _ = plant.kill();
+    let _ = plant.wait();
+    let s = status(&mut client).await;
+    assert!(s.committed > 0 && s.applied > 0, "{s:#?}");
+    let log = twin.log();
+    let why: Vec<&str> = log.lines().filter(|l| l.contains("telemetry not applied")).collect();
+    assert_eq!(
+        rejected(&s, "malformed") + rejected(&s, "unknown_metric"),
+        0,
+        "our own plant speaks our vocabulary: {s:#?}\n{}",
+        why.join("\n")
+    );
+    let down = tlog::applied_commands(&read_log(data.path()).decisions)
+        .into_iter()
+        .any(|(_, c)| matches!(c, CoreCommand::BreakDown { ref station, .. } if station == "mill"));
+    assert!(down, "the mill went down by a reported state");
+}

@@ -316,6 +316,10 @@ fn station_metrics(
     let reading = |r: Reading| StationReading { station: device.to_owned(), reading: r };
     for m in &payload.metrics {
         let name = m.name.as_deref().unwrap_or("");
+        if m.is_null == Some(true) && [vocab::CYCLE_DURATION, vocab::CYCLE_PRODUCT].contains(&name) {
+            // A birth declares the cycle metrics without a value until a cycle completes.
+            continue;
+        }
         match name {
             vocab::STATE => match m.as_str() {
                 Some(vocab::STATE_DOWN) => readings.push(reading(Reading::State { down: true })),
