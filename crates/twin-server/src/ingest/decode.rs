@@ -336,12 +336,13 @@ fn station_metrics(
                 Some(v) => parts_out = Some(v),
                 None => bad.push("Parts/Out is not an unsigned integer".into()),
             },
+            // Any unsigned duration is well formed (the core judges its value).
             vocab::CYCLE_DURATION => match m.as_u64() {
-                Some(v) if v > 0 => {
+                Some(v) => {
                     pending_cycle = Some(readings.len());
                     readings.push(reading(Reading::Cycle { duration: v, product: None }));
                 }
-                _ => bad.push("Cycle/Duration is not a positive integer".into()),
+                None => bad.push("Cycle/Duration is not an unsigned integer".into()),
             },
             vocab::CYCLE_PRODUCT => match (pending_cycle.take(), m.as_str()) {
                 (Some(i), Some(p)) => {
