@@ -141,7 +141,8 @@ async fn births_data_and_seq_until_a_clean_death() {
 async fn the_last_will_reports_the_death_of_a_killed_plant() {
     let group = "will";
     let mut observer = Observer::connect(broker().addr, group).await;
-    let mut plant = PlantProcess::start(&training_line(), group, &["--speed", "60", "--publish-every", "100ms"]);
+    let mut plant =
+        PlantProcess::start(&training_line(), group, &["--speed", "60", "--publish-every", "100ms"]);
     let births = observer.until(is(MessageKind::NBirth)).await;
     let bd_seq = u64_metric(births.last().expect("NBIRTH"), vocab::BD_SEQ).expect("bdSeq");
     observer.until(is(MessageKind::DData)).await;
@@ -152,6 +153,27 @@ async fn the_last_will_reports_the_death_of_a_killed_plant() {
     assert_eq!(death.raw_topic, "spBv1.0/will/NDEATH/hall");
     assert_eq!(u64_metric(death, vocab::BD_SEQ), Some(bd_seq), "the will carries the NBIRTH's bdSeq");
     assert_eq!(death.payload.timestamp, Some(EPOCH), "the will was registered at connect (plant time 0)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_publishes_the_death_and_exits_cleanly() {
+    let group = "term";
+    let mut observer = Observer::connect(broker().addr, group).await;
+    let mut plant =
+        PlantProcess::start(&training_line(), group, &["--speed", "60", "--publish-every", "100ms"]);
+    observer.until(is(MessageKind::NBirth)).await;
+    let data = observer.until(is(MessageKind::DData)).await;
+    let seen_ms = data.last().and_then(|m| m.payload.timestamp).expect("DDATA timestamp");
+    let status = Command::new("kill").args(["-TERM", &plant.child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let rest = observer.until(is(MessageKind::NDeath)).await;
+    let death = rest.last().expect("NDEATH");
+    assert_eq!(u64_metric(death, vocab::BD_SEQ), Some(0));
+    assert!(
+        death.payload.timestamp.expect("timestamp") >= seen_ms,
+        "published at stop (plant time now), not the Last Will registered at time 0"
+    );
+    assert!(plant.wait().await.success(), "exit 0 on SIGTERM:\n{}", plant.log());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -187,7 +209,10 @@ fn duration_ratios(all: &[Received], model: &Model) -> Vec<(String, f64, usize)>
     for station in STATIONS {
         let s = model.station(station).expect("station");
         let (mut sum, mut n) = (0.0, 0);
-        for m in all.iter().filter(|m| m.topic.kind == MessageKind::DData && m.topic.device.as_deref() == Some(station)) {
+        for m in all
+            .iter()
+            .filter(|m| m.topic.kind == MessageKind::DData && m.topic.device.as_deref() == Some(station))
+        {
             let metrics = &m.payload.metrics;
             for (i, metric) in metrics.iter().enumerate() {
                 if metric.name.as_deref() != Some(vocab::CYCLE_DURATION) {
@@ -195,7 +220,8 @@ fn duration_ratios(all: &[Received], model: &Model) -> Vec<(String, f64, usize)>
                 }
                 let product = metrics[i + 1].as_str().expect("Cycle/Product follows");
                 let p = model.product(product).expect("known product") as usize;
-                let step = model.products[p].steps.iter().find(|st| st.at.contains(&s)).expect("step at station");
+                let step =
+                    model.products[p].steps.iter().find(|st| st.at.contains(&s)).expect("step at station");
                 sum += metric.as_u64().expect("duration") as f64 / step.mean;
                 n += 1;
             }
@@ -209,7 +235,8 @@ fn duration_ratios(all: &[Received], model: &Model) -> Vec<(String, f64, usize)>
 async fn a_drift_file_slows_the_named_station_only() {
     let dir = tempfile::tempdir().expect("temp dir");
     let drift = dir.path().join("slow-drill.ron");
-    std::fs::write(&drift, "Drift(stations: [(station: \"drill\", processing: 1.2)])\n").expect("write drift");
+    std::fs::write(&drift, "Drift(stations: [(station: \"drill\", processing: 1.2)])\n")
+        .expect("write drift");
     let group = "drift";
     let mut observer = Observer::connect(broker().addr, group).await;
     let mut plant = PlantProcess::start(
@@ -224,7 +251,10 @@ async fn a_drift_file_slows_the_named_station_only() {
     for (station, ratio, n) in duration_ratios(&all, &model) {
         assert!(n > 1000, "{station}: {n} cycles");
         let expected = if station == "drill" { 1.2 } else { 1.0 };
-        assert!((ratio - expected).abs() < 0.03, "{station}: mean duration {ratio:.3} x the model's over {n} cycles");
+        assert!(
+            (ratio - expected).abs() < 0.03,
+            "{station}: mean duration {ratio:.3} x the model's over {n} cycles"
+        );
         eprintln!("{station}: {ratio:.3} x model over {n} cycles");
     }
 }
@@ -252,7 +282,9 @@ async fn a_bad_drift_file_is_refused_with_its_place() {
         "{stderr}"
     );
     assert!(
-        stderr.contains(&format!("{file}:4:28: stations[1].processing: processing factor must be a number above 0")),
+        stderr.contains(&format!(
+            "{file}:4:28: stations[1].processing: processing factor must be a number above 0"
+        )),
         "{stderr}"
     );
 }
@@ -285,7 +317,8 @@ async fn equal_runs_publish_equal_bytes() {
         assert!(plant.wait().await.success(), "{}", plant.log());
         let outage_death = all.iter().find(|m| m.topic.kind == MessageKind::NDeath).expect("NDEATH");
         assert_eq!(outage_death.payload.timestamp, Some(EPOCH + 3_600_000));
-        let rebirth = all.iter().filter(|m| m.topic.kind == MessageKind::NBirth).nth(1).expect("second NBIRTH");
+        let rebirth =
+            all.iter().filter(|m| m.topic.kind == MessageKind::NBirth).nth(1).expect("second NBIRTH");
         assert_eq!(u64_metric(rebirth, vocab::BD_SEQ), Some(1));
         runs.push(
             all.into_iter()

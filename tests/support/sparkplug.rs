@@ -51,7 +51,8 @@ impl Observer {
                     let topic = Topic::parse(&p.topic).unwrap_or_else(|e| panic!("bad topic: {e}"));
                     let payload = Payload::decode(p.payload.as_ref())
                         .unwrap_or_else(|e| panic!("undecodable payload on {}: {e}", p.topic));
-                    let received = Received { raw_topic: p.topic.clone(), topic, bytes: p.payload.to_vec(), payload };
+                    let received =
+                        Received { raw_topic: p.topic.clone(), topic, bytes: p.payload.to_vec(), payload };
                     if tx.send(received).is_err() {
                         return;
                     }

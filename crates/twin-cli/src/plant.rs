@@ -105,7 +105,8 @@ pub fn run(args: PlantArgs) -> Result<ExitCode> {
     if batch == 0 {
         return Err(anyhow!("the batch (plant time per DDATA batch) must be greater than zero"));
     }
-    let plant = Plant::new(Arc::new(model), seed, &drift, PlantOptions { group: args.group.clone(), epoch_ms });
+    let plant =
+        Plant::new(Arc::new(model), seed, &drift, PlantOptions { group: args.group.clone(), epoch_ms });
     let options = RunOptions {
         target,
         speed: args.speed,

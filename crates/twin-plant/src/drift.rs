@@ -219,7 +219,12 @@ pub fn edge_nodes(scene: &Scene) -> Vec<String> {
 fn validate(file: &DriftFile, source: &Source, scene: &Scene) -> Vec<SceneError> {
     let mut errors = Vec::new();
     let mut push = |path: String, anchors: &[&str], message: String| {
-        errors.push(SceneError { origin: source.origin.clone(), location: source.locate(anchors), path, message });
+        errors.push(SceneError {
+            origin: source.origin.clone(),
+            location: source.locate(anchors),
+            path,
+            message,
+        });
     };
     let stations: BTreeMap<&str, &twin_core::scene::StationSpec> =
         scene.stations.iter().map(|s| (s.id.as_str(), s)).collect();
@@ -232,7 +237,9 @@ fn validate(file: &DriftFile, source: &Source, scene: &Scene) -> Vec<SceneError>
     let mut seen = BTreeSet::new();
     for (i, d) in file.stations.iter().enumerate() {
         let q = format!("\"{}\"", d.station);
-        let at = |field: &str| vec!["stations", q.as_str(), field].into_iter().map(str::to_owned).collect::<Vec<_>>();
+        let at = |field: &str| {
+            vec!["stations", q.as_str(), field].into_iter().map(str::to_owned).collect::<Vec<_>>()
+        };
         let path = |field: &str| format!("stations[{i}].{field}");
         let Some(spec) = stations.get(d.station.as_str()) else {
             let a = at("station");

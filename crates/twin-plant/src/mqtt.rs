@@ -340,7 +340,8 @@ async fn connect(ctx: &SessionCtx, will: &Message) -> Option<(AsyncClient, Arc<A
         return None;
     }
     let closing = Arc::new(AtomicBool::new(false));
-    let poller = tokio::spawn(poll(eventloop, ctx.node, ctx.ncmd.clone(), Arc::clone(&closing), ctx.events.clone()));
+    let poller =
+        tokio::spawn(poll(eventloop, ctx.node, ctx.ncmd.clone(), Arc::clone(&closing), ctx.events.clone()));
     let _ = ctx.events.send(SessionEvent::Connected);
     Some((client, closing, poller))
 }

@@ -208,7 +208,11 @@ impl Plant {
         for (i, s) in model.stations.iter().enumerate() {
             let n = node_of(s.factory, &mut nodes);
             station_device.push((n, nodes[n].devices.len()));
-            nodes[n].devices.push(Device { id: s.id.clone(), kind: DeviceKind::Station(i as StationIdx), last: None });
+            nodes[n].devices.push(Device {
+                id: s.id.clone(),
+                kind: DeviceKind::Station(i as StationIdx),
+                last: None,
+            });
         }
         let mut per_fleet = vec![0u32; model.fleets.len()];
         let views: Vec<VehicleView> = sim.vehicle_views().collect();
@@ -337,7 +341,9 @@ impl Plant {
             let mut metrics = sample_metrics(&sample, None, now);
             if let Sample::Station(_) = sample {
                 // Declared in the birth, valueless until a cycle completes.
-                for (name, dt) in [(vocab::CYCLE_DURATION, datatype::UINT64), (vocab::CYCLE_PRODUCT, datatype::STRING)] {
+                for (name, dt) in
+                    [(vocab::CYCLE_DURATION, datatype::UINT64), (vocab::CYCLE_PRODUCT, datatype::STRING)]
+                {
                     metrics.push(Metric {
                         name: Some(name.to_owned()),
                         datatype: Some(dt),
@@ -353,7 +359,10 @@ impl Plant {
             let topic = self.topic(node, MessageKind::DBirth, Some(&device));
             out.push(Output::Publish {
                 node,
-                message: Message { topic, payload: Payload { timestamp: Some(now), seq: Some(seq), metrics, ..Default::default() } },
+                message: Message {
+                    topic,
+                    payload: Payload { timestamp: Some(now), seq: Some(seq), metrics, ..Default::default() },
+                },
             });
             self.counts.births += 1;
         }
@@ -369,7 +378,12 @@ impl Plant {
             DeviceKind::Station(s) => {
                 let view = &views.stations[s as usize];
                 let (parts_in, parts_out) = self.sim.recorded_counts(s).unwrap_or((0, 0));
-                Sample::Station(StationSample { state: station_state(view.state), parts_in, parts_out, buffer: view.queue })
+                Sample::Station(StationSample {
+                    state: station_state(view.state),
+                    parts_in,
+                    parts_out,
+                    buffer: view.queue,
+                })
             }
             DeviceKind::Vehicle(i) => {
                 let view = views.vehicles.get(i);
@@ -410,14 +424,13 @@ impl Plant {
         }
         let model = Arc::clone(self.sim.model());
         let views = self.views();
-        for node in 0..self.nodes.len() {
+        for (node, node_cycles) in per_device.iter().enumerate() {
             if self.nodes[node].offline.is_some() {
-                self.counts.cycles_lost += per_device[node].iter().map(|c| c.len() as u64).sum::<u64>();
+                self.counts.cycles_lost += node_cycles.iter().map(|c| c.len() as u64).sum::<u64>();
                 continue;
             }
-            for d in 0..self.nodes[node].devices.len() {
+            for (d, cycles) in node_cycles.iter().enumerate() {
                 let sample = self.sample(self.nodes[node].devices[d].kind, &views);
-                let cycles = &per_device[node][d];
                 let mut metrics = Vec::new();
                 for c in cycles {
                     let ts = self.ms(c.finished);
@@ -438,7 +451,12 @@ impl Plant {
                     node,
                     message: Message {
                         topic,
-                        payload: Payload { timestamp: Some(now), seq: Some(seq), metrics, ..Default::default() },
+                        payload: Payload {
+                            timestamp: Some(now),
+                            seq: Some(seq),
+                            metrics,
+                            ..Default::default()
+                        },
                     },
                 });
                 self.counts.data += 1;

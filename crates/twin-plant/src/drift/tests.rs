@@ -15,13 +15,15 @@ fn training_line() -> Scene {
 }
 
 fn parse(text: &str, scene: &Scene) -> Result<Drift, String> {
-    Drift::parse(&Source { origin: "drift.ron".into(), text: text.to_owned() }, scene).map_err(|e| e.to_string())
+    Drift::parse(&Source { origin: "drift.ron".into(), text: text.to_owned() }, scene)
+        .map_err(|e| e.to_string())
 }
 
 #[test]
 fn the_bundled_example_validates_against_the_demo_complex() {
     let (scene, _, _) = twin_core::scene::load(&scenes().join("demo-complex.ron")).expect("demo loads");
-    let drift = Drift::load(&scenes().join("drift/demo-slow-station.ron"), &scene).unwrap_or_else(|e| panic!("{e}"));
+    let drift =
+        Drift::load(&scenes().join("drift/demo-slow-station.ron"), &scene).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(drift.file.stations[0].processing, Some(1.2));
     assert_eq!(drift.breakdowns(), vec![(2 * HOUR, "bat_cal".to_owned(), 45 * MINUTE)]);
     assert_eq!(drift.outages(), vec![(3 * HOUR, 3 * HOUR + 10 * MINUTE, "bat".to_owned())]);
@@ -36,7 +38,14 @@ fn processing_drift_scales_only_the_named_station() {
     let steps = |s: &Scene| s.products[0].routing.clone();
     for (old, new) in steps(&before).iter().zip(steps(&scene)) {
         if old.at == ["drill"] {
-            assert_eq!(new.time, Dist::Tri { min: Duration(60 * SECOND), mode: Duration(82_500_000), max: Duration(112_500_000) });
+            assert_eq!(
+                new.time,
+                Dist::Tri {
+                    min: Duration(60 * SECOND),
+                    mode: Duration(82_500_000),
+                    max: Duration(112_500_000)
+                }
+            );
             assert!((new.time.mean() / old.time.mean() - 1.5).abs() < 1e-9);
         } else {
             assert_eq!(new.time, old.time, "step {} untouched", old.op);
@@ -69,9 +78,15 @@ fn every_problem_names_file_line_column_and_field() {
     let err = parse(text, &scene).expect_err("invalid");
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 4, "{err}");
-    assert!(lines[0].starts_with("drift.ron:3:19: stations[0].station: unknown station `lathe`"), "{}", lines[0]);
     assert!(
-        lines[1].starts_with("drift.ron:4:28: stations[1].processing: processing factor must be a number above 0"),
+        lines[0].starts_with("drift.ron:3:19: stations[0].station: unknown station `lathe`"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with(
+            "drift.ron:4:28: stations[1].processing: processing factor must be a number above 0"
+        ),
         "{}",
         lines[1]
     );
@@ -79,16 +94,22 @@ fn every_problem_names_file_line_column_and_field() {
     assert!(lines[2].starts_with("drift.ron:6:"), "{}", lines[2]);
     assert!(lines[2].contains("breakdowns[0].duration: duration must be greater than zero"), "{}", lines[2]);
     assert!(lines[3].starts_with("drift.ron:7:"), "{}", lines[3]);
-    assert!(lines[3].contains("gateways[0].factory: unknown factory `nowhere` (edge nodes of the scene: hall)"), "{}", lines[3]);
+    assert!(
+        lines[3].contains("gateways[0].factory: unknown factory `nowhere` (edge nodes of the scene: hall)"),
+        "{}",
+        lines[3]
+    );
 }
 
 #[test]
 fn syntax_errors_and_unknown_fields_point_at_the_place() {
     let scene = training_line();
-    let err = parse("Drift(\n  stations: [(station: \"drill\", speed: 2.0)],\n)", &scene).expect_err("unknown field");
+    let err = parse("Drift(\n  stations: [(station: \"drill\", speed: 2.0)],\n)", &scene)
+        .expect_err("unknown field");
     assert!(err.starts_with("drift.ron:2:"), "{err}");
     assert!(err.contains("speed"), "{err}");
-    let err = parse("Drift(breakdowns: [(station: \"saw\", at: \"-1h\", duration: \"1m\")])", &scene).expect_err("negative");
+    let err = parse("Drift(breakdowns: [(station: \"saw\", at: \"-1h\", duration: \"1m\")])", &scene)
+        .expect_err("negative");
     assert!(err.starts_with("drift.ron:1:"), "{err}");
     assert!(err.contains("negative"), "{err}");
 }
@@ -96,7 +117,8 @@ fn syntax_errors_and_unknown_fields_point_at_the_place() {
 #[test]
 fn shared_steps_need_one_factor_and_outages_must_not_overlap() {
     let (scene, _, _) = twin_core::scene::load(&scenes().join("demo-complex.ron")).expect("demo loads");
-    let err = parse(r#"Drift(stations: [(station: "bat_coat1", processing: 1.2)])"#, &scene).expect_err("shared");
+    let err =
+        parse(r#"Drift(stations: [(station: "bat_coat1", processing: 1.2)])"#, &scene).expect_err("shared");
     assert!(err.contains("shares step `coat`") && err.contains("`bat_coat2` (no drift)"), "{err}");
     parse(
         r#"Drift(stations: [(station: "bat_coat1", processing: 1.2), (station: "bat_coat2", processing: 1.2)])"#,

@@ -14,7 +14,8 @@ const EPOCH: u64 = 1_700_000_000_000;
 fn plant(drift_text: &str, seed: u64) -> Plant {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scenes/training-line.ron");
     let (mut scene, source, schedules) = twin_core::scene::load(&path).expect("scene");
-    let drift = Drift::parse(&Source { origin: "d.ron".into(), text: drift_text.into() }, &scene).expect("drift");
+    let drift =
+        Drift::parse(&Source { origin: "d.ron".into(), text: drift_text.into() }, &scene).expect("drift");
     drift.apply(&mut scene);
     let model = Arc::new(Model::build(&scene, Some(&source), &schedules).expect("model"));
     Plant::new(model, seed, &drift, PlantOptions { group: "g".into(), epoch_ms: EPOCH })
@@ -56,7 +57,10 @@ const DRIFT: &str = r#"Drift(
 fn the_same_inputs_give_the_same_bytes() {
     let bytes = |seed| -> Vec<(String, Vec<u8>)> {
         let mut p = plant(DRIFT, seed);
-        published(&run(&mut p, 10 * SECOND, 4 * HOUR)).iter().map(|m| (m.topic.to_string(), m.encode())).collect()
+        published(&run(&mut p, 10 * SECOND, 4 * HOUR))
+            .iter()
+            .map(|m| (m.topic.to_string(), m.encode()))
+            .collect()
     };
     let a = bytes(5);
     assert!(a.len() > 1000, "{} messages", a.len());
@@ -100,10 +104,22 @@ fn births_declare_every_metric_with_its_type() {
         let types: Vec<u32> = p.metrics.iter().map(|m| m.datatype.expect("typed in births")).collect();
         assert_eq!(
             types,
-            [datatype::STRING, datatype::UINT64, datatype::UINT64, datatype::UINT32, datatype::UINT64, datatype::STRING]
+            [
+                datatype::STRING,
+                datatype::UINT64,
+                datatype::UINT64,
+                datatype::UINT32,
+                datatype::UINT64,
+                datatype::STRING
+            ]
         );
-        assert!(vocab::STATION_STATES.contains(&p.metric(vocab::STATE).and_then(Metric::as_str).expect("state")));
-        assert_eq!(p.metric(vocab::CYCLE_DURATION).map(|m| m.read()), Some(twin_proto::sparkplug::MetricValue::Null));
+        assert!(
+            vocab::STATION_STATES.contains(&p.metric(vocab::STATE).and_then(Metric::as_str).expect("state"))
+        );
+        assert_eq!(
+            p.metric(vocab::CYCLE_DURATION).map(|m| m.read()),
+            Some(twin_proto::sparkplug::MetricValue::Null)
+        );
     }
 }
 
@@ -112,8 +128,11 @@ fn seq_counts_every_message_of_a_node_and_wraps() {
     let mut p = plant("Drift()", 1);
     let out = run(&mut p, 10 * SECOND, 3 * HOUR);
     let msgs = published(&out);
-    let seqs: Vec<u64> =
-        msgs.iter().filter(|m| m.topic.kind != MessageKind::NDeath).map(|m| m.payload.seq.expect("seq")).collect();
+    let seqs: Vec<u64> = msgs
+        .iter()
+        .filter(|m| m.topic.kind != MessageKind::NDeath)
+        .map(|m| m.payload.seq.expect("seq"))
+        .collect();
     assert!(seqs.len() > 600, "{} messages: enough to wrap twice", seqs.len());
     for (i, s) in seqs.iter().enumerate() {
         assert_eq!(*s, i as u64 % 256, "message {i}");
@@ -147,7 +166,9 @@ fn data_carries_each_cycle_and_counters_that_add_up() {
                 assert_eq!(product.as_str(), Some("bracket"));
                 assert_eq!(product.timestamp, metric.timestamp);
             }
-            if let Some(n) = (metric.name.as_deref() == Some(vocab::PARTS_OUT)).then(|| metric.as_u64()).flatten() {
+            if let Some(n) =
+                (metric.name.as_deref() == Some(vocab::PARTS_OUT)).then(|| metric.as_u64()).flatten()
+            {
                 parts_out = n;
             }
         }
@@ -172,7 +193,9 @@ fn drift_breaks_the_mill_and_kills_the_gateway_for_a_while() {
     // The gateway: NDEATH + Disconnect at 2 h, then Connect (bdSeq 1) + births at 2h10m.
     let death = out
         .iter()
-        .position(|o| matches!(o, Output::Publish { message, .. } if message.topic.kind == MessageKind::NDeath))
+        .position(
+            |o| matches!(o, Output::Publish { message, .. } if message.topic.kind == MessageKind::NDeath),
+        )
         .expect("NDEATH");
     let Output::Publish { message, .. } = &out[death] else { unreachable!() };
     assert_eq!(message.payload.timestamp, Some(EPOCH + 2 * 3600 * 1000));
