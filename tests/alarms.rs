@@ -101,6 +101,13 @@ async fn alarms_and_sync_status_over_grpc() {
     assert_ne!(frame.stations[drill].state(), v1::StationStateKind::Down, "stale is not down");
     assert_eq!(frame.stations[0].sync(), v1::SyncStatus::ModelOnly);
 
+    // Observations apply at the twin's time; a paused twin still shows them.
+    client.set_speed(v1::SetSpeedRequest { speed: 1.0, max_speed: true }).await.expect("max speed");
+    client.run_to(v1::RunToRequest { sim_time_us: 60 * SECOND }).await.expect("run to 60 s");
+    wait_paused(&mut client).await;
+    observe(&injector, "mill", Observed::Live).await.unwrap();
+    frame_where(&mut frames, |f| f.stations[mill].last_observed_us == Some(60 * SECOND)).await;
+
     // The mill runs slow (80 s against the model's Tri(55, 65, 85) s): an alarm.
     cycles(&injector, "mill", 80, 40).await;
     let event = next_event(&mut alarms).await;

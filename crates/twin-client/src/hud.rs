@@ -9,7 +9,9 @@ use bevy::prelude::*;
 use bevy_egui::egui::{self, Align2, Color32, RichText};
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass};
 use egui_plot::{Line, Plot, PlotPoint, PlotPoints};
-use twin_proto::v1::{Layout, StationKind, StationStateKind, VehicleKind, VehicleStateKind};
+use twin_proto::v1::{
+    Layout, StationKind, StationState, StationStateKind, SyncStatus, VehicleKind, VehicleStateKind,
+};
 
 use crate::camera::FocusOn;
 use crate::model::{LiveState, SiteLayout};
@@ -467,6 +469,17 @@ fn draw_station_panel(
     Ok(())
 }
 
+/// Where a station's state comes from; a stale one keeps its last known state.
+fn sync_label(state: &StationState) -> String {
+    let seen =
+        state.last_observed_us.map(|t| format!(", last report {}", format_sim_time(t))).unwrap_or_default();
+    match state.sync() {
+        SyncStatus::Live => format!("live{seen}"),
+        SyncStatus::Stale => format!("stale (last known state kept){seen}"),
+        SyncStatus::ModelOnly | SyncStatus::Unspecified => "model only".to_owned(),
+    }
+}
+
 fn station_kind_label(kind: StationKind) -> &'static str {
     match kind {
         StationKind::Machine => "machine",
@@ -516,7 +529,7 @@ fn draw_selection_panel(
                         None => "-".to_owned(),
                     };
                     let kind = StationStateKind::try_from(state.state).unwrap_or_default();
-                    let rows: [(&str, String); 9] = [
+                    let rows: [(&str, String); 11] = [
                         ("id", station.id.clone()),
                         ("kind", station_kind_label(station.kind()).to_owned()),
                         ("factory", station.factory_id.clone()),
@@ -526,6 +539,8 @@ fn draw_selection_panel(
                         ("buffer fill", format!("{:.0} %", state.buffer_fill * 100.0)),
                         ("throughput", format!("{:.1} /h", state.throughput_per_hour)),
                         ("utilization", format!("{:.1} %", state.utilization * 100.0)),
+                        ("telemetry", sync_label(&state)),
+                        ("alarms", format!("{} open", state.open_alarms)),
                     ];
                     for (name, value) in rows {
                         ui.label(name);

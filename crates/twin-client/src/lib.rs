@@ -15,9 +15,11 @@
 //! - `camera`: `CameraPlugin`, orbit / pan / zoom and focusing.
 //! - `select`: `SelectionPlugin`, click to select a station or vehicle.
 //! - `hud`: `HudPlugin`, egui panels.
+//! - `alarms`: `AlarmPlugin`, deviation alarms (beacons, panel) and live / stale badges.
 //! - `capture`: `CapturePlugin`, the screenshot mode for render tests.
 //! - `palette`: state colours shared by meshes and legend.
 
+pub mod alarms;
 pub mod camera;
 pub mod capture;
 pub mod hud;

@@ -12,7 +12,7 @@ use bevy::window::PresentMode;
 use bevy::winit::{UpdateMode, WinitSettings};
 use bevy_egui::EguiPlugin;
 use clap::Parser;
-use twin_client::{camera, capture, hud, motion, net, select, site};
+use twin_client::{alarms, camera, capture, hud, motion, net, select, site};
 
 /// Window size in screenshot mode, so captures are comparable between runs.
 const CAPTURE_RESOLUTION: (u32, u32) = (1280, 720);
@@ -89,6 +89,7 @@ fn main() -> anyhow::Result<()> {
             camera::CameraPlugin,
             select::SelectionPlugin,
             hud::HudPlugin,
+            alarms::AlarmPlugin,
         ));
     if let Some(path) = args.screenshot {
         // Keep rendering even though a window under Xvfb never has focus.

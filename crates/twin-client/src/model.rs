@@ -3,8 +3,8 @@
 
 use bevy::prelude::*;
 use twin_proto::v1::{
-    BottleneckRanking, ClockState, KpiSummary, Layout, StateFrame, StationState, StationStateKind,
-    VehicleState,
+    AlarmSummary, BottleneckRanking, ClockState, KpiSummary, Layout, StateFrame, StationState,
+    StationStateKind, VehicleState,
 };
 
 /// The layout the server sent last; `None` until the first `GetLayout` succeeded.
@@ -70,6 +70,8 @@ pub struct LiveState {
     pub bottlenecks: BottleneckRanking,
     /// Parts per hour per flow link, indexed by `FlowLink.index`.
     pub flows: Vec<f64>,
+    /// Deviation alarms of the last frame that carried them (count and open ones).
+    pub alarms: AlarmSummary,
     /// Number of frames applied since the client started (across reconnects).
     pub frames_applied: u64,
     /// Indices in the last frame that pointed outside the layout (bad server data).
@@ -93,6 +95,7 @@ impl LiveState {
         self.flows.resize(layout.flow_links.len(), 0.0);
         self.kpis = KpiSummary::default();
         self.bottlenecks = BottleneckRanking::default();
+        self.alarms = AlarmSummary::default();
     }
 
     /// True once a full frame for the held layout has been applied.
@@ -145,6 +148,9 @@ impl LiveState {
             self.bottlenecks.ranking.clone_from(entries);
             self.bottlenecks.momentary_station_index = *momentary_station_index;
             self.bottlenecks.window_start_us = *window_start_us;
+        }
+        if let Some(alarms) = &frame.alarms {
+            self.alarms.clone_from(alarms);
         }
         if let Some(clock) = &frame.clock {
             self.clock = *clock;

@@ -237,7 +237,7 @@ fn endpoint_position(layout: &Layout, kind: EndpointKind, index: u32) -> Option<
 }
 
 /// Despawns the previous site and spawns the new layout.
-fn build_site(
+pub(crate) fn build_site(
     mut commands: Commands,
     assets: Res<SiteAssets>,
     site: Res<SiteLayout>,

@@ -520,8 +520,10 @@ impl Driver {
                 });
                 match observed {
                     Some((s, sync, seen, revision)) if result.is_ok() => {
+                        // A running clock publishes within PUBLISH_EVERY anyway; a paused
+                        // one publishes only here.
                         let now = (self.sim.sync_status(s), true, self.sim.alarms_revision());
-                        if now != (sync, seen, revision) {
+                        if now != (sync, seen, revision) || self.clock.paused {
                             self.publish();
                         }
                     }
