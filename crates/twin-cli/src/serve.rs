@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use tracing_subscriber::EnvFilter;
-use twin_server::{Config, Speed, StreamLimits, TwinServer};
+use twin_server::{Config, IngestConfig, MqttConfig, Speed, StreamLimits, TwinServer};
 
 use crate::trust::TrustArgs;
 
@@ -62,6 +62,24 @@ pub struct ServeArgs {
     /// current shift).
     #[arg(long, value_parser = crate::parse_duration, requires = "forecast_every")]
     forecast_horizon: Option<twin_core::time::Duration>,
+    /// Take live Sparkplug B telemetry from this MQTT broker (`mqtt://host[:port]`),
+    /// acknowledged only once durably in DIR/telemetry.redb. Needs --data DIR.
+    #[arg(long, value_name = "URL")]
+    mqtt: Option<String>,
+    /// Sparkplug group id to subscribe to.
+    #[arg(long, value_name = "G", default_value = twin_proto::sparkplug::vocab::DEFAULT_GROUP)]
+    group: String,
+    /// MQTT client id (the broker keeps its session across restarts); default
+    /// `twin-{group}`.
+    #[arg(long, value_name = "ID")]
+    mqtt_client_id: Option<String>,
+    /// Accept telemetry over gRPC Ingest (implied by --mqtt); keeps the telemetry log in
+    /// --data DIR and replays it on restart.
+    #[arg(long)]
+    ingest: bool,
+    /// A telemetry source silent this many seconds (wall clock) is marked stale.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    stale_after: f64,
     #[command(flatten)]
     trust: TrustArgs,
 }
@@ -81,6 +99,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         EnvFilter::try_new(&args.log).with_context(|| format!("invalid --log filter `{}`", args.log))?;
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 
+    let ingest = ingest_config(&args)?;
     let scene = match args.scene {
         Some(scene) => scene,
         None if Path::new(DEFAULT_SCENE).exists() => PathBuf::from(DEFAULT_SCENE),
@@ -128,6 +147,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
             stall_timeout: Duration::from_secs(args.stall_secs),
         },
         trust: args.trust.config()?,
+        ingest,
         ..Config::new(scene)
     };
     // Refuse an unauthenticated non-loopback address before binding anything.
@@ -154,6 +174,35 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         server.serve(listener, shutdown_signal()).await?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The ingest settings of `--mqtt` / `--ingest`, which need `--data DIR`.
+fn ingest_config(args: &ServeArgs) -> Result<Option<IngestConfig>> {
+    if args.mqtt.is_none() && !args.ingest {
+        return Ok(None);
+    }
+    let data = args.trust.data_dir().context(
+        "--mqtt and --ingest keep a durable telemetry log: add --data DIR (it holds DIR/telemetry.redb)",
+    )?;
+    anyhow::ensure!(
+        args.stale_after.is_finite() && args.stale_after > 0.0,
+        "--stale-after must be a positive number of seconds"
+    );
+    anyhow::ensure!(
+        twin_proto::sparkplug::topic::valid_id(&args.group),
+        "--group `{}` is not a valid Sparkplug id (no '/', '+', '#')",
+        args.group
+    );
+    let mqtt = args.mqtt.as_ref().map(|url| MqttConfig {
+        url: url.clone(),
+        client_id: args.mqtt_client_id.clone().unwrap_or_else(|| format!("twin-{}", args.group)),
+    });
+    Ok(Some(IngestConfig {
+        mqtt,
+        group: args.group.clone(),
+        stale_after: Duration::from_secs_f64(args.stale_after),
+        ..IngestConfig::new(data)
+    }))
 }
 
 /// Completes on the first SIGINT or SIGTERM.

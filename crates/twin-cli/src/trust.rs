@@ -68,6 +68,11 @@ pub fn audit_path(data: Option<&PathBuf>, audit: Option<&PathBuf>) -> Option<Pat
 }
 
 impl TrustArgs {
+    /// The data folder (`--data DIR`), when given.
+    pub fn data_dir(&self) -> Option<&PathBuf> {
+        self.data.as_ref()
+    }
+
     /// The server's trust settings; refuses authentication without an audit log.
     pub fn config(&self) -> Result<TrustConfig> {
         let auth = AuthConfig {

@@ -85,6 +85,10 @@ pub enum Audit {
     /// It changes something: every call is recorded, with the request rendered by this
     /// function from the encoded protobuf message.
     EveryCall(fn(&[u8]) -> String),
+    /// It changes something through a long request stream (Ingest): every call is
+    /// recorded when it opens, without reading the stream (its content goes to the
+    /// telemetry log, which is the durable record of what it changed).
+    StreamOpened,
 }
 
 /// One row of the role table.
@@ -99,7 +103,7 @@ pub struct Rpc {
 
 impl fmt::Debug for Rpc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let audited = matches!(self.audit, Audit::EveryCall(_));
+        let audited = matches!(self.audit, Audit::EveryCall(_) | Audit::StreamOpened);
         f.debug_struct("Rpc")
             .field("name", &self.name)
             .field("role", &self.role)
@@ -123,7 +127,7 @@ const fn row(name: &'static str, role: Role, audit: Audit) -> Rpc {
     Rpc { name, role, audit }
 }
 
-use Audit::{EveryCall, Rejections};
+use Audit::{EveryCall, Rejections, StreamOpened};
 use Role::{Admin, Operator, Planner, Viewer};
 
 /// THE role table: every RPC of `twin.v1.TwinService`, in the order of the service
@@ -153,6 +157,8 @@ pub static RPCS: &[Rpc] = &[
     // Costs whole cores for a while: operators forecast their shift; viewers see the
     // periodic forecast in the state stream.
     row("Forecast", Operator, Rejections),
+    row("Ingest", Operator, StreamOpened),
+    row("GetIngestStatus", Viewer, Rejections),
 ];
 
 /// Longest rendering of a request in the audit log, characters.

@@ -286,6 +286,10 @@ impl GateState {
                 request = http::Request::from_parts(parts, Body::new(Full::<Bytes>::new(bytes)));
                 true
             }
+            (Audit::StreamOpened, Some(_)) => {
+                pending.request = "<request stream, recorded in the telemetry log>".into();
+                true
+            }
             _ => false,
         };
 

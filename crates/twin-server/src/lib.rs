@@ -22,6 +22,8 @@
 //! - [`audit`]: the durable audit log (redb) and its retention.
 //! - [`metrics`]: Prometheus metrics and the `/metrics` endpoint.
 //! - [`tls`]: TLS and mutual TLS files; [`trust`]: the trust settings and the loopback rule.
+//! - [`ingest`]: live telemetry (Sparkplug B over MQTT, gRPC Ingest) through the durable
+//!   telemetry log onto the simulation; restart replay.
 //!
 //! Architecture invariant: this is the only crate that knows both twin-core and the wire
 //! types; the core knows nothing of tokio or tonic, and clients never link the core.
@@ -33,6 +35,7 @@ pub mod convert;
 pub mod experiment;
 pub mod forecast;
 pub mod gate;
+pub mod ingest;
 pub mod live;
 pub mod measure;
 pub mod metrics;
@@ -57,6 +60,7 @@ use twin_core::time::Micros;
 use twin_core::{Model, SceneErrors};
 use twin_proto::v1::twin_service_server::TwinServiceServer;
 
+pub use crate::ingest::{IngestConfig, MqttConfig};
 pub use crate::sim::{Injection, Receipt, Snapshot, Speed, Stopped};
 pub use crate::stream::StreamLimits;
 pub use crate::trust::{TrustConfig, TrustError};
@@ -87,6 +91,8 @@ pub struct Config {
     pub trust: TrustConfig,
     /// The periodic forecast published in the state stream; None: none.
     pub forecast: Option<forecast::PeriodicForecast>,
+    /// Live telemetry and its durable log (`--data DIR`, `--mqtt URL`); None: no ingest.
+    pub ingest: Option<IngestConfig>,
 }
 
 impl Config {
@@ -102,6 +108,7 @@ impl Config {
             shutdown_grace: Duration::from_secs(5),
             trust: TrustConfig::default(),
             forecast: None,
+            ingest: None,
         }
     }
 }
@@ -119,6 +126,8 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
     #[error(transparent)]
     Trust(#[from] TrustError),
+    #[error("starting the ingest: {0}")]
+    Ingest(#[from] ingest::IngestError),
 }
 
 /// A twin server with its scene loaded and its simulation thread started, not yet
@@ -145,10 +154,32 @@ impl TwinServer {
             seed = scene.default_seed,
             "scene loaded"
         );
-        let sim = SimHandle::spawn(scene, config.speed, config.start_paused).map_err(ServeError::Thread)?;
+        let (sim, ingest) = match config.ingest.clone() {
+            None => (
+                SimHandle::spawn(scene, config.speed, config.start_paused).map_err(ServeError::Thread)?,
+                None,
+            ),
+            Some(ingest_config) => {
+                let model = Arc::clone(&scene.model);
+                let prepared =
+                    ingest::prepare(ingest_config, &scene, |seed| twin_core::Sim::new(model, seed))?;
+                let resumed =
+                    sim::Resumed { sim: prepared.sim, seed: prepared.seed, telemetry: prepared.telemetry };
+                let handle =
+                    SimHandle::spawn_resumed(scene, config.speed, config.start_paused, Some(resumed))
+                        .map_err(ServeError::Thread)?;
+                (handle, Some(prepared.rest))
+            }
+        };
+        let sim = Arc::new(sim);
+        let ingest = match ingest {
+            Some(rest) => Some(rest.start(Arc::clone(&sim))?),
+            None => None,
+        };
         Ok(TwinServer {
             twin: Twin {
-                sim: Arc::new(sim),
+                sim,
+                ingest,
                 scenes_dir: config.scenes_dir,
                 streams: Arc::new(Semaphore::new(config.limits.max_streams)),
                 limits: config.limits,
@@ -235,6 +266,11 @@ impl TwinServer {
             };
             tokio::spawn(metrics::update(sources, handle.clone(), token.clone()));
             tokio::spawn(metrics::serve(listener, handle, token.clone()));
+        }
+        if let Some(ingest) = &twin.ingest
+            && let Some(mqtt) = ingest.config.mqtt.clone()
+        {
+            ingest::mqtt::start(Arc::clone(ingest), mqtt, token.clone())?;
         }
         let mut builder = tonic::transport::Server::builder();
         if let Some(tls) = trust.tls {

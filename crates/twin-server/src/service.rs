@@ -43,6 +43,8 @@ pub struct Twin {
     pub(crate) forecasts: Arc<Forecasts>,
     /// The audit log (ListAudit); None when the server keeps none.
     pub(crate) audit: Option<Arc<AuditLog>>,
+    /// Live telemetry (Ingest, GetIngestStatus); None without `--data DIR`.
+    pub(crate) ingest: Option<Arc<crate::ingest::Ingest>>,
 }
 
 fn stopped(_: Stopped) -> Status {
@@ -334,5 +336,29 @@ impl TwinService for Twin {
     ) -> Result<Response<Self::ForecastStream>, Status> {
         let events = self.forecasts.start(&self.sim, request.into_inner(), self.shutdown.clone()).await?;
         Ok(Response::new(Box::pin(events)))
+    }
+
+    type IngestStream = BoxStream<v1::IngestAck>;
+
+    async fn ingest(
+        &self,
+        request: Request<tonic::Streaming<v1::IngestBatch>>,
+    ) -> Result<Response<Self::IngestStream>, Status> {
+        let ingest = self.ingest.clone().ok_or_else(|| {
+            Status::failed_precondition("this server keeps no telemetry log (start it with --data DIR)")
+        })?;
+        let acks = crate::ingest::grpc::serve(ingest, request.into_inner());
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(acks))))
+    }
+
+    async fn get_ingest_status(
+        &self,
+        _: Request<v1::GetIngestStatusRequest>,
+    ) -> Result<Response<v1::GetIngestStatusResponse>, Status> {
+        let status = match &self.ingest {
+            Some(ingest) => ingest.status.to_proto(),
+            None => v1::GetIngestStatusResponse::default(),
+        };
+        Ok(Response::new(status))
     }
 }

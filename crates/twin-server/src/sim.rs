@@ -26,6 +26,8 @@ pub use crate::live::{Clock, ControlError, Receipt, ReportReply, Speed};
 pub use twin_core::Command as Injection;
 
 use crate::convert;
+use crate::ingest::apply::Telemetry;
+use crate::ingest::reading::TelemetryBatch;
 use crate::measure::{FlowMeter, RateWindow};
 
 /// How often a running simulation publishes a snapshot (wall time). Viewers sample the
@@ -142,6 +144,9 @@ enum Request {
     CommandLog(oneshot::Sender<Vec<(Micros, Injection)>>),
     Fork(oneshot::Sender<LiveCopy>),
     SetForecast(u64, Arc<v1::ForecastResult>),
+    /// Decoded telemetry to apply; the reply says it is applied (the ingest waits, so
+    /// nothing queues here without bound).
+    Telemetry(TelemetryBatch, mpsc::SyncSender<()>),
     Stop,
 }
 
@@ -150,6 +155,13 @@ pub struct LiveCopy {
     pub sim: Sim,
     /// Which run it is a copy of (Reset and LoadScene start a new one).
     pub run: u64,
+}
+
+/// A run rebuilt from the telemetry log before the thread starts (restart replay).
+pub struct Resumed {
+    pub sim: Sim,
+    pub seed: u64,
+    pub telemetry: Telemetry,
 }
 
 /// The simulation thread has stopped (server shutting down).
@@ -167,8 +179,19 @@ pub struct SimHandle {
 impl SimHandle {
     /// Starts the simulation thread on `scene`, running at `speed` (or paused).
     pub fn spawn(scene: Arc<LiveScene>, speed: Speed, paused: bool) -> std::io::Result<SimHandle> {
+        SimHandle::spawn_resumed(scene, speed, paused, None)
+    }
+
+    /// Starts the simulation thread on a run rebuilt from the telemetry log (or a new
+    /// run when `resumed` is None); with a telemetry log, every decision is recorded.
+    pub fn spawn_resumed(
+        scene: Arc<LiveScene>,
+        speed: Speed,
+        paused: bool,
+        resumed: Option<Resumed>,
+    ) -> std::io::Result<SimHandle> {
         let (tx, rx) = mpsc::channel();
-        let mut driver = Driver::new(scene, speed, paused);
+        let mut driver = Driver::new(scene, speed, paused, resumed);
         let first = driver.snapshot();
         let (snap_tx, snap_rx) = watch::channel(first);
         driver.publisher = Some(snap_tx);
@@ -222,6 +245,14 @@ impl SimHandle {
     /// run has ended).
     pub fn set_forecast(&self, run: u64, forecast: v1::ForecastResult) -> Result<(), Stopped> {
         self.requests.send(Request::SetForecast(run, Arc::new(forecast))).map_err(|_| Stopped)
+    }
+
+    /// Applies decoded telemetry and waits until it is applied (blocking: the ingest
+    /// processor thread calls it).
+    pub fn telemetry(&self, batch: TelemetryBatch) -> Result<(), Stopped> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.requests.send(Request::Telemetry(batch, tx)).map_err(|_| Stopped)?;
+        rx.recv().map_err(|_| Stopped)
     }
 
     /// Stops the thread and waits for it.
@@ -285,6 +316,8 @@ struct Driver {
     motion_t: Micros,
     last_publish: Instant,
     publisher: Option<watch::Sender<Arc<Snapshot>>>,
+    /// The telemetry side (hold queue, durable decisions); None without `--data`.
+    telemetry: Option<Telemetry>,
     /// Wire forms of the run's alarms and their summary, and the `(generation, alarms
     /// revision)` they were converted at.
     alarms: (Arc<Vec<v1::Alarm>>, Arc<v1::AlarmSummary>),
@@ -297,9 +330,12 @@ struct Driver {
 }
 
 impl Driver {
-    fn new(scene: Arc<LiveScene>, speed: Speed, paused: bool) -> Driver {
-        let seed = scene.default_seed;
-        let sim = Sim::new(Arc::clone(&scene.model), seed);
+    fn new(scene: Arc<LiveScene>, speed: Speed, paused: bool, resumed: Option<Resumed>) -> Driver {
+        let (sim, seed, telemetry) = match resumed {
+            Some(r) => (r.sim, r.seed, Some(r.telemetry)),
+            None => (Sim::new(Arc::clone(&scene.model), scene.default_seed), scene.default_seed, None),
+        };
+        let sim_start = sim.now();
         let now = Instant::now();
         let paced_speed = match speed {
             Speed::Paced(s) => s,
@@ -315,7 +351,7 @@ impl Driver {
             scene,
             generation: 1,
             clock: Clock {
-                sim_time: 0,
+                sim_time: sim_start,
                 speed,
                 paced_speed,
                 paused,
@@ -323,8 +359,8 @@ impl Driver {
                 run_until: None,
                 seed,
             },
-            anchor: (now, 0),
-            speed_window: (now, 0),
+            anchor: (now, sim_start),
+            speed_window: (now, sim_start),
             run_started: now,
             log: Vec::new(),
             report_at: now,
@@ -334,6 +370,7 @@ impl Driver {
             motion_t: 0,
             last_publish: now,
             publisher: None,
+            telemetry,
             alarms: (Arc::default(), Arc::new(convert::alarm_summary(&[], 0))),
             alarms_at: (1, 0),
             run: 1,
@@ -344,8 +381,11 @@ impl Driver {
     fn run(mut self, rx: mpsc::Receiver<Request>) {
         tracing::debug!("simulation thread started");
         loop {
-            // Commands first: they apply at the current simulation time.
-            loop {
+            // Commands first: they apply at the current simulation time. A steady flow of
+            // requests (telemetry) must not stop the clock: after CHUNK_BUDGET the
+            // simulation advances, and the rest waits for the next round.
+            let requests_from = Instant::now();
+            while requests_from.elapsed() < CHUNK_BUDGET {
                 match rx.try_recv() {
                     Ok(r) => {
                         if !self.handle(r) {
@@ -421,10 +461,28 @@ impl Driver {
         }
     }
 
+    /// Advances towards `target` until the wall-clock `deadline`, stopping at the time of
+    /// each held telemetry reading to apply it exactly then. Returns whether `target` was
+    /// reached.
+    fn advance(&mut self, target: Micros, deadline: Instant) -> bool {
+        loop {
+            let due = self.telemetry.as_ref().and_then(Telemetry::next_due).filter(|&t| t <= target);
+            let Some(due) = due else { return self.advance_events(target, deadline) };
+            if !self.advance_events(due, deadline) {
+                return false;
+            }
+            if let Some(telemetry) = &mut self.telemetry
+                && let Err(e) = telemetry.release_due(&mut self.sim)
+            {
+                tracing::error!(error = %e, "held telemetry applied but not recorded");
+            }
+        }
+    }
+
     /// Advances towards `target` event by event until the wall-clock `deadline`.
     /// Returns whether `target` was reached. Only `run_until` moves the clock, so the
     /// chunking never changes results.
-    fn advance(&mut self, target: Micros, deadline: Instant) -> bool {
+    fn advance_events(&mut self, target: Micros, deadline: Instant) -> bool {
         let mut n: u32 = 0;
         while let Some(t) = self.sim.next_event_time() {
             if t > target {
@@ -473,6 +531,11 @@ impl Driver {
                     tracing::info!(sim_time_us = applied_at, command = ?i, "injection applied");
                     if changes_layout(&i) {
                         self.change_layout(&i);
+                    }
+                    if let Some(telemetry) = &self.telemetry
+                        && let Err(e) = telemetry.operator(applied_at, &i)
+                    {
+                        tracing::error!(error = %e, "command applied but not recorded in the telemetry log");
                     }
                     self.log.push((applied_at, i));
                     let rush_order = match applied {
@@ -526,6 +589,20 @@ impl Driver {
                     self.publish();
                 }
             }
+            Request::Telemetry(batch, reply) => {
+                if let Some(telemetry) = &mut self.telemetry {
+                    match telemetry.receive(&mut self.sim, batch) {
+                        Ok(true) => {
+                            if self.last_publish.elapsed() >= PUBLISH_EVERY {
+                                self.publish();
+                            }
+                        }
+                        Ok(false) => {}
+                        Err(e) => tracing::error!(error = %e, "telemetry applied but not recorded"),
+                    }
+                }
+                let _ = reply.send(());
+            }
             Request::Stop => {
                 tracing::debug!("simulation thread stopping");
                 return false;
@@ -567,6 +644,11 @@ impl Driver {
         let seed = seed.unwrap_or(scene.default_seed);
         tracing::info!(scene = %scene.name, seed, "starting a new run");
         self.sim = Sim::new(Arc::clone(&scene.model), seed);
+        if let Some(telemetry) = &mut self.telemetry
+            && let Err(e) = telemetry.new_run(&scene.name, seed)
+        {
+            tracing::error!(error = %e, "new run not recorded in the telemetry log");
+        }
         self.scene = scene;
         self.generation += 1;
         self.run += 1;

@@ -1,0 +1,495 @@
+//! The durable telemetry log (`DIR/telemetry.redb`): every message the twin acknowledges,
+//! and every decision that applied telemetry to the simulation, so that a restart
+//! rebuilds exactly the state the twin had.
+//!
+//! One writer thread owns the file. It takes whatever jobs have queued up, writes them in
+//! one redb transaction with `Durability::Immediate` (on disk when `commit` returns) and
+//! only then answers them: a raw message's acknowledgement (MQTT PUBACK, gRPC IngestAck)
+//! is released after its group commit, never before, and in the order the messages came.
+//! Committed raw records then go on to be decoded and applied.
+//!
+//! Tables:
+//! - `raw`: every received message, exactly as it came (MQTT topic and payload bytes, or
+//!   a validated gRPC batch), keyed by a log sequence number from 1.
+//! - `decisions`: what the simulation thread did with them, in order ([`Decision`]):
+//!   commands applied at a simulation time, and messages held for a later time. The
+//!   simulation thread waits for a decision to be durable before it moves on, so the
+//!   in-memory state never runs ahead of the log.
+//! - `meta`: `processed_through`, the highest raw sequence whose decisions are recorded
+//!   (later raw records are decoded and applied again after a restart).
+//!
+//! The log is not pruned: it grows with the telemetry (about 100 bytes per message).
+//! Cutting it needs checkpoints (whole-state snapshots) to replay from, which are
+//! another issue's; ARCHITECTURE.md lists it under bounded memory.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::thread::JoinHandle;
+
+use redb::{
+    Builder, ConcurrencyMode, Database, Durability, ReadOnlyDatabase, ReadableDatabase, ReadableTable,
+    TableDefinition,
+};
+use serde::{Deserialize, Serialize};
+use twin_core::Command;
+use twin_core::time::Micros;
+
+use super::reading::{Origin, Reading, StationReading};
+
+const RAW: TableDefinition<u64, &[u8]> = TableDefinition::new("telemetry_raw");
+const DECISIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("telemetry_decisions");
+const META: TableDefinition<&str, u64> = TableDefinition::new("telemetry_meta");
+const PROCESSED_THROUGH: &str = "processed_through";
+
+/// File name of the telemetry log inside the server's data folder.
+pub const FILE_NAME: &str = "telemetry.redb";
+/// Most jobs one group commit takes; more wait for the next commit.
+pub const MAX_GROUP: usize = 8192;
+/// Raw records between their arrival and the end of their processing (queued for the
+/// writer, committed but not yet applied): producers take a permit per record first, so
+/// a slow simulation makes MQTT stop reading from the broker and gRPC streams wait, and
+/// memory stays bounded. The writer itself never waits on what comes after it (that
+/// would deadlock with the simulation thread waiting for its decisions).
+pub const IN_FLIGHT: usize = 65_536;
+
+/// A message as it came in, before any decoding (decoding happens after the commit, so
+/// a malformed message is logged and acknowledged like any other, then counted).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum RawRecord {
+    /// An MQTT publish on a Sparkplug topic.
+    Mqtt { topic: String, payload: Vec<u8>, received_unix_ms: u64 },
+    /// A validated gRPC IngestBatch (only the messages that were not duplicates).
+    Grpc { source: String, epoch_unix_ms: u64, messages: Vec<GrpcMessage>, received_unix_ms: u64 },
+}
+
+/// One validated message of a gRPC batch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GrpcMessage {
+    pub sequence: u64,
+    pub timestamp_unix_ms: u64,
+    pub station: String,
+    pub reading: Reading,
+}
+
+/// What the simulation thread did, in the order it did it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Decision {
+    /// A run of `scene` (the catalogue name) with `seed` starts at time 0: the first
+    /// decision of a log, and one per Reset / LoadScene. A restart replays from the last.
+    NewRun { scene: String, seed: u64 },
+    /// Commands applied at simulation time `at` (after `run_until(at)`), in order, each
+    /// with its origin. `released` lists the held parts whose readings were applied here.
+    Applied { at: Micros, commands: Vec<(Origin, Command)>, released: Vec<Origin> },
+    /// Readings held until simulation time `at` (their plant time was ahead of the
+    /// twin's clock).
+    Held { origin: Origin, at: Micros, readings: Vec<StationReading> },
+}
+
+/// Why the log failed.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("telemetry log {path}: {message}")]
+    Io { path: String, message: String },
+    #[error("the telemetry log writer has stopped")]
+    Stopped,
+}
+
+/// Called once the raw record is on disk (with its log sequence) or failed.
+pub type RawReply = Box<dyn FnOnce(Result<u64, LogError>) + Send>;
+
+/// A raw record's place in the pipeline ([`IN_FLIGHT`]); dropped when it is processed.
+pub type Permit = tokio::sync::OwnedSemaphorePermit;
+
+enum Job {
+    Raw {
+        record: RawRecord,
+        reply: RawReply,
+        permit: Option<Permit>,
+    },
+    Decide {
+        decisions: Vec<Decision>,
+        through: Option<u64>,
+        done: SyncSender<Result<(), LogError>>,
+    },
+    /// Commit what came before, then stop (the log is being dropped).
+    Stop,
+}
+
+/// A raw record that is durably committed.
+#[derive(Debug)]
+pub struct Committed {
+    pub seq: u64,
+    pub record: RawRecord,
+    /// Its pipeline permit (None when read back from the log at start).
+    pub permit: Option<Permit>,
+}
+
+/// Everything the log holds, read at start (restart replay) or by tests.
+#[derive(Clone, Debug, Default)]
+pub struct Contents {
+    pub raw: Vec<(u64, RawRecord)>,
+    pub decisions: Vec<Decision>,
+    pub processed_through: u64,
+    /// Raw records whose bytes did not decode (kept, counted, skipped).
+    pub unreadable: u64,
+}
+
+/// The writer side of the log.
+pub struct TelemetryLog {
+    jobs: SyncSender<Job>,
+    path: PathBuf,
+    thread: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for TelemetryLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelemetryLog").field("path", &self.path).finish()
+    }
+}
+
+fn builder() -> Builder {
+    let mut b = Builder::new();
+    b.set_concurrency_mode(ConcurrencyMode::SingleWriter);
+    b
+}
+
+fn io(path: &Path, e: impl std::fmt::Display) -> LogError {
+    LogError::Io { path: path.display().to_string(), message: e.to_string() }
+}
+
+impl TelemetryLog {
+    /// Opens (or creates) the log, reads what it holds and starts the writer thread;
+    /// committed raw records are sent to `committed` in log order.
+    pub fn open(
+        path: &Path,
+        committed: Sender<Vec<Committed>>,
+    ) -> Result<(TelemetryLog, Contents), LogError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| io(path, format!("creating {}: {e}", dir.display())))?;
+        }
+        let db = builder().create(path).map_err(|e| io(path, e))?;
+        {
+            // Create the tables so that readers find them.
+            let txn = db.begin_write().map_err(|e| io(path, e))?;
+            txn.open_table(RAW).map_err(|e| io(path, e))?;
+            txn.open_table(DECISIONS).map_err(|e| io(path, e))?;
+            txn.open_table(META).map_err(|e| io(path, e))?;
+            txn.commit().map_err(|e| io(path, e))?;
+        }
+        let contents = read(&db).map_err(|e| io(path, e))?;
+        let next_raw = contents.raw.last().map_or(1, |(seq, _)| seq + 1);
+        let next_decision = contents.decisions.len() as u64 + 1;
+        // Producers hold a permit per raw record, so this never fills up with them.
+        let (tx, rx) = mpsc::sync_channel(IN_FLIGHT + 1024);
+        let writer = Writer { db, path: path.to_owned(), next_raw, next_decision, committed };
+        let thread = std::thread::Builder::new()
+            .name("twin-telemetry-log".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| io(path, e))?;
+        let log =
+            TelemetryLog { jobs: tx, path: path.to_owned(), thread: std::sync::Mutex::new(Some(thread)) };
+        Ok((log, contents))
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Queues a raw record; `reply` runs on the writer thread once it is on disk (keep it
+    /// short). `permit` travels with the record until it is processed.
+    pub fn append(&self, record: RawRecord, reply: RawReply, permit: Option<Permit>) -> Result<(), LogError> {
+        self.jobs.send(Job::Raw { record, reply, permit }).map_err(|_| LogError::Stopped)
+    }
+
+    /// Records decisions and, when given, the new `processed_through`; returns once they
+    /// are on disk.
+    pub fn decide(&self, decisions: Vec<Decision>, through: Option<u64>) -> Result<(), LogError> {
+        let (done, wait) = mpsc::sync_channel(1);
+        self.jobs.send(Job::Decide { decisions, through, done }).map_err(|_| LogError::Stopped)?;
+        wait.recv().map_err(|_| LogError::Stopped)?
+    }
+}
+
+impl Drop for TelemetryLog {
+    /// Commits what is queued, stops the writer and closes the file.
+    fn drop(&mut self) {
+        let _ = self.jobs.send(Job::Stop);
+        let handle = self.thread.lock().ok().and_then(|mut h| h.take());
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
+}
+
+struct Writer {
+    db: Database,
+    path: PathBuf,
+    next_raw: u64,
+    next_decision: u64,
+    committed: Sender<Vec<Committed>>,
+}
+
+impl Writer {
+    fn run(mut self, rx: Receiver<Job>) {
+        let mut jobs = Vec::with_capacity(MAX_GROUP);
+        let mut stop = false;
+        while let Ok(first) = rx.recv() {
+            match first {
+                Job::Stop => break,
+                job => jobs.push(job),
+            }
+            while jobs.len() < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(Job::Stop) => {
+                        stop = true;
+                        break;
+                    }
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.commit(&mut jobs);
+            if stop {
+                break;
+            }
+        }
+        tracing::debug!("telemetry log writer stopped");
+    }
+
+    /// Writes `jobs` in one durable transaction, then answers them in order.
+    fn commit(&mut self, jobs: &mut Vec<Job>) {
+        let first_raw = self.next_raw;
+        let first_decision = self.next_decision;
+        let written = self.write(jobs);
+        let mut out = Vec::new();
+        let mut raw_seq = first_raw;
+        for job in jobs.drain(..) {
+            match job {
+                Job::Raw { record, reply, permit } => {
+                    match &written {
+                        Ok(()) => {
+                            reply(Ok(raw_seq));
+                            out.push(Committed { seq: raw_seq, record, permit });
+                        }
+                        Err(e) => reply(Err(e.clone())),
+                    }
+                    raw_seq += 1;
+                }
+                Job::Decide { done, .. } => {
+                    let _ = done.send(written.clone());
+                }
+                Job::Stop => {}
+            }
+        }
+        match written {
+            Ok(()) => {
+                if !out.is_empty() && self.committed.send(out).is_err() {
+                    tracing::warn!("telemetry committed but nobody applies it any more");
+                }
+            }
+            Err(e) => {
+                // Nothing of the group was acknowledged; the sequence numbers are reused.
+                tracing::error!(error = %e, "telemetry group commit failed");
+                self.next_raw = first_raw;
+                self.next_decision = first_decision;
+            }
+        }
+    }
+
+    fn write(&mut self, jobs: &[Job]) -> Result<(), LogError> {
+        let path = self.path.clone();
+        let e = |e: &dyn std::fmt::Display| io(&path, e);
+        let mut txn = self.db.begin_write().map_err(|x| e(&x))?;
+        txn.set_durability(Durability::Immediate).map_err(|x| e(&x))?;
+        {
+            let mut raw = txn.open_table(RAW).map_err(|x| e(&x))?;
+            let mut decisions = txn.open_table(DECISIONS).map_err(|x| e(&x))?;
+            let mut meta = txn.open_table(META).map_err(|x| e(&x))?;
+            let mut buf = Vec::new();
+            for job in jobs {
+                buf.clear();
+                match job {
+                    Job::Raw { record, .. } => {
+                        let bytes =
+                            postcard::to_extend(record, std::mem::take(&mut buf)).map_err(|x| e(&x))?;
+                        raw.insert(self.next_raw, bytes.as_slice()).map_err(|x| e(&x))?;
+                        buf = bytes;
+                        self.next_raw += 1;
+                    }
+                    Job::Decide { decisions: list, through, .. } => {
+                        for decision in list {
+                            buf.clear();
+                            let bytes =
+                                postcard::to_extend(decision, std::mem::take(&mut buf)).map_err(|x| e(&x))?;
+                            decisions.insert(self.next_decision, bytes.as_slice()).map_err(|x| e(&x))?;
+                            buf = bytes;
+                            self.next_decision += 1;
+                        }
+                        if let Some(through) = through {
+                            meta.insert(PROCESSED_THROUGH, *through).map_err(|x| e(&x))?;
+                        }
+                    }
+                    Job::Stop => {}
+                }
+            }
+        }
+        txn.commit().map_err(|x| e(&x))
+    }
+}
+
+fn read(db: &impl ReadableDatabase) -> Result<Contents, redb::Error> {
+    let txn = db.begin_read()?;
+    let mut contents = Contents::default();
+    match txn.open_table(RAW) {
+        Ok(table) => {
+            for item in table.iter()? {
+                let (k, v) = item?;
+                match postcard::from_bytes::<RawRecord>(v.value()) {
+                    Ok(record) => contents.raw.push((k.value(), record)),
+                    Err(_) => contents.unreadable += 1,
+                }
+            }
+        }
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(contents),
+        Err(e) => return Err(e.into()),
+    }
+    match txn.open_table(DECISIONS) {
+        Ok(table) => {
+            for item in table.iter()? {
+                let (_, v) = item?;
+                match postcard::from_bytes::<Decision>(v.value()) {
+                    Ok(d) => contents.decisions.push(d),
+                    Err(_) => contents.unreadable += 1,
+                }
+            }
+        }
+        Err(redb::TableError::TableDoesNotExist(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    match txn.open_table(META) {
+        Ok(table) => {
+            contents.processed_through = table.get(PROCESSED_THROUGH)?.map_or(0, |v| v.value());
+        }
+        Err(redb::TableError::TableDoesNotExist(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(contents)
+}
+
+/// Reads a log file without writing to it, also while a server appends to it (tests,
+/// tools).
+pub fn read_file(path: &Path) -> Result<Contents, LogError> {
+    if !path.exists() {
+        return Err(io(path, "no such file"));
+    }
+    let db: ReadOnlyDatabase = builder().open_read_only(path).map_err(|e| io(path, e))?;
+    read(&db).map_err(|e| io(path, e))
+}
+
+/// Opens a log that no process has open (e.g. after its server was killed), running
+/// redb's repair as a restarting server would, and reads it.
+pub fn recover_and_read(path: &Path) -> Result<Contents, LogError> {
+    if !path.exists() {
+        return Err(io(path, "no such file"));
+    }
+    let db = builder().create(path).map_err(|e| io(path, e))?;
+    read(&db).map_err(|e| io(path, e))
+}
+
+/// The decisions of the current run: those after the last [`Decision::NewRun`] (which is
+/// returned with them).
+pub fn current_run(decisions: &[Decision]) -> (Option<(&str, u64)>, &[Decision]) {
+    match decisions.iter().rposition(|d| matches!(d, Decision::NewRun { .. })) {
+        Some(i) => {
+            let Decision::NewRun { scene, seed } = &decisions[i] else { unreachable!("found above") };
+            (Some((scene.as_str(), *seed)), &decisions[i + 1..])
+        }
+        None => (None, decisions),
+    }
+}
+
+/// The simulation-time schedule a log replays: every applied command of the current run
+/// with its time, in order (what a restart re-applies, and what tests compare against).
+pub fn applied_commands(decisions: &[Decision]) -> Vec<(Micros, Command)> {
+    let mut out = Vec::new();
+    for d in current_run(decisions).1 {
+        if let Decision::Applied { at, commands, .. } = d {
+            out.extend(commands.iter().map(|(_, c)| (*at, c.clone())));
+        }
+    }
+    out
+}
+
+/// The raw sequences whose readings a log's decisions applied or hold.
+pub fn decided_raw(decisions: &[Decision]) -> std::collections::BTreeSet<u64> {
+    let raw = |o: &Origin| match o {
+        Origin::Raw { seq, .. } => Some(*seq),
+        _ => None,
+    };
+    let mut out = std::collections::BTreeSet::new();
+    for d in decisions {
+        match d {
+            Decision::Applied { commands, .. } => out.extend(commands.iter().filter_map(|(o, _)| raw(o))),
+            Decision::Held { origin, .. } => out.extend(raw(origin)),
+            Decision::NewRun { .. } => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_records_are_acknowledged_after_commit_and_survive_reopening() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(FILE_NAME);
+        let (tx, rx) = mpsc::channel();
+        let (log, contents) = TelemetryLog::open(&path, tx).expect("open");
+        assert!(contents.raw.is_empty());
+        let (acks_tx, acks) = mpsc::channel();
+        for i in 0..100u64 {
+            let acks_tx = acks_tx.clone();
+            let record =
+                RawRecord::Mqtt { topic: format!("t/{i}"), payload: vec![i as u8], received_unix_ms: i };
+            log.append(record, Box::new(move |r| acks_tx.send(r.expect("committed")).expect("send")), None)
+                .expect("append");
+        }
+        let seqs: Vec<u64> = (0..100).map(|_| acks.recv().expect("ack")).collect();
+        assert_eq!(seqs, (1..=100).collect::<Vec<_>>(), "acks in order");
+        let mut forwarded = Vec::new();
+        while forwarded.len() < 100 {
+            forwarded.extend(rx.recv().expect("committed batch"));
+        }
+        assert_eq!(forwarded[41].seq, 42);
+        log.decide(
+            vec![Decision::Applied {
+                at: 5,
+                commands: vec![(Origin::Raw { seq: 1, part: 0 }, Command::Repair { station: "s".into() })],
+                released: vec![],
+            }],
+            Some(100),
+        )
+        .expect("decide");
+        // Readable from another handle while the writer is open.
+        let read = read_file(&path).expect("read");
+        assert_eq!(read.raw.len(), 100);
+        assert_eq!(read.processed_through, 100);
+        drop(log);
+        let (tx, _rx) = mpsc::channel();
+        let (log, contents) = TelemetryLog::open(&path, tx).expect("reopen");
+        assert_eq!(contents.raw.len(), 100);
+        assert_eq!(contents.decisions.len(), 1);
+        assert_eq!(applied_commands(&contents.decisions), vec![(5, Command::Repair { station: "s".into() })]);
+        let (ack_tx, ack) = mpsc::channel();
+        log.append(
+            RawRecord::Mqtt { topic: "t".into(), payload: vec![], received_unix_ms: 0 },
+            Box::new(move |r| ack_tx.send(r).expect("send")),
+            None,
+        )
+        .expect("append");
+        assert_eq!(ack.recv().expect("ack").expect("committed"), 101, "sequences continue");
+    }
+}

@@ -1,0 +1,314 @@
+//! Live telemetry in: Sparkplug B over MQTT and the gRPC `Ingest` stream, through a
+//! durable log, onto the simulation.
+//!
+//! The path of a message:
+//! 1. [`mqtt`] (a publish, QoS 1, manual acks) or [`grpc`] (a validated batch) hands it
+//!    to the [`log`] writer;
+//! 2. the writer commits whatever queued up in one fsync'd redb transaction, then
+//!    releases the acknowledgements (PUBACK in arrival order; IngestAck) and passes the
+//!    committed records on;
+//! 3. the processor thread (here) decodes them ([`decode`]: Sparkplug sessions, gaps,
+//!    duplicates), asks for rebirths, notices silent sources, and hands readings to the
+//!    simulation thread, waiting until they are applied (so every queue stays bounded);
+//! 4. the simulation thread ([`apply`]) turns readings into core commands at their
+//!    plant time, records each decision durably before moving on, and publishes.
+//!
+//! A restart reads the log: the simulation replays the recorded decisions, the decoder
+//! re-reads the raw records it had processed, and records not yet processed are
+//! processed now. [`status`] holds the counters of GetIngestStatus.
+
+pub mod apply;
+pub mod decode;
+pub mod grpc;
+pub mod log;
+pub mod mqtt;
+pub mod reading;
+pub mod status;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use self::decode::Decoder;
+use self::log::{Committed, TelemetryLog};
+use self::reading::{Incoming, Origin, Reading, StationReading, TelemetryBatch};
+use self::status::Status;
+use crate::sim::SimHandle;
+
+/// How often the processor looks for silent sources.
+const SILENCE_CHECK: Duration = Duration::from_millis(500);
+
+/// Where telemetry comes from and where it is kept.
+#[derive(Clone, Debug)]
+pub struct IngestConfig {
+    /// The data folder; the log is `DIR/telemetry.redb`.
+    pub data_dir: PathBuf,
+    /// The MQTT broker (`mqtt://host:port`); None takes gRPC Ingest only.
+    pub mqtt: Option<MqttConfig>,
+    /// Sparkplug group id (also without MQTT: gRPC sources are not in a group).
+    pub group: String,
+    /// A source silent this long (wall clock) is marked stale.
+    pub stale_after: Duration,
+}
+
+/// The MQTT side.
+#[derive(Clone, Debug)]
+pub struct MqttConfig {
+    /// `mqtt://host[:port]` (port 1883 when left out).
+    pub url: String,
+    /// MQTT client id; the broker keeps this session (clean session off), so messages
+    /// published while the twin is down are delivered when it comes back.
+    pub client_id: String,
+}
+
+impl IngestConfig {
+    /// Defaults: group `twin`, stale after 30 s, no MQTT.
+    pub fn new(data_dir: impl Into<PathBuf>) -> IngestConfig {
+        IngestConfig {
+            data_dir: data_dir.into(),
+            mqtt: None,
+            group: twin_proto::sparkplug::vocab::DEFAULT_GROUP.to_owned(),
+            stale_after: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The running ingest: shared by the gRPC handlers and the MQTT task.
+pub struct Ingest {
+    pub config: IngestConfig,
+    pub log: Arc<TelemetryLog>,
+    pub status: Arc<Status>,
+    /// The gRPC sources' highest accepted sequences (duplicates are skipped).
+    pub grpc: grpc::Sequences,
+    /// The scene's station ids (gRPC validation).
+    pub stations: BTreeSet<String>,
+    /// Asks an edge node for a rebirth; set when MQTT starts.
+    pub rebirth: Arc<std::sync::Mutex<Option<mqtt::Rebirth>>>,
+    /// One permit per raw record in the pipeline ([`log::IN_FLIGHT`]).
+    pub in_flight: Arc<tokio::sync::Semaphore>,
+}
+
+impl std::fmt::Debug for Ingest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingest").field("config", &self.config).finish()
+    }
+}
+
+/// The ingest prepared before the simulation thread starts: the replayed run for the
+/// simulation thread, and the rest to start once that thread runs.
+pub struct Prepared {
+    pub telemetry: apply::Telemetry,
+    pub sim: twin_core::Sim,
+    pub seed: u64,
+    pub rest: Pending,
+}
+
+/// The processor's part, started with [`Pending::start`].
+pub struct Pending {
+    ingest: Arc<Ingest>,
+    committed: Receiver<Vec<Committed>>,
+    decoder: Decoder,
+    pending: Vec<Committed>,
+}
+
+/// Why the ingest could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Log(#[from] log::LogError),
+    #[error(transparent)]
+    Replay(#[from] apply::ReplayError),
+    #[error("starting the ingest thread: {0}")]
+    Thread(std::io::Error),
+    #[error("--mqtt {url}: {message}")]
+    Url { url: String, message: String },
+}
+
+/// Opens the log and rebuilds the simulation from it (restart replay).
+pub fn prepare(
+    config: IngestConfig,
+    scene: &crate::sim::LiveScene,
+    make_sim: impl FnOnce(u64) -> twin_core::Sim,
+) -> Result<Prepared, IngestError> {
+    if let Some(m) = &config.mqtt {
+        mqtt::parse_url(&m.url)?;
+    }
+    let path = config.data_dir.join(log::FILE_NAME);
+    let (tx, committed) = std::sync::mpsc::channel();
+    let (log, contents) = TelemetryLog::open(&path, tx)?;
+    let log = Arc::new(log);
+    let status = Arc::new(Status::default());
+    status.log_records.store(contents.raw.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    if contents.unreadable > 0 {
+        tracing::warn!(records = contents.unreadable, path = %path.display(), "unreadable telemetry records skipped");
+    }
+    let mut telemetry = apply::Telemetry::new(Arc::clone(&log), Arc::clone(&status));
+    let (sim, seed) = telemetry.replay(make_sim, &scene.name, scene.default_seed, &contents.decisions)?;
+    let stations: BTreeSet<String> = scene.model.stations.iter().map(|s| s.id.clone()).collect();
+    let mut decoder = Decoder::new(&config.group, stations.iter().cloned());
+    let grpc = grpc::Sequences::default();
+    let mut pending = Vec::new();
+    for (seq, record) in contents.raw {
+        let committed = Committed { seq, record, permit: None };
+        grpc.observe(&committed.record);
+        if seq <= contents.processed_through {
+            decoder.decode(&committed);
+        } else {
+            pending.push(committed);
+        }
+    }
+    decoder.count_into(Arc::clone(&status));
+    tracing::info!(path = %path.display(), unprocessed = pending.len(), "telemetry log open");
+    let ingest = Arc::new(Ingest {
+        config,
+        log,
+        status,
+        grpc,
+        stations,
+        rebirth: Arc::default(),
+        in_flight: Arc::new(tokio::sync::Semaphore::new(log::IN_FLIGHT)),
+    });
+    Ok(Prepared { telemetry, sim, seed, rest: Pending { ingest, committed, decoder, pending } })
+}
+
+impl Pending {
+    /// Starts the processor thread, feeding the simulation thread `sim`.
+    pub fn start(self, sim: Arc<SimHandle>) -> Result<Arc<Ingest>, IngestError> {
+        let processor = Processor {
+            decoder: self.decoder,
+            ingest: Arc::clone(&self.ingest),
+            sim,
+            sources: BTreeMap::new(),
+        };
+        let pending = self.pending;
+        let committed = self.committed;
+        std::thread::Builder::new()
+            .name("twin-ingest".into())
+            .spawn(move || processor.run(pending, committed))
+            .map_err(IngestError::Thread)?;
+        Ok(self.ingest)
+    }
+}
+
+/// Silence tracking of one source (wall clock; not part of the replayed state).
+struct Heard {
+    last: Instant,
+    stations: BTreeSet<String>,
+    stale: bool,
+}
+
+struct Processor {
+    decoder: Decoder,
+    ingest: Arc<Ingest>,
+    sim: Arc<SimHandle>,
+    sources: BTreeMap<String, Heard>,
+}
+
+impl Processor {
+    fn run(mut self, pending: Vec<Committed>, committed: Receiver<Vec<Committed>>) {
+        if !pending.is_empty() && !self.process(pending) {
+            return;
+        }
+        let mut last_check = Instant::now();
+        loop {
+            match committed.recv_timeout(SILENCE_CHECK) {
+                Ok(batch) => {
+                    if !self.process(batch) {
+                        return;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            if last_check.elapsed() >= SILENCE_CHECK {
+                last_check = Instant::now();
+                if !self.check_silence() {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Decodes and applies a committed batch; false once the simulation has stopped.
+    fn process(&mut self, batch: Vec<Committed>) -> bool {
+        let status = &self.ingest.status;
+        status.count(&status.log_records, batch.len() as u64);
+        let through = batch.last().map(|c| c.seq);
+        let mut items = Vec::new();
+        let now_ms = crate::audit::now_unix_ms();
+        for c in &batch {
+            let decoded = self.decoder.decode(c);
+            if let Some(node) = decoded.rebirth {
+                self.ask_rebirth(&node);
+            }
+            if let Some((source, kind, stations)) = decoded.heard {
+                let refs: Vec<&str> = stations.iter().map(String::as_str).collect();
+                status.heard(&source, kind, now_ms, &refs);
+                let heard = self.sources.entry(source).or_insert_with(|| Heard {
+                    last: Instant::now(),
+                    stations: BTreeSet::new(),
+                    stale: false,
+                });
+                heard.last = Instant::now();
+                heard.stale = false;
+                heard.stations.extend(stations);
+            }
+            if let Some(source) = decoded.died {
+                status.stale(&source);
+                if let Some(h) = self.sources.get_mut(&source) {
+                    h.stale = true;
+                }
+            }
+            items.extend(decoded.items);
+        }
+        self.sim.telemetry(TelemetryBatch { through, items }).is_ok()
+    }
+
+    fn ask_rebirth(&self, edge_node: &str) {
+        let status = &self.ingest.status;
+        let sent = match self.ingest.rebirth.lock().ok().and_then(|r| r.clone()) {
+            Some(rebirth) => rebirth.request(&self.ingest.config.group, edge_node),
+            None => false,
+        };
+        if sent {
+            status.count(&status.rebirths_requested, 1);
+        }
+    }
+
+    /// Marks sources silent past the timeout stale; false once the simulation stopped.
+    fn check_silence(&mut self) -> bool {
+        let after = self.ingest.config.stale_after;
+        let mut items = Vec::new();
+        for (source, heard) in &mut self.sources {
+            if heard.stale || heard.last.elapsed() < after {
+                continue;
+            }
+            heard.stale = true;
+            self.ingest.status.stale(source);
+            tracing::info!(
+                source,
+                silent_s = heard.last.elapsed().as_secs_f64(),
+                "source silent: stations stale"
+            );
+            let readings: Vec<StationReading> = heard
+                .stations
+                .iter()
+                .map(|s| StationReading { station: s.clone(), reading: Reading::Stale })
+                .collect();
+            if !readings.is_empty() {
+                items.push(Incoming { origin: Origin::Silence, at: None, readings });
+            }
+        }
+        if items.is_empty() {
+            return true;
+        }
+        self.sim.telemetry(TelemetryBatch { through: None, items }).is_ok()
+    }
+}
+
+/// Whether a source id is acceptable (gRPC): 1..=64 of `[A-Za-z0-9._-]`.
+pub fn valid_source_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}

@@ -1,0 +1,680 @@
+//! Live ingest end to end: the real `twin serve --mqtt` binary, Debian's mosquitto on a
+//! free port, and an independent Sparkplug B publisher written in Python (paho-mqtt +
+//! protobuf compiled by grpcio-tools' protoc at test time, `tests/python/`), plus the
+//! gRPC Ingest stream; SIGKILL in the middle of a stream loses no acknowledged message,
+//! and the replayed state equals the state before the kill.
+//!
+//! One broker per test binary; every test has its own Sparkplug group, data folder and
+//! twin process.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use tonic::transport::Channel;
+use twin_core::{Command as CoreCommand, Model, Observation, Observed, Sim};
+use twin_e2e::mosquitto::Mosquitto;
+use twin_e2e::*;
+use twin_proto::v1;
+use twin_proto::v1::twin_service_client::TwinServiceClient;
+use twin_server::ingest::log::{self as tlog, Contents, RawRecord};
+
+const SCENE: &str = "scenes/training-line.ron";
+const STATIONS: [&str; 5] = ["saw", "mill", "drill", "assembly", "inspection"];
+const NODE: &str = "hall";
+
+fn broker() -> &'static Mosquitto {
+    static BROKER: OnceLock<Mosquitto> = OnceLock::new();
+    BROKER.get_or_init(Mosquitto::start)
+}
+
+/// The Python of the publisher's venv (created once by scripts/python-venv.sh).
+fn python() -> &'static PathBuf {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let out =
+            Command::new(root().join("scripts/python-venv.sh")).output().expect("run scripts/python-venv.sh");
+        assert!(out.status.success(), "python venv: {}", String::from_utf8_lossy(&out.stderr));
+        PathBuf::from(String::from_utf8(out.stdout).expect("utf-8").trim())
+    })
+}
+
+/// A `twin serve` process with ingest on.
+struct Twin {
+    child: Child,
+    addr: SocketAddr,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Twin {
+    fn start(data: &Path, extra: &[&str]) -> Twin {
+        let mut child = Command::new(twin_binary())
+            .current_dir(root())
+            .args([
+                "serve",
+                SCENE,
+                "--addr",
+                "127.0.0.1:0",
+                "--log",
+                "info,twin_server::ingest=debug",
+                "--data",
+            ])
+            .arg(data)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start twin serve");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&stderr);
+        let err = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if let Ok(mut s) = sink.lock() {
+                    s.push_str(&line);
+                    s.push('\n');
+                }
+            }
+        });
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("stdout line");
+        let addr = match line.trim().strip_prefix("listening on ") {
+            Some(a) => a.parse().expect("address"),
+            None => panic!(
+                "twin serve did not start: `{line}`\n{}",
+                stderr.lock().map(|s| s.clone()).unwrap_or_default()
+            ),
+        };
+        Twin { child, addr, stderr }
+    }
+
+    fn mqtt(data: &Path, group: &str, extra: &[&str]) -> Twin {
+        let url = broker_url();
+        let mut args = vec!["--mqtt", url.as_str(), "--group", group];
+        args.extend_from_slice(extra);
+        Twin::start(data, &args)
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+
+    fn log(&self) -> String {
+        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    async fn client(&self) -> TwinServiceClient<Channel> {
+        connect(self.addr).await
+    }
+}
+
+impl Drop for Twin {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn broker_url() -> String {
+    broker().url()
+}
+
+/// The Python publisher, with stdout read line by line into a shared list.
+struct Publisher {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Publisher {
+    fn start(group: &str, scenario: &str, extra: &[&str]) -> Publisher {
+        let mut child = Command::new(python())
+            .current_dir(root())
+            .arg("tests/python/sparkplug_publisher.py")
+            .args(["--proto", "proto/sparkplug/sparkplug_b.proto", "--broker"])
+            .arg(broker().addr.to_string())
+            .args([
+                "--group",
+                group,
+                "--node",
+                NODE,
+                "--stations",
+                &STATIONS.join(","),
+                "--scenario",
+                scenario,
+            ])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the Python publisher");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&lines);
+        let out = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Ok(mut l) = sink.lock() {
+                    l.push(line);
+                }
+            }
+        });
+        Publisher { child, lines }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.lines.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Waits for the `done {...}` line and the exit.
+    fn finish(mut self, within_s: u64) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(within_s);
+        loop {
+            if let Some(done) = self.lines().iter().find_map(|l| l.strip_prefix("done ").map(str::to_owned)) {
+                let _ = self.child.wait();
+                return serde_json::from_str(&done).expect("done json");
+            }
+            assert!(Instant::now() < deadline, "publisher did not finish: {:?}", self.lines());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The message indices the broker acknowledged (PUBACK) so far.
+    fn acked(&self) -> BTreeSet<u64> {
+        self.lines().iter().filter_map(|l| l.strip_prefix("acked ")?.parse().ok()).collect()
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn status(client: &mut TwinServiceClient<Channel>) -> v1::GetIngestStatusResponse {
+    client.get_ingest_status(v1::GetIngestStatusRequest {}).await.expect("GetIngestStatus").into_inner()
+}
+
+/// Polls GetIngestStatus until `ok` holds.
+async fn wait_status(
+    client: &mut TwinServiceClient<Channel>,
+    what: &str,
+    ok: impl Fn(&v1::GetIngestStatusResponse) -> bool,
+) -> v1::GetIngestStatusResponse {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = status(client).await;
+        if ok(&s) {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "waiting for {what}: {s:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn rejected(s: &v1::GetIngestStatusResponse, reason: &str) -> u64 {
+    s.rejected.iter().find(|r| r.reason == reason).map_or(0, |r| r.count)
+}
+
+fn read_log(data: &Path) -> Contents {
+    tlog::read_file(&data.join(tlog::FILE_NAME)).expect("read the telemetry log")
+}
+
+/// The durations of every applied `Observe(Cycle)` in the log.
+fn applied_cycles(contents: &Contents) -> Vec<u64> {
+    tlog::applied_commands(&contents.decisions)
+        .into_iter()
+        .filter_map(|(_, c)| match c {
+            CoreCommand::Observe(Observation { observed: Observed::Cycle { duration, .. }, .. }) => {
+                Some(duration)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+async fn station_states(client: &mut TwinServiceClient<Channel>) -> v1::StateFrame {
+    let mut stream = client
+        .stream_state(v1::StreamStateRequest { rate_hz: 30, full_frames_only: true })
+        .await
+        .expect("stream")
+        .into_inner();
+    next_frame(&mut stream).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_independent_sparkplug_publisher_drives_the_twin() {
+    let data = tempfile::tempdir().expect("data dir");
+    let twin = Twin::mqtt(data.path(), "session", &["--stale-after", "120"]);
+    let mut client = twin.client().await;
+    wait_status(&mut client, "the MQTT connection", |s| s.mqtt_connected).await;
+    let facts = Publisher::start("session", "session", &[]).finish(90);
+    assert_eq!(
+        facts["rebirth_requested"],
+        true,
+        "the twin asked for a rebirth after the gap: {}",
+        twin.log()
+    );
+
+    let s = wait_status(&mut client, "every message counted", |s| {
+        rejected(s, "malformed") >= 1
+            && rejected(s, "unknown_device") >= 1
+            && rejected(s, "unknown_metric") >= 1
+            && s.duplicates >= 1
+            && s.sequence_gaps >= 1
+            && s.rebirths_requested >= 1
+            && s.applied >= 10
+    })
+    .await;
+    assert!(s.received >= 20 && s.committed == s.received, "{s:#?}");
+    let source = s.sources.iter().find(|x| x.id == "session/hall").expect("the edge node is a source");
+    assert!(source.live && source.kind == "mqtt", "{source:?}");
+
+    // The station reported down is down; the one whose device died is stale, not down.
+    let frame = station_states(&mut client).await;
+    assert_eq!(frame.stations[0].state, v1::StationStateKind::Down as i32, "saw is down: {frame:?}");
+    assert_ne!(frame.stations[4].state, v1::StationStateKind::Down as i32, "inspection is stale, not down");
+    assert_eq!(frame.stations[4].sync, v1::SyncStatus::Stale as i32, "inspection's device died: stale");
+    assert_eq!(frame.stations[0].sync, v1::SyncStatus::Live as i32, "saw reports: live");
+    let contents = read_log(data.path());
+    let commands = tlog::applied_commands(&contents.decisions);
+    let stale = commands.iter().any(|(_, c)| {
+        matches!(c, CoreCommand::Observe(Observation { station, observed: Observed::Stale }) if station == "inspection")
+    });
+    assert!(stale, "DDEATH made inspection stale: {commands:?}");
+    // The duplicate (same node, bdSeq, seq, timestamp) was applied once.
+    assert_eq!(applied_cycles(&contents).iter().filter(|&&d| d == 4242).count(), 1);
+    // The malformed payload is in the log too: everything acknowledged is kept.
+    let malformed = contents
+        .raw
+        .iter()
+        .any(|(_, r)| matches!(r, RawRecord::Mqtt { payload, .. } if payload.starts_with(&[0xff, 0xff])));
+    assert!(malformed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_ingest_acks_commits_and_rejects_malformed_batches_whole() {
+    let data = tempfile::tempdir().expect("data dir");
+    let twin = Twin::start(data.path(), &["--ingest"]);
+    let mut client = twin.client().await;
+    let epoch = twin_server::audit::now_unix_ms();
+    let state = |seq: u64, station: &str, kind: v1::StationStateKind| v1::IngestMessage {
+        sequence: seq,
+        timestamp_unix_ms: epoch + seq,
+        station: station.into(),
+        observed: Some(v1::ingest_message::Observed::State(kind as i32)),
+    };
+    let batch =
+        |messages| v1::IngestBatch { source_id: "mes-1".into(), plant_epoch_unix_ms: epoch, messages };
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let mut acks =
+        client.ingest(tokio_stream::wrappers::ReceiverStream::new(rx)).await.expect("Ingest").into_inner();
+    tx.send(batch(vec![
+        state(1, "mill", v1::StationStateKind::Busy),
+        state(2, "drill", v1::StationStateKind::Busy),
+        state(3, "mill", v1::StationStateKind::Down),
+    ]))
+    .await
+    .expect("send");
+    let ack = acks.message().await.expect("ack").expect("an ack");
+    assert_eq!((ack.committed_sequence, ack.accepted, ack.duplicates), (3, 3, 0));
+    // A resend overlapping what is committed: the old part is skipped, not applied twice.
+    tx.send(batch(vec![
+        state(2, "drill", v1::StationStateKind::Busy),
+        state(3, "mill", v1::StationStateKind::Down),
+        state(4, "saw", v1::StationStateKind::Busy),
+    ]))
+    .await
+    .expect("send");
+    let ack = acks.message().await.expect("ack").expect("an ack");
+    assert_eq!((ack.committed_sequence, ack.accepted, ack.duplicates), (4, 1, 2));
+    let before = read_log(data.path());
+    // A malformed batch: rejected whole, naming the field; nothing of it is logged.
+    tx.send(batch(vec![
+        state(5, "saw", v1::StationStateKind::Down),
+        state(6, "saw", v1::StationStateKind::Down),
+        state(7, "saw", v1::StationStateKind::Down),
+        state(8, "x", v1::StationStateKind::Down),
+    ]))
+    .await
+    .expect("send");
+    let err = acks.message().await.expect_err("rejected");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert_eq!(err.message(), "messages[3].station: unknown station \"x\"");
+    let after = read_log(data.path());
+    assert_eq!(after.raw.len(), before.raw.len(), "nothing of the rejected batch is logged");
+    let s = wait_status(&mut client, "applied", |s| s.applied >= 4).await;
+    assert_eq!(s.committed, 4);
+    assert_eq!(s.duplicates, 2);
+    let frame = station_states(&mut client).await;
+    assert_eq!(frame.stations[1].state, v1::StationStateKind::Down as i32, "mill is down");
+    assert_ne!(
+        frame.stations[0].state,
+        v1::StationStateKind::Down as i32,
+        "saw is not (its batch was rejected)"
+    );
+}
+
+/// Full frames received until now, newest last (sim time, stations).
+type Frames = Arc<Mutex<Vec<(u64, Vec<v1::StationState>)>>>;
+
+/// Records full frames in the background until the stream breaks (the kill).
+async fn record_frames(twin: &Twin) -> Frames {
+    let frames: Frames = Arc::default();
+    let sink = Arc::clone(&frames);
+    let mut client = twin.client().await;
+    let mut stream = client
+        .stream_state(v1::StreamStateRequest { rate_hz: 20, full_frames_only: true })
+        .await
+        .expect("stream")
+        .into_inner();
+    tokio::spawn(async move {
+        while let Ok(Some(frame)) = stream.message().await {
+            let t = frame.clock.map_or(0, |c| c.sim_time_us);
+            if let Ok(mut f) = sink.lock() {
+                f.push((t, frame.stations));
+                let n = f.len();
+                if n > 200 {
+                    f.drain(..n - 200);
+                }
+            }
+        }
+    });
+    frames
+}
+
+/// Replays the log's decisions offline through the core and compares the stations with
+/// every frame the twin published before it was killed: the frame at time `t` must equal
+/// the replayed state after the decisions before `t` and some of those at `t` (a frame
+/// and the telemetry applied at the same instant may come in either order). Returns the
+/// number of frames compared.
+fn replayed_state_matches(contents: &Contents, frames: &[(u64, Vec<v1::StationState>)]) -> usize {
+    let model = Arc::new(Model::load(&root().join(SCENE)).expect("scene"));
+    let (run, _) = tlog::current_run(&contents.decisions);
+    let seed = run.expect("a run").1;
+    let commands = tlog::applied_commands(&contents.decisions);
+    let last = commands.last().map_or(0, |(at, _)| *at);
+    let mut sim = Sim::new(Arc::clone(&model), seed);
+    let mut next = 0;
+    let mut compared = 0;
+    let key = |s: &v1::StationState| (s.state, s.busy_servers, s.queue_length, s.sync, s.last_observed_us);
+    for (t, stations) in frames.iter().filter(|(t, _)| *t > 0 && *t <= last) {
+        while next < commands.len() && commands[next].0 < *t {
+            sim.run_until(commands[next].0);
+            let _ = sim.apply(&commands[next].1);
+            next += 1;
+        }
+        sim.run_until(*t);
+        let live: Vec<_> = stations.iter().map(key).collect();
+        let replayed = |sim: &Sim| -> Vec<_> {
+            sim.station_views()
+                .enumerate()
+                .map(|(i, v)| {
+                    let sync = twin_server::convert::StationSync {
+                        status: sim.sync_status(i as u32),
+                        last_observed: sim.last_observed(i as u32),
+                        open_alarms: 0,
+                    };
+                    key(&twin_server::convert::station_state(i, &v, 0.0, 0.0, sync))
+                })
+                .collect()
+        };
+        let mut matched = replayed(&sim) == live;
+        while next < commands.len() && commands[next].0 == *t {
+            let _ = sim.apply(&commands[next].1);
+            next += 1;
+            matched = matched || replayed(&sim) == live;
+        }
+        assert!(
+            matched,
+            "at {t} µs the replay differs from what the twin showed before the kill: {live:?} vs {:?}",
+            replayed(&sim)
+        );
+        compared += 1;
+    }
+    compared
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_an_mqtt_stream_loses_no_acknowledged_message() {
+    let data = tempfile::tempdir().expect("data dir");
+    let group = "kill-mqtt";
+    let twin = Twin::mqtt(data.path(), group, &["--stale-after", "120"]);
+    let mut client = twin.client().await;
+    wait_status(&mut client, "the MQTT connection", |s| s.mqtt_connected).await;
+    let frames = record_frames(&twin).await;
+    let n = 6000u64;
+    let publisher = Publisher::start(group, "stream", &["--count", &n.to_string(), "--rate", "1000"]);
+    // Kill the twin with SIGKILL while the stream is in full flow.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while publisher.acked().len() < 1500 {
+        assert!(Instant::now() < deadline, "the stream did not start: {:?}", publisher.lines().last());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pre_kill_status = status(&mut client).await;
+    twin.kill();
+    let before_kill = tlog::recover_and_read(&data.path().join(tlog::FILE_NAME)).expect("log after the kill");
+    let frames_before: Vec<_> = frames.lock().expect("frames").clone();
+    assert!(pre_kill_status.committed > 0);
+
+    // The replayed state equals what the twin showed before the kill.
+    let compared = replayed_state_matches(&before_kill, &frames_before);
+    assert!(compared >= 3, "compared {compared} frames");
+
+    // Restart with the same data folder and client id: the broker delivers the rest.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let twin = Twin::mqtt(data.path(), group, &["--stale-after", "120"]);
+    let done = publisher_finish_async(publisher).await;
+    let (facts, acked) = done;
+    assert_eq!(facts["unacked"], 0, "the broker acknowledged every message");
+    assert_eq!(acked.len() as u64, n);
+    let mut client = twin.client().await;
+    let s = status(&mut client).await;
+    assert!(s.replayed_commands > 0, "the restart replayed the log: {s:#?}");
+    // Every message the broker acknowledged is in the log and applied, exactly once.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let contents = read_log(data.path());
+        let cycles = applied_cycles(&contents);
+        let applied: BTreeSet<u64> = cycles.iter().map(|d| d - 1000).collect();
+        let missing: Vec<u64> = acked.iter().filter(|i| !applied.contains(i)).copied().collect();
+        if missing.is_empty() {
+            assert_eq!(cycles.len(), applied.len(), "no message applied twice");
+            let logged: BTreeSet<u64> = contents
+                .raw
+                .iter()
+                .filter_map(|(_, r)| match r {
+                    RawRecord::Mqtt { payload, .. } => {
+                        let p =
+                            <twin_proto::sparkplug::Payload as prost::Message>::decode(payload.as_slice())
+                                .ok()?;
+                        p.metric("Cycle/Duration").and_then(|m| m.as_u64()).map(|d| d - 1000)
+                    }
+                    _ => None,
+                })
+                .collect();
+            assert!(acked.is_subset(&logged), "every acknowledged message is in the log");
+            break;
+        }
+        if Instant::now() > deadline {
+            let s = status(&mut client).await;
+            let log = twin.log();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            panic!(
+                "{} acknowledged messages not applied (first {:?}); {s:#?}\n{}\n...\n{}",
+                missing.len(),
+                &missing[..missing.len().min(10)],
+                log.lines().take(12).collect::<Vec<_>>().join("\n"),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn publisher_finish_async(publisher: Publisher) -> (serde_json::Value, BTreeSet<u64>) {
+    tokio::task::spawn_blocking(move || {
+        let lines = Arc::clone(&publisher.lines);
+        let facts = publisher.finish(180);
+        let acked = lines
+            .lock()
+            .map(|l| l.iter().filter_map(|l| l.strip_prefix("acked ")?.parse().ok()).collect())
+            .unwrap_or_default();
+        (facts, acked)
+    })
+    .await
+    .expect("publisher task")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_a_grpc_stream_loses_no_acknowledged_batch() {
+    let data = tempfile::tempdir().expect("data dir");
+    let twin = Twin::start(data.path(), &["--ingest"]);
+    let epoch = twin_server::audit::now_unix_ms();
+    let batch = move |first: u64, n: u64| v1::IngestBatch {
+        source_id: "mes-kill".into(),
+        plant_epoch_unix_ms: epoch,
+        messages: (first..first + n)
+            .map(|seq| v1::IngestMessage {
+                sequence: seq,
+                timestamp_unix_ms: twin_server::audit::now_unix_ms(),
+                station: STATIONS[(seq % 5) as usize].into(),
+                observed: Some(v1::ingest_message::Observed::Cycle(v1::IngestCycle {
+                    duration_us: 1000 + seq,
+                    product: String::new(),
+                })),
+            })
+            .collect(),
+    };
+    // Stream batches of 50 as fast as acks allow (up to 8 unacknowledged), in a task
+    // that records the highest acknowledged sequence; kill the twin mid-stream.
+    let highest = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut client = twin.client().await;
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let mut acks =
+        client.ingest(tokio_stream::wrappers::ReceiverStream::new(rx)).await.expect("Ingest").into_inner();
+    let seen = Arc::clone(&highest);
+    let reader = tokio::spawn(async move {
+        while let Ok(Some(ack)) = acks.message().await {
+            seen.fetch_max(ack.committed_sequence, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let sender = tokio::spawn(async move {
+        let mut next = 1;
+        loop {
+            if tx.send(batch(next, 50)).await.is_err() {
+                break;
+            }
+            next += 50;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while highest.load(std::sync::atomic::Ordering::SeqCst) < 3000 {
+        assert!(Instant::now() < deadline, "acks did not come");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    twin.kill();
+    let _ = reader.await;
+    sender.abort();
+    let acked = highest.load(std::sync::atomic::Ordering::SeqCst);
+
+    let twin = Twin::start(data.path(), &["--ingest"]);
+    let mut client = twin.client().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let contents = read_log(data.path());
+        let logged: BTreeSet<u64> = contents
+            .raw
+            .iter()
+            .flat_map(|(_, r)| match r {
+                RawRecord::Grpc { messages, .. } => messages.iter().map(|m| m.sequence).collect::<Vec<_>>(),
+                _ => Vec::new(),
+            })
+            .collect();
+        assert!(
+            (1..=acked).all(|s| logged.contains(&s)),
+            "every acknowledged sequence (<= {acked}) is in the log"
+        );
+        let applied: BTreeSet<u64> = applied_cycles(&contents).iter().map(|d| d - 1000).collect();
+        if (1..=acked).all(|s| applied.contains(&s)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "acknowledged messages not applied after the restart:\n{}",
+            twin.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The source resumes after its committed sequence; a resend of the tail is skipped.
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    let mut acks =
+        client.ingest(tokio_stream::wrappers::ReceiverStream::new(rx)).await.expect("Ingest").into_inner();
+    tx.send(batch(acked - 9, 20)).await.expect("send");
+    let ack = acks.message().await.expect("ack").expect("an ack");
+    assert!(ack.committed_sequence >= acked + 10);
+    assert!(ack.duplicates >= 10, "{ack:?}");
+    let s = status(&mut client).await;
+    assert!(s.replayed_commands > 0, "the restart replayed the log: {s:#?}");
+}
+
+/// Our own plant emulator end to end: `twin plant` (with a drift file that breaks the
+/// mill down, which the model never does) -> mosquitto -> `twin serve --mqtt`: the twin
+/// shows the mill down and live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twin_plant_through_the_broker_breaks_the_twins_mill_down() {
+    let data = tempfile::tempdir().expect("data dir");
+    let group = "plant-e2e";
+    let drift = data.path().join("drift.ron");
+    std::fs::write(
+        &drift,
+        r#"Drift(description: "the mill breaks down", stations: [], breakdowns: [(station: "mill", at: "2m", duration: "10h")], gateways: [])"#,
+    )
+    .expect("drift file");
+    let twin = Twin::mqtt(data.path(), group, &["--speed", "600", "--stale-after", "120"]);
+    let mut client = twin.client().await;
+    wait_status(&mut client, "the MQTT connection", |s| s.mqtt_connected).await;
+    let mut plant = Command::new(twin_binary())
+        .current_dir(root())
+        .args(["plant", SCENE, "--mqtt", &broker_url(), "--group", group, "--speed", "600"])
+        .args(["--publish-every", "200ms", "--log", "warn", "--drift"])
+        .arg(&drift)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start twin plant");
+    let mut stream = client
+        .stream_state(v1::StreamStateRequest { rate_hz: 10, full_frames_only: true })
+        .await
+        .expect("stream")
+        .into_inner();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let frame = next_frame(&mut stream).await;
+        let mill = &frame.stations[1];
+        if mill.state == v1::StationStateKind::Down as i32 && mill.sync == v1::SyncStatus::Live as i32 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the twin's mill never went down: {mill:?}\n{}", twin.log());
+    }
+    let _ = plant.kill();
+    let _ = plant.wait();
+    let s = status(&mut client).await;
+    assert!(s.committed > 0 && s.applied > 0, "{s:#?}");
+    let log = twin.log();
+    let why: Vec<&str> = log.lines().filter(|l| l.contains("telemetry not applied")).collect();
+    assert_eq!(
+        rejected(&s, "malformed") + rejected(&s, "unknown_metric"),
+        0,
+        "our own plant speaks our vocabulary: {s:#?}\n{}",
+        why.join("\n")
+    );
+    let down = tlog::applied_commands(&read_log(data.path()).decisions)
+        .into_iter()
+        .any(|(_, c)| matches!(c, CoreCommand::BreakDown { ref station, .. } if station == "mill"));
+    assert!(down, "the mill went down by a reported state");
+}
