@@ -3,7 +3,9 @@
 # run-time libraries (X11 client libraries, the Vulkan loader and Mesa's software Vulkan
 # driver). With --headless: Xvfb for rendering without a display. With --prometheus:
 # Prometheus and promtool (Debian's `prometheus` package), which the metrics test runs
-# as a real scraper and rule checker. Packages already present are left alone.
+# as a real scraper and rule checker. With --nats: Debian's `nats-server` (2.9), which the
+# distributed-experiment tests start as a single node and as a three-node JetStream
+# cluster on loopback. Packages already present are left alone.
 set -euo pipefail
 
 packages=(libvulkan1 mesa-vulkan-drivers libx11-6 libxcursor1 libxi6 libxrandr2 libxkbcommon-x11-0)
@@ -11,7 +13,8 @@ for flag in "$@"; do
   case "$flag" in
     --headless) packages+=(xvfb xauth) ;;
     --prometheus) packages+=(prometheus) ;;
-    *) echo "system-deps: unknown flag $flag (known: --headless, --prometheus)" >&2; exit 2 ;;
+    --nats) packages+=(nats-server) ;;
+    *) echo "system-deps: unknown flag $flag (known: --headless, --prometheus, --nats)" >&2; exit 2 ;;
   esac
 done
 

@@ -4,11 +4,14 @@
 //! real work to the libraries.
 
 mod audit;
+mod collect;
 mod experiment;
+mod queue;
 mod run;
 mod serve;
 mod text;
 mod trust;
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +42,8 @@ enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Run a layout experiment (variants x replications) and compare KPIs with intervals.
     Experiment(experiment::ExperimentArgs),
+    /// Run experiment replications from a NATS JetStream work queue (see `experiment --nats`).
+    Worker(worker::WorkerArgs),
     /// Show the audit log (newest first) from its file or from a running server.
     Audit(audit::AuditArgs),
 }
@@ -62,6 +67,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => serve::run(*args),
         Command::Experiment(args) => experiment::run(args),
         Command::Audit(args) => audit::run(args),
+        Command::Worker(args) => worker::run(args),
         Command::Check { scenes } => {
             let mut failed = false;
             for path in &scenes {

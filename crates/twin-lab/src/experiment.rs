@@ -150,14 +150,29 @@ impl Experiment {
     ///
     /// Every problem found is reported, each with the variant and field it concerns.
     pub fn parse(text: &str, origin: &Path, scene_dir: &Path) -> Result<Experiment, LabError> {
-        Experiment::parse_inner(text, origin, scene_dir, false)
+        Experiment::parse_inner(text, origin, scene_dir, false, &scene::load)
+    }
+
+    /// Like [`Experiment::parse`], but the base scene comes from `load` (given the
+    /// resolved scene path) instead of the file system: a worker rebuilds an experiment
+    /// from a [`crate::bundle::Bundle`] that travelled by content.
+    pub fn parse_with(
+        text: &str,
+        origin: &Path,
+        scene_dir: &Path,
+        load: &dyn Fn(
+            &Path,
+        )
+            -> Result<(twin_core::Scene, Source, scene::Schedules), twin_core::error::SceneErrors>,
+    ) -> Result<Experiment, LabError> {
+        Experiment::parse_inner(text, origin, scene_dir, false, load)
     }
 
     /// Like [`Experiment::parse`], but the `scene` path must stay inside `scene_dir`
     /// (relative, no `..`): for text from the network, which must not make a server
     /// read arbitrary files.
     pub fn parse_confined(text: &str, origin: &Path, scene_dir: &Path) -> Result<Experiment, LabError> {
-        Experiment::parse_inner(text, origin, scene_dir, true)
+        Experiment::parse_inner(text, origin, scene_dir, true, &scene::load)
     }
 
     fn parse_inner(
@@ -165,6 +180,10 @@ impl Experiment {
         origin: &Path,
         scene_dir: &Path,
         confine: bool,
+        load: &dyn Fn(
+            &Path,
+        )
+            -> Result<(twin_core::Scene, Source, scene::Schedules), twin_core::error::SceneErrors>,
     ) -> Result<Experiment, LabError> {
         let source = Source { origin: origin.to_path_buf(), text: text.to_string() };
         let file: ExperimentFile = ron_options().from_str(text).map_err(|e| {
@@ -195,7 +214,7 @@ impl Experiment {
             }
         }
         let scene_path = normalise(&scene_dir.join(&file.scene));
-        let (base, scene_source, schedules) = scene::load(&scene_path)
+        let (base, scene_source, schedules) = load(&scene_path)
             .map_err(|errors| LabError::Scene { experiment: origin.to_path_buf(), errors })?;
         let base_model = Model::build(&base, Some(&scene_source), &schedules)
             .map_err(|errors| LabError::Scene { experiment: origin.to_path_buf(), errors })?;

@@ -20,6 +20,9 @@
 //! - [`run`](mod@run): the parallel runner with progress and cancel ([`run()`]).
 //! - [`results`]: estimates, paired differences, rankings ([`Results`]).
 //! - [`output`]: text tables, CSV and JSON; [`plot`]: SVG plots.
+//! - [`bundle`]: the wire format of distributed experiments (an experiment with its
+//!   scene by content, jobs and results), which `twin worker` and
+//!   `twin experiment --nats` carry over NATS JetStream.
 //!
 //! # Driving it (CLI or gRPC server)
 //!
@@ -84,6 +87,7 @@
 //! `SetTruckCount`; see [`file::Edit`]. Sweep parameters: `Buffer`, `Servers`,
 //! `ArrivalRate`, `MixWeight`, `Agvs`, `Trucks`; see [`file::Param`].
 
+pub mod bundle;
 pub mod edit;
 pub mod error;
 pub mod experiment;
@@ -98,4 +102,4 @@ pub use error::{FileProblem, LabError};
 pub use experiment::{Experiment, Kpi, Variant};
 pub use file::{Better, Edit, ExperimentFile};
 pub use results::{Estimate, KpiResult, KpiRow, MetricEstimate, Outcome, Results, VariantEstimates};
-pub use run::{Progress, RunOptions, run};
+pub use run::{Progress, RunOptions, replicate, run};
