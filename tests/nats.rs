@@ -165,10 +165,10 @@ fn assert_same(local: &Output, local_out: &Path, remote: &Output, remote_out: &P
 fn outputs_through_nats_are_byte_identical_to_the_local_run_with_one_or_two_workers() {
     let dir = tempfile::tempdir().unwrap();
     let file = experiment_file(dir.path(), "ident", "2d", 4, KPIS);
+    let url = node().url();
     let local_out = dir.path().join("local");
     let local = local_run(&file, &local_out);
 
-    let url = node().url();
     let one = Worker::start(&url, "ident", 1, 1, dir.path(), "a");
     let out1 = dir.path().join("one");
     let remote = finish(nats_run(&file, &out1, &url, "ident", 1), Duration::from_secs(120));
@@ -186,14 +186,14 @@ fn a_worker_killed_mid_job_loses_nothing_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     // Long replications, so that the first worker is surely inside one when killed.
     let file = experiment_file(dir.path(), "killworker", "60d", 2, KPIS);
+    let url = node().url();
     let local_out = dir.path().join("local");
     let local = local_run(&file, &local_out);
 
-    let url = node().url();
     let mut victim = Worker::start(&url, "killworker", 1, 1, dir.path(), "victim");
     let collector = nats_run(&file, &dir.path().join("remote"), &url, "killworker", 1);
+    // The line is printed as the replication starts, which takes ~0.5 s: kill at once.
     victim.wait_for_jobs(1);
-    std::thread::sleep(Duration::from_millis(100));
     victim.child.kill().expect("SIGKILL the worker");
     let _ = victim.child.wait();
     let survivor = Worker::start(&url, "killworker", 2, 1, dir.path(), "survivor");
@@ -210,10 +210,10 @@ fn a_worker_killed_mid_job_loses_nothing_and_changes_nothing() {
 fn a_killed_nats_node_does_not_stop_the_experiment() {
     let dir = tempfile::tempdir().unwrap();
     let file = experiment_file(dir.path(), "killnode", "20d", 3, KPIS);
+    let mut cluster = NatsCluster::start();
     let local_out = dir.path().join("local");
     let local = local_run(&file, &local_out);
 
-    let mut cluster = NatsCluster::start();
     let urls = cluster.urls();
     let worker = Worker::start(&urls, "killnode", 2, 3, dir.path(), "a");
     let collector = nats_run(&file, &dir.path().join("remote"), &urls, "killnode", 3);

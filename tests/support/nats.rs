@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::prometheus::free_port;
 
 /// Where Debian's `nats-server` package puts the binary.
-pub const NATS_SERVER: &str = "/usr/bin/nats-server";
+pub const NATS_SERVER: &str = "/usr/sbin/nats-server";
 
 /// Fails with a hint when nats-server is not installed.
 pub fn require_binary() {

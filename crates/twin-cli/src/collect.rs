@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use async_nats::jetstream::consumer::pull;
+use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use futures_util::StreamExt;
 use twin_lab::bundle::{Bundle, Job, JobResult, Outcome as WireOutcome, WIRE_VERSION, sha256_hex};
 use twin_lab::results::Replication;
@@ -25,6 +25,8 @@ use twin_lab::{Experiment, Outcome, Results};
 
 use crate::queue::{self, Queue, QueueArgs};
 
+/// After this long without a result, the results consumer is recreated (see `collect`).
+const RESULTS_QUIET: Duration = Duration::from_secs(5);
 /// Jobs published between waits for their acks.
 const PUBLISH_WINDOW: usize = 256;
 
@@ -81,7 +83,11 @@ async fn collect(
     // Watch for results and for jobs JetStream gave up on before publishing any job.
     let mut advisories = queue.client.subscribe(names.max_deliveries_advisory()).await?;
     let result_subject = names.result_subject(id);
-    let mut results = ordered_results(queue, &result_subject).await?;
+    let mut results = ordered_results(queue, &result_subject, 0).await?;
+    // Stream sequence of the last result read, and when one last arrived: a results
+    // consumer lost with a NATS node is recreated from there.
+    let mut last_seq = 0u64;
+    let mut last_read = Instant::now();
 
     let n_variants = experiment.variants.len();
     let total = experiment.total_runs();
@@ -132,14 +138,18 @@ async fn collect(
                         // gives up, start again from the first result (deduplicated).
                         tracing::warn!("reading results: {e}; re-reading");
                         tokio::time::sleep(Duration::from_millis(500)).await;
-                        results = ordered_results(queue, &result_subject).await?;
+                        results = ordered_results(queue, &result_subject, last_seq).await?;
                         continue;
                     }
                     None => {
-                        results = ordered_results(queue, &result_subject).await?;
+                        results = ordered_results(queue, &result_subject, last_seq).await?;
                         continue;
                     }
                 };
+                last_read = Instant::now();
+                if let Ok(info) = message.info() {
+                    last_seq = last_seq.max(info.stream_sequence);
+                }
                 let result = JobResult::from_bytes(&message.payload)
                     .map_err(|e| anyhow!("a worker sent a result this twin cannot read: {e}"))?;
                 let where_ = match (result.variant, result.replication) {
@@ -180,6 +190,15 @@ async fn collect(
                 }
             }
             _ = poll.tick() => {
+                // An ordered consumer lives on one node; if that node died, nothing
+                // arrives. Reading on from the last sequence after a quiet spell is
+                // cheap, and duplicates are dropped by slot anyway.
+                if last_read.elapsed() > RESULTS_QUIET {
+                    last_read = Instant::now();
+                    if let Ok(r) = ordered_results(queue, &result_subject, last_seq).await {
+                        results = r;
+                    }
+                }
                 if done == 0 && !told_waiting && started.elapsed() > Duration::from_secs(10) {
                     told_waiting = true;
                     eprintln!("experiment: waiting for workers (twin worker --nats ... --queue {})", names.prefix);
@@ -215,11 +234,18 @@ async fn upload(queue: &Queue, bundle: &Bundle, hash: &str) -> Result<()> {
     .with_context(|| format!("scene bundle of {size} bytes (NATS max_payload is 1 MiB by default)"))
 }
 
+/// Results of `subject` after stream sequence `after`, in order.
 async fn ordered_results(
     queue: &Queue,
     subject: &str,
+    after: u64,
 ) -> Result<async_nats::jetstream::consumer::pull::Ordered> {
-    let config = pull::OrderedConfig { filter_subject: subject.to_string(), ..Default::default() };
+    let deliver_policy = match after {
+        0 => DeliverPolicy::All,
+        seq => DeliverPolicy::ByStartSequence { start_sequence: seq + 1 },
+    };
+    let config =
+        pull::OrderedConfig { filter_subject: subject.to_string(), deliver_policy, ..Default::default() };
     let consumer = queue::retry("reading results", || queue.results.create_consumer(config.clone())).await?;
     queue::retry("reading results", || consumer.clone().messages()).await
 }

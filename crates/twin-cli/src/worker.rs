@@ -2,11 +2,12 @@
 //!
 //! Each of `--jobs` loops pulls one job at a time, fetches the job's scene bundle by
 //! hash (cached), checks the job against it, runs the pure replication on a blocking
-//! thread while sending progress acks, publishes the result and only then acks the job.
+//! thread, publishes the result and only then acks the job, sending progress acks all along.
 //! A job that cannot be run (bad JSON, unknown version, a corrupt or unparseable bundle,
 //! a KPI that is null) gets an error result and is acked, so the collector fails the
 //! experiment with the message instead of the job bouncing between workers. Passing
-//! trouble with NATS itself (no leader, a timeout) naks the job for a later retry.
+//! trouble with NATS itself (no leader, a timeout) is retried for 30 s, then the job is
+//! naked for a later retry.
 
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -125,9 +126,41 @@ impl Worker {
             let _ = message.ack_with(AckKind::Term).await;
             return;
         };
+        // Progress acks keep the job ours while it runs and while NATS trouble is
+        // retried below (a cluster electing a leader), so that neither counts as a
+        // delivery.
+        let work = self.process(&message, &experiment);
+        tokio::pin!(work);
+        let mut tick = tokio::time::interval(PROGRESS_EVERY);
+        tick.tick().await;
+        let done = loop {
+            tokio::select! {
+                done = &mut work => break done,
+                _ = tick.tick() => {
+                    let _ = message.ack_with(AckKind::Progress).await;
+                }
+            }
+        };
+        match done {
+            // Only now is the job done: the result is in the results stream.
+            Ok(()) => {
+                if let Err(e) = message.ack().await {
+                    tracing::warn!("acking a job: {e} (it will run again; the collector dedupes)");
+                }
+            }
+            Err(Retry) => {
+                eprintln!("worker {}: NATS trouble for 30 s; handing the job back", self.name);
+                let _ = message.ack_with(AckKind::Nak(Some(Duration::from_secs(5)))).await;
+            }
+        }
+    }
+
+    /// Runs one job and publishes its result (or its error); `Err(Retry)` when NATS
+    /// kept failing for [`RETRY_FOR`].
+    async fn process(&self, message: &jetstream::Message, experiment: &str) -> Result<(), Retry> {
         let failed = |variant, replication, message: String| JobResult {
             v: WIRE_VERSION,
-            experiment: experiment.clone(),
+            experiment: experiment.to_string(),
             variant,
             replication,
             worker: self.name.clone(),
@@ -135,39 +168,37 @@ impl Worker {
         };
         let result = match Job::from_bytes(&message.payload) {
             Err(e) => failed(None, None, e.to_string()),
-            Ok(job) => match self.experiment(&job.bundle).await {
-                Err(Retry) => {
-                    let _ = message.ack_with(AckKind::Nak(Some(Duration::from_secs(1)))).await;
-                    return;
-                }
-                Ok(Err(e)) => failed(Some(job.variant), Some(job.replication), e),
-                Ok(Ok(exp)) => match job.check(&exp) {
+            Ok(job) => match self.experiment(&job.bundle).await? {
+                Err(e) => failed(Some(job.variant), Some(job.replication), e),
+                Ok(exp) => match job.check(&exp) {
                     Err(e) => failed(Some(job.variant), Some(job.replication), e.to_string()),
-                    Ok(()) => self.replicate(&message, &job, exp).await,
+                    Ok(()) => self.replicate(message, &job, exp).await,
                 },
             },
         };
-        let subject = names.result_subject(&experiment);
-        let published = match self.queue.js.publish(subject, result.to_bytes().into()).await {
-            Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        match published {
-            // Only now is the job done: the result is in the results stream.
-            Ok(()) => {
-                if let Err(e) = message.ack().await {
-                    tracing::warn!("acking a job: {e} (it will run again; the collector dedupes)");
+        let subject = self.queue.names.result_subject(experiment);
+        let bytes = result.to_bytes();
+        let deadline = tokio::time::Instant::now() + RETRY_FOR;
+        loop {
+            let published = match self.queue.js.publish(subject.clone(), bytes.clone().into()).await {
+                Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match published {
+                Ok(()) => return Ok(()),
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    tracing::debug!("publishing a result: {e}; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
                 }
-            }
-            Err(e) => {
-                eprintln!("worker {}: publishing a result failed: {e}; the job will run again", self.name);
-                let _ = message.ack_with(AckKind::Nak(Some(Duration::from_secs(1)))).await;
+                Err(e) => {
+                    tracing::warn!("publishing a result: {e}");
+                    return Err(Retry);
+                }
             }
         }
     }
 
-    /// Runs the job's replication on a blocking thread, telling JetStream meanwhile
-    /// that the job is still in hand.
+    /// Runs the job's replication on a blocking thread.
     async fn replicate(&self, message: &jetstream::Message, job: &Job, exp: Arc<Experiment>) -> JobResult {
         let (v, r) = (job.variant as usize, job.replication);
         let delivery = message.info().map_or(0, |i| i.delivered);
@@ -177,17 +208,7 @@ impl Worker {
                 self.name, job.experiment
             );
         }
-        let mut run = tokio::task::spawn_blocking(move || twin_lab::replicate(&exp, v, r));
-        let mut tick = tokio::time::interval(PROGRESS_EVERY);
-        tick.tick().await;
-        let outcome = loop {
-            tokio::select! {
-                done = &mut run => break done,
-                _ = tick.tick() => {
-                    let _ = message.ack_with(AckKind::Progress).await;
-                }
-            }
-        };
+        let outcome = tokio::task::spawn_blocking(move || twin_lab::replicate(&exp, v, r)).await;
         let failed = |message: String| JobResult {
             v: WIRE_VERSION,
             experiment: job.experiment.clone(),
@@ -212,19 +233,21 @@ impl Worker {
             return Ok(Ok(Arc::clone(e)));
         }
         let subject = self.queue.names.scene_subject(hash);
-        let bytes = match self.queue.scenes.get_last_raw_message_by_subject(&subject).await {
-            Ok(m) => m.payload,
-            Err(e) => {
-                use async_nats::jetstream::stream::LastRawMessageErrorKind as Kind;
-                return match e.kind() {
-                    Kind::NoMessageFound => {
-                        Ok(Err(format!("scene bundle {hash} is not in {}", self.queue.names.scenes)))
+        let deadline = tokio::time::Instant::now() + RETRY_FOR;
+        let bytes = loop {
+            match self.queue.scenes.get_last_raw_message_by_subject(&subject).await {
+                Ok(m) => break m.payload,
+                Err(e) => {
+                    use async_nats::jetstream::stream::LastRawMessageErrorKind as Kind;
+                    if matches!(e.kind(), Kind::NoMessageFound) {
+                        return Ok(Err(format!("scene bundle {hash} is not in {}", self.queue.names.scenes)));
                     }
-                    _ => {
+                    if tokio::time::Instant::now() >= deadline {
                         tracing::warn!("fetching scene bundle {hash}: {e}");
-                        Err(Retry)
+                        return Err(Retry);
                     }
-                };
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
             }
         };
         let hash_owned = hash.to_string();
@@ -246,5 +269,9 @@ impl Worker {
     }
 }
 
-/// A passing problem with NATS: the job is naked and retried later.
+/// NATS trouble that outlasted [`RETRY_FOR`]: the job is naked and retried later.
 struct Retry;
+
+/// How long a worker retries fetching a bundle or publishing a result before handing
+/// the job back: longer than a cluster takes to elect a new leader.
+const RETRY_FOR: Duration = Duration::from_secs(30);
