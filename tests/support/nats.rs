@@ -42,7 +42,10 @@ impl NatsNode {
 
     /// SIGKILLs the server (no clean shutdown) and waits until it is gone.
     pub fn kill(&mut self) {
-        let _ = Command::new("kill").args(["-KILL", &self.pid.to_string()]).status();
+        if !Path::new(&format!("/proc/{}", self.pid)).exists() {
+            return;
+        }
+        let _ = Command::new("kill").args(["-KILL", &self.pid.to_string()]).stderr(Stdio::null()).status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Path::new(&format!("/proc/{}", self.pid)).exists() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
