@@ -9,8 +9,8 @@
 //!
 //! Architecture invariant: pure and synchronous like `twin-core` (no tokio, tonic or
 //! prost). A replication is a pure function of (scene, edits, seed), so results are
-//! bit-identical whatever the number of jobs, and the work could be fanned out to
-//! other machines later.
+//! bit-identical whatever the number of jobs, and whether they run here or on
+//! `twin worker` processes elsewhere ([`bundle`], [`replicate`]).
 //!
 //! Layout:
 //! - [`file`](mod@file): the experiment file format (RON), with an example below.
