@@ -177,16 +177,16 @@ async fn collect(
                 let seq = serde_json::from_slice::<serde_json::Value>(&advisory.payload)
                     .ok()
                     .and_then(|v| v.get("stream_seq").and_then(serde_json::Value::as_u64));
-                if let Some(&idx) = seq.and_then(|s| job_seqs.get(&s)) {
-                    if slots[idx].is_none() {
-                        bail!(
-                            "variant \"{}\" replication {} was delivered {} times without a result \
-                             (workers crashing or too slow?); giving up",
-                            experiment.variants[idx % n_variants].name,
-                            idx / n_variants,
-                            queue::MAX_DELIVER
-                        );
-                    }
+                if let Some(&idx) = seq.and_then(|s| job_seqs.get(&s))
+                    && slots[idx].is_none()
+                {
+                    bail!(
+                        "variant \"{}\" replication {} was delivered {} times without a result \
+                         (workers crashing or too slow?); giving up",
+                        experiment.variants[idx % n_variants].name,
+                        idx / n_variants,
+                        queue::MAX_DELIVER
+                    );
                 }
             }
             _ = poll.tick() => {
@@ -214,10 +214,10 @@ async fn collect(
 /// Stores the bundle under its hash unless an intact copy is already there.
 async fn upload(queue: &Queue, bundle: &Bundle, hash: &str) -> Result<()> {
     let subject = queue.names.scene_subject(hash);
-    if let Ok(m) = queue.scenes.get_last_raw_message_by_subject(&subject).await {
-        if sha256_hex(&m.payload) == hash {
-            return Ok(());
-        }
+    if let Ok(m) = queue.scenes.get_last_raw_message_by_subject(&subject).await
+        && sha256_hex(&m.payload) == hash
+    {
+        return Ok(());
     }
     let bytes = bundle.to_bytes();
     let size = bytes.len();

@@ -72,6 +72,10 @@ pub const MAX_REPLICATIONS: u32 = 100_000;
 /// Variants (sweep points included) at most, for the same reasons.
 pub const MAX_VARIANTS: usize = 1_000;
 
+/// Reads the base scene given its resolved path: `scene::load`, or a bundle's text.
+pub type SceneLoader<'a> =
+    dyn Fn(&Path) -> Result<(twin_core::Scene, Source, scene::Schedules), twin_core::error::SceneErrors> + 'a;
+
 /// Edits with the field path each comes from (`variants[1].edits[0]`).
 type PathedEdits = Vec<(String, Edit)>;
 
@@ -160,10 +164,7 @@ impl Experiment {
         text: &str,
         origin: &Path,
         scene_dir: &Path,
-        load: &dyn Fn(
-            &Path,
-        )
-            -> Result<(twin_core::Scene, Source, scene::Schedules), twin_core::error::SceneErrors>,
+        load: &SceneLoader<'_>,
     ) -> Result<Experiment, LabError> {
         Experiment::parse_inner(text, origin, scene_dir, false, load)
     }
@@ -180,10 +181,7 @@ impl Experiment {
         origin: &Path,
         scene_dir: &Path,
         confine: bool,
-        load: &dyn Fn(
-            &Path,
-        )
-            -> Result<(twin_core::Scene, Source, scene::Schedules), twin_core::error::SceneErrors>,
+        load: &SceneLoader<'_>,
     ) -> Result<Experiment, LabError> {
         let source = Source { origin: origin.to_path_buf(), text: text.to_string() };
         let file: ExperimentFile = ron_options().from_str(text).map_err(|e| {
