@@ -4,8 +4,9 @@
 # driver). With --headless: Xvfb for rendering without a display. With --prometheus:
 # Prometheus and promtool (Debian's `prometheus` package), which the metrics test runs
 # as a real scraper and rule checker. With --mqtt: the mosquitto broker and its command-
-# line clients, for the Sparkplug B plant and ingest tests. Packages already present are
-# left alone.
+# line clients, for the Sparkplug B plant and ingest tests. With --nats: Debian's
+# `nats-server` (2.9), which the distributed-experiment tests start as a single node and
+# as a three-node JetStream cluster on loopback. Packages already present are left alone.
 set -euo pipefail
 
 packages=(libvulkan1 mesa-vulkan-drivers libx11-6 libxcursor1 libxi6 libxrandr2 libxkbcommon-x11-0)
@@ -14,7 +15,8 @@ for flag in "$@"; do
     --headless) packages+=(xvfb xauth) ;;
     --prometheus) packages+=(prometheus) ;;
     --mqtt) packages+=(mosquitto mosquitto-clients) ;;
-    *) echo "system-deps: unknown flag $flag (known: --headless, --prometheus, --mqtt)" >&2; exit 2 ;;
+    --nats) packages+=(nats-server) ;;
+    *) echo "system-deps: unknown flag $flag (known: --headless, --prometheus, --mqtt, --nats)" >&2; exit 2 ;;
   esac
 done
 

@@ -14,6 +14,7 @@ use twin_proto::v1::twin_service_client::TwinServiceClient;
 use twin_server::{CommandLogReader, Config, ServeError, TwinServer};
 
 pub mod mosquitto;
+pub mod nats;
 pub mod prometheus;
 pub mod sparkplug;
 pub mod trust;

@@ -30,6 +30,12 @@ pub struct ExperimentArgs {
     /// Print the results JSON on stdout instead of the tables.
     #[arg(long)]
     json: bool,
+    /// Run the replications on `twin worker` processes behind this NATS JetStream
+    /// server (several: comma-separated) instead of locally; outputs are byte-identical.
+    #[arg(long, env = "TWIN_NATS", conflicts_with = "jobs")]
+    nats: Option<String>,
+    #[command(flatten)]
+    queue: crate::queue::QueueArgs,
 }
 
 /// Reports progress: a bar on a terminal, a few log lines otherwise.
@@ -142,13 +148,37 @@ pub fn run(args: ExperimentArgs) -> Result<ExitCode> {
     );
     let reporter = Reporter::new(total);
     let started = Instant::now();
-    let result = twin_lab::run(&experiment, &options, |p| reporter.tick(p.done, p.total), &cancel);
-    reporter.finish();
-    let results = match result {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("{e}");
-            return Ok(ExitCode::FAILURE);
+    let results = match &args.nats {
+        None => {
+            let result = twin_lab::run(&experiment, &options, |p| reporter.tick(p.done, p.total), &cancel);
+            reporter.finish();
+            match result {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+        Some(url) => {
+            let tick = |done, total| reporter.tick(done, total);
+            let result = crate::collect::run(
+                &experiment,
+                &args.file,
+                args.replications,
+                url,
+                &args.queue,
+                &tick,
+                &cancel,
+            );
+            reporter.finish();
+            match result {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("experiment \"{}\" failed: {e:#}", experiment.name);
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
         }
     };
     let wall = started.elapsed().as_secs_f64();

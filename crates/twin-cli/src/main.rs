@@ -4,13 +4,16 @@
 //! real work to the libraries.
 
 mod audit;
+mod collect;
 mod experiment;
 mod plant;
 mod forecast;
+mod queue;
 mod run;
 mod serve;
 mod text;
 mod trust;
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +47,8 @@ enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Run a layout experiment (variants x replications) and compare KPIs with intervals.
     Experiment(experiment::ExperimentArgs),
+    /// Run experiment replications from a NATS JetStream work queue (see `experiment --nats`).
+    Worker(worker::WorkerArgs),
     /// Show the audit log (newest first) from its file or from a running server.
     Audit(audit::AuditArgs),
     /// Run a scene as the real plant: publish Sparkplug B over MQTT, with optional drift.
@@ -70,6 +75,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Experiment(args) => experiment::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Plant(args) => plant::run(*args),
+        Command::Worker(args) => worker::run(args),
         Command::Check { scenes } => {
             let mut failed = false;
             for path in &scenes {

@@ -53,6 +53,12 @@ pub enum LabError {
     /// A replication panicked (a bug in the core, never bad input); the message says where.
     #[error("variant \"{variant}\", replication {replication} (seed {seed}) crashed: {message}")]
     Crashed { variant: String, replication: u32, seed: u64, message: String },
+    /// A replication asked for by index (a distributed job) is not in the experiment.
+    #[error(
+        "no replication {replication} of variant #{variant}: the experiment has {variants} variants x \
+         {replications} replications"
+    )]
+    NoSuchReplication { variant: usize, replication: u32, variants: usize, replications: u32 },
     /// Writing result files failed.
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },

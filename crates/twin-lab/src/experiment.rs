@@ -72,6 +72,10 @@ pub const MAX_REPLICATIONS: u32 = 100_000;
 /// Variants (sweep points included) at most, for the same reasons.
 pub const MAX_VARIANTS: usize = 1_000;
 
+/// Reads the base scene given its resolved path: `scene::load`, or a bundle's text.
+pub type SceneLoader<'a> =
+    dyn Fn(&Path) -> Result<(twin_core::Scene, Source, scene::Schedules), twin_core::error::SceneErrors> + 'a;
+
 /// Edits with the field path each comes from (`variants[1].edits[0]`).
 type PathedEdits = Vec<(String, Edit)>;
 
@@ -150,14 +154,26 @@ impl Experiment {
     ///
     /// Every problem found is reported, each with the variant and field it concerns.
     pub fn parse(text: &str, origin: &Path, scene_dir: &Path) -> Result<Experiment, LabError> {
-        Experiment::parse_inner(text, origin, scene_dir, false)
+        Experiment::parse_inner(text, origin, scene_dir, false, &scene::load)
+    }
+
+    /// Like [`Experiment::parse`], but the base scene comes from `load` (given the
+    /// resolved scene path) instead of the file system: a worker rebuilds an experiment
+    /// from a [`crate::bundle::Bundle`] that travelled by content.
+    pub fn parse_with(
+        text: &str,
+        origin: &Path,
+        scene_dir: &Path,
+        load: &SceneLoader<'_>,
+    ) -> Result<Experiment, LabError> {
+        Experiment::parse_inner(text, origin, scene_dir, false, load)
     }
 
     /// Like [`Experiment::parse`], but the `scene` path must stay inside `scene_dir`
     /// (relative, no `..`): for text from the network, which must not make a server
     /// read arbitrary files.
     pub fn parse_confined(text: &str, origin: &Path, scene_dir: &Path) -> Result<Experiment, LabError> {
-        Experiment::parse_inner(text, origin, scene_dir, true)
+        Experiment::parse_inner(text, origin, scene_dir, true, &scene::load)
     }
 
     fn parse_inner(
@@ -165,6 +181,7 @@ impl Experiment {
         origin: &Path,
         scene_dir: &Path,
         confine: bool,
+        load: &SceneLoader<'_>,
     ) -> Result<Experiment, LabError> {
         let source = Source { origin: origin.to_path_buf(), text: text.to_string() };
         let file: ExperimentFile = ron_options().from_str(text).map_err(|e| {
@@ -195,7 +212,7 @@ impl Experiment {
             }
         }
         let scene_path = normalise(&scene_dir.join(&file.scene));
-        let (base, scene_source, schedules) = scene::load(&scene_path)
+        let (base, scene_source, schedules) = load(&scene_path)
             .map_err(|errors| LabError::Scene { experiment: origin.to_path_buf(), errors })?;
         let base_model = Model::build(&base, Some(&scene_source), &schedules)
             .map_err(|errors| LabError::Scene { experiment: origin.to_path_buf(), errors })?;

@@ -9,8 +9,8 @@
 //!
 //! Architecture invariant: pure and synchronous like `twin-core` (no tokio, tonic or
 //! prost). A replication is a pure function of (scene, edits, seed), so results are
-//! bit-identical whatever the number of jobs, and the work could be fanned out to
-//! other machines later.
+//! bit-identical whatever the number of jobs, and whether they run here or on
+//! `twin worker` processes elsewhere ([`bundle`], [`replicate`]).
 //!
 //! Layout:
 //! - [`file`](mod@file): the experiment file format (RON), with an example below.
@@ -22,6 +22,9 @@
 //! - [`output`]: text tables, CSV and JSON; [`plot`]: SVG plots.
 //! - [`forecast`](mod@forecast): a forecast's replications on the same kind of pool
 //!   ([`run_forecast`]).
+//! - [`bundle`]: the wire format of distributed experiments (an experiment with its
+//!   scene by content, jobs and results), which `twin worker` and
+//!   `twin experiment --nats` carry over NATS JetStream.
 //!
 //! # Driving it (CLI or gRPC server)
 //!
@@ -86,6 +89,7 @@
 //! `SetTruckCount`; see [`file::Edit`]. Sweep parameters: `Buffer`, `Servers`,
 //! `ArrivalRate`, `MixWeight`, `Agvs`, `Trucks`; see [`file::Param`].
 
+pub mod bundle;
 pub mod edit;
 pub mod error;
 pub mod experiment;
@@ -102,4 +106,4 @@ pub use experiment::{Experiment, Kpi, Variant};
 pub use file::{Better, Edit, ExperimentFile};
 pub use forecast::run_forecast;
 pub use results::{Estimate, KpiResult, KpiRow, MetricEstimate, Outcome, Results, VariantEstimates};
-pub use run::{Progress, RunOptions, run};
+pub use run::{Progress, RunOptions, replicate, run};

@@ -165,12 +165,10 @@ pub struct VariantEstimates {
 }
 
 impl Results {
-    /// Summarises finished replications (any order; they are sorted here).
-    pub(crate) fn summarise(
-        experiment: &Experiment,
-        outcome: Outcome,
-        mut reps: Vec<Replication>,
-    ) -> Results {
+    /// Summarises finished replications (any order; they are sorted here). The local
+    /// runner and the distributed collector (`twin experiment --nats`) both end here,
+    /// which is why their outputs are byte-identical.
+    pub fn summarise(experiment: &Experiment, outcome: Outcome, mut reps: Vec<Replication>) -> Results {
         reps.sort_by_key(|r| (r.variant, r.replication));
         let level = experiment.confidence;
         let n_variants = experiment.variants.len();

@@ -135,6 +135,32 @@ pub fn run(
     Ok(Results::summarise(experiment, outcome, finished))
 }
 
+/// Runs replication `replication` of variant `variant_idx`: the pure function (variant
+/// model, seed) -> KPI values that a distributed worker (`twin worker`) runs per job.
+/// The result is bit-identical to the same replication inside [`run()`].
+///
+/// Errors: an index out of range, a KPI that is null in this replication, a crash in
+/// the core.
+pub fn replicate(
+    experiment: &Experiment,
+    variant_idx: usize,
+    replication: u32,
+) -> Result<Replication, LabError> {
+    if variant_idx >= experiment.variants.len() || replication >= experiment.replications {
+        return Err(LabError::NoSuchReplication {
+            variant: variant_idx,
+            replication,
+            variants: experiment.variants.len(),
+            replications: experiment.replications,
+        });
+    }
+    // Never set, so `run_one` always finishes the run.
+    let never = AtomicBool::new(false);
+    let (rep, _report) = run_one(experiment, variant_idx, replication, &never)?
+        .expect("run_one returns None only when its cancel flag is set");
+    Ok(rep)
+}
+
 /// Runs one replication; `None` when cancelled part-way.
 fn run_one(
     experiment: &Experiment,
