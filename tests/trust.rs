@@ -110,7 +110,8 @@ async fn call(client: &mut AuthedClient, rpc: &str) -> Result<(), Status> {
         }
         "Ingest" => {
             // This server keeps no telemetry log: FAILED_PRECONDITION once past the gate.
-            let batch = v1::IngestBatch { source_id: "trust".into(), plant_epoch_unix_ms: 1, messages: vec![] };
+            let batch =
+                v1::IngestBatch { source_id: "trust".into(), plant_epoch_unix_ms: 1, messages: vec![] };
             let mut acks = client.ingest(tokio_stream::iter(vec![batch])).await?.into_inner();
             within("an ingest answer", acks.message()).await.map(|_| ())
         }

@@ -6,8 +6,8 @@
 mod audit;
 mod collect;
 mod experiment;
-mod plant;
 mod forecast;
+mod plant;
 mod queue;
 mod run;
 mod serve;
