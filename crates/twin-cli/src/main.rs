@@ -13,6 +13,7 @@ mod run;
 mod serve;
 mod text;
 mod trust;
+mod watch;
 mod worker;
 
 use std::path::PathBuf;
@@ -51,6 +52,9 @@ enum Command {
     Worker(worker::WorkerArgs),
     /// Show the audit log (newest first) from its file or from a running server.
     Audit(audit::AuditArgs),
+    /// Print a live twin's ingest status, telemetry sources and open alarms every few
+    /// seconds (headless operator view).
+    Watch(watch::WatchArgs),
     /// Run a scene as the real plant: publish Sparkplug B over MQTT, with optional drift.
     Plant(Box<plant::PlantArgs>),
 }
@@ -74,6 +78,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => serve::run(*args),
         Command::Experiment(args) => experiment::run(args),
         Command::Audit(args) => audit::run(args),
+        Command::Watch(args) => watch::run(args),
         Command::Plant(args) => plant::run(*args),
         Command::Worker(args) => worker::run(args),
         Command::Check { scenes } => {

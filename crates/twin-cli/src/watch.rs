@@ -1,0 +1,172 @@
+//! `twin watch`: a headless operator's view of a live twin: every few seconds the ingest
+//! counters, which telemetry sources are live or stale, and the open deviation alarms
+//! (GetIngestStatus + ListAlarms; a viewer token is enough).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use twin_proto::v1;
+
+use crate::trust::{Client, ClientArgs};
+
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    /// The running server.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:50051")]
+    server: String,
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Wall time between two reports, e.g. 5s.
+    #[arg(long, default_value = "5s", value_parser = crate::parse_duration)]
+    every: twin_core::time::Duration,
+    /// Stop after this many reports (default: until interrupted).
+    #[arg(long)]
+    count: Option<u64>,
+}
+
+pub fn run(args: WatchArgs) -> Result<ExitCode> {
+    let every = Duration::from_micros(args.every.0);
+    anyhow::ensure!(every >= Duration::from_millis(100), "--every must be at least 100ms");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let mut client = args.client.connect(&args.server).await?;
+        let mut n = 0;
+        loop {
+            report(&mut client).await?;
+            n += 1;
+            if args.count.is_some_and(|c| n >= c) {
+                return Ok(ExitCode::SUCCESS);
+            }
+            tokio::time::sleep(every).await;
+        }
+    })
+}
+
+fn failed(rpc: &str, s: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{rpc} failed: {} ({})", s.message(), twin_server::gate::code_name(s.code()))
+}
+
+async fn report(client: &mut Client) -> Result<()> {
+    let status = client
+        .get_ingest_status(v1::GetIngestStatusRequest {})
+        .await
+        .map_err(|s| failed("GetIngestStatus", s))?
+        .into_inner();
+    let alarms = client
+        .list_alarms(v1::ListAlarmsRequest { open_only: true })
+        .await
+        .map_err(|s| failed("ListAlarms", s))?
+        .into_inner();
+    println!("{}", ingest_line(&status));
+    for source in &status.sources {
+        println!(
+            "  source {:<24} {:<4} {:<5} {} stations",
+            source.id,
+            source.kind,
+            if source.live { "live" } else { "STALE" },
+            source.stations.len()
+        );
+    }
+    println!("  alarms: {} open, {} raised since the run started", alarms.alarms.len(), alarms.raised);
+    for alarm in &alarms.alarms {
+        println!("    {}", alarm_line(alarm));
+    }
+    Ok(())
+}
+
+fn ingest_line(s: &v1::GetIngestStatusResponse) -> String {
+    let rejected: u64 = s.rejected.iter().map(|r| r.count).sum();
+    let reasons: Vec<String> = s.rejected.iter().map(|r| format!("{} {}", r.reason, r.count)).collect();
+    format!(
+        "ingest: received {}, committed {}, applied {}, rejected {}{}, duplicates {}, gaps {}, rebirths asked {}, late {}; mqtt {}",
+        s.received,
+        s.committed,
+        s.applied,
+        rejected,
+        if reasons.is_empty() { String::new() } else { format!(" ({})", reasons.join(", ")) },
+        s.duplicates,
+        s.sequence_gaps,
+        s.rebirths_requested,
+        s.late,
+        if s.mqtt_connected { "connected" } else { "not connected" },
+    )
+}
+
+fn alarm_line(a: &v1::Alarm) -> String {
+    let measure = match v1::AlarmMeasure::try_from(a.measure) {
+        Ok(v1::AlarmMeasure::CycleTime) => "cycle time",
+        _ => "unknown measure",
+    };
+    let direction = match v1::AlarmDirection::try_from(a.direction) {
+        Ok(v1::AlarmDirection::Above) => "above",
+        Ok(v1::AlarmDirection::Below) => "below",
+        _ => "off",
+    };
+    let product = a.product_id.as_deref().map_or_else(String::new, |p| format!(" ({p})"));
+    let evidence = a.evidence.as_ref().map_or_else(String::new, |e| {
+        format!(
+            "; statistic {:.1} > threshold {:.1} over {} cycles, ARL0 {:.0e}",
+            e.statistic, e.threshold, e.observations, e.arl0
+        )
+    });
+    format!(
+        "#{} {}{}: {} {} the model, plant {:.2} s vs model {:.2} s, raised at {}{}",
+        a.id,
+        a.station_id,
+        product,
+        measure,
+        direction,
+        a.plant_value,
+        a.model_value,
+        clock(a.raised_at_us),
+        evidence
+    )
+}
+
+/// Simulated time as `2d 03:04:05`.
+fn clock(us: u64) -> String {
+    let s = us / 1_000_000;
+    let (d, h, m, s) = (s / 86_400, s / 3_600 % 24, s / 60 % 60, s % 60);
+    format!("{d}d {h:02}:{m:02}:{s:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_reads_days_and_hours() {
+        assert_eq!(clock(0), "0d 00:00:00");
+        assert_eq!(clock((2 * 86_400 + 3 * 3_600 + 4 * 60 + 5) * 1_000_000), "2d 03:04:05");
+    }
+
+    #[test]
+    fn an_alarm_line_names_station_measure_figures_and_evidence() {
+        let alarm = v1::Alarm {
+            id: 3,
+            station_id: "mill".into(),
+            measure: v1::AlarmMeasure::CycleTime as i32,
+            direction: v1::AlarmDirection::Above as i32,
+            plant_value: 12.0,
+            model_value: 10.0,
+            evidence: Some(v1::AlarmEvidence {
+                statistic: 15.2,
+                threshold: 14.3,
+                reference: 0.2,
+                observations: 40,
+                arl0: 1e7,
+            }),
+            raised_at_us: 3_600_000_000,
+            ..Default::default()
+        };
+        let line = alarm_line(&alarm);
+        for part in ["#3 mill", "cycle time above", "plant 12.00 s vs model 10.00 s", "0d 01:00:00", "40 cycles"] {
+            assert!(line.contains(part), "{part} in {line}");
+        }
+    }
+}
