@@ -951,8 +951,13 @@ async fn logistics_complex_streams_vehicles_energy_and_servers() {
         .expect("report set");
     let json: serde_json::Value = serde_json::from_str(&report.json).expect("json");
     let complex = report.complex.expect("complex kpis");
-    assert_eq!(complex.energy_kwh, json["energy"]["total_kwh"].as_f64().expect("energy"));
-    assert_eq!(complex.value_added_rate, json["value_added"]["rate"].as_f64().expect("rate"));
+    // serde_json's default float parser may be one unit in the last place off (it is
+    // correctly rounded only with its `float_roundtrip` feature): equal to 1e-12.
+    let same = |a: f64, b: f64| (a - b).abs() <= 1e-12 * a.abs().max(b.abs());
+    let json_energy = json["energy"]["total_kwh"].as_f64().expect("energy");
+    assert!(same(complex.energy_kwh, json_energy), "{} vs {json_energy}", complex.energy_kwh);
+    let json_rate = json["value_added"]["rate"].as_f64().expect("rate");
+    assert!(same(complex.value_added_rate, json_rate), "{} vs {json_rate}", complex.value_added_rate);
     assert_eq!(report.factories.len(), 2);
     assert!(report.factories.iter().all(|f| f.energy_kwh > 0.0));
     assert!(report.factories[0].labour_productivity.is_some(), "the press shop has a crew");

@@ -63,6 +63,27 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::parse(text)
 }
 
+/// `--speed`: simulated seconds per wall-clock second, or `max` (None) for as fast as
+/// possible.
+pub(crate) fn parse_speed(text: &str) -> Result<Option<f64>, String> {
+    if text.eq_ignore_ascii_case("max") {
+        return Ok(None);
+    }
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 => Ok(Some(s)),
+        _ => Err(format!("speed must be a positive number or `max`, got `{text}`")),
+    }
+}
+
+/// Logs to standard error through the `--log` filter (a level or e.g. `twin_server=debug`).
+pub(crate) fn init_logging(filter: &str) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .with_context(|| format!("invalid --log filter `{filter}`"))?;
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    Ok(())
+}
+
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(code) => code,

@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
 use clap::Args;
-use tracing_subscriber::EnvFilter;
 use twin_core::Model;
 use twin_core::time::{Duration, SECOND};
 use twin_plant::mqtt::{self, MqttTarget, RunOptions, Speed};
@@ -61,19 +60,11 @@ pub struct PlantArgs {
 }
 
 fn parse_speed(text: &str) -> Result<Speed, String> {
-    if text.eq_ignore_ascii_case("max") {
-        return Ok(Speed::Max);
-    }
-    match text.parse::<f64>() {
-        Ok(s) if s.is_finite() && s > 0.0 => Ok(Speed::Paced(s)),
-        _ => Err(format!("speed must be a positive number or `max`, got `{text}`")),
-    }
+    Ok(crate::parse_speed(text)?.map_or(Speed::Max, Speed::Paced))
 }
 
 pub fn run(args: PlantArgs) -> Result<ExitCode> {
-    let filter =
-        EnvFilter::try_new(&args.log).with_context(|| format!("invalid --log filter `{}`", args.log))?;
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    crate::init_logging(&args.log)?;
 
     if !topic::valid_id(&args.group) {
         return Err(anyhow!("invalid --group `{}`: must be non-empty without `/`, `+` or `#`", args.group));

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use tracing_subscriber::EnvFilter;
 use twin_server::{Config, IngestConfig, MqttConfig, Speed, StreamLimits, TwinServer};
 
 use crate::trust::TrustArgs;
@@ -85,19 +84,11 @@ pub struct ServeArgs {
 }
 
 fn parse_speed(text: &str) -> Result<Speed, String> {
-    if text.eq_ignore_ascii_case("max") {
-        return Ok(Speed::Max);
-    }
-    match text.parse::<f64>() {
-        Ok(s) if s.is_finite() && s > 0.0 => Ok(Speed::Paced(s)),
-        _ => Err(format!("speed must be a positive number or `max`, got `{text}`")),
-    }
+    Ok(crate::parse_speed(text)?.map_or(Speed::Max, Speed::Paced))
 }
 
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
-    let filter =
-        EnvFilter::try_new(&args.log).with_context(|| format!("invalid --log filter `{}`", args.log))?;
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    crate::init_logging(&args.log)?;
 
     let ingest = ingest_config(&args)?;
     let scene = match args.scene {

@@ -165,7 +165,9 @@ mod tests {
             ..Default::default()
         };
         let line = alarm_line(&alarm);
-        for part in ["#3 mill", "cycle time above", "plant 12.00 s vs model 10.00 s", "0d 01:00:00", "40 cycles"] {
+        for part in
+            ["#3 mill", "cycle time above", "plant 12.00 s vs model 10.00 s", "0d 01:00:00", "40 cycles"]
+        {
             assert!(line.contains(part), "{part} in {line}");
         }
     }
