@@ -189,6 +189,27 @@ pub async fn wait_paused(client: &mut TwinServiceClient<Channel>) -> v1::ClockSt
     .await
 }
 
+/// Runs the shell command line `program` (its standard error to `log`) under a watchdog
+/// shell, which ends it and removes `dir` when this test process dies, when the program
+/// exits, or when a file `dir/stop` appears; so no test leaves a server behind.
+pub fn start_watched(program: &str, log: &Path, dir: &Path) -> std::process::Child {
+    let command = format!(
+        "{program} 2>{log} & p=$!; \
+         while kill -0 {parent} 2>/dev/null && kill -0 $p 2>/dev/null && [ ! -e {stop} ]; do sleep 0.2; done; \
+         kill $p 2>/dev/null; wait $p; rm -rf {dir}",
+        log = log.display(),
+        stop = dir.join("stop").display(),
+        dir = dir.display(),
+        parent = std::process::id(),
+    );
+    std::process::Command::new("sh")
+        .args(["-c", &command])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start `{program}`: {e}"))
+}
+
 /// The `twin` binary of this workspace, built on demand into the same target folder.
 pub fn twin_binary() -> PathBuf {
     // Test executables live in <target>/<profile>/deps/.

@@ -7,7 +7,7 @@
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use crate::prometheus::free_port;
@@ -50,22 +50,8 @@ impl Mosquitto {
         );
         let config_path = dir.join("mosquitto.conf");
         std::fs::write(&config_path, config).expect("write mosquitto.conf");
-        let command = format!(
-            "{MOSQUITTO} -c {config} 2>{log} & p=$!; \
-             while kill -0 {parent} 2>/dev/null && kill -0 $p 2>/dev/null && [ ! -e {stop} ]; do sleep 0.2; done; \
-             kill $p 2>/dev/null; wait $p; rm -rf {dir}",
-            config = config_path.display(),
-            log = dir.join("mosquitto.log").display(),
-            stop = dir.join("stop").display(),
-            dir = dir.display(),
-            parent = std::process::id(),
-        );
-        let watchdog = Command::new("sh")
-            .args(["-c", &command])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start mosquitto");
+        let program = format!("{MOSQUITTO} -c {}", config_path.display());
+        let watchdog = crate::start_watched(&program, &dir.join("mosquitto.log"), &dir);
         let broker = Mosquitto { addr, watchdog, dir };
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err() {

@@ -8,7 +8,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// Where Debian installs the binaries.
@@ -54,21 +54,12 @@ impl Prometheus {
         std::fs::write(&config_path, config).expect("write prometheus.yml");
         let port = free_port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let command = format!(
-            "{PROMETHEUS} --config.file={config} --storage.tsdb.path={data} --web.listen-address={addr} --log.level=warn 2>{log} & p=$!; \
-             while kill -0 {parent} 2>/dev/null && kill -0 $p 2>/dev/null; do sleep 0.5; done; kill $p 2>/dev/null; wait $p; rm -rf {dir}",
-            config = config_path.display(),
-            data = dir.join("data").display(),
-            log = dir.join("prometheus.log").display(),
-            dir = dir.display(),
-            parent = std::process::id(),
+        let program = format!(
+            "{PROMETHEUS} --config.file={} --storage.tsdb.path={} --web.listen-address={addr} --log.level=warn",
+            config_path.display(),
+            dir.join("data").display(),
         );
-        let watchdog = Command::new("sh")
-            .args(["-c", &command])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start prometheus");
+        let watchdog = crate::start_watched(&program, &dir.join("prometheus.log"), &dir);
         let prometheus = Prometheus { addr, _watchdog: watchdog, dir };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
