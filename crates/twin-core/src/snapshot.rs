@@ -25,8 +25,10 @@ use crate::time::Micros;
 
 /// Bumped whenever the state's layout changes; older snapshots are refused, not guessed.
 /// Version 2 added the deviation monitor (observations, sync status, alarms) and the
-/// totals of retired vehicles and trucks.
-pub const FORMAT_VERSION: u32 = 2;
+/// totals of retired vehicles and trucks. Version 3 packs each pending event's
+/// `(time, sequence)` into one key and keeps the bottleneck windows' whole minutes as
+/// rates (O(1) per credited stretch).
+pub const FORMAT_VERSION: u32 = 3;
 const MAGIC: &[u8; 8] = b"TWINSNAP";
 const CHECKSUM_LEN: usize = 32;
 

@@ -68,28 +68,40 @@ pub(crate) enum Followup {
     Vehicle(u32),
 }
 
+/// An event with its place in time: `key` packs `(time, seq)` into one integer
+/// (time in the high 64 bits), so that ordering by it is the `(time, seq)` order at the
+/// cost of one comparison.
 #[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 struct Scheduled {
-    time: Micros,
-    seq: u64,
+    key: u128,
     event: Event,
 }
 
+impl Scheduled {
+    #[inline]
+    fn time(&self) -> Micros {
+        (self.key >> 64) as Micros
+    }
+}
+
 impl PartialEq for Scheduled {
+    #[inline]
     fn eq(&self, other: &Self) -> bool {
-        (self.time, self.seq) == (other.time, other.seq)
+        self.key == other.key
     }
 }
 impl Eq for Scheduled {}
 impl PartialOrd for Scheduled {
+    #[inline]
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 impl Ord for Scheduled {
     /// Reversed, so that the max-heap pops the earliest `(time, seq)` first.
+    #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
-        (other.time, other.seq).cmp(&(self.time, self.seq))
+        other.key.cmp(&self.key)
     }
 }
 
@@ -119,19 +131,30 @@ impl Agenda {
     #[inline]
     pub fn schedule(&mut self, time: Micros, event: Event) {
         self.seq += 1;
-        self.heap.push(Scheduled { time, seq: self.seq, event });
+        self.heap.push(Scheduled { key: (u128::from(time) << 64) | u128::from(self.seq), event });
     }
 
     /// Time of the next pending event, if any.
     pub fn next_time(&self) -> Option<Micros> {
-        self.heap.peek().map(|e| e.time)
+        self.heap.peek().map(Scheduled::time)
     }
 
     /// Takes the next event and moves the clock to its time.
+    #[inline]
     pub fn pop(&mut self) -> Option<Event> {
-        let Scheduled { time, event, .. } = self.heap.pop()?;
-        self.now = time;
-        Some(event)
+        let next = self.heap.pop()?;
+        self.now = next.time();
+        Some(next.event)
+    }
+
+    /// Takes the next event if it is due at or before `until`, and moves the clock to
+    /// its time.
+    #[inline]
+    pub fn pop_due(&mut self, until: Micros) -> Option<Event> {
+        if self.heap.peek()?.time() > until {
+            return None;
+        }
+        self.pop()
     }
 
     /// Moves the clock forward to `t` (never back).

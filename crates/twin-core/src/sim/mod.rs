@@ -193,8 +193,8 @@ impl Sim {
 
     /// Runs every event due at or before `until`, then sets the clock to `until`.
     pub fn run_until(&mut self, until: Micros) {
-        while self.agenda.next_time().is_some_and(|t| t <= until) {
-            self.step();
+        while let Some(event) = self.agenda.pop_due(until) {
+            self.process(event);
         }
         self.agenda.advance_to(until);
     }
@@ -204,13 +204,19 @@ impl Sim {
         let Some(event) = self.agenda.pop() else {
             return false;
         };
+        self.process(event);
+        true
+    }
+
+    /// Handles an event just taken from the agenda, then the work it caused.
+    #[inline]
+    fn process(&mut self, event: Event) {
         if self.handle(event) {
             self.agenda.count_handled();
         }
         if self.agenda.has_followups() {
             self.run_followups();
         }
-        true
     }
 
     /// Hands one event to its owner; returns false for a stale event that was ignored.

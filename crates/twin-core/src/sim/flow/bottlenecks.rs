@@ -66,51 +66,95 @@ struct Segment {
     overlap_prev: Option<Period>,
 }
 
-/// One station's `(station, sole, shifting)` time in a bucket.
-type Entry = (u32, i64, i64);
+/// One station's figures in a bucket: the part of the bucket it was credited as sole
+/// and as shifting bottleneck, and the change of its *rate* of whole buckets from this
+/// bucket on (see [`Ring`]).
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
+struct Entry {
+    station: u32,
+    /// Change of the number of whole buckets credited per bucket from here on.
+    rate: [i32; 2],
+    /// Time credited within this bucket besides whole buckets.
+    part: [i64; 2],
+}
 
-/// Sole and shifting time per station in one-minute buckets over the longest window.
+/// Sole (`[0]`) and shifting (`[1]`) time per station in one-minute buckets over the
+/// longest window.
+///
+/// A stretch of time is credited in O(1): its partial first and last buckets as amounts,
+/// the whole buckets between as a rate (+1 from the second bucket on, −1 from the last
+/// one), which [`Ring::shares`] integrates. Rate changes of buckets the ring has moved
+/// past are folded into `base`, so the running rate stays right at every bucket it holds.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Ring {
-    /// `cells[b % N_BUCKETS]` holds bucket `b`: its index and per-station (sole, shifting).
+    /// `cells[b % N_BUCKETS]` holds bucket `b`: its index and per-station entries.
     cells: Vec<(u64, Vec<Entry>)>,
+    /// Per station: the summed rate changes of buckets no longer held.
+    base: Vec<[i64; 2]>,
 }
 
 impl Ring {
-    fn new() -> Ring {
-        Ring { cells: vec![(u64::MAX, Vec::new()); N_BUCKETS as usize] }
+    fn new(n_stations: usize) -> Ring {
+        Ring { cells: vec![(u64::MAX, Vec::new()); N_BUCKETS as usize], base: vec![[0; 2]; n_stations] }
+    }
+
+    /// The entry of `station` in bucket `idx`, or None when the ring holds a newer bucket
+    /// in its place (`idx` is outside every window the ring serves).
+    fn entry(&mut self, idx: u64, station: u32) -> Option<&mut Entry> {
+        let cell = &mut self.cells[(idx % N_BUCKETS) as usize];
+        if cell.0 != idx {
+            if cell.0 != u64::MAX && cell.0 > idx {
+                return None;
+            }
+            for e in cell.1.drain(..) {
+                let base = &mut self.base[e.station as usize];
+                base[0] += i64::from(e.rate[0]);
+                base[1] += i64::from(e.rate[1]);
+            }
+            cell.0 = idx;
+        }
+        let entries = &mut cell.1;
+        let i = match entries.iter().position(|e| e.station == station) {
+            Some(i) => i,
+            None => {
+                entries.push(Entry { station, rate: [0; 2], part: [0; 2] });
+                entries.len() - 1
+            }
+        };
+        Some(&mut entries[i])
+    }
+
+    fn add_part(&mut self, idx: u64, station: u32, kind: usize, amount: i64) {
+        if let Some(e) = self.entry(idx, station) {
+            e.part[kind] += amount;
+        }
+    }
+
+    fn add_rate(&mut self, idx: u64, station: u32, kind: usize, sign: i32) {
+        match self.entry(idx, station) {
+            Some(e) => e.rate[kind] += sign,
+            // Before every bucket held: the change applies to all of them.
+            None => self.base[station as usize][kind] += i64::from(sign),
+        }
     }
 
     /// Adds `sign` × the part of `(a, b)` in each bucket to a station's sole or shifting.
     fn add(&mut self, station: u32, shifting: bool, (a, b): Period, sign: i64) {
-        let mut t = a;
-        while t < b {
-            let idx = t / BUCKET;
-            let end = ((idx + 1) * BUCKET).min(b);
-            let cell = &mut self.cells[(idx % N_BUCKETS) as usize];
-            if cell.0 != idx {
-                if cell.0 != u64::MAX && cell.0 > idx {
-                    // Older than the ring holds: outside every window it serves.
-                    t = end;
-                    continue;
-                }
-                cell.0 = idx;
-                cell.1.clear();
-            }
-            let amount = sign * (end - t) as i64;
-            let entry = match cell.1.iter().position(|e| e.0 == station) {
-                Some(i) => &mut cell.1[i],
-                None => {
-                    cell.1.push((station, 0, 0));
-                    cell.1.last_mut().expect("just pushed")
-                }
-            };
-            if shifting {
-                entry.2 += amount;
-            } else {
-                entry.1 += amount;
-            }
-            t = end;
+        if b <= a {
+            return;
+        }
+        let kind = usize::from(shifting);
+        let (first, last) = (a / BUCKET, (b - 1) / BUCKET);
+        if first == last {
+            self.add_part(first, station, kind, sign * (b - a) as i64);
+            return;
+        }
+        self.add_part(first, station, kind, sign * ((first + 1) * BUCKET - a) as i64);
+        self.add_part(last, station, kind, sign * (b - last * BUCKET) as i64);
+        if last > first + 1 {
+            let sign = sign as i32;
+            self.add_rate(first + 1, station, kind, sign);
+            self.add_rate(last, station, kind, -sign);
         }
     }
 
@@ -118,25 +162,27 @@ impl Ring {
     fn shares(&self, now: Micros, window: Micros) -> Vec<BottleneckShare> {
         let last = now.saturating_sub(1) / BUCKET;
         let first = (last + 1).saturating_sub(window / BUCKET);
-        let mut sums: Vec<(usize, i64, i64)> = Vec::new();
+        // A rate change at bucket `p` counts in every bucket of the window from `p` on.
+        let whole = |p: u64, rate: i64| rate * (last + 1 - p.max(first)) as i64 * BUCKET as i64;
+        let mut sums: Vec<[i64; 2]> = self.base.iter().map(|r| [whole(0, r[0]), whole(0, r[1])]).collect();
         for (idx, entries) in &self.cells {
-            if *idx == u64::MAX || *idx < first || *idx > last {
+            if *idx == u64::MAX || *idx > last {
                 continue;
             }
-            for &(station, sole, shifting) in entries {
-                let station = station as usize;
-                match sums.iter_mut().find(|s| s.0 == station) {
-                    Some(s) => {
-                        s.1 += sole;
-                        s.2 += shifting;
+            for e in entries {
+                let sum = &mut sums[e.station as usize];
+                for kind in 0..2 {
+                    sum[kind] += whole(*idx, i64::from(e.rate[kind]));
+                    if *idx >= first {
+                        sum[kind] += e.part[kind];
                     }
-                    None => sums.push((station, sole, shifting)),
                 }
             }
         }
         let shares = sums
             .into_iter()
-            .map(|(station, sole, shifting)| BottleneckShare {
+            .enumerate()
+            .map(|(station, [sole, shifting])| BottleneckShare {
                 station,
                 sole: sole.max(0) as Micros,
                 shifting: shifting.max(0) as Micros,
@@ -197,7 +243,7 @@ impl LiveBottlenecks {
             covering: BTreeSet::new(),
             current: None,
             totals: vec![(0, 0); n_stations],
-            ring: Ring::new(),
+            ring: Ring::new(n_stations),
         }
     }
 
@@ -519,6 +565,56 @@ mod tests {
         let ranking = live.rankings(t).total;
         assert_eq!(ranking[0].station, 0);
         assert_eq!(ranking[0].sole + ranking[0].shifting, t);
+    }
+
+    #[test]
+    fn ring_equals_per_bucket_sums_on_random_stretches() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        for case in 0..200 {
+            let n = rng.random_range(1..5usize);
+            let horizon = rng.random_range(1..4 * N_BUCKETS) * BUCKET + rng.random_range(0..BUCKET);
+            let mut ring = Ring::new(n);
+            let mut added: Vec<(usize, bool, Period, i64)> = Vec::new();
+            for _ in 0..rng.random_range(1..60) {
+                let station = rng.random_range(0..n);
+                let a = rng.random_range(0..horizon);
+                let len = if rng.random_range(0..3) == 0 {
+                    rng.random_range(1..2 * N_BUCKETS * BUCKET)
+                } else {
+                    rng.random_range(1..5 * BUCKET)
+                };
+                let b = (a + len).min(horizon);
+                let shifting = rng.random_range(0..2) == 0;
+                let sign = if rng.random_range(0..4) == 0 { -1 } else { 1 };
+                ring.add(station as u32, shifting, (a, b), sign);
+                added.push((station, shifting, (a, b), sign));
+            }
+            for window in WINDOWS {
+                let last = (horizon - 1) / BUCKET;
+                let first = (last + 1).saturating_sub(window / BUCKET);
+                let (lo, hi) = (first * BUCKET, (last + 1) * BUCKET);
+                let mut sums = vec![(0i64, 0i64); n];
+                for &(station, shifting, (a, b), sign) in &added {
+                    let amount = sign * (b.min(hi).saturating_sub(a.max(lo))) as i64;
+                    if shifting {
+                        sums[station].1 += amount;
+                    } else {
+                        sums[station].0 += amount;
+                    }
+                }
+                let expected = rank(
+                    sums.into_iter()
+                        .enumerate()
+                        .map(|(station, (sole, shifting))| BottleneckShare {
+                            station,
+                            sole: sole.max(0) as Micros,
+                            shifting: shifting.max(0) as Micros,
+                        })
+                        .collect(),
+                );
+                assert_eq!(ring.shares(horizon, window), expected, "case {case}, window {window}");
+            }
+        }
     }
 
     #[test]

@@ -26,16 +26,25 @@ impl Flow {
             return true;
         };
         let mut best: Option<(Place, u64, u64)> = None;
-        for &target in &step.at {
+        if let [target] = step.at[..] {
+            // One alternative (the common case): no loads to compare.
             let place = place_towards(model, from, target, step.carry);
-            if !self.has_room(model, place) {
-                continue;
+            if self.has_room(model, place) {
+                best = Some((place, 0, 0));
             }
-            let st = &self.stations[target as usize];
-            let load = st.queue.len() as u64 + u64::from(st.n_work + st.n_setup + st.n_blocked + st.reserved);
-            let servers = st.servers.len() as u64;
-            if best.is_none_or(|(_, bl, bs)| load * bs < bl * servers) {
-                best = Some((place, load, servers));
+        } else {
+            for &target in &step.at {
+                let place = place_towards(model, from, target, step.carry);
+                if !self.has_room(model, place) {
+                    continue;
+                }
+                let st = &self.stations[target as usize];
+                let load =
+                    st.queue.len() as u64 + u64::from(st.n_work + st.n_setup + st.n_blocked + st.reserved);
+                let servers = st.servers.len() as u64;
+                if best.is_none_or(|(_, bl, bs)| load * bs < bl * servers) {
+                    best = Some((place, load, servers));
+                }
             }
         }
         if let Some((place, ..)) = best {

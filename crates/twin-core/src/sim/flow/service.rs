@@ -72,8 +72,9 @@ impl Flow {
         let s = station as usize;
         let now = agenda.now();
         let product = self.parts[part as usize].product;
+        // Every caller has brought the station's integrals up to `now` already.
         let st = &mut self.stations[s];
-        st.account(now);
+        debug_assert_eq!(st.last, now);
         let needs_setup = model.stations[s].setup.is_some()
             && st.servers[server as usize].last_product.is_some_and(|last| last != product);
         let (setup, duration) = if needs_setup {
@@ -138,7 +139,6 @@ impl Flow {
         if scrapped {
             st.scrapped += 1;
             st.servers[server as usize].state = ServerState::Idle;
-            self.update_active(station, now);
             self.scrap(now, part);
         } else {
             st.servers[server as usize].state = ServerState::Idle;
@@ -149,12 +149,14 @@ impl Flow {
                 st.servers[server as usize].state = ServerState::Blocked { part };
                 st.n_blocked += 1;
             }
-            self.update_active(station, now);
         }
         if cx.model.stations[s].crew > 0 {
             cx.logistics.release_crew(cx.model, cx.agenda, station);
         }
         self.try_start(cx, station);
+        // Once, after the next job has begun: a period that ends and restarts at the
+        // same moment is one period, so opening and closing it in between is wasted work.
+        self.update_active(station, now);
         true
     }
 
