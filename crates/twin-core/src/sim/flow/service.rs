@@ -18,7 +18,9 @@ impl Flow {
     /// Starts work on every idle server of `station` that can get a part.
     pub(crate) fn try_start(&mut self, cx: &mut Cx<'_, impl Logistics>, station: StationIdx) {
         let s = station as usize;
-        if self.stations[s].stopped() {
+        let st = &self.stations[s];
+        // Stopped, or no server idle (every server works, sets up or blocks).
+        if st.stopped() || (st.n_work + st.n_setup + st.n_blocked) as usize == st.servers.len() {
             return;
         }
         for k in 0..self.stations[s].servers.len() {
