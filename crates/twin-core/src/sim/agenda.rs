@@ -112,7 +112,7 @@ impl EventHeap {
         heap[i] = item;
     }
 
-    #[inline]
+    #[inline(always)]
     fn pop(&mut self) -> Option<Scheduled> {
         let heap = &mut self.0;
         let last = heap.pop()?;

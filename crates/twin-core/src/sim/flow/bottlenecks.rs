@@ -247,7 +247,14 @@ impl LiveBottlenecks {
         }
     }
 
+    /// Opens (`active`) or closes a station's period at `now`.
+    #[inline(never)]
+    pub fn toggle(&mut self, station: usize, active: bool, now: Micros) {
+        if active { self.open(station, now) } else { self.close(station, now) }
+    }
+
     /// Whether a station's active period is open.
+    #[inline]
     pub fn is_open(&self, station: usize) -> bool {
         self.open[station].is_some()
     }

@@ -611,13 +611,14 @@ impl Flow {
         self.bottlenecks.rankings(now)
     }
 
-    /// Opens or closes a station's active period after a change of its state.
+    /// Opens or closes a station's active period after a change of its state. Most calls
+    /// change nothing, so the check is inlined and the change is not.
+    #[inline]
     fn update_active(&mut self, station: StationIdx, now: Micros) {
         let s = station as usize;
-        match (self.stations[s].is_active(), self.bottlenecks.is_open(s)) {
-            (true, false) => self.bottlenecks.open(s, now),
-            (false, true) => self.bottlenecks.close(s, now),
-            _ => {}
+        let active = self.stations[s].is_active();
+        if active != self.bottlenecks.is_open(s) {
+            self.bottlenecks.toggle(s, active, now);
         }
     }
 

@@ -16,13 +16,20 @@ use crate::time::{MAX_SPAN, Micros};
 
 impl Flow {
     /// Starts work on every idle server of `station` that can get a part.
+    #[inline]
     pub(crate) fn try_start(&mut self, cx: &mut Cx<'_, impl Logistics>, station: StationIdx) {
-        let s = station as usize;
-        let st = &self.stations[s];
-        // Stopped, or no server idle (every server works, sets up or blocks).
+        let st = &self.stations[station as usize];
+        // Stopped, or no server idle (every server works, sets up or blocks): the common
+        // case of a part arriving at a busy station, decided without a call.
         if st.stopped() || (st.n_work + st.n_setup + st.n_blocked) as usize == st.servers.len() {
             return;
         }
+        self.start_idle_servers(cx, station);
+    }
+
+    #[inline(never)]
+    fn start_idle_servers(&mut self, cx: &mut Cx<'_, impl Logistics>, station: StationIdx) {
+        let s = station as usize;
         for k in 0..self.stations[s].servers.len() {
             if !matches!(self.stations[s].servers[k].state, ServerState::Idle) {
                 continue;

@@ -33,6 +33,7 @@ fn integrate(c: Counts, dt: Micros, times: &mut StateTimes, area: &mut u128) {
 
 impl Station {
     /// Down or off shift: no work starts and work in progress is paused.
+    #[inline]
     pub(super) fn stopped(&self) -> bool {
         self.down || self.off_shift
     }
@@ -80,6 +81,7 @@ impl Station {
     /// repaired; not starved, blocked or off shift. A station with parallel servers is
     /// active only while none of them waits for parts: with a server starved it is not
     /// what holds the flow back.
+    #[inline]
     pub(super) fn is_active(&self) -> bool {
         let starved = self.servers.len() as u32 - self.n_work - self.n_setup - self.n_blocked;
         !self.off_shift && (self.down || (self.n_work + self.n_setup > 0 && starved == 0))
