@@ -170,12 +170,9 @@ impl Ring {
                 continue;
             }
             for e in entries {
-                let sum = &mut sums[e.station as usize];
-                for kind in 0..2 {
-                    sum[kind] += whole(*idx, i64::from(e.rate[kind]));
-                    if *idx >= first {
-                        sum[kind] += e.part[kind];
-                    }
+                let in_window = *idx >= first;
+                for ((sum, &rate), &part) in sums[e.station as usize].iter_mut().zip(&e.rate).zip(&e.part) {
+                    *sum += whole(*idx, i64::from(rate)) + if in_window { part } else { 0 };
                 }
             }
         }
