@@ -611,7 +611,7 @@ impl Driver {
                     // delay behind, so that readings arrive before their time and apply
                     // exactly at it.
                     self.reanchor();
-                    self.anchor.0 += crate::ingest::apply::PLAYOUT_DELAY;
+                    self.anchor.0 += crate::ingest::apply::playout_delay(self.clock.paced_speed);
                     self.publish();
                 }
                 let _ = reply.send(());

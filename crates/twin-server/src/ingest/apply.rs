@@ -13,7 +13,7 @@
 //! Clock alignment (`--mqtt`, a run at time zero with nothing applied yet): the twin's
 //! clock is held until the first telemetry arrives; the first NBIRTH's plant time (else
 //! the earliest reading's) becomes the twin's time (`run_until`), so that plant time t is
-//! twin time t. The pacing then starts [`PLAYOUT_DELAY`] (wall time) later: the twin's
+//! twin time t. The pacing then starts [`playout_delay`] (wall time) later: the twin's
 //! clock trails the plant's by that delay times the speed, so that a reading (which
 //! needs some milliseconds through the broker and the log) arrives before its time, is
 //! held and applies exactly at it, instead of late. Nothing needs logging for it: the
@@ -40,6 +40,13 @@ use super::status::{Reject, Status};
 /// How far (wall time) the twin's paced clock trails the plant's after alignment: a
 /// playout buffer for the transit (broker, group commit, decoding) of a reading.
 pub const PLAYOUT_DELAY: std::time::Duration = std::time::Duration::from_millis(250);
+/// The playout delay at `speed`: [`PLAYOUT_DELAY`], but at most half the hold horizon
+/// in simulation time (a reading further ahead than the horizon would not be held).
+pub fn playout_delay(speed: f64) -> std::time::Duration {
+    let half_horizon_wall = HOLD_HORIZON as f64 / 2e6 / speed.max(1e-9);
+    PLAYOUT_DELAY.min(std::time::Duration::from_secs_f64(half_horizon_wall))
+}
+
 /// Furthest ahead of the twin's clock a reading is held (simulation time).
 pub const HOLD_HORIZON: Micros = 60_000_000;
 /// Readings further behind than this are counted as late (they apply at now either way).

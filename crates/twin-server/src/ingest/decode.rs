@@ -584,4 +584,53 @@ mod tests {
         assert_eq!(counts, Some((9, 7)));
         assert_eq!(bad, ["unknown metric `Mystery`"]);
     }
+
+    #[test]
+    fn vehicles_and_buffer_levels_are_kept_not_applied() {
+        let status = Arc::new(Status::default());
+        let mut d = Decoder::new("g", ["m1".to_string()]).with_vehicles(["agv-1".to_string()]);
+        d.count_into(Arc::clone(&status));
+        d.observe_into(Arc::clone(&status));
+        let birth = Payload {
+            timestamp: Some(1_000),
+            seq: Some(0),
+            metrics: vec![Metric::uint64("bdSeq", 0), Metric::uint64("Plant/Epoch", 1_000)],
+            ..Default::default()
+        };
+        assert_eq!(d.decode(&record(1, "spBv1.0/g/NBIRTH/f1", &birth)).birth_at, Some(0));
+        let agv = Payload {
+            timestamp: Some(3_000),
+            seq: Some(1),
+            metrics: vec![
+                Metric::string("State", "charging"),
+                Metric::double("Position/X", 12.5),
+                Metric::double("Position/Y", -3.0),
+                Metric::double("Battery", 0.4),
+            ],
+            ..Default::default()
+        };
+        let out = d.decode(&record(2, "spBv1.0/g/DBIRTH/f1/agv-1", &agv));
+        assert!(out.items.is_empty(), "not applied to the core");
+        assert!(out.heard.is_some(), "the source is live");
+        let v = status.vehicle("agv-1").expect("kept");
+        assert_eq!(
+            (v.state.as_deref(), v.x, v.y, v.battery, v.at, v.live),
+            (Some("charging"), Some(12.5), Some(-3.0), Some(0.4), 2_000_000, true)
+        );
+        let station = Payload {
+            timestamp: Some(4_000),
+            seq: Some(2),
+            metrics: vec![Metric::uint32("Buffer/Level", 7)],
+            ..Default::default()
+        };
+        d.decode(&record(3, "spBv1.0/g/DDATA/f1/m1", &station));
+        assert_eq!(status.buffer_level("m1"), Some(7));
+        let death = Payload { timestamp: Some(5_000), seq: Some(3), ..Default::default() };
+        d.decode(&record(4, "spBv1.0/g/DDEATH/f1/agv-1", &death));
+        assert!(!status.vehicle("agv-1").expect("kept").live);
+        let other = Payload { timestamp: Some(5_000), seq: Some(4), ..Default::default() };
+        d.decode(&record(5, "spBv1.0/g/DDATA/f1/agv-2", &other));
+        assert_eq!(status.rejected(Reject::UnknownDevice), 1, "not a vehicle of the scene");
+        assert_eq!(status.rejected(Reject::UnknownMetric), 0);
+    }
 }

@@ -223,7 +223,13 @@ impl Processor {
         let mut last_check = Instant::now();
         loop {
             match committed.recv_timeout(SILENCE_CHECK) {
-                Ok(batch) => {
+                Ok(mut batch) => {
+                    // Whatever else committed meanwhile goes along: one trip to the
+                    // simulation (and one durable decision) for all of it, so that the
+                    // processor keeps up however small the groups (bounded by IN_FLIGHT).
+                    while let Ok(more) = committed.try_recv() {
+                        batch.extend(more);
+                    }
                     if !self.process(batch) {
                         return;
                     }
