@@ -275,7 +275,15 @@ async fn an_independent_sparkplug_publisher_drives_the_twin() {
     assert!(source.live && source.kind == "mqtt", "{source:?}");
 
     // The station reported down is down; the one whose device died is stale, not down.
-    let frame = station_states(&mut client).await;
+    // (Readings apply at their plant time, a playout delay after they are sent: wait.)
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let frame = loop {
+        let frame = station_states(&mut client).await;
+        if frame.stations[4].sync == v1::SyncStatus::Stale as i32 || Instant::now() > deadline {
+            break frame;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(frame.stations[0].state, v1::StationStateKind::Down as i32, "saw is down: {frame:?}");
     assert_ne!(frame.stations[4].state, v1::StationStateKind::Down as i32, "inspection is stale, not down");
     assert_eq!(frame.stations[4].sync, v1::SyncStatus::Stale as i32, "inspection's device died: stale");
