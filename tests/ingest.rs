@@ -275,7 +275,15 @@ async fn an_independent_sparkplug_publisher_drives_the_twin() {
     assert!(source.live && source.kind == "mqtt", "{source:?}");
 
     // The station reported down is down; the one whose device died is stale, not down.
-    let frame = station_states(&mut client).await;
+    // (Readings apply at their plant time, a playout delay after they are sent: wait.)
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let frame = loop {
+        let frame = station_states(&mut client).await;
+        if frame.stations[4].sync == v1::SyncStatus::Stale as i32 || Instant::now() > deadline {
+            break frame;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(frame.stations[0].state, v1::StationStateKind::Down as i32, "saw is down: {frame:?}");
     assert_ne!(frame.stations[4].state, v1::StationStateKind::Down as i32, "inspection is stale, not down");
     assert_eq!(frame.stations[4].sync, v1::SyncStatus::Stale as i32, "inspection's device died: stale");
@@ -624,8 +632,10 @@ async fn sigkill_during_a_grpc_stream_loses_no_acknowledged_batch() {
 }
 
 /// Our own plant emulator end to end: `twin plant` (with a drift file that breaks the
-/// mill down, which the model never does) -> mosquitto -> `twin serve --mqtt`: the twin
-/// shows the mill down and live.
+/// mill down, which the model never does, and kills the drill's device for a while) ->
+/// mosquitto -> `twin serve --mqtt`: the twin shows the mill down and live, the drill
+/// stale (not down) after its DDEATH and live again after its DBIRTH, the plant's buffer
+/// levels next to its own, and its clock aligned with the plant's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twin_plant_through_the_broker_breaks_the_twins_mill_down() {
     let data = tempfile::tempdir().expect("data dir");
@@ -633,7 +643,7 @@ async fn twin_plant_through_the_broker_breaks_the_twins_mill_down() {
     let drift = data.path().join("drift.ron");
     std::fs::write(
         &drift,
-        r#"Drift(description: "the mill breaks down", stations: [], breakdowns: [(station: "mill", at: "2m", duration: "10h")], gateways: [])"#,
+        r#"Drift(description: "the mill breaks down", stations: [], breakdowns: [(station: "mill", at: "2m", duration: "10h")], gateways: [], devices: [(station: "drill", at: "4m", down_for: "30m")])"#,
     )
     .expect("drift file");
     let twin = Twin::mqtt(data.path(), group, &["--speed", "600", "--stale-after", "120"]);
@@ -653,13 +663,32 @@ async fn twin_plant_through_the_broker_breaks_the_twins_mill_down() {
         .expect("stream")
         .into_inner();
     let deadline = Instant::now() + Duration::from_secs(90);
+    // The drill: live, then stale (never down for it), then live again.
+    let mut drill_seen: Vec<i32> = Vec::new();
+    let mut mill_down = false;
     loop {
         let frame = next_frame(&mut stream).await;
         let mill = &frame.stations[1];
         if mill.state == v1::StationStateKind::Down as i32 && mill.sync == v1::SyncStatus::Live as i32 {
+            mill_down = true;
+        }
+        let drill = &frame.stations[2];
+        if drill.sync == v1::SyncStatus::Stale as i32 {
+            assert_ne!(drill.state, v1::StationStateKind::Down as i32, "stale is not down: {drill:?}");
+        }
+        if drill_seen.last() != Some(&drill.sync) {
+            drill_seen.push(drill.sync);
+        }
+        let (live, stale) = (v1::SyncStatus::Live as i32, v1::SyncStatus::Stale as i32);
+        let back = drill_seen.windows(3).any(|w| w == [live, stale, live]);
+        if mill_down && back {
             break;
         }
-        assert!(Instant::now() < deadline, "the twin's mill never went down: {mill:?}\n{}", twin.log());
+        assert!(
+            Instant::now() < deadline,
+            "mill down {mill_down}; drill sync went {drill_seen:?} (want live, stale, live)\n{}",
+            twin.log()
+        );
     }
     let _ = plant.kill();
     let _ = plant.wait();
@@ -673,6 +702,13 @@ async fn twin_plant_through_the_broker_breaks_the_twins_mill_down() {
         "our own plant speaks our vocabulary: {s:#?}\n{}",
         why.join("\n")
     );
+    assert_eq!(rejected(&s, "unknown_device"), 0, "every device of the plant is known: {s:#?}");
+    assert!(
+        s.observed_stations.iter().any(|o| o.station_id == "saw" && o.buffer_level.is_some()),
+        "the plant's buffer levels are shown: {s:#?}"
+    );
+    let clock = s.clock.clone().expect("clock");
+    assert!(!clock.waiting_for_plant && clock.anchor_source == format!("{group}/{NODE}"), "{clock:?}");
     let down = tlog::applied_commands(&read_log(data.path()).decisions)
         .into_iter()
         .any(|(_, c)| matches!(c, CoreCommand::BreakDown { ref station, .. } if station == "mill"));

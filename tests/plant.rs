@@ -329,3 +329,59 @@ async fn equal_runs_publish_equal_bytes() {
     assert!(runs[0].len() > 500);
     assert_eq!(runs[0], runs[1], "same scene, seed, epoch and drift: same messages");
 }
+
+/// A drift device outage: the drill's DDEATH at its time, nothing from the drill while
+/// it is dead, its DBIRTH (with current values) when it comes back, seq unbroken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_outage_publishes_its_death_and_its_rebirth() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let drift = dir.path().join("drill-device.ron");
+    std::fs::write(&drift, "Drift(devices: [(station: \"drill\", at: \"10m\", down_for: \"15m\")])\n")
+        .expect("write drift");
+    let group = "device-outage";
+    let mut observer = Observer::connect(broker().addr, group).await;
+    let mut plant = PlantProcess::start(
+        &training_line(),
+        group,
+        &["--speed", "max", "--until", "1h", "--batch", "1m", "--drift", drift.to_str().expect("utf-8")],
+    );
+    let all = observer.until(is(MessageKind::NDeath)).await;
+    assert!(plant.wait().await.success(), "{}", plant.log());
+    let drill: Vec<&Received> = all.iter().filter(|m| m.topic.device.as_deref() == Some("drill")).collect();
+    let kinds: Vec<MessageKind> = drill.iter().map(|m| m.topic.kind).collect();
+    let death = kinds.iter().position(|k| *k == MessageKind::DDeath).expect("a DDEATH for the drill");
+    assert_eq!(kinds.iter().filter(|k| **k == MessageKind::DDeath).count(), 1);
+    assert_eq!(kinds[death + 1], MessageKind::DBirth, "nothing between its death and its rebirth: {kinds:?}");
+    let ts = |m: &Received| m.payload.timestamp.expect("timestamp") - EPOCH;
+    assert_eq!(ts(drill[death]), 10 * 60_000, "dies at 10m");
+    assert_eq!(ts(drill[death + 1]), 25 * 60_000, "born again at 25m");
+    assert!(drill[death].payload.seq.is_some(), "a DDEATH carries seq");
+    let reborn = names(&drill[death + 1].payload);
+    assert!(reborn.contains(&vocab::PARTS_OUT) && reborn.contains(&vocab::STATE), "{reborn:?}");
+    // The other stations kept reporting, and seq runs on over all of it.
+    assert!(all.iter().any(|m| m.topic.device.as_deref() == Some("mill")
+        && m.topic.kind == MessageKind::DData
+        && (10 * 60_000..25 * 60_000).contains(&ts(m))));
+    let seqs: Vec<u64> = all[..all.len() - 1].iter().map(|m| m.payload.seq.expect("seq")).collect();
+    for (i, s) in seqs.iter().enumerate() {
+        assert_eq!(*s, i as u64 % 256, "message {i} ({})", all[i].raw_topic);
+    }
+}
+
+/// The twin knows the plant's AGV devices by the names the plant gives them.
+#[test]
+fn the_twin_knows_every_device_the_plant_publishes() {
+    let model = Arc::new(Model::load(&scene("demo-complex.ron")).expect("scene"));
+    let options = twin_plant::PlantOptions { group: "g".into(), epoch_ms: EPOCH };
+    let plant = twin_plant::Plant::new(Arc::clone(&model), 1, &twin_plant::Drift::none(), options);
+    let mut published: Vec<String> = (0..plant.node_ids().len())
+        .flat_map(|n| plant.device_ids(n).into_iter().map(str::to_owned).collect::<Vec<_>>())
+        .collect();
+    let mut known: Vec<String> = model.stations.iter().map(|s| s.id.clone()).collect();
+    let vehicles = twin_server::ingest::decode::vehicle_ids(&model);
+    assert!(!vehicles.is_empty(), "the demo complex has AGVs");
+    known.extend(vehicles);
+    published.sort();
+    known.sort();
+    assert_eq!(published, known);
+}

@@ -1,6 +1,8 @@
 //! `twin watch`: a headless operator's view of a live twin: every few seconds the ingest
-//! counters, which telemetry sources are live or stale, and the open deviation alarms
-//! (GetIngestStatus + ListAlarms; a viewer token is enough).
+//! counters, the clock alignment and acknowledgement latency, which telemetry sources
+//! are live or stale, the plant's buffer levels next to the model's, the plant's AGVs,
+//! and the open deviation alarms (GetIngestStatus, ListAlarms, GetLayout and one state
+//! frame; a viewer token is enough).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -72,6 +74,25 @@ async fn report(client: &mut Client) -> Result<()> {
             source.stations.len()
         );
     }
+    if let Some(line) = clock_line(&status) {
+        println!("  {line}");
+    }
+    if !status.observed_stations.is_empty() {
+        let model = model_queues(client).await.unwrap_or_default();
+        let cells: Vec<String> = status
+            .observed_stations
+            .iter()
+            .filter_map(|o| {
+                let plant = o.buffer_level?;
+                let model = model.get(&o.station_id).map_or("?".to_owned(), |q| q.to_string());
+                Some(format!("{} {plant}/{model}", o.station_id))
+            })
+            .collect();
+        println!("  buffers plant/model: {}", cells.join(", "));
+    }
+    for v in &status.observed_vehicles {
+        println!("  {}", vehicle_line(v));
+    }
     println!("  alarms: {} open, {} raised since the run started", alarms.alarms.len(), alarms.raised);
     for alarm in &alarms.alarms {
         println!("    {}", alarm_line(alarm));
@@ -94,6 +115,54 @@ fn ingest_line(s: &v1::GetIngestStatusResponse) -> String {
         s.rebirths_requested,
         s.late,
         if s.mqtt_connected { "connected" } else { "not connected" },
+    )
+}
+
+/// The model's queue length per station id (one full state frame).
+async fn model_queues(client: &mut Client) -> Option<std::collections::BTreeMap<String, u32>> {
+    let layout = client.get_layout(v1::GetLayoutRequest {}).await.ok()?.into_inner().layout?;
+    let mut stream = client
+        .stream_state(v1::StreamStateRequest { rate_hz: 10, full_frames_only: true })
+        .await
+        .ok()?
+        .into_inner();
+    let frame = tokio::time::timeout(Duration::from_secs(5), stream.message()).await.ok()?.ok()??;
+    Some(
+        frame
+            .stations
+            .iter()
+            .filter_map(|s| Some((layout.stations.get(s.index as usize)?.id.clone(), s.queue_length)))
+            .collect(),
+    )
+}
+
+/// Clock alignment and acknowledgement latency.
+fn clock_line(s: &v1::GetIngestStatusResponse) -> Option<String> {
+    let clock = match &s.clock {
+        Some(c) if c.waiting_for_plant => "clock: waiting for the plant's first NBIRTH".to_owned(),
+        Some(c) if !c.anchor_source.is_empty() => format!(
+            "clock: aligned with {} at plant time {}",
+            c.anchor_source,
+            clock(c.anchored_at_us.unwrap_or(0))
+        ),
+        _ => "clock: not aligned (the twin's own)".to_owned(),
+    };
+    let acks = s.ack_latency.as_ref().filter(|l| l.messages > 0).map_or(String::new(), |l| {
+        format!("; ack latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms", l.p50_ms, l.p99_ms, l.max_ms)
+    });
+    Some(format!("{clock}; held {}, ahead {}{acks}", s.held, s.ahead))
+}
+
+fn vehicle_line(v: &v1::IngestObservedVehicle) -> String {
+    let num = |x: Option<f64>| x.map_or("?".to_owned(), |x| format!("{x:.1}"));
+    format!(
+        "vehicle {:<14} {:<5} {:<18} at ({}, {}) m, battery {}",
+        v.vehicle_id,
+        if v.live { "live" } else { "STALE" },
+        v.state.as_deref().unwrap_or("?"),
+        num(v.x),
+        num(v.y),
+        v.battery.map_or("?".to_owned(), |b| format!("{:.0}%", b * 100.0)),
     )
 }
 

@@ -21,6 +21,10 @@
 //!     // NBIRTH and DBIRTHs. What happened in between is not reported (counters in the
 //!     // births are cumulative, so they catch up).
 //!     gateways: [(factory: "bat", at: "3h", down_for: "10m")],
+//!     // Devices (one station's data source) that die while their gateway lives: at `at`
+//!     // the edge node publishes the station's DDEATH and stops reporting it; after
+//!     // `down_for` it publishes a fresh DBIRTH (cumulative counters catch up).
+//!     devices: [(station: "bat_cal", at: "4h", down_for: "5m")],
 //! )
 //! ```
 //!
@@ -51,6 +55,9 @@ pub struct DriftFile {
     /// Edge node outages.
     #[serde(default)]
     pub gateways: Vec<GatewayDrift>,
+    /// Device (station data source) outages.
+    #[serde(default)]
+    pub devices: Vec<DeviceDrift>,
 }
 
 /// How one station differs from the model.
@@ -88,6 +95,18 @@ pub struct BreakdownDrift {
 pub struct GatewayDrift {
     /// Factory id, i.e. the edge node id (`site` for stations without a factory).
     pub factory: String,
+    /// Plant time it dies (takes effect at the first publishing batch at or after it).
+    pub at: Duration,
+    /// How long it stays dead; > 0.
+    pub down_for: Duration,
+}
+
+/// A device outage: one station's data source dies (DDEATH) while its edge node lives.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceDrift {
+    /// Station id in the scene (its device id).
+    pub station: String,
     /// Plant time it dies (takes effect at the first publishing batch at or after it).
     pub at: Duration,
     /// How long it stays dead; > 0.
@@ -173,6 +192,18 @@ impl Drift {
         let mut out: Vec<_> =
             self.file.breakdowns.iter().map(|b| (b.at.0, b.station.clone(), b.duration.0)).collect();
         out.sort_by_key(|b| b.0);
+        out
+    }
+
+    /// Device outages as `(from, until, station)`, in time order.
+    pub fn device_outages(&self) -> Vec<(Micros, Micros, String)> {
+        let mut out: Vec<_> = self
+            .file
+            .devices
+            .iter()
+            .map(|d| (d.at.0, d.at.0.saturating_add(d.down_for.0), d.station.clone()))
+            .collect();
+        out.sort_by_key(|d| d.0);
         out
     }
 
@@ -341,6 +372,33 @@ fn validate(file: &DriftFile, source: &Source, scene: &Scene) -> Vec<SceneError>
                 format!("gateways[{i}].at"),
                 &["gateways", &q, "at"],
                 format!("outage of `{}` overlaps or touches another one of the same gateway", g.factory),
+            );
+        }
+        list.push((from, to));
+    }
+
+    let mut device_windows: BTreeMap<&str, Vec<(Micros, Micros)>> = BTreeMap::new();
+    for (i, d) in file.devices.iter().enumerate() {
+        let q = format!("\"{}\"", d.station);
+        if !stations.contains_key(d.station.as_str()) {
+            push(format!("devices[{i}].station"), &["devices", &q], known(&d.station));
+            continue;
+        }
+        if d.down_for.0 == 0 {
+            push(
+                format!("devices[{i}].down_for"),
+                &["devices", &q, "down_for"],
+                "down_for must be greater than zero".into(),
+            );
+            continue;
+        }
+        let (from, to) = (d.at.0, d.at.0.saturating_add(d.down_for.0));
+        let list = device_windows.entry(d.station.as_str()).or_default();
+        if list.iter().any(|&(a, b)| from <= b && a <= to) {
+            push(
+                format!("devices[{i}].at"),
+                &["devices", &q, "at"],
+                format!("outage of device `{}` overlaps or touches another one of it", d.station),
             );
         }
         list.push((from, to));

@@ -96,6 +96,10 @@ struct Device {
     id: String,
     kind: DeviceKind,
     last: Option<Sample>,
+    /// In a drift device outage until this plant time (DDEATH published, no data).
+    dead_until: Option<Micros>,
+    /// Device outages `(from, until)` not yet begun, in time order.
+    outages: VecDeque<(Micros, Micros)>,
 }
 
 /// Why a node is not publishing.
@@ -212,6 +216,8 @@ impl Plant {
                 id: s.id.clone(),
                 kind: DeviceKind::Station(i as StationIdx),
                 last: None,
+                dead_until: None,
+                outages: VecDeque::new(),
             });
         }
         let mut per_fleet = vec![0u32; model.fleets.len()];
@@ -221,7 +227,19 @@ impl Plant {
             per_fleet[v.fleet as usize] += 1;
             let n = node_of(fleet.factory, &mut nodes);
             let id = format!("{}-{}", fleet.id, per_fleet[v.fleet as usize]);
-            nodes[n].devices.push(Device { id, kind: DeviceKind::Vehicle(i), last: None });
+            nodes[n].devices.push(Device {
+                id,
+                kind: DeviceKind::Vehicle(i),
+                last: None,
+                dead_until: None,
+                outages: VecDeque::new(),
+            });
+        }
+        for (from, until, station) in drift.device_outages() {
+            if let Some(s) = model.station(&station) {
+                let (n, d) = station_device[s as usize];
+                nodes[n].devices[d].outages.push_back((from, until));
+            }
         }
         for (from, until, factory) in drift.outages() {
             if let Some(n) = nodes.iter_mut().find(|n| n.id == factory) {
@@ -337,35 +355,43 @@ impl Plant {
         self.counts.births += 1;
         let views = self.views();
         for d in 0..self.nodes[node].devices.len() {
-            let sample = self.sample(self.nodes[node].devices[d].kind, &views);
-            let mut metrics = sample_metrics(&sample, None, now);
-            if let Sample::Station(_) = sample {
-                // Declared in the birth, valueless until a cycle completes.
-                for (name, dt) in
-                    [(vocab::CYCLE_DURATION, datatype::UINT64), (vocab::CYCLE_PRODUCT, datatype::STRING)]
-                {
-                    metrics.push(Metric {
-                        name: Some(name.to_owned()),
-                        datatype: Some(dt),
-                        is_null: Some(true),
-                        timestamp: Some(now),
-                        ..Default::default()
-                    });
-                }
+            if self.nodes[node].devices[d].dead_until.is_some() {
+                continue;
             }
-            self.nodes[node].devices[d].last = Some(sample);
-            let seq = self.next_seq(node);
-            let device = self.nodes[node].devices[d].id.clone();
-            let topic = self.topic(node, MessageKind::DBirth, Some(&device));
-            out.push(Output::Publish {
-                node,
-                message: Message {
-                    topic,
-                    payload: Payload { timestamp: Some(now), seq: Some(seq), metrics, ..Default::default() },
-                },
-            });
-            self.counts.births += 1;
+            self.device_birth(node, d, &views, now, out);
         }
+    }
+
+    /// A device's DBIRTH with its current values.
+    fn device_birth(&mut self, node: usize, d: usize, views: &Views, now: u64, out: &mut Vec<Output>) {
+        let sample = self.sample(self.nodes[node].devices[d].kind, views);
+        let mut metrics = sample_metrics(&sample, None, now);
+        if let Sample::Station(_) = sample {
+            // Declared in the birth, valueless until a cycle completes.
+            for (name, dt) in
+                [(vocab::CYCLE_DURATION, datatype::UINT64), (vocab::CYCLE_PRODUCT, datatype::STRING)]
+            {
+                metrics.push(Metric {
+                    name: Some(name.to_owned()),
+                    datatype: Some(dt),
+                    is_null: Some(true),
+                    timestamp: Some(now),
+                    ..Default::default()
+                });
+            }
+        }
+        self.nodes[node].devices[d].last = Some(sample);
+        let seq = self.next_seq(node);
+        let device = self.nodes[node].devices[d].id.clone();
+        let topic = self.topic(node, MessageKind::DBirth, Some(&device));
+        out.push(Output::Publish {
+            node,
+            message: Message {
+                topic,
+                payload: Payload { timestamp: Some(now), seq: Some(seq), metrics, ..Default::default() },
+            },
+        });
+        self.counts.births += 1;
     }
 
     /// The current views, read once per batch.
@@ -430,6 +456,10 @@ impl Plant {
                 continue;
             }
             for (d, cycles) in node_cycles.iter().enumerate() {
+                if self.nodes[node].devices[d].dead_until.is_some() {
+                    self.counts.cycles_lost += cycles.len() as u64;
+                    continue;
+                }
                 let sample = self.sample(self.nodes[node].devices[d].kind, &views);
                 let mut metrics = Vec::new();
                 for c in cycles {
@@ -462,8 +492,44 @@ impl Plant {
                 self.counts.data += 1;
             }
         }
+        self.device_outages_due(to, &views, &mut out);
         self.outages_due(to, &mut out);
         out
+    }
+
+    /// Devices whose drift outage ends by `to` publish a DBIRTH (when their node is
+    /// online; otherwise the node's next births include them); those whose outage began
+    /// publish a DDEATH and go quiet.
+    fn device_outages_due(&mut self, to: Micros, views: &Views, out: &mut Vec<Output>) {
+        let now = self.ms(self.now());
+        for node in 0..self.nodes.len() {
+            for d in 0..self.nodes[node].devices.len() {
+                let online = self.nodes[node].offline.is_none();
+                let device = &mut self.nodes[node].devices[d];
+                if device.dead_until.is_some_and(|until| until <= to) {
+                    device.dead_until = None;
+                    if online {
+                        self.device_birth(node, d, views, now, out);
+                    }
+                }
+                let device = &mut self.nodes[node].devices[d];
+                if device.outages.front().is_some_and(|&(from, _)| from <= to) {
+                    let (_, until) = device.outages.pop_front().expect("checked");
+                    if device.dead_until.is_some() || until <= to {
+                        continue;
+                    }
+                    device.dead_until = Some(until);
+                    if online {
+                        let id = device.id.clone();
+                        let seq = self.next_seq(node);
+                        let topic = self.topic(node, MessageKind::DDeath, Some(&id));
+                        let payload = Payload { timestamp: Some(now), seq: Some(seq), ..Default::default() };
+                        out.push(Output::Publish { node, message: Message { topic, payload } });
+                        self.counts.deaths += 1;
+                    }
+                }
+            }
+        }
     }
 
     /// Gateways whose outage ends by `to` come back; those whose outage began die.

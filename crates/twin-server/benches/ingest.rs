@@ -1,24 +1,53 @@
-//! Durable ingest benchmark: S gRPC `Ingest` streams push batches of B cycle observations
-//! into an in-process twin on a real port, with the telemetry log on disk (fsync'd group
-//! commits, `Durability::Immediate`). Prints messages/s acknowledged (= durably
-//! committed), the acknowledgement latency per message (send of its batch -> its
-//! IngestAck; p50/p99/max), and how long the simulation took to apply everything.
+//! Durable ingest benchmark: an in-process twin on a real port with its telemetry log on
+//! disk (fsync'd group commits, `Durability::Immediate`), fed the way real sources feed
+//! it, three times over (a fresh twin and log each time):
 //!
-//! `cargo bench -p twin-server --bench ingest -- [MESSAGES] [STREAMS] [BATCH] [WINDOW] [DIR]`
-//! (defaults 500000, 4, 500, 4: each stream keeps up to WINDOW batches unacknowledged;
-//! DIR: where the log goes, default a temporary folder under target/).
+//! 1. gRPC, open loop: STREAMS `Ingest` streams send a batch of BATCH cycle observations
+//!    on a fixed schedule, RATE messages/s in all, whatever the acks do (a gateway does
+//!    not slow down because the twin is slow). Latency per message: the batch's
+//!    scheduled send time -> its IngestAck (so a late send counts against the twin too).
+//! 2. gRPC, closed loop at saturation: each stream keeps WINDOW batches of 500 in flight,
+//!    as fast as acks come back. Shows the most the log takes; its latency is the
+//!    window's queueing (Little's law), not what a paced source sees.
+//! 3. MQTT, open loop through Debian's mosquitto (started here on a free port): one
+//!    Sparkplug B edge node publishes NBIRTH, DBIRTHs, then DDATA (one Cycle/Duration
+//!    each) at RATE messages/s with QoS 1, which the twin receives with manual acks.
+//!    Two latencies per message: publish -> the broker's PUBACK (what the publisher sees;
+//!    MQTT has no end-to-end ack), and publish -> durably committed by the twin (the
+//!    twin's PUBACK is sent then): the bench polls GetIngestStatus.committed every
+//!    ~0.5 ms, and messages commit in publish order, so message k is committed at the
+//!    first poll that counts k (an upper bound, to within a poll).
+//!
+//! Each phase also prints the twin's own figure (GetIngestStatus.ack_latency: arrival at
+//! the twin -> acknowledgement released) and how long the simulation took to apply
+//! everything.
+//!
+//! `cargo bench -p twin-server --bench ingest -- [RATE] [SECONDS] [STREAMS] [BATCH] [WINDOW] [DIR]`
+//! (defaults 50000, 5, 4, 100, 4; DIR: where the logs go, default a temporary folder
+//! under target/). Phase 3 is skipped when /usr/sbin/mosquitto (or `$MOSQUITTO`) is
+//! missing; `TWIN_ROOT` points at the workspace when the bench runs from elsewhere.
 
-use std::path::PathBuf;
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
-use tonic::transport::Endpoint;
+use prost::Message as _;
+use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
+use tokio::sync::{Mutex, mpsc};
+use tonic::transport::{Channel, Endpoint};
+use twin_proto::sparkplug::{MessageKind, Metric, Payload, Topic, vocab};
 use twin_proto::v1;
 use twin_proto::v1::twin_service_client::TwinServiceClient;
-use twin_server::{Config, IngestConfig, Speed, TwinServer};
+use twin_server::{Config, IngestConfig, MqttConfig, Speed, TwinServer};
 
 const STATIONS: [&str; 5] = ["saw", "mill", "drill", "assembly", "inspection"];
+/// Debian's broker; `MOSQUITTO=/path` uses another binary.
+const MOSQUITTO: &str = "/usr/sbin/mosquitto";
+
+fn mosquitto_binary() -> PathBuf {
+    std::env::var_os("MOSQUITTO").map_or_else(|| PathBuf::from(MOSQUITTO), PathBuf::from)
+}
 
 fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
@@ -29,6 +58,97 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 
 fn arg<T: std::str::FromStr>(args: &[String], i: usize, default: T) -> T {
     args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default)
+}
+
+/// One message: when it was sent (s after the phase's start) and its latency (s).
+type Sample = (f64, f64);
+
+/// Prints `what`: count, throughput over `elapsed`, p50/p99/max of the latencies, the
+/// same after the first second (start-up: connections, the log's first pages), and when
+/// the worst one was sent.
+fn print_latency(what: &str, samples: Vec<Sample>, elapsed: f64) {
+    let stats = |mut l: Vec<f64>| {
+        l.sort_by(f64::total_cmp);
+        (percentile(&l, 0.5) * 1e3, percentile(&l, 0.99) * 1e3, l.last().copied().unwrap_or(f64::NAN) * 1e3)
+    };
+    let worst = samples.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1)).unwrap_or((f64::NAN, f64::NAN));
+    let (p50, p99, max) = stats(samples.iter().map(|s| s.1).collect());
+    let (q50, q99, qmax) = stats(samples.iter().filter(|s| s.0 >= 1.0).map(|s| s.1).collect());
+    println!(
+        "  {what}: {} messages in {elapsed:.2} s = {:.0} messages/s; latency p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms (the worst sent at {:.2} s); after the first second: p50 {q50:.2} ms, p99 {q99:.2} ms, max {qmax:.2} ms",
+        samples.len(),
+        samples.len() as f64 / elapsed,
+        worst.0,
+    );
+}
+
+/// A twin serving on a free port with its log in `dir`.
+struct Twin {
+    channel: Channel,
+    stop: tokio::sync::oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<Result<(), twin_server::ServeError>>,
+    dir: PathBuf,
+}
+
+impl Twin {
+    async fn start(root: &Path, dir: PathBuf, mqtt: Option<String>) -> Twin {
+        let mut ingest = IngestConfig::new(&dir);
+        ingest.mqtt = mqtt.map(|url| MqttConfig { url, client_id: "twin-bench".into() });
+        let config = Config {
+            scenes_dir: root.join("scenes"),
+            speed: Speed::Paced(1.0),
+            ingest: Some(ingest),
+            ..Config::new(root.join("scenes/training-line.ron"))
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = TwinServer::new(config).expect("server");
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(server.serve(listener, async move {
+            let _ = stop_rx.await;
+        }));
+        let channel =
+            Endpoint::from_shared(format!("http://{addr}")).expect("url").connect().await.expect("connect");
+        Twin { channel, stop, serving, dir }
+    }
+
+    fn client(&self) -> TwinServiceClient<Channel> {
+        TwinServiceClient::new(self.channel.clone()).max_decoding_message_size(64 << 20)
+    }
+
+    async fn status(&self) -> v1::GetIngestStatusResponse {
+        self.client().get_ingest_status(v1::GetIngestStatusRequest {}).await.expect("status").into_inner()
+    }
+
+    /// Prints the twin's own latency figure, waits until everything committed is
+    /// applied, prints the log size, and stops the twin.
+    async fn finish(self, started: Instant, committed: u64) {
+        let s = self.status().await;
+        if let Some(l) = &s.ack_latency {
+            println!(
+                "  twin's own figure (arrival -> ack released): {} messages, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                l.messages, l.p50_ms, l.p99_ms, l.max_ms
+            );
+        }
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            let s = self.status().await;
+            if s.applied >= committed || Instant::now() > deadline {
+                println!(
+                    "  applied {} to the simulation {:.2} s after the first send",
+                    s.applied,
+                    started.elapsed().as_secs_f64()
+                );
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let bytes =
+            std::fs::metadata(self.dir.join(twin_server::ingest::log::FILE_NAME)).map_or(0, |m| m.len());
+        println!("  telemetry log: {:.1} MB", bytes as f64 / 1e6);
+        let _ = self.stop.send(());
+        let _ = self.serving.await;
+    }
 }
 
 fn batch(source: &str, epoch: u64, first: u64, n: u64) -> v1::IngestBatch {
@@ -50,131 +170,334 @@ fn batch(source: &str, epoch: u64, first: u64, n: u64) -> v1::IngestBatch {
     }
 }
 
-/// One stream: returns the latency of every batch (seconds) and the messages acked.
-async fn stream(
-    mut client: TwinServiceClient<tonic::transport::Channel>,
+/// How one stream sends: on a schedule (open loop) or as acks allow (closed loop).
+#[derive(Clone, Copy)]
+enum Pace {
+    Every(Duration),
+    Window(usize),
+}
+
+/// One gRPC stream of `messages` in batches of `size`; returns each batch's latency (s).
+async fn grpc_stream(
+    mut client: TwinServiceClient<Channel>,
     source: String,
     epoch: u64,
     messages: u64,
     size: u64,
-    window: usize,
-) -> (Vec<f64>, u64) {
-    let (tx, rx) = mpsc::channel::<v1::IngestBatch>(window);
+    pace: Pace,
+    start: Instant,
+) -> Vec<Sample> {
+    let (tx, rx) = mpsc::channel::<v1::IngestBatch>(1024);
     let mut acks =
         client.ingest(tokio_stream::wrappers::ReceiverStream::new(rx)).await.expect("Ingest").into_inner();
     let (sent_tx, mut sent_rx) = mpsc::unbounded_channel::<Instant>();
+    let window = match pace {
+        Pace::Window(w) => w,
+        Pace::Every(_) => 1 << 20,
+    };
     let permits = Arc::new(tokio::sync::Semaphore::new(window));
     let sender_permits = Arc::clone(&permits);
     let sender = tokio::spawn(async move {
-        let mut next = 1;
+        let (mut next, mut k) = (1, 0u32);
         while next <= messages {
             let n = size.min(messages - next + 1);
-            sender_permits.acquire().await.expect("permits").forget();
-            let b = batch(&source, epoch, next, n);
-            let _ = sent_tx.send(Instant::now());
-            if tx.send(b).await.is_err() {
+            let due = match pace {
+                Pace::Every(every) => {
+                    let due = start + every * k;
+                    tokio::time::sleep_until(due.into()).await;
+                    due
+                }
+                Pace::Window(_) => {
+                    sender_permits.acquire().await.expect("permits").forget();
+                    Instant::now()
+                }
+            };
+            let _ = sent_tx.send(due);
+            if tx.send(batch(&source, epoch, next, n)).await.is_err() {
                 break;
             }
             next += n;
+            k += 1;
         }
     });
     let mut latencies = Vec::new();
-    let mut acked = 0;
     while let Ok(Some(ack)) = acks.message().await {
         let sent = sent_rx.recv().await.expect("a sent batch per ack");
-        latencies.push(sent.elapsed().as_secs_f64());
-        acked = ack.committed_sequence;
+        let sample = (sent.saturating_duration_since(start).as_secs_f64(), sent.elapsed().as_secs_f64());
+        latencies.extend(std::iter::repeat_n(sample, ack.accepted as usize));
         permits.add_permits(1);
-        if acked >= messages {
+        if ack.committed_sequence >= messages {
             break;
         }
     }
     sender.abort();
-    (latencies, acked)
+    latencies
+}
+
+async fn grpc_phase(
+    twin: &Twin,
+    streams: u64,
+    per_stream: u64,
+    size: u64,
+    pace: Pace,
+) -> (Vec<Sample>, f64, Instant) {
+    let epoch = twin_server::audit::now_unix_ms();
+    let start = Instant::now() + Duration::from_millis(20);
+    let tasks: Vec<_> = (0..streams)
+        .map(|i| {
+            // Streams spread over the schedule instead of sending at the same instant.
+            let offset = match pace {
+                Pace::Every(every) => every * i as u32 / streams as u32,
+                Pace::Window(_) => Duration::ZERO,
+            };
+            tokio::spawn(grpc_stream(
+                twin.client(),
+                format!("bench-{i}"),
+                epoch,
+                per_stream,
+                size,
+                pace,
+                start + offset,
+            ))
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.expect("stream task"));
+    }
+    (latencies, start.elapsed().as_secs_f64(), start)
+}
+
+/// Starts mosquitto on a free port for QoS 1 at high rates (many messages in flight to
+/// the twin, a deep queue); returns the child and its URL.
+fn mosquitto(dir: &Path) -> Option<(std::process::Child, String)> {
+    let binary = mosquitto_binary();
+    if !binary.exists() {
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\n\
+             max_inflight_messages 10000\nmax_queued_messages 1000000\n"
+        ),
+    )
+    .ok()?;
+    let child = std::process::Command::new(binary)
+        .arg("-c")
+        .arg(&conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some((child, format!("mqtt://127.0.0.1:{port}")))
+}
+
+/// The Sparkplug messages of one edge node `hall`: NBIRTH, a DBIRTH per station, then
+/// `n` DDATA with one cycle each.
+fn sparkplug(group: &str, epoch: u64, n: u64) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut seq = 0;
+    let nbirth = Payload {
+        timestamp: Some(epoch),
+        seq: Some(0),
+        metrics: vec![Metric::uint64(vocab::BD_SEQ, 0), Metric::uint64(vocab::PLANT_EPOCH, epoch)],
+        ..Default::default()
+    };
+    out.push((Topic::node(group, MessageKind::NBirth, "hall").to_string(), nbirth.encode_to_vec()));
+    for s in STATIONS {
+        seq = vocab::next_seq(seq);
+        let p = Payload {
+            timestamp: Some(epoch),
+            seq: Some(seq),
+            metrics: vec![Metric::string(vocab::STATE, vocab::STATE_BUSY)],
+            ..Default::default()
+        };
+        out.push((Topic::device(group, MessageKind::DBirth, "hall", s).to_string(), p.encode_to_vec()));
+    }
+    for i in 0..n {
+        seq = vocab::next_seq(seq);
+        let p = Payload {
+            timestamp: Some(epoch + i / 50),
+            seq: Some(seq),
+            metrics: vec![Metric::uint64(vocab::CYCLE_DURATION, 60_000_000 + i % 1000)],
+            ..Default::default()
+        };
+        let station = STATIONS[(i % 5) as usize];
+        out.push((Topic::device(group, MessageKind::DData, "hall", station).to_string(), p.encode_to_vec()));
+    }
+    out
+}
+
+/// Publishes `messages` on schedule (`every` apart); returns (publish -> broker PUBACK
+/// latencies, publish -> committed latencies, elapsed s, start).
+async fn mqtt_phase(
+    twin: &Twin,
+    url: &str,
+    rate: f64,
+    messages: Vec<(String, Vec<u8>)>,
+) -> (Vec<Sample>, Vec<Sample>, f64) {
+    let (host, port) = twin_server::ingest::mqtt::parse_url(url).expect("url");
+    let mut options = MqttOptions::new("bench-edge-node", host, port);
+    options
+        .set_keep_alive(Duration::from_secs(30))
+        .set_inflight(u16::MAX)
+        .set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut eventloop) = AsyncClient::new(options, 100_000);
+    let total = messages.len();
+    let every = Duration::from_secs_f64(1.0 / rate);
+    // Publish times in order; the event loop pairs them with packet ids.
+    let scheduled: Arc<Mutex<VecDeque<Instant>>> = Arc::default();
+    let publish_times: Arc<std::sync::Mutex<Vec<Instant>>> = Arc::default();
+    let broker_latencies: Arc<Mutex<Vec<(Instant, f64)>>> = Arc::default();
+    let (connected_tx, connected_rx) = tokio::sync::oneshot::channel();
+    let poller = {
+        let scheduled = Arc::clone(&scheduled);
+        let broker_latencies = Arc::clone(&broker_latencies);
+        tokio::spawn(async move {
+            let mut connected = Some(connected_tx);
+            let mut by_pkid: BTreeMap<u16, Instant> = BTreeMap::new();
+            let mut acked = 0;
+            while acked < total {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        if let Some(c) = connected.take() {
+                            let _ = c.send(());
+                        }
+                    }
+                    Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
+                        if let Some(t) = scheduled.lock().await.pop_front() {
+                            by_pkid.insert(pkid, t);
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::PubAck(ack))) => {
+                        if let Some(t) = by_pkid.remove(&ack.pkid) {
+                            broker_latencies.lock().await.push((t, t.elapsed().as_secs_f64()));
+                            acked += 1;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => panic!("bench publisher: {e}"),
+                }
+            }
+        })
+    };
+    connected_rx.await.expect("publisher connected");
+    let committed_before = twin.status().await.committed;
+    let start = Instant::now() + Duration::from_millis(20);
+    let publisher = {
+        let scheduled = Arc::clone(&scheduled);
+        let publish_times = Arc::clone(&publish_times);
+        tokio::spawn(async move {
+            for (k, (topic, payload)) in messages.into_iter().enumerate() {
+                let due = start + every.mul_f64(k as f64);
+                tokio::time::sleep_until(due.into()).await;
+                scheduled.lock().await.push_back(due);
+                publish_times.lock().expect("times").push(due);
+                client.publish(topic, QoS::AtLeastOnce, false, payload).await.expect("publish");
+            }
+        })
+    };
+    // Committed count -> the first instant it was seen.
+    let mut committed_at: Vec<Instant> = Vec::with_capacity(total);
+    let mut status = twin.client();
+    while committed_at.len() < total {
+        let c = status
+            .get_ingest_status(v1::GetIngestStatusRequest {})
+            .await
+            .expect("status")
+            .into_inner()
+            .committed;
+        let now = Instant::now();
+        while (committed_at.len() as u64) < c.saturating_sub(committed_before).min(total as u64) {
+            committed_at.push(now);
+        }
+        if start.elapsed() > Duration::from_secs(600) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_micros(500)).await;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    publisher.await.expect("publisher");
+    poller.await.expect("poller");
+    let times = publish_times.lock().expect("times").clone();
+    let offset = |t: &Instant| t.saturating_duration_since(start).as_secs_f64();
+    let durable: Vec<Sample> = times
+        .iter()
+        .zip(&committed_at)
+        .map(|(p, c)| (offset(p), c.saturating_duration_since(*p).as_secs_f64()))
+        .collect();
+    let broker = broker_latencies.lock().await.iter().map(|(t, l)| (offset(t), *l)).collect();
+    (broker, durable, elapsed)
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
-    let messages: u64 = arg(&args, 0, 500_000);
-    let streams: u64 = arg(&args, 1, 4);
-    let size: u64 = arg(&args, 2, 500);
-    let window: usize = arg(&args, 3, 4);
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let rate: f64 = arg(&args, 0, 50_000.0);
+    let seconds: f64 = arg(&args, 1, 5.0);
+    let streams: u64 = arg(&args, 2, 4);
+    let size: u64 = arg(&args, 3, 100);
+    let window: usize = arg(&args, 4, 4);
+    // TWIN_ROOT: the workspace root (for a copy of the bench run elsewhere).
+    let root = std::env::var_os("TWIN_ROOT")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."), PathBuf::from);
     let tmp = tempfile::Builder::new()
         .prefix("ingest-bench-")
-        .tempdir_in(args.get(4).map_or_else(|| root.join("target"), PathBuf::from))
+        .tempdir_in(args.get(5).map_or_else(|| root.join("target"), PathBuf::from))
         .expect("temp dir");
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async move {
-        let config = Config {
-            scenes_dir: root.join("scenes"),
-            speed: Speed::Paced(1.0),
-            ingest: Some(IngestConfig::new(tmp.path())),
-            ..Config::new(root.join("scenes/training-line.ron"))
+        let total = (rate * seconds) as u64;
+        let per_stream = total / streams;
+        let every = Duration::from_secs_f64(size as f64 * streams as f64 / rate);
+        println!("durable ingest, log on {} (fsync'd group commits)", tmp.path().display());
+
+        println!(
+            "1. gRPC open loop: {streams} streams x {per_stream} messages, a batch of {size} every {:.1} ms each ({rate:.0} messages/s offered)",
+            every.as_secs_f64() * 1e3
+        );
+        let twin = Twin::start(&root, tmp.path().join("grpc-open"), None).await;
+        let (latencies, elapsed, started) = grpc_phase(&twin, streams, per_stream, size, Pace::Every(every)).await;
+        let n = latencies.len() as u64;
+        print_latency("batch scheduled -> IngestAck", latencies, elapsed);
+        twin.finish(started, n).await;
+
+        let sat = 500_000u64.max(total);
+        println!("2. gRPC closed loop (saturation): {streams} streams x {} messages, batches of 500, {window} in flight each", sat / streams);
+        let twin = Twin::start(&root, tmp.path().join("grpc-closed"), None).await;
+        let (latencies, elapsed, started) = grpc_phase(&twin, streams, sat / streams, 500, Pace::Window(window)).await;
+        let n = latencies.len() as u64;
+        print_latency("batch sent -> IngestAck", latencies, elapsed);
+        twin.finish(started, n).await;
+
+        let Some((mut broker, url)) = mosquitto(tmp.path()) else {
+            println!("3. MQTT: skipped (no mosquitto at {}; scripts/system-deps.sh --mqtt installs it)", mosquitto_binary().display());
+            return;
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let server = TwinServer::new(config).expect("server");
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let serving = tokio::spawn(server.serve(listener, async move {
-            let _ = stop_rx.await;
-        }));
-        let channel = Endpoint::from_shared(format!("http://{addr}")).expect("url").connect().await.expect("connect");
+        println!("3. MQTT open loop through mosquitto ({url}): one edge node, {total} DDATA at {rate:.0} messages/s, QoS 1");
+        let twin = Twin::start(&root, tmp.path().join("mqtt"), Some(url.clone())).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !twin.status().await.mqtt_connected {
+            assert!(Instant::now() < deadline, "the twin did not connect to mosquitto");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let epoch = twin_server::audit::now_unix_ms();
-        let per_stream = messages / streams;
-        println!(
-            "durable ingest: {streams} gRPC streams x {per_stream} messages in batches of {size}, \
-             {window} batches in flight per stream, log in {}",
-            tmp.path().display()
-        );
+        let messages = sparkplug(twin_proto::sparkplug::vocab::DEFAULT_GROUP, epoch, total);
         let started = Instant::now();
-        let tasks: Vec<_> = (0..streams)
-            .map(|i| {
-                let client = TwinServiceClient::new(channel.clone()).max_decoding_message_size(64 << 20);
-                tokio::spawn(stream(client, format!("bench-{i}"), epoch, per_stream, size, window))
-            })
-            .collect();
-        let mut latencies = Vec::new();
-        let mut acked = 0;
-        for t in tasks {
-            let (l, a) = t.await.expect("stream task");
-            // Every message of a batch waits as long as its batch.
-            for x in l {
-                latencies.extend(std::iter::repeat_n(x, size as usize));
-            }
-            acked += a;
-        }
-        let elapsed = started.elapsed().as_secs_f64();
-        latencies.sort_by(f64::total_cmp);
-        println!(
-            "acknowledged {acked} messages in {elapsed:.2} s: {:.0} messages/s durably committed",
-            acked as f64 / elapsed
-        );
-        println!(
-            "ack latency per message: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-            percentile(&latencies, 0.5) * 1e3,
-            percentile(&latencies, 0.99) * 1e3,
-            latencies.last().copied().unwrap_or(f64::NAN) * 1e3
-        );
-        let mut client = TwinServiceClient::new(channel.clone());
-        let deadline = Instant::now() + Duration::from_secs(600);
-        loop {
-            let s = client.get_ingest_status(v1::GetIngestStatusRequest {}).await.expect("status").into_inner();
-            if s.applied >= acked || Instant::now() > deadline {
-                println!(
-                    "applied {} of them to the simulation {:.2} s after the first send ({:.0} messages/s end to end)",
-                    s.applied,
-                    started.elapsed().as_secs_f64(),
-                    s.applied as f64 / started.elapsed().as_secs_f64()
-                );
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let size_mb = std::fs::metadata(tmp.path().join(twin_server::ingest::log::FILE_NAME))
-            .map_or(0.0, |m| m.len() as f64 / 1e6);
-        println!("telemetry log: {size_mb:.1} MB ({:.0} bytes per message)", size_mb * 1e6 / acked as f64);
-        let _ = stop_tx.send(());
-        let _ = serving.await;
+        let (broker_latencies, durable, elapsed) = mqtt_phase(&twin, &url, rate, messages).await;
+        print_latency("publish -> broker PUBACK", broker_latencies, elapsed);
+        print_latency("publish -> durably committed by the twin (its PUBACK)", durable, elapsed);
+        twin.finish(started, total).await;
+        let _ = broker.kill();
+        let _ = broker.wait();
     });
 }

@@ -396,7 +396,8 @@ impl Driver {
                     Err(TryRecvError::Disconnected) => return,
                 }
             }
-            if self.clock.paused {
+            // Paused, or waiting for the plant's clock (ingest clock alignment).
+            if self.clock.paused || self.telemetry.as_ref().is_some_and(Telemetry::waiting) {
                 match rx.recv() {
                     Ok(r) => {
                         if !self.handle(r) {
@@ -590,8 +591,12 @@ impl Driver {
                 }
             }
             Request::Telemetry(batch, reply) => {
+                let mut aligned = false;
                 if let Some(telemetry) = &mut self.telemetry {
-                    match telemetry.receive(&mut self.sim, batch) {
+                    let waiting = telemetry.waiting();
+                    let result = telemetry.receive(&mut self.sim, batch);
+                    aligned = waiting && !telemetry.waiting();
+                    match result {
                         Ok(true) => {
                             if self.last_publish.elapsed() >= PUBLISH_EVERY {
                                 self.publish();
@@ -600,6 +605,14 @@ impl Driver {
                         Ok(false) => {}
                         Err(e) => tracing::error!(error = %e, "telemetry applied but not recorded"),
                     }
+                }
+                if aligned {
+                    // The clock jumped to the plant's time: pace from there, a playout
+                    // delay behind, so that readings arrive before their time and apply
+                    // exactly at it.
+                    self.reanchor();
+                    self.anchor.0 += crate::ingest::apply::playout_delay(self.clock.paced_speed);
+                    self.publish();
                 }
                 let _ = reply.send(());
             }
@@ -612,6 +625,9 @@ impl Driver {
     }
 
     fn control(&mut self, c: Control) -> Result<ControlReply, ControlError> {
+        if let Some(telemetry) = &mut self.telemetry {
+            telemetry.stop_waiting();
+        }
         match c {
             Control::Pause => self.set_paused(true),
             Control::Resume => self.set_paused(false),

@@ -27,6 +27,17 @@ fn the_bundled_example_validates_against_the_demo_complex() {
     assert_eq!(drift.file.stations[0].processing, Some(1.2));
     assert_eq!(drift.breakdowns(), vec![(2 * HOUR, "bat_cal".to_owned(), 45 * MINUTE)]);
     assert_eq!(drift.outages(), vec![(3 * HOUR, 3 * HOUR + 10 * MINUTE, "bat".to_owned())]);
+    assert_eq!(drift.device_outages(), vec![(30 * MINUTE, 45 * MINUTE, "bat_cal".to_owned())]);
+}
+
+#[test]
+fn device_outages_are_checked() {
+    let scene = training_line();
+    let text = r#"Drift(devices: [(station: "lathe", at: "1h", down_for: "5m"), (station: "drill", at: "1h", down_for: "0s"), (station: "saw", at: "1h", down_for: "1h"), (station: "saw", at: "90m", down_for: "5m")])"#;
+    let err = parse(text, &scene).expect_err("invalid").to_string();
+    assert!(err.contains("devices[0].station: unknown station `lathe`"), "{err}");
+    assert!(err.contains("devices[1].down_for: down_for must be greater than zero"), "{err}");
+    assert!(err.contains("devices[3].at: outage of device `saw` overlaps"), "{err}");
 }
 
 #[test]

@@ -10,6 +10,16 @@
 //! - `at > now + HOLD_HORIZON`: applied now and counted `ahead` (a plant clock far ahead
 //!   of the twin's, e.g. a twin started long after the plant, must not freeze ingest).
 //!
+//! Clock alignment (`--mqtt`, a run at time zero with nothing applied yet): the twin's
+//! clock is held until the first telemetry arrives; the first NBIRTH's plant time (else
+//! the earliest reading's) becomes the twin's time (`run_until`), so that plant time t is
+//! twin time t. The pacing then starts [`playout_delay`] (wall time) later: the twin's
+//! clock trails the plant's by that delay times the speed, so that a reading (which
+//! needs some milliseconds through the broker and the log) arrives before its time, is
+//! held and applies exactly at it, instead of late. Nothing needs logging for it: the
+//! next decision's `run_until(at)` reaches the same state on replay. Any clock control
+//! (Resume, SetSpeed, RunTo, Reset, LoadScene) ends the wait: the operator took over.
+//!
 //! Readings -> commands: `State { down }` -> `BreakDown` / `Repair` (the core's
 //! `AlreadyDown` / `NotDown` mean "already consistent" and are not errors); counts and
 //! cycles -> `Observe`; a reading about a station whose sync status is not live is
@@ -26,6 +36,16 @@ use twin_core::{Command, CommandError, Observation, Observed, Sim, SyncStatus};
 use super::log::{Decision, LogError, TelemetryLog, current_run};
 use super::reading::{Origin, Reading, StationReading, TelemetryBatch};
 use super::status::{Reject, Status};
+
+/// How far (wall time) the twin's paced clock trails the plant's after alignment: a
+/// playout buffer for the transit (broker, group commit, decoding) of a reading.
+pub const PLAYOUT_DELAY: std::time::Duration = std::time::Duration::from_millis(250);
+/// The playout delay at `speed`: [`PLAYOUT_DELAY`], but at most half the hold horizon
+/// in simulation time (a reading further ahead than the horizon would not be held).
+pub fn playout_delay(speed: f64) -> std::time::Duration {
+    let half_horizon_wall = HOLD_HORIZON as f64 / 2e6 / speed.max(1e-9);
+    PLAYOUT_DELAY.min(std::time::Duration::from_secs_f64(half_horizon_wall))
+}
 
 /// Furthest ahead of the twin's clock a reading is held (simulation time).
 pub const HOLD_HORIZON: Micros = 60_000_000;
@@ -51,11 +71,58 @@ pub struct Telemetry {
     log: Arc<TelemetryLog>,
     status: Arc<Status>,
     held: BTreeMap<(Micros, Origin), Vec<StationReading>>,
+    /// The clock waits for the plant's first report (clock alignment).
+    waiting: bool,
 }
 
 impl Telemetry {
     pub fn new(log: Arc<TelemetryLog>, status: Arc<Status>) -> Telemetry {
-        Telemetry { log, status, held: BTreeMap::new() }
+        Telemetry { log, status, held: BTreeMap::new(), waiting: false }
+    }
+
+    /// Holds the clock until the first telemetry sets it (see the module docs).
+    pub fn wait_for_plant(&mut self) {
+        self.waiting = true;
+        self.set_clock_status();
+        tracing::info!("clock held at its start until the plant's first NBIRTH (clock alignment)");
+    }
+
+    /// Whether the clock waits for the plant.
+    pub fn waiting(&self) -> bool {
+        self.waiting
+    }
+
+    /// The operator took over the clock: stop waiting.
+    pub fn stop_waiting(&mut self) {
+        if self.waiting {
+            self.waiting = false;
+            self.set_clock_status();
+            tracing::info!("clock alignment abandoned: a clock control came first");
+        }
+    }
+
+    fn set_clock_status(&self) {
+        if let Ok(mut c) = self.status.clock.lock() {
+            c.waiting = self.waiting;
+        }
+    }
+
+    /// Runs `sim` to plant time `at` (applying held readings due on the way).
+    fn align(&mut self, sim: &mut Sim, source: &str, at: Micros) -> Result<(), LogError> {
+        self.waiting = false;
+        while let Some(due) = self.next_due().filter(|&t| t <= at) {
+            sim.run_until(due.max(sim.now()));
+            self.release_due(sim)?;
+        }
+        if at > sim.now() {
+            sim.run_until(at);
+        }
+        if let Ok(mut c) = self.status.clock.lock() {
+            c.waiting = false;
+            c.anchored = Some((source.to_owned(), sim.now()));
+        }
+        tracing::info!(source, sim_time_us = sim.now(), "clock aligned with the plant");
+        Ok(())
     }
 
     /// Rebuilds `sim` from the log's current run: re-applies every logged command at its
@@ -127,6 +194,14 @@ impl Telemetry {
     /// Applies a batch of decoded telemetry at the current time (holding what is ahead),
     /// records the decisions durably, and returns whether anything changed.
     pub fn receive(&mut self, sim: &mut Sim, batch: TelemetryBatch) -> Result<bool, LogError> {
+        if self.waiting {
+            let first = batch.items.iter().filter_map(|i| i.at).min();
+            match (&batch.birth, first) {
+                (Some((source, at)), _) => self.align(sim, source, *at)?,
+                (None, Some(at)) => self.align(sim, "first reading", at)?,
+                (None, None) => {}
+            }
+        }
         let now = sim.now();
         let mut decisions = Vec::new();
         let mut commands = Vec::new();

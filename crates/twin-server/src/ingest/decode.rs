@@ -17,9 +17,13 @@
 //!   its device; an NDEATH of an older session is ignored (`stale_death`).
 //! - Station metrics: `State` (`down` breaks the station down, any other state repairs
 //!   it), `Parts/In` + `Parts/Out` (counts, compared by the core), `Cycle/Duration` with
-//!   the `Cycle/Product` after it (one cycle each). `Buffer/Level` is read but not
-//!   applied (the core keeps its own buffers). Devices that are not stations of the scene
-//!   (AGVs included, for now) are counted as `unknown_device`.
+//!   the `Cycle/Product` after it (one cycle each). `Buffer/Level` is compared, not
+//!   forced: kept as the plant's figure next to the model's (GetIngestStatus).
+//! - Vehicle devices (`{fleet id}-{n}`, n = 1..=the fleet's size in the scene, as the
+//!   plant names them): `State`, `Position/X`, `Position/Y` and `Battery` are kept as
+//!   the plant's figures and shown, not forced (the model's AGVs keep their own
+//!   dispatching); DBIRTH / DDEATH / NDEATH make them live / not live. Devices that are
+//!   neither are counted as `unknown_device`.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -60,15 +64,27 @@ pub struct Decoded {
     pub heard: Option<(String, SourceKind, Vec<String>)>,
     /// The source died (NDEATH); its stations are stale.
     pub died: Option<String>,
+    /// An NBIRTH: the plant time of its timestamp (clock alignment).
+    pub birth_at: Option<Micros>,
 }
 
 /// The decoder's state: every edge node's session and the scene's station ids.
 pub struct Decoder {
     group: String,
     stations: BTreeSet<String>,
+    vehicles: BTreeSet<String>,
+    /// Where plant figures (buffer levels, vehicles) go; also while a restart decodes
+    /// the log again, since they are state, not counters.
+    observed: Option<Arc<Status>>,
     nodes: BTreeMap<String, Node>,
     /// Counts and logs while live; None while a restart decodes the log again.
     status: Option<Arc<Status>>,
+}
+
+/// The Sparkplug device ids of a model's AGVs: `{fleet id}-{n}`, n = 1..=the fleet's
+/// size, the names `twin plant` publishes them under.
+pub fn vehicle_ids(model: &twin_core::Model) -> Vec<String> {
+    model.fleets.iter().flat_map(|f| (1..=f.count).map(move |n| format!("{}-{n}", f.id))).collect()
 }
 
 /// Plant time (ms since the Unix epoch) as simulation time, given the plant epoch.
@@ -82,9 +98,22 @@ impl Decoder {
         Decoder {
             group: group.to_owned(),
             stations: stations.into_iter().collect(),
+            vehicles: BTreeSet::new(),
+            observed: None,
             nodes: BTreeMap::new(),
             status: None,
         }
+    }
+
+    /// Also knows these vehicle devices ([`vehicle_ids`]).
+    pub fn with_vehicles(mut self, vehicles: impl IntoIterator<Item = String>) -> Decoder {
+        self.vehicles = vehicles.into_iter().collect();
+        self
+    }
+
+    /// Keeps the plant's figures in `status` (from the first record on).
+    pub fn observe_into(&mut self, status: Arc<Status>) {
+        self.observed = Some(status);
     }
 
     /// From now on, count into `status` (before: a restart re-decoding the log).
@@ -174,6 +203,9 @@ impl Decoder {
                     .collect();
                 node.last_seq = None;
                 out.items.push(Incoming { origin, at: None, readings });
+                if let Some(o) = &self.observed {
+                    o.vehicles_dead(&source);
+                }
                 out.died = Some(source);
             }
             MessageKind::NData | MessageKind::DBirth | MessageKind::DData | MessageKind::DDeath => {
@@ -205,6 +237,7 @@ impl Decoder {
             ..Node::default()
         };
         out.heard = Some((source.to_owned(), SourceKind::Mqtt, Vec::new()));
+        out.birth_at = payload.timestamp.map(|t| sim_time(t, epoch));
     }
 
     fn device_message(
@@ -264,8 +297,16 @@ impl Decoder {
             out.heard = Some((group_source, SourceKind::Mqtt, Vec::new()));
             return;
         };
+        if self.vehicles.contains(&device) {
+            self.vehicle_message(topic, payload, at, &device, &group_source);
+            out.heard = Some((group_source, SourceKind::Mqtt, Vec::new()));
+            return;
+        }
         if !self.stations.contains(&device) {
-            self.reject(Reject::UnknownDevice, &format!("{topic}: no station `{device}` in the scene"));
+            self.reject(
+                Reject::UnknownDevice,
+                &format!("{topic}: no station or vehicle `{device}` in the scene"),
+            );
             return;
         }
         let node = self.nodes.get_mut(&topic.edge_node).expect("looked up above");
@@ -282,11 +323,14 @@ impl Decoder {
                     readings.push(StationReading { station: device.clone(), reading: Reading::Live });
                 }
                 let last = node.counts.get(&device).copied();
-                let (readings_here, counts, bad) = station_metrics(&device, payload, last);
-                readings.extend(readings_here);
-                unknown = bad;
-                if let Some(c) = counts {
+                let m = station_metrics(&device, payload, last);
+                readings.extend(m.readings);
+                unknown = m.bad;
+                if let Some(c) = m.counts {
                     node.counts.insert(device.clone(), c);
+                }
+                if let (Some(level), Some(o)) = (m.buffer, &self.observed) {
+                    o.observe_buffer(&device, level, at.unwrap_or(0));
                 }
             }
         }
@@ -302,13 +346,62 @@ impl Decoder {
     }
 }
 
-/// The readings of a station device's metrics, the new counters, and the metrics that
-/// were not understood.
-fn station_metrics(
-    device: &str,
-    payload: &Payload,
-    last_counts: Option<(u64, u64)>,
-) -> (Vec<StationReading>, Option<(u64, u64)>, Vec<String>) {
+impl Decoder {
+    /// A vehicle device's birth, data or death: its figures are kept, not applied.
+    fn vehicle_message(
+        &self,
+        topic: &Topic,
+        payload: &Payload,
+        at: Option<Micros>,
+        device: &str,
+        source: &str,
+    ) {
+        let mut bad = Vec::new();
+        if let Some(o) = &self.observed {
+            o.observe_vehicle(device, |v| {
+                v.source = source.to_owned();
+                v.live = topic.kind != MessageKind::DDeath;
+                v.at = v.at.max(at.unwrap_or(0));
+                for m in &payload.metrics {
+                    let name = m.name.as_deref().unwrap_or("");
+                    match name {
+                        vocab::VEHICLE_STATE => match m.as_str() {
+                            Some(s) if vocab::VEHICLE_STATES.contains(&s) => v.state = Some(s.to_owned()),
+                            other => bad.push(format!("State {other:?} is not a vehicle state")),
+                        },
+                        vocab::POSITION_X | vocab::POSITION_Y | vocab::BATTERY => match m.as_f64() {
+                            Some(x) if x.is_finite() => match name {
+                                vocab::POSITION_X => v.x = Some(x),
+                                vocab::POSITION_Y => v.y = Some(x),
+                                _ => v.battery = Some(x),
+                            },
+                            _ => bad.push(format!("{name} is not a finite number")),
+                        },
+                        other => bad.push(format!("unknown vehicle metric `{other}`")),
+                    }
+                }
+            });
+        }
+        for what in bad {
+            self.reject(Reject::UnknownMetric, &format!("{topic}: {what}"));
+        }
+    }
+}
+
+/// What a station device's metrics say.
+struct StationMetrics {
+    readings: Vec<StationReading>,
+    /// The new counters.
+    counts: Option<(u64, u64)>,
+    /// `Buffer/Level` (compared, not applied).
+    buffer: Option<u32>,
+    /// Metrics that were not understood.
+    bad: Vec<String>,
+}
+
+/// The readings of a station device's metrics.
+fn station_metrics(device: &str, payload: &Payload, last_counts: Option<(u64, u64)>) -> StationMetrics {
+    let mut buffer = None;
     let mut readings = Vec::new();
     let mut bad = Vec::new();
     let (mut parts_in, mut parts_out) = (None, None);
@@ -352,7 +445,10 @@ fn station_metrics(
                 }
                 _ => bad.push("Cycle/Product without a Cycle/Duration before it".into()),
             },
-            vocab::BUFFER_LEVEL => {}
+            vocab::BUFFER_LEVEL => match m.as_u64().and_then(|v| u32::try_from(v).ok()) {
+                Some(v) => buffer = Some(v),
+                None => bad.push("Buffer/Level is not an unsigned 32-bit integer".into()),
+            },
             other => bad.push(format!("unknown metric `{other}`")),
         }
     }
@@ -365,7 +461,7 @@ fn station_metrics(
     if let Some((parts_in, parts_out)) = counts {
         readings.push(reading(Reading::Counts { parts_in, parts_out }));
     }
-    (readings, counts, bad)
+    StationMetrics { readings, counts, buffer, bad }
 }
 
 #[cfg(test)]
@@ -474,7 +570,8 @@ mod tests {
             ],
             ..Default::default()
         };
-        let (readings, counts, bad) = station_metrics("m", &p, Some((9, 6)));
+        let StationMetrics { readings, counts, buffer, bad } = station_metrics("m", &p, Some((9, 6)));
+        assert_eq!(buffer, Some(3));
         let r: Vec<Reading> = readings.into_iter().map(|r| r.reading).collect();
         assert_eq!(
             r,
@@ -486,5 +583,54 @@ mod tests {
         );
         assert_eq!(counts, Some((9, 7)));
         assert_eq!(bad, ["unknown metric `Mystery`"]);
+    }
+
+    #[test]
+    fn vehicles_and_buffer_levels_are_kept_not_applied() {
+        let status = Arc::new(Status::default());
+        let mut d = Decoder::new("g", ["m1".to_string()]).with_vehicles(["agv-1".to_string()]);
+        d.count_into(Arc::clone(&status));
+        d.observe_into(Arc::clone(&status));
+        let birth = Payload {
+            timestamp: Some(1_000),
+            seq: Some(0),
+            metrics: vec![Metric::uint64("bdSeq", 0), Metric::uint64("Plant/Epoch", 1_000)],
+            ..Default::default()
+        };
+        assert_eq!(d.decode(&record(1, "spBv1.0/g/NBIRTH/f1", &birth)).birth_at, Some(0));
+        let agv = Payload {
+            timestamp: Some(3_000),
+            seq: Some(1),
+            metrics: vec![
+                Metric::string("State", "charging"),
+                Metric::double("Position/X", 12.5),
+                Metric::double("Position/Y", -3.0),
+                Metric::double("Battery", 0.4),
+            ],
+            ..Default::default()
+        };
+        let out = d.decode(&record(2, "spBv1.0/g/DBIRTH/f1/agv-1", &agv));
+        assert!(out.items.is_empty(), "not applied to the core");
+        assert!(out.heard.is_some(), "the source is live");
+        let v = status.vehicle("agv-1").expect("kept");
+        assert_eq!(
+            (v.state.as_deref(), v.x, v.y, v.battery, v.at, v.live),
+            (Some("charging"), Some(12.5), Some(-3.0), Some(0.4), 2_000_000, true)
+        );
+        let station = Payload {
+            timestamp: Some(4_000),
+            seq: Some(2),
+            metrics: vec![Metric::uint32("Buffer/Level", 7)],
+            ..Default::default()
+        };
+        d.decode(&record(3, "spBv1.0/g/DDATA/f1/m1", &station));
+        assert_eq!(status.buffer_level("m1"), Some(7));
+        let death = Payload { timestamp: Some(5_000), seq: Some(3), ..Default::default() };
+        d.decode(&record(4, "spBv1.0/g/DDEATH/f1/agv-1", &death));
+        assert!(!status.vehicle("agv-1").expect("kept").live);
+        let other = Payload { timestamp: Some(5_000), seq: Some(4), ..Default::default() };
+        d.decode(&record(5, "spBv1.0/g/DDATA/f1/agv-2", &other));
+        assert_eq!(status.rejected(Reject::UnknownDevice), 1, "not a vehicle of the scene");
+        assert_eq!(status.rejected(Reject::UnknownMetric), 0);
     }
 }

@@ -36,6 +36,15 @@ impl Sequences {
         }
     }
 
+    /// Notes a source's committed sequence kept in the log's `meta` (survives pruning).
+    pub fn restore(&self, source: &str, sequence: u64) {
+        if let Ok(mut map) = self.0.lock() {
+            let e = map.entry(source.to_owned()).or_default();
+            e.0 = e.0.max(sequence);
+            e.1 = e.1.max(sequence);
+        }
+    }
+
     /// The highest committed sequence of `source`.
     pub fn committed(&self, source: &str) -> u64 {
         self.0.lock().map_or(0, |m| m.get(source).map_or(0, |e| e.1))
@@ -135,6 +144,7 @@ pub fn serve(
                     break;
                 }
             };
+            let arrived = std::time::Instant::now();
             let status = &ingest.status;
             status.count(&status.received, batch.messages.len() as u64);
             let messages = match validate(&batch, &ingest.stations) {
@@ -190,6 +200,7 @@ pub fn serve(
                     Ok(_) => {
                         let s = &ingest2.status;
                         s.count(&s.committed, accepted as u64);
+                        s.ack_latency.record(arrived.elapsed(), accepted as u64);
                         let committed = {
                             let mut map = ingest2.grpc.0.lock().unwrap_or_else(|p| p.into_inner());
                             let entry = map.entry(source.clone()).or_default();

@@ -18,9 +18,14 @@
 //! - `meta`: `processed_through`, the highest raw sequence whose decisions are recorded
 //!   (later raw records are decoded and applied again after a restart).
 //!
-//! The log is not pruned: it grows with the telemetry (about 100 bytes per message).
-//! Cutting it needs checkpoints (whole-state snapshots) to replay from, which are
-//! another issue's; ARCHITECTURE.md lists it under bounded memory.
+//! Retention: [`TelemetryLog::prune_before`] deletes processed raw records and decisions
+//! below given keys in the writer's next group commit. Only a checkpoint writer may call
+//! it (after its checkpoint covering those decisions is durable): a restart replays the
+//! decisions that remain, so without a checkpoint nothing is pruned and the log keeps
+//! everything (about 100 bytes per MQTT message). redb reuses the freed pages, so a
+//! pruned log stops growing. What pruning raw records forgets: the Sparkplug sessions
+//! (after a restart the twin asks the edge nodes for a rebirth) and nothing else (the
+//! gRPC sources' committed sequences are kept in `meta`).
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
@@ -40,6 +45,11 @@ const RAW: TableDefinition<u64, &[u8]> = TableDefinition::new("telemetry_raw");
 const DECISIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("telemetry_decisions");
 const META: TableDefinition<&str, u64> = TableDefinition::new("telemetry_meta");
 const PROCESSED_THROUGH: &str = "processed_through";
+/// Meta keys `grpc/{source}`: the source's highest committed sequence (kept across
+/// pruning, so a resend of pruned batches is still a duplicate).
+const GRPC_PREFIX: &str = "grpc/";
+/// Meta key: decisions below this key were pruned (so keys are never reused).
+const DECISIONS_PRUNED_BELOW: &str = "pruned_decisions_below";
 
 /// File name of the telemetry log inside the server's data folder.
 pub const FILE_NAME: &str = "telemetry.redb";
@@ -111,8 +121,21 @@ enum Job {
         through: Option<u64>,
         done: SyncSender<Result<(), LogError>>,
     },
+    /// Delete processed raw records below `raw` and decisions below `decision`.
+    Prune {
+        raw: u64,
+        decision: u64,
+        done: SyncSender<Result<Pruned, LogError>>,
+    },
     /// Commit what came before, then stop (the log is being dropped).
     Stop,
+}
+
+/// What a prune deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub raw: u64,
+    pub decisions: u64,
 }
 
 /// A raw record that is durably committed.
@@ -132,6 +155,15 @@ pub struct Contents {
     pub processed_through: u64,
     /// Raw records whose bytes did not decode (kept, counted, skipped).
     pub unreadable: u64,
+    /// Key of `decisions[0]` (1 unless the log was pruned); the next decision's key is
+    /// `first_decision + decisions.len()` (plus unreadable ones).
+    pub first_decision: u64,
+    /// Key after the last decision (unreadable ones included).
+    pub next_decision: u64,
+    /// Key after the last raw record (unreadable ones included).
+    pub next_raw: u64,
+    /// The gRPC sources' highest committed sequences, as kept in `meta`.
+    pub grpc_committed: std::collections::BTreeMap<String, u64>,
 }
 
 /// The writer side of the log.
@@ -177,8 +209,9 @@ impl TelemetryLog {
             txn.commit().map_err(|e| io(path, e))?;
         }
         let contents = read(&db).map_err(|e| io(path, e))?;
-        let next_raw = contents.raw.last().map_or(1, |(seq, _)| seq + 1);
-        let next_decision = contents.decisions.len() as u64 + 1;
+        // Pruning deletes only processed records, so the sequence never restarts.
+        let next_raw = contents.next_raw.max(contents.processed_through + 1);
+        let next_decision = contents.next_decision;
         // Producers hold a permit per raw record, so this never fills up with them.
         let (tx, rx) = mpsc::sync_channel(IN_FLIGHT + 1024);
         let writer = Writer { db, path: path.to_owned(), next_raw, next_decision, committed };
@@ -207,6 +240,21 @@ impl TelemetryLog {
     pub fn decide(&self, decisions: Vec<Decision>, through: Option<u64>) -> Result<(), LogError> {
         let (done, wait) = mpsc::sync_channel(1);
         self.jobs.send(Job::Decide { decisions, through, done }).map_err(|_| LogError::Stopped)?;
+        wait.recv().map_err(|_| LogError::Stopped)?
+    }
+
+    /// Deletes the raw records below log sequence `raw` that are processed (at or below
+    /// `processed_through`; later ones are kept whatever `raw` says) and the decisions
+    /// whose key is below `decision`, in the writer's next durable commit; returns what
+    /// was deleted once it is on disk.
+    ///
+    /// For the checkpoint writer only: call it after a checkpoint that holds the state
+    /// after decision `decision - 1` is durable, since a restart replays the decisions
+    /// that remain (from the checkpoint's). The log's own reader does not know about
+    /// checkpoints: without one, never prune.
+    pub fn prune_before(&self, raw: u64, decision: u64) -> Result<Pruned, LogError> {
+        let (done, wait) = mpsc::sync_channel(1);
+        self.jobs.send(Job::Prune { raw, decision, done }).map_err(|_| LogError::Stopped)?;
         wait.recv().map_err(|_| LogError::Stopped)?
     }
 }
@@ -262,6 +310,11 @@ impl Writer {
         let first_raw = self.next_raw;
         let first_decision = self.next_decision;
         let written = self.write(jobs);
+        let mut pruned = match &written {
+            Ok(p) => p.clone().into_iter(),
+            Err(_) => Vec::new().into_iter(),
+        };
+        let written = written.map(|_| ());
         let mut out = Vec::new();
         let mut raw_seq = first_raw;
         for job in jobs.drain(..) {
@@ -278,6 +331,9 @@ impl Writer {
                 }
                 Job::Decide { done, .. } => {
                     let _ = done.send(written.clone());
+                }
+                Job::Prune { done, .. } => {
+                    let _ = done.send(written.clone().map(|()| pruned.next().unwrap_or_default()));
                 }
                 Job::Stop => {}
             }
@@ -297,11 +353,13 @@ impl Writer {
         }
     }
 
-    fn write(&mut self, jobs: &[Job]) -> Result<(), LogError> {
+    /// Writes `jobs` in one transaction; returns what each prune job deleted, in order.
+    fn write(&mut self, jobs: &[Job]) -> Result<Vec<Pruned>, LogError> {
         let path = self.path.clone();
         let e = |e: &dyn std::fmt::Display| io(&path, e);
         let mut txn = self.db.begin_write().map_err(|x| e(&x))?;
         txn.set_durability(Durability::Immediate).map_err(|x| e(&x))?;
+        let mut pruned = Vec::new();
         {
             let mut raw = txn.open_table(RAW).map_err(|x| e(&x))?;
             let mut decisions = txn.open_table(DECISIONS).map_err(|x| e(&x))?;
@@ -311,6 +369,15 @@ impl Writer {
                 buf.clear();
                 match job {
                     Job::Raw { record, .. } => {
+                        if let RawRecord::Grpc { source, messages: list, .. } = record
+                            && let Some(last) = list.last()
+                        {
+                            let key = format!("{GRPC_PREFIX}{source}");
+                            let before = meta.get(key.as_str()).map_err(|x| e(&x))?.map_or(0, |v| v.value());
+                            if last.sequence > before {
+                                meta.insert(key.as_str(), last.sequence).map_err(|x| e(&x))?;
+                            }
+                        }
                         let bytes =
                             postcard::to_extend(record, std::mem::take(&mut buf)).map_err(|x| e(&x))?;
                         raw.insert(self.next_raw, bytes.as_slice()).map_err(|x| e(&x))?;
@@ -330,34 +397,68 @@ impl Writer {
                             meta.insert(PROCESSED_THROUGH, *through).map_err(|x| e(&x))?;
                         }
                     }
+                    Job::Prune { raw: below_raw, decision: below_decision, .. } => {
+                        let processed =
+                            meta.get(PROCESSED_THROUGH).map_err(|x| e(&x))?.map_or(0, |v| v.value());
+                        let raw_end = (*below_raw).min(processed.saturating_add(1));
+                        let mut p = Pruned::default();
+                        raw.retain_in(..raw_end, |_, _| {
+                            p.raw += 1;
+                            false
+                        })
+                        .map_err(|x| e(&x))?;
+                        decisions
+                            .retain_in(..*below_decision, |_, _| {
+                                p.decisions += 1;
+                                false
+                            })
+                            .map_err(|x| e(&x))?;
+                        let before =
+                            meta.get(DECISIONS_PRUNED_BELOW).map_err(|x| e(&x))?.map_or(0, |v| v.value());
+                        let below = (*below_decision).min(self.next_decision).max(before);
+                        meta.insert(DECISIONS_PRUNED_BELOW, below).map_err(|x| e(&x))?;
+                        pruned.push(p);
+                    }
                     Job::Stop => {}
                 }
             }
         }
-        txn.commit().map_err(|x| e(&x))
+        txn.commit().map_err(|x| e(&x))?;
+        Ok(pruned)
     }
 }
 
 fn read(db: &impl ReadableDatabase) -> Result<Contents, redb::Error> {
     let txn = db.begin_read()?;
-    let mut contents = Contents::default();
+    let mut contents = Contents { next_raw: 1, first_decision: 1, next_decision: 1, ..Contents::default() };
     match txn.open_table(RAW) {
         Ok(table) => {
             for item in table.iter()? {
                 let (k, v) = item?;
+                contents.next_raw = k.value() + 1;
                 match postcard::from_bytes::<RawRecord>(v.value()) {
                     Ok(record) => contents.raw.push((k.value(), record)),
                     Err(_) => contents.unreadable += 1,
                 }
             }
         }
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(contents),
+        Err(redb::TableError::TableDoesNotExist(_)) => {
+            contents.first_decision = 1;
+            contents.next_decision = 1;
+            return Ok(contents);
+        }
         Err(e) => return Err(e.into()),
     }
+    contents.first_decision = 1;
+    contents.next_decision = 1;
     match txn.open_table(DECISIONS) {
         Ok(table) => {
-            for item in table.iter()? {
-                let (_, v) = item?;
+            for (i, item) in table.iter()?.enumerate() {
+                let (k, v) = item?;
+                if i == 0 {
+                    contents.first_decision = k.value();
+                }
+                contents.next_decision = k.value() + 1;
                 match postcard::from_bytes::<Decision>(v.value()) {
                     Ok(d) => contents.decisions.push(d),
                     Err(_) => contents.unreadable += 1,
@@ -370,6 +471,18 @@ fn read(db: &impl ReadableDatabase) -> Result<Contents, redb::Error> {
     match txn.open_table(META) {
         Ok(table) => {
             contents.processed_through = table.get(PROCESSED_THROUGH)?.map_or(0, |v| v.value());
+            let pruned_below = table.get(DECISIONS_PRUNED_BELOW)?.map_or(0, |v| v.value());
+            contents.next_decision = contents.next_decision.max(pruned_below);
+            if contents.decisions.is_empty() {
+                contents.first_decision = contents.next_decision;
+            }
+            for item in table.range(GRPC_PREFIX..)? {
+                let (k, v) = item?;
+                match k.value().strip_prefix(GRPC_PREFIX) {
+                    Some(source) => contents.grpc_committed.insert(source.to_owned(), v.value()),
+                    None => break,
+                };
+            }
         }
         Err(redb::TableError::TableDoesNotExist(_)) => {}
         Err(e) => return Err(e.into()),
@@ -491,5 +604,65 @@ mod tests {
         )
         .expect("append");
         assert_eq!(ack.recv().expect("ack").expect("committed"), 101, "sequences continue");
+    }
+
+    #[test]
+    fn pruning_deletes_only_processed_records_and_sequences_continue() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(FILE_NAME);
+        let (tx, _rx) = mpsc::channel();
+        let (log, _) = TelemetryLog::open(&path, tx).expect("open");
+        let append = |record: RawRecord| {
+            let (ack_tx, ack) = mpsc::channel();
+            log.append(record, Box::new(move |r| ack_tx.send(r).expect("send")), None).expect("append");
+            ack.recv().expect("ack").expect("committed")
+        };
+        for i in 0..10u64 {
+            append(RawRecord::Mqtt { topic: format!("t/{i}"), payload: vec![], received_unix_ms: i });
+        }
+        let grpc = RawRecord::Grpc {
+            source: "mes".into(),
+            epoch_unix_ms: 1,
+            messages: vec![GrpcMessage {
+                sequence: 77,
+                timestamp_unix_ms: 2,
+                station: "s".into(),
+                reading: Reading::Live,
+            }],
+            received_unix_ms: 0,
+        };
+        assert_eq!(append(grpc), 11);
+        let decision = |at| Decision::Applied { at, commands: vec![], released: vec![] };
+        log.decide((0..6).map(decision).collect(), Some(8)).expect("decide");
+        // Raw records up to 8 are processed: asking for < 11 deletes 1..=8 only.
+        let pruned = log.prune_before(11, 4).expect("prune");
+        assert_eq!(pruned, Pruned { raw: 8, decisions: 3 });
+        let read = read_file(&path).expect("read");
+        assert_eq!(read.raw.iter().map(|(k, _)| *k).collect::<Vec<_>>(), [9, 10, 11]);
+        assert_eq!((read.first_decision, read.next_decision, read.decisions.len()), (4, 7, 3));
+        assert_eq!(read.grpc_committed.get("mes"), Some(&77), "kept in meta");
+        drop(log);
+        // Everything pruned: sequences still continue after reopening.
+        let (tx, _rx) = mpsc::channel();
+        let (log, contents) = TelemetryLog::open(&path, tx).expect("reopen");
+        assert_eq!(contents.decisions.len(), 3);
+        log.decide(vec![decision(9)], Some(11)).expect("decide");
+        assert_eq!(log.prune_before(u64::MAX, u64::MAX).expect("prune"), Pruned { raw: 3, decisions: 4 });
+        drop(log);
+        let (tx, _rx) = mpsc::channel();
+        let (log, contents) = TelemetryLog::open(&path, tx).expect("reopen");
+        assert!(contents.raw.is_empty() && contents.decisions.is_empty());
+        let (ack_tx, ack) = mpsc::channel();
+        log.append(
+            RawRecord::Mqtt { topic: "t".into(), payload: vec![], received_unix_ms: 0 },
+            Box::new(move |r| ack_tx.send(r).expect("send")),
+            None,
+        )
+        .expect("append");
+        assert_eq!(ack.recv().expect("ack").expect("committed"), 12, "no sequence is reused");
+        log.decide(vec![decision(10)], None).expect("decide");
+        drop(log);
+        let read = read_file(&path).expect("read");
+        assert_eq!((read.first_decision, read.next_decision), (8, 9), "no decision key is reused");
     }
 }

@@ -146,9 +146,18 @@ pub fn prepare(
     }
     let mut telemetry = apply::Telemetry::new(Arc::clone(&log), Arc::clone(&status));
     let (sim, seed) = telemetry.replay(make_sim, &scene.name, scene.default_seed, &contents.decisions)?;
+    if config.mqtt.is_some() && sim.now() == 0 && telemetry.next_due().is_none() {
+        // A new run following a plant: plant time t must be twin time t.
+        telemetry.wait_for_plant();
+    }
     let stations: BTreeSet<String> = scene.model.stations.iter().map(|s| s.id.clone()).collect();
-    let mut decoder = Decoder::new(&config.group, stations.iter().cloned());
+    let mut decoder = Decoder::new(&config.group, stations.iter().cloned())
+        .with_vehicles(decode::vehicle_ids(&scene.model));
+    decoder.observe_into(Arc::clone(&status));
     let grpc = grpc::Sequences::default();
+    for (source, sequence) in &contents.grpc_committed {
+        grpc.restore(source, *sequence);
+    }
     let mut pending = Vec::new();
     for (seq, record) in contents.raw {
         let committed = Committed { seq, record, permit: None };
@@ -214,7 +223,13 @@ impl Processor {
         let mut last_check = Instant::now();
         loop {
             match committed.recv_timeout(SILENCE_CHECK) {
-                Ok(batch) => {
+                Ok(mut batch) => {
+                    // Whatever else committed meanwhile goes along: one trip to the
+                    // simulation (and one durable decision) for all of it, so that the
+                    // processor keeps up however small the groups (bounded by IN_FLIGHT).
+                    while let Ok(more) = committed.try_recv() {
+                        batch.extend(more);
+                    }
                     if !self.process(batch) {
                         return;
                     }
@@ -237,9 +252,13 @@ impl Processor {
         status.count(&status.log_records, batch.len() as u64);
         let through = batch.last().map(|c| c.seq);
         let mut items = Vec::new();
+        let mut birth = None;
         let now_ms = crate::audit::now_unix_ms();
         for c in &batch {
             let decoded = self.decoder.decode(c);
+            if let (None, Some(at), Some((source, _, _))) = (&birth, decoded.birth_at, &decoded.heard) {
+                birth = Some((source.clone(), at));
+            }
             if let Some(node) = decoded.rebirth {
                 self.ask_rebirth(&node);
             }
@@ -263,7 +282,7 @@ impl Processor {
             }
             items.extend(decoded.items);
         }
-        self.sim.telemetry(TelemetryBatch { through, items }).is_ok()
+        self.sim.telemetry(TelemetryBatch { through, items, birth }).is_ok()
     }
 
     fn ask_rebirth(&self, edge_node: &str) {
@@ -304,7 +323,7 @@ impl Processor {
         if items.is_empty() {
             return true;
         }
-        self.sim.telemetry(TelemetryBatch { through: None, items }).is_ok()
+        self.sim.telemetry(TelemetryBatch { through: None, items, birth: None }).is_ok()
     }
 }
 

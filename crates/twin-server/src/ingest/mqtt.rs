@@ -141,6 +141,7 @@ async fn poll(
             }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
                 status.count(&status.received, 1);
+                let arrived = std::time::Instant::now();
                 let topic = publish.topic.clone();
                 let record = RawRecord::Mqtt {
                     topic,
@@ -152,6 +153,7 @@ async fn poll(
                 let reply: super::log::RawReply = Box::new(move |result| match result {
                     Ok(_) => {
                         counted.count(&counted.committed, 1);
+                        counted.ack_latency.record(arrived.elapsed(), 1);
                         let _ = acks.send(publish);
                     }
                     Err(e) => tracing::error!(error = %e, "telemetry not committed; not acknowledged"),

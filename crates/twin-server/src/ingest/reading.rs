@@ -54,4 +54,6 @@ pub struct TelemetryBatch {
     /// included), so a restart need not decode them again.
     pub through: Option<u64>,
     pub items: Vec<Incoming>,
+    /// The first NBIRTH of the batch: its source and plant time (clock alignment).
+    pub birth: Option<(String, Micros)>,
 }
