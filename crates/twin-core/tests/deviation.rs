@@ -256,11 +256,10 @@ fn model_with_failures(name: &str, station: &str, mtbf: f64, mttr: f64) -> Arc<M
     Arc::new(Model::build(&scene, Some(&source), &schedules).unwrap())
 }
 
-/// Feeds plant reports to the twin as the ingest does: live first, then cycles with
-/// their counts, and down / up as `BreakDown` / `Repair` ("already down" and "not down"
-/// mean already consistent). Stops after the first alarm when `stop` is set; returns the
-/// failures of `station` counted up to then.
-fn feed_reports(twin: &mut Sim, reports: &[(Micros, Report)], product: &str, stop: bool) {
+/// Feeds plant reports to the twin as the ingest does: cycles (when `product` is given)
+/// with their counts, and down / up as `BreakDown` / `Repair` ("already down" and "not
+/// down" mean already consistent). Stops after the first alarm when `stop` is set.
+fn feed_reports(twin: &mut Sim, reports: &[(Micros, Report)], product: Option<&str>, stop: bool) {
     for (t, report) in reports {
         if stop && !twin.alarms().is_empty() {
             return;
@@ -270,8 +269,10 @@ fn feed_reports(twin: &mut Sim, reports: &[(Micros, Report)], product: &str, sto
             Report::Cycle(station, duration, completed) => {
                 let counts = Observed::Counts { parts_in: 0, parts_out: *completed };
                 let observe = |observed| Command::Observe(Observation { station: station.clone(), observed });
-                let cycle = Observed::Cycle { duration: *duration, product: Some(product.into()) };
-                twin.apply(&observe(cycle)).unwrap();
+                if let Some(product) = product {
+                    let cycle = Observed::Cycle { duration: *duration, product: Some(product.into()) };
+                    twin.apply(&observe(cycle)).unwrap();
+                }
                 observe(counts)
             }
             Report::Down(station, true) => Command::BreakDown { station: station.clone(), duration: None },
@@ -308,7 +309,7 @@ fn failure_and_repair_drift_is_named() {
             while twin.alarms().is_empty() && t < 60 * DAY {
                 t += DAY;
                 let reports = plant_reports(&mut plant, t);
-                feed_reports(&mut twin, &reports, "bracket", true);
+                feed_reports(&mut twin, &reports, Some("bracket"), true);
             }
             let alarm =
                 twin.alarms().first().unwrap_or_else(|| panic!("{label} seed {seed}: no alarm in 60 days"));
@@ -340,7 +341,7 @@ fn a_week_of_live_reports_without_drift_raises_no_alarm_on_any_measure() {
         let mut plant = Sim::new(model_with(scene, None), seed);
         let mut twin = live_twin(model_with(scene, None), seed + 1000);
         let reports = plant_reports(&mut plant, 7 * DAY);
-        feed_reports(&mut twin, &reports, "bracket", false);
+        feed_reports(&mut twin, &reports, Some("bracket"), false);
         let stations = 0..twin.model().stations.len() as u32;
         let windows: u64 = stations.clone().map(|s| twin.throughput_windows(s)).sum();
         let (failures, repairs) =
@@ -361,4 +362,36 @@ fn a_week_of_live_reports_without_drift_raises_no_alarm_on_any_measure() {
         totals.3,
         totals.0 as f64 * 2e-7 + totals.1 as f64 * 2e-5 + (totals.2 + totals.3) as f64 * 2e-4
     );
+}
+
+#[test]
+fn a_slow_bottleneck_shows_in_throughput() {
+    // Counts and states only (no cycle times): the mill, the line's bottleneck, 20% slower
+    // lowers every station's throughput; the test names a station with fewer parts per
+    // hour than the model makes in the same hours.
+    let scene = "training-line.ron";
+    for seed in [1, 2, 3] {
+        let mut plant = Sim::new(model_with(scene, Some(("mill", 1.2))), seed);
+        let mut twin = live_twin(model_with(scene, None), seed + 1000);
+        let mut t = 0;
+        while twin.alarms().is_empty() && t < 14 * DAY {
+            t += HOUR;
+            let reports = plant_reports(&mut plant, t);
+            feed_reports(&mut twin, &reports, None, true);
+        }
+        let alarm = twin.alarms().first().unwrap_or_else(|| panic!("seed {seed}: no alarm in 14 days"));
+        println!(
+            "mill +20%, counts only, seed {seed}: {:?} alarm on `{}` at {:.1} h; plant {:.1}/h vs model {:.1}/h; S = {:.2} > h = {:.2} over {} windows",
+            alarm.measure,
+            alarm.station,
+            alarm.raised_at as f64 / HOUR as f64,
+            alarm.plant,
+            alarm.model,
+            alarm.evidence.statistic,
+            alarm.evidence.threshold,
+            alarm.evidence.observations,
+        );
+        assert_eq!((alarm.measure, alarm.direction), (Measure::Throughput, Direction::Below), "{alarm:?}");
+        assert!(alarm.plant < alarm.model, "{alarm:?}");
+    }
 }
