@@ -114,7 +114,12 @@ async fn ingest_status(client: &mut TwinServiceClient<Channel>) -> v1::GetIngest
 }
 
 async fn alarms(client: &mut TwinServiceClient<Channel>) -> Vec<v1::Alarm> {
-    client.list_alarms(v1::ListAlarmsRequest { open_only: false }).await.expect("list alarms").into_inner().alarms
+    client
+        .list_alarms(v1::ListAlarmsRequest { open_only: false })
+        .await
+        .expect("list alarms")
+        .into_inner()
+        .alarms
 }
 
 /// The twin's simulated time now.

