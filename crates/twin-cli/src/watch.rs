@@ -167,9 +167,12 @@ fn vehicle_line(v: &v1::IngestObservedVehicle) -> String {
 }
 
 fn alarm_line(a: &v1::Alarm) -> String {
-    let measure = match v1::AlarmMeasure::try_from(a.measure) {
-        Ok(v1::AlarmMeasure::CycleTime) => "cycle time",
-        _ => "unknown measure",
+    let (measure, unit, observations) = match v1::AlarmMeasure::try_from(a.measure) {
+        Ok(v1::AlarmMeasure::CycleTime) => ("cycle time", "s", "cycles"),
+        Ok(v1::AlarmMeasure::Throughput) => ("throughput", "/h", "hour windows"),
+        Ok(v1::AlarmMeasure::TimeBetweenFailures) => ("time between failures", "s", "failures"),
+        Ok(v1::AlarmMeasure::RepairTime) => ("repair time", "s", "repairs"),
+        _ => ("unknown measure", "", "observations"),
     };
     let direction = match v1::AlarmDirection::try_from(a.direction) {
         Ok(v1::AlarmDirection::Above) => "above",
@@ -179,12 +182,12 @@ fn alarm_line(a: &v1::Alarm) -> String {
     let product = a.product_id.as_deref().map_or_else(String::new, |p| format!(" ({p})"));
     let evidence = a.evidence.as_ref().map_or_else(String::new, |e| {
         format!(
-            "; statistic {:.1} > threshold {:.1} over {} cycles, ARL0 {:.0e}",
+            "; statistic {:.1} > threshold {:.1} over {} {observations}, ARL0 {:.0e}",
             e.statistic, e.threshold, e.observations, e.arl0
         )
     });
     format!(
-        "#{} {}{}: {} {} the model, plant {:.2} s vs model {:.2} s, raised at {}{}",
+        "#{} {}{}: {} {} the model, plant {:.2} {unit} vs model {:.2} {unit}, raised at {}{}",
         a.id,
         a.station_id,
         product,

@@ -110,6 +110,10 @@ impl Sim {
         let repair = duration.map_or(Repair::ByCommand, Repair::After);
         self.with_flow(|flow, cx| flow.fail(cx, s, repair));
         self.run_followups();
+        if duration.is_none() {
+            // On a live station, this is the plant's failure (the ingest's mapping).
+            self.plant_down(s);
+        }
         Ok(())
     }
 
@@ -121,6 +125,8 @@ impl Sim {
         }
         self.with_flow(|flow, cx| flow.repair(cx, s));
         self.run_followups();
+        // On a live station, this is the plant's repair (the ingest's mapping).
+        self.plant_up(s);
         Ok(())
     }
 

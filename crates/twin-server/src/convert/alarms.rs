@@ -16,10 +16,13 @@ pub fn sync_status(status: SyncStatus) -> v1::SyncStatus {
     }
 }
 
-/// One alarm in wire form (figures in seconds).
+/// One alarm in wire form (times in seconds, throughput in parts per hour).
 pub fn alarm(model: &Model, a: &Alarm) -> v1::Alarm {
     let (measure, unit) = match a.measure {
         Measure::CycleTime => (v1::AlarmMeasure::CycleTime, 1e-6),
+        Measure::Throughput => (v1::AlarmMeasure::Throughput, 1.0),
+        Measure::TimeBetweenFailures => (v1::AlarmMeasure::TimeBetweenFailures, 1e-6),
+        Measure::RepairTime => (v1::AlarmMeasure::RepairTime, 1e-6),
     };
     let direction = match a.direction {
         Direction::Above => v1::AlarmDirection::Above,

@@ -18,13 +18,23 @@
 //!
 //! **Test.** Upper side `S+ = max(0, S+ + z - k+)`, lower side `S- = max(0, S- - z - k-)`;
 //! a side alarms when it exceeds `h`. Each side's reference `k` is half the mean shift of
-//! `z` that a [`DESIGN_SHIFT`] (10%) longer (or shorter) processing time causes under the
-//! model's distribution (computed by quadrature at the first observation), so the test
-//! is tuned to the smallest change worth an alarm, whatever the station's variability;
-//! `k` is kept within [`K_MIN`, `K_MAX`]. `h` is chosen so that the side's in-control
-//! average run length is [`ARL0`] observations by Siegmund's approximation
+//! `z` that the [`Design`]'s relative change causes under the model's distribution
+//! (computed by quadrature at the first observation), so the test is tuned to the
+//! smallest change worth an alarm, whatever the station's variability; `k` is kept within
+//! [`K_MIN`, `K_MAX`]. `h` is chosen so that the side's in-control average run length is
+//! the design's `arl0` observations by Siegmund's approximation
 //! `ARL = (exp(2 k b) - 2 k b - 1) / (2 k^2)`, `b = h + 1.166`. The false-alarm rate is
-//! therefore about `1 / ARL0` per observation and side: 2e-7 per cycle for both sides.
+//! therefore about `1 / arl0` per observation and side. Designs in use:
+//! - cycle times ([`CYCLE_DESIGN`]): tuned to +-10%, `arl0` 1e7 per side, so 2e-7 per
+//!   cycle for both sides;
+//! - times between failures and repair times ([`FAILURE_DESIGN`]): tuned to twice (or
+//!   half) the model's figure, `arl0` 1e4 per side, so 2e-4 per failure (or repair) for
+//!   both sides. Failures are rare, so a smaller run length still means years between
+//!   false alarms, and a larger design change keeps the detection delay in failures, not
+//!   hundreds of them.
+//!
+//! Throughput windows use the same one-sided recursions on normal scores with the fixed
+//! reference `k = 0.5` ([`NormalCusum`], see `throughput.rs`).
 //!
 //! **Clearing.** While a side's alarm is open, the side stops accumulating and runs the
 //! mirror test for a return to the model (`R = max(0, R + k - z)` for an upper alarm):
@@ -41,10 +51,27 @@ use serde::{Deserialize, Serialize};
 use super::{Direction, Evidence};
 use crate::dist::{Sampler, normal_quantile};
 
-/// In-control average run length of each one-sided test, in observations.
+/// In-control average run length of each one-sided cycle-time test, in observations.
 pub const ARL0: f64 = 1e7;
 /// The relative change of processing time each side is tuned to detect.
 pub const DESIGN_SHIFT: f64 = 0.10;
+
+/// What a PIT-based two-sided test is tuned to: the relative change of the measured
+/// time each side should detect, and the in-control run length of each side.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Design {
+    /// Relative change the upper side is tuned to (`0.1`: 10% longer).
+    pub up: f64,
+    /// Relative change the lower side is tuned to (`-0.1`: 10% shorter).
+    pub down: f64,
+    /// In-control average run length of each side, in observations.
+    pub arl0: f64,
+}
+
+/// Cycle times: +-10%, 1e7 cycles per side.
+pub const CYCLE_DESIGN: Design = Design { up: DESIGN_SHIFT, down: -DESIGN_SHIFT, arl0: ARL0 };
+/// Times between failures and repair times: twice or half the model's, 1e4 per side.
+pub const FAILURE_DESIGN: Design = Design { up: 1.0, down: -0.5, arl0: 1e4 };
 /// Reporting resolution assumed for distributions without spread, microseconds (plant
 /// clocks and Sparkplug timestamps are milliseconds).
 pub const RESOLUTION: f64 = 1_000.0;
@@ -115,6 +142,8 @@ struct Side {
     k: f64,
     /// Threshold `h`.
     h: f64,
+    /// The in-control run length `h` was set for.
+    arl0: f64,
     /// The CUSUM statistic.
     s: f64,
     /// Observations since `s` last left zero, and the plant's and model's sums over them.
@@ -128,12 +157,13 @@ struct Side {
 }
 
 impl Side {
-    fn new(direction: Direction, k: f64) -> Side {
+    fn new(direction: Direction, k: f64, arl0: f64) -> Side {
         let k = k.clamp(K_MIN, K_MAX);
         Side {
             direction,
             k,
-            h: threshold(k, ARL0),
+            h: threshold(k, arl0),
+            arl0,
             s: 0.0,
             run: 0,
             plant_sum: 0.0,
@@ -177,7 +207,7 @@ impl Side {
                 threshold: self.h,
                 reference: self.k,
                 observations: self.run,
-                arl0: ARL0,
+                arl0: self.arl0,
             },
         };
         self.s = 0.0;
@@ -197,7 +227,8 @@ pub(crate) enum Verdict {
     Clear { alarm: u64 },
 }
 
-/// The two-sided cycle-time test of one station and product.
+/// A two-sided PIT-based test of one measured time (a station's cycle times for one
+/// product, its times between failures, its repair times).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Detector {
     up: Side,
@@ -206,22 +237,62 @@ pub(crate) struct Detector {
 }
 
 impl Detector {
-    /// A detector tuned to `sampler`, the model's processing-time distribution.
-    pub(crate) fn new(sampler: &Sampler) -> Detector {
+    /// A detector tuned by `design` to `sampler`, the model's distribution of the time.
+    pub(crate) fn new(sampler: &Sampler, design: Design) -> Detector {
         Detector {
-            up: Side::new(Direction::Above, mean_shift(sampler, DESIGN_SHIFT).abs() / 2.0),
-            down: Side::new(Direction::Below, mean_shift(sampler, -DESIGN_SHIFT).abs() / 2.0),
+            up: Side::new(Direction::Above, mean_shift(sampler, design.up).abs() / 2.0, design.arl0),
+            down: Side::new(Direction::Below, mean_shift(sampler, design.down).abs() / 2.0, design.arl0),
             observations: 0,
         }
     }
 
-    /// Takes one observed processing time (microseconds).
-    pub(crate) fn observe(&mut self, sampler: &Sampler, duration: u64) -> Vec<Verdict> {
+    /// Takes one observed time (microseconds).
+    pub(crate) fn observe(&mut self, sampler: &Sampler, duration: f64) -> Vec<Verdict> {
         self.observations += 1;
-        let x = duration as f64;
+        let x = duration;
         let z = score(sampler, x);
         let mean = sampler.mean();
         [self.up.observe(z, x, mean), self.down.observe(-z, x, mean)].into_iter().flatten().collect()
+    }
+
+    /// Records the id of the alarm a side's verdict raised.
+    pub(crate) fn opened(&mut self, direction: Direction, alarm: u64) {
+        let side = if direction == Direction::Above { &mut self.up } else { &mut self.down };
+        side.open = Some(alarm);
+    }
+
+    /// Observations taken so far.
+    pub(crate) fn observations(&self) -> u64 {
+        self.observations
+    }
+}
+
+/// Reference value of the throughput test: tuned to a shift of one standard deviation.
+pub const NORMAL_K: f64 = 0.5;
+
+/// A two-sided CUSUM on scores that are standard normal while the plant matches the
+/// model (throughput windows), with reference [`NORMAL_K`] and run length `arl0`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct NormalCusum {
+    up: Side,
+    down: Side,
+}
+
+impl NormalCusum {
+    pub(crate) fn new(arl0: f64) -> NormalCusum {
+        NormalCusum {
+            up: Side::new(Direction::Above, NORMAL_K, arl0),
+            down: Side::new(Direction::Below, NORMAL_K, arl0),
+        }
+    }
+
+    /// Takes one score `z` with the plant's and model's figures it came from.
+    pub(crate) fn observe(&mut self, z: f64, plant: f64, model: f64) -> Vec<Verdict> {
+        let z = z.clamp(-Z_CLAMP, Z_CLAMP);
+        [self.up.observe(z, plant, model), self.down.observe(-z, plant, model)]
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     /// Records the id of the alarm a side's verdict raised.
@@ -276,7 +347,7 @@ mod tests {
         for sampler in
             [Sampler::Exp(60e6), Sampler::Const(45_000_000), Sampler::Empirical(vec![(0.25, 10), (1.0, 20)])]
         {
-            let d = Detector::new(&sampler);
+            let d = Detector::new(&sampler, CYCLE_DESIGN);
             assert!(
                 d.up.k > 0.0 && d.down.k > 0.0 && d.up.h.is_finite() && d.up.h > 0.0,
                 "{sampler:?}: {d:?}"
@@ -287,9 +358,9 @@ mod tests {
     #[test]
     fn an_exact_constant_plant_never_alarms_and_a_slow_one_soon_does() {
         let sampler = Sampler::Const(45_000_000);
-        let mut d = Detector::new(&sampler);
-        assert!((0..10_000).all(|_| d.observe(&sampler, 45_000_000).is_empty()));
-        let n = (1..100).find(|_| !d.observe(&sampler, 54_000_000).is_empty());
+        let mut d = Detector::new(&sampler, CYCLE_DESIGN);
+        assert!((0..10_000).all(|_| d.observe(&sampler, 45e6).is_empty()));
+        let n = (1..100).find(|_| !d.observe(&sampler, 54e6).is_empty());
         assert!(n.is_some_and(|n| n <= 3), "a 20% slower constant station alarms within 3 cycles: {n:?}");
     }
 }

@@ -9,21 +9,32 @@
 //! simulation runs: a stale station keeps its last known state and keeps being simulated
 //! (stale is not down); plant counters are compared, never forced onto the model.
 //!
+//! Measures (each with its test and stated false-alarm rate):
+//! - cycle time per station and product (`cusum.rs`): 2e-7 per cycle, both sides;
+//! - throughput per station (`throughput.rs`): about 2e-5 per station-hour, both sides;
+//! - time between failures and repair time per station (`failures.rs`): 2e-4 per failure
+//!   (per repair), both sides.
+//!
 //! Memory is bounded by the model: one sync record per station, at most one detector per
-//! (station, product), the open alarms (at most two per detector) and the newest
-//! [`ALARMS_KEPT`] cleared ones.
+//! (station, product), one throughput and two failure tests per station, the open alarms
+//! (at most two per detector) and the newest [`ALARMS_KEPT`] cleared ones.
 
 mod cusum;
+mod failures;
+mod throughput;
 
 use serde::{Deserialize, Serialize};
 
-use self::cusum::{Detector, Verdict};
+use self::cusum::{CYCLE_DESIGN, Detector, Verdict};
+use self::failures::{FailureWatch, Test};
+use self::throughput::ThroughputWatch;
 use super::Sim;
 use super::commands::CommandError;
 use crate::model::{Model, ProductIdx, StationIdx};
 use crate::time::{MAX_SPAN, Micros};
 
-pub use self::cusum::{ARL0, DESIGN_SHIFT, RESOLUTION, Z_CLAMP};
+pub use self::cusum::{ARL0, DESIGN_SHIFT, Design, FAILURE_DESIGN, NORMAL_K, RESOLUTION, Z_CLAMP};
+pub use self::throughput::{ARL0_WINDOWS, MIN_WINDOWS, WINDOW};
 
 /// Cleared alarms kept for views beyond the open ones (the oldest go first).
 pub const ALARMS_KEPT: usize = 100;
@@ -70,8 +81,14 @@ pub enum SyncStatus {
 /// What an alarm is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Measure {
-    /// Processing time per part.
+    /// Processing time per part (figures: mean, microseconds).
     CycleTime,
+    /// Parts completed per hour (figures: mean over the evidence windows).
+    Throughput,
+    /// Up time between failures (figures: mean, microseconds).
+    TimeBetweenFailures,
+    /// Time down per failure (figures: mean, microseconds).
+    RepairTime,
 }
 
 /// Which way the plant parts from the model.
@@ -112,9 +129,9 @@ pub struct Alarm {
     pub product: Option<String>,
     pub measure: Measure,
     pub direction: Direction,
-    /// The plant's figure over the evidence window (cycle time: mean, microseconds).
+    /// The plant's figure over the evidence window (units: see [`Measure`]).
     pub plant: f64,
-    /// The model's figure over the same window (cycle time: mean, microseconds).
+    /// The model's figure over the same window (units: see [`Measure`]).
     pub model: f64,
     pub evidence: Evidence,
     /// Simulation time it was raised at.
@@ -137,6 +154,10 @@ struct StationWatch {
     /// Cycles that could not be compared: no product named and the station's products
     /// have different processing-time distributions.
     unattributed: u64,
+    /// Completed parts per window against the model's.
+    throughput: ThroughputWatch,
+    /// Times between failures and repair times against the model's.
+    failures: FailureWatch,
 }
 
 /// The monitor's whole state (part of the snapshot).
@@ -176,6 +197,28 @@ impl Monitor {
         id
     }
 
+    /// Turns a test's verdicts into raised and cleared alarms; `opened` tells the test
+    /// which alarm each raising side opened.
+    fn settle(
+        &mut self,
+        verdicts: Vec<Verdict>,
+        template: &Alarm,
+        now: Micros,
+        mut opened: impl FnMut(&mut Monitor, Direction, u64),
+    ) {
+        for verdict in verdicts {
+            match verdict {
+                Verdict::Raise { direction, plant, model, evidence } => {
+                    let alarm =
+                        Alarm { direction, plant, model, evidence, raised_at: now, ..template.clone() };
+                    let id = self.raise(alarm);
+                    opened(self, direction, id);
+                }
+                Verdict::Clear { alarm } => self.clear(alarm, now),
+            }
+        }
+    }
+
     fn clear(&mut self, id: u64, now: Micros) {
         if let Some(a) = self.alarms.iter_mut().find(|a| a.id == id) {
             a.cleared_at = Some(now);
@@ -187,6 +230,22 @@ impl Monitor {
             self.alarms.remove(oldest);
         }
         self.revision += 1;
+    }
+}
+
+/// An alarm on station `s` about `measure` with the figures still to fill in.
+fn template(model: &Model, s: StationIdx, measure: Measure, now: Micros) -> Alarm {
+    Alarm {
+        id: 0,
+        station: model.stations[s as usize].id.clone(),
+        product: None,
+        measure,
+        direction: Direction::Above,
+        plant: 0.0,
+        model: 0.0,
+        evidence: Evidence { statistic: 0.0, threshold: 0.0, reference: 0.0, observations: 0, arl0: 0.0 },
+        raised_at: now,
+        cleared_at: None,
     }
 }
 
@@ -245,17 +304,39 @@ impl Sim {
             Some((_, Some(None))) => only_sampler(&model, s),
             _ => None,
         };
+        let twin_down = self.flow.is_down(s);
+        let model_completed = match observation.observed {
+            Observed::Counts { .. } => self.flow.station_views().nth(s as usize).map_or(0, |v| v.completed),
+            _ => 0,
+        };
         let monitor = &mut self.monitor;
         let watch = &mut monitor.stations[s as usize];
         watch.last_seen = Some(now);
+        let was_live = watch.sync == SyncStatus::Live;
         match &observation.observed {
-            Observed::Stale => watch.sync = SyncStatus::Stale,
-            Observed::Live | Observed::Cycle { .. } => watch.sync = SyncStatus::Live,
-            Observed::Counts { parts_in, parts_out } => {
+            Observed::Stale => {
+                watch.sync = SyncStatus::Stale;
+                watch.failures.unwatch(&model, s, now);
+            }
+            Observed::Live | Observed::Cycle { .. } | Observed::Counts { .. } => {
                 watch.sync = SyncStatus::Live;
-                watch.counts = Some((*parts_in, *parts_out));
+                if !was_live {
+                    watch.failures.watch(now, twin_down);
+                }
             }
         }
+        if let Observed::Counts { parts_in, parts_out } = &observation.observed {
+            watch.counts = Some((*parts_in, *parts_out));
+            let verdicts = watch.throughput.counts(now, *parts_out, model_completed);
+            monitor.settle(
+                verdicts,
+                &template(&model, s, Measure::Throughput, now),
+                now,
+                |m, direction, id| m.stations[s as usize].throughput.opened(direction, id),
+            );
+            return Ok(());
+        }
+        let watch = &mut monitor.stations[s as usize];
         let Some((duration, key)) = cycle else {
             return Ok(());
         };
@@ -266,33 +347,59 @@ impl Sim {
         let idx = match watch.detectors.binary_search_by_key(&key, |d| d.0) {
             Ok(i) => i,
             Err(i) => {
-                watch.detectors.insert(i, (key, Detector::new(sampler)));
+                watch.detectors.insert(i, (key, Detector::new(sampler, CYCLE_DESIGN)));
                 i
             }
         };
-        let verdicts = watch.detectors[idx].1.observe(sampler, duration);
-        for verdict in verdicts {
-            match verdict {
-                Verdict::Raise { direction, plant, model: expected, evidence } => {
-                    let alarm = Alarm {
-                        id: 0,
-                        station: model.stations[s as usize].id.clone(),
-                        product: key.map(|p| model.products[p as usize].id.clone()),
-                        measure: Measure::CycleTime,
-                        direction,
-                        plant,
-                        model: expected,
-                        evidence,
-                        raised_at: now,
-                        cleared_at: None,
-                    };
-                    let id = monitor.raise(alarm);
-                    monitor.stations[s as usize].detectors[idx].1.opened(direction, id);
-                }
-                Verdict::Clear { alarm } => monitor.clear(alarm, now),
-            }
-        }
+        let verdicts = watch.detectors[idx].1.observe(sampler, duration as f64);
+        let template = template(&model, s, Measure::CycleTime, now);
+        let template = Alarm { product: key.map(|p| model.products[p as usize].id.clone()), ..template };
+        monitor.settle(verdicts, &template, now, |m, direction, id| {
+            m.stations[s as usize].detectors[idx].1.opened(direction, id)
+        });
         Ok(())
+    }
+
+    /// The plant's station `s` went down (a `BreakDown` without a duration that the twin
+    /// took): the time-between-failures test of a live station.
+    pub(crate) fn plant_down(&mut self, s: StationIdx) {
+        self.plant_transition(s, true);
+    }
+
+    /// The plant's station `s` came up (a `Repair` that the twin took): the repair-time
+    /// test of a live station.
+    pub(crate) fn plant_up(&mut self, s: StationIdx) {
+        self.plant_transition(s, false);
+    }
+
+    fn plant_transition(&mut self, s: StationIdx, down: bool) {
+        if self.sync_status(s) != SyncStatus::Live {
+            return;
+        }
+        let now = self.now();
+        let model = std::sync::Arc::clone(&self.model);
+        let monitor = &mut self.monitor;
+        let watch = &mut monitor.stations[s as usize].failures;
+        let verdicts = if down { watch.down(&model, s, now) } else { watch.up(&model, s, now) };
+        for (test, verdict) in verdicts {
+            let measure = match test {
+                Test::Between => Measure::TimeBetweenFailures,
+                Test::Repair => Measure::RepairTime,
+            };
+            monitor.settle(vec![verdict], &template(&model, s, measure, now), now, |m, direction, id| {
+                m.stations[s as usize].failures.opened(test, direction, id)
+            });
+        }
+    }
+
+    /// Failures counted and repairs timed by the failure tests of `station` so far.
+    pub fn failure_observations(&self, station: StationIdx) -> (u64, u64) {
+        self.monitor.stations.get(station as usize).map_or((0, 0), |w| w.failures.counts())
+    }
+
+    /// Throughput windows of `station` compared so far.
+    pub fn throughput_windows(&self, station: StationIdx) -> u64 {
+        self.monitor.stations.get(station as usize).map_or(0, |w| w.throughput.windows())
     }
 
     /// Where `station`'s displayed state comes from (model only, live or stale).
