@@ -45,6 +45,8 @@ pub struct Twin {
     pub(crate) audit: Option<Arc<AuditLog>>,
     /// Live telemetry (Ingest, GetIngestStatus); None without `--data DIR`.
     pub(crate) ingest: Option<Arc<crate::ingest::Ingest>>,
+    /// The programme's NATS (ListComplexes); None without `--nats`.
+    pub(crate) programme: Option<Arc<crate::registry::Registry>>,
 }
 
 fn stopped(_: Stopped) -> Status {
@@ -367,8 +369,10 @@ impl TwinService for Twin {
         &self,
         _: Request<v1::ListComplexesRequest>,
     ) -> Result<Response<v1::ListComplexesResponse>, Status> {
-        // The NATS registration (`--nats URL --complex ID`) is not built yet, so no server
-        // has a programme NATS to ask.
-        Err(Status::failed_precondition("this server runs without --nats (start it with --nats URL)"))
+        let registry = self.programme.as_ref().ok_or_else(|| {
+            Status::failed_precondition("this server runs without --nats (start it with --nats URL)")
+        })?;
+        let list = registry.list().await.map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(Response::new(list))
     }
 }
