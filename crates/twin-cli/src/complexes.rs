@@ -128,7 +128,11 @@ struct Judged {
     lp_met: Option<bool>,
 }
 
+/// Nothing is judged while a complex warms up: its figures are not yet meaningful.
 fn judge(c: &v1::ComplexInfo, targets: Option<&v1::ProgrammeTargets>) -> Judged {
+    if c.warming_up {
+        return Judged { va_gap: None, lp_gain: None, lp_met: None };
+    }
     let va_gap = c.value_added_rate.zip(targets).map(|(va, t)| va - t.value_added_rate);
     let lp_gain = c
         .labour_productivity
@@ -255,4 +259,69 @@ pub fn to_json(list: &v1::ListComplexesResponse, now_ms: u64) -> serde_json::Val
         "self_complex_id": list.self_complex_id,
         "complexes": complexes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn complex(id: &str, va: Option<f64>, lp: Option<f64>, base: Option<f64>) -> v1::ComplexInfo {
+        v1::ComplexInfo {
+            complex_id: id.into(),
+            name: format!("Complex {id}"),
+            industry: "steel".into(),
+            value_added_rate: va,
+            labour_productivity: lp,
+            labour_productivity_baseline: base,
+            reported_unix_ms: 1_000,
+            ..Default::default()
+        }
+    }
+
+    fn list() -> v1::ListComplexesResponse {
+        v1::ListComplexesResponse {
+            complexes: vec![
+                complex("a", Some(0.31), Some(150.0), Some(100.0)),
+                complex("b", Some(0.29), Some(139.0), Some(100.0)),
+                complex("c", None, None, Some(100.0)),
+            ],
+            targets: Some(v1::ProgrammeTargets { value_added_rate: 0.30, labour_productivity_gain: 0.40 }),
+            self_complex_id: String::new(),
+        }
+    }
+
+    #[test]
+    fn complexes_are_judged_against_the_targets_and_unknowns_are_not_counted() {
+        let json = to_json(&list(), 3_500);
+        let c = &json["complexes"];
+        assert_eq!(c[0]["meets_value_added_target"], true);
+        assert_eq!(c[0]["meets_labour_productivity_target"], true);
+        assert!((c[0]["labour_productivity_gain"].as_f64().unwrap() - 0.5).abs() < 1e-12);
+        assert_eq!(c[1]["meets_value_added_target"], false);
+        assert_eq!(c[1]["meets_labour_productivity_target"], false);
+        assert!(c[2]["meets_value_added_target"].is_null());
+        assert_eq!(c[2]["report_age_s"], 2.5);
+        let text = table(&list(), 3_500);
+        assert!(text.contains("value-added target met by 1 of 2, labour-productivity target by 1 of 2"), "{text}");
+        assert!(text.contains("BELOW"), "{text}");
+    }
+
+    #[test]
+    fn a_complex_warming_up_is_not_judged() {
+        let mut l = list();
+        l.complexes[1].warming_up = true;
+        let json = to_json(&l, 3_500);
+        assert!(json["complexes"][1]["meets_value_added_target"].is_null());
+        assert!(json["complexes"][1]["labour_productivity_gain"].is_null());
+        assert!(table(&l, 3_500).contains("met by 1 of 1, labour-productivity target by 1 of 1"));
+    }
+
+    #[test]
+    fn without_targets_nothing_is_judged() {
+        let mut l = list();
+        l.targets = None;
+        let text = table(&l, 3_500);
+        assert!(text.contains("none reported"), "{text}");
+        assert!(text.contains("met by 0 of 0"), "{text}");
+    }
 }
