@@ -206,9 +206,9 @@ def k8s_complexes():
         cid, name = row[0], row[1]
         app = f"twin-{cid}"
         host = f"{app}-0.{app}.{NAMESPACE}.svc.cluster.local"
-        labels = f"""      app.kubernetes.io/name: twin-serve
-      app.kubernetes.io/part-of: twin-programme
-      twin.example/complex: {cid}"""
+        labels = f"""        app.kubernetes.io/name: twin-serve
+        app.kubernetes.io/part-of: twin-programme
+        twin.example/complex: {cid}"""
         docs.append(f"""# {name}
 apiVersion: v1
 kind: Service

@@ -4,8 +4,9 @@
 //! `scripts/system-deps.sh --yaml`); no cluster is needed.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 use serde_json::Value;
 use twin_e2e::{root, twin_binary};
@@ -35,9 +36,14 @@ fn selects(selector: &Value, labels: &Value) -> bool {
     !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
+fn twin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(twin_binary)
+}
+
 /// The `--flag` names of `twin SUBCOMMAND --help`.
 fn flags_of(subcommand: &str) -> BTreeSet<String> {
-    let out = Command::new(twin_binary()).args([subcommand, "--help"]).output().expect("run twin --help");
+    let out = Command::new(twin()).args([subcommand, "--help"]).output().expect("run twin --help");
     assert!(out.status.success());
     String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
@@ -125,7 +131,8 @@ fn kubernetes_manifests_parse_and_cover_the_programme() {
         );
         // Every other volume it mounts is declared in the pod.
         for m in mounts.iter().filter(|m| &m["name"] != claim) {
-            let declared = pod["volumes"].as_array().is_some_and(|v| v.iter().any(|v| v["name"] == m["name"]));
+            let declared =
+                pod["volumes"].as_array().is_some_and(|v| v.iter().any(|v| v["name"] == m["name"]));
             assert!(declared, "{app}: volume {} declared", m["name"]);
         }
         assert!(covered.insert(id.to_string()), "{app} twice");

@@ -307,7 +307,10 @@ impl Complex {
         let mut line = String::new();
         std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).expect("read stdout");
         let addr = line.trim().strip_prefix("listening on ").unwrap_or_else(|| {
-            panic!("{id}: no address ({line:?}): {}", std::fs::read_to_string(dir.join(format!("{id}.log"))).unwrap_or_default())
+            panic!(
+                "{id}: no address ({line:?}): {}",
+                std::fs::read_to_string(dir.join(format!("{id}.log"))).unwrap_or_default()
+            )
         });
         Complex { addr: addr.to_string(), child }
     }
@@ -326,13 +329,19 @@ impl Drop for Complex {
 
 /// `twin complexes ARGS --json`, parsed.
 fn complexes(args: &[&str]) -> serde_json::Value {
-    let out = Command::new(twin()).arg("complexes").args(args).arg("--json").output().expect("run twin complexes");
+    let out =
+        Command::new(twin()).arg("complexes").args(args).arg("--json").output().expect("run twin complexes");
     assert!(out.status.success(), "twin complexes failed: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("twin complexes prints JSON")
 }
 
 fn ids(list: &serde_json::Value) -> Vec<String> {
-    list["complexes"].as_array().expect("complexes").iter().map(|c| c["complex_id"].as_str().unwrap().to_string()).collect()
+    list["complexes"]
+        .as_array()
+        .expect("complexes")
+        .iter()
+        .map(|c| c["complex_id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// Polls `twin complexes` until `ok` holds.
@@ -360,7 +369,11 @@ fn complexes_register_on_nats_list_with_their_kpis_and_vanish_when_their_server_
     let nats = ["--nats", url.as_str()];
     let list = complexes_until(&nats, "three complexes with KPIs", |l| {
         ids(l) == ["c08", "c11", "c17"]
-            && l["complexes"].as_array().unwrap().iter().all(|c| !c["warming_up"].as_bool().unwrap() && c["value_added_rate"].is_number())
+            && l["complexes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| !c["warming_up"].as_bool().unwrap() && c["value_added_rate"].is_number())
     });
     assert_eq!(list["targets"]["value_added_rate"], 0.30, "targets from the scenes: {list:#}");
     assert_eq!(list["targets"]["labour_productivity_gain"], 0.40);
@@ -368,10 +381,19 @@ fn complexes_register_on_nats_list_with_their_kpis_and_vanish_when_their_server_
         let id = c["complex_id"].as_str().unwrap();
         assert_eq!(c["endpoint"], format!("http://{}", server.addr), "{id}");
         let text = std::fs::read_to_string(scene(id)).unwrap();
-        assert!(text.contains(&format!("name: \"{}\"", c["name"].as_str().unwrap())), "{id}: name from the scene");
-        assert!(text.contains(&format!("industry: \"{}\"", c["industry"].as_str().unwrap())), "{id}: industry");
+        assert!(
+            text.contains(&format!("name: \"{}\"", c["name"].as_str().unwrap())),
+            "{id}: name from the scene"
+        );
+        assert!(
+            text.contains(&format!("industry: \"{}\"", c["industry"].as_str().unwrap())),
+            "{id}: industry"
+        );
         let base = c["labour_productivity_baseline"].as_f64().expect("baseline from the scene");
-        assert!(text.contains(&format!("baseline_labour_productivity: Some({base:.3})")), "{id}: baseline {base}");
+        assert!(
+            text.contains(&format!("baseline_labour_productivity: Some({base:.3})")),
+            "{id}: baseline {base}"
+        );
         let va = c["value_added_rate"].as_f64().unwrap();
         assert!(va > 0.0 && va < 1.0, "{id}: value-added rate {va}");
         assert!(c["labour_productivity"].as_f64().unwrap() > 0.0, "{id}: staff are modelled");
@@ -393,7 +415,11 @@ fn complexes_register_on_nats_list_with_their_kpis_and_vanish_when_their_server_
         .output()
         .expect("run twin serve");
     assert!(!dup.status.success());
-    assert!(String::from_utf8_lossy(&dup.stderr).contains("already registered"), "{}", String::from_utf8_lossy(&dup.stderr));
+    assert!(
+        String::from_utf8_lossy(&dup.stderr).contains("already registered"),
+        "{}",
+        String::from_utf8_lossy(&dup.stderr)
+    );
     // --complex must match the scene's programme block.
     let other = Command::new(twin())
         .args(["serve", &scene("c11"), "--addr", "127.0.0.1:0", "--nats", &url, "--complex", "c99"])
@@ -401,7 +427,11 @@ fn complexes_register_on_nats_list_with_their_kpis_and_vanish_when_their_server_
         .output()
         .expect("run twin serve");
     assert!(!other.status.success());
-    assert!(String::from_utf8_lossy(&other.stderr).contains("programme.complex_id `c11`"), "{}", String::from_utf8_lossy(&other.stderr));
+    assert!(
+        String::from_utf8_lossy(&other.stderr).contains("programme.complex_id `c11`"),
+        "{}",
+        String::from_utf8_lossy(&other.stderr)
+    );
 
     // SIGKILL one server: it is gone from the next list, from NATS and through the RPC.
     servers[1].kill();
@@ -414,14 +444,22 @@ fn complexes_register_on_nats_list_with_their_kpis_and_vanish_when_their_server_
 #[test]
 fn list_complexes_without_nats_is_a_failed_precondition() {
     let mut child = Command::new(twin())
-        .args(["serve", &root().join("scenes/training-line.ron").display().to_string(), "--addr", "127.0.0.1:0", "--log", "warn"])
+        .args([
+            "serve",
+            &root().join("scenes/training-line.ron").display().to_string(),
+            "--addr",
+            "127.0.0.1:0",
+            "--log",
+            "warn",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("start twin serve");
     let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line)
+        .unwrap();
     let addr = line.trim().strip_prefix("listening on ").expect("address").to_string();
     let out = Command::new(twin())
         .args(["complexes", "--server", &format!("http://{addr}")])

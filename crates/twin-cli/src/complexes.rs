@@ -44,10 +44,7 @@ pub fn run(args: ComplexesArgs) -> Result<ExitCode> {
         "--wait must be 10ms to 60s"
     );
     let every = args.every.map(|e| Duration::from_micros(e.0));
-    anyhow::ensure!(
-        every.is_none_or(|e| e >= Duration::from_millis(100)),
-        "--every must be at least 100ms"
-    );
+    anyhow::ensure!(every.is_none_or(|e| e >= Duration::from_millis(100)), "--every must be at least 100ms");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -177,7 +174,18 @@ pub fn table(list: &v1::ListComplexesResponse, now_ms: u64) -> String {
     writeln!(
         out,
         "{:<10} {:<26} {:<16} {:>8} {:>6}  {:>9} {:>9} {:>8} {:>6}  {:<12} {:>6} {:>7}",
-        "complex", "name", "industry", "VA rate", "", "lab.prod", "baseline", "gain", "", "bottleneck", "alarms", "age"
+        "complex",
+        "name",
+        "industry",
+        "VA rate",
+        "",
+        "lab.prod",
+        "baseline",
+        "gain",
+        "",
+        "bottleneck",
+        "alarms",
+        "age"
     )
     .expect("writing to a String");
     let (mut va_ok, mut lp_ok, mut judged_va, mut judged_lp) = (0, 0, 0, 0);
@@ -302,7 +310,10 @@ mod tests {
         assert!(c[2]["meets_value_added_target"].is_null());
         assert_eq!(c[2]["report_age_s"], 2.5);
         let text = table(&list(), 3_500);
-        assert!(text.contains("value-added target met by 1 of 2, labour-productivity target by 1 of 2"), "{text}");
+        assert!(
+            text.contains("value-added target met by 1 of 2, labour-productivity target by 1 of 2"),
+            "{text}"
+        );
         assert!(text.contains("BELOW"), "{text}");
     }
 

@@ -253,13 +253,9 @@ impl TwinServer {
         }
         if let Some(programme) = self.programme {
             let endpoint = registry_endpoint(&programme, &listener, trust.tls.is_some())?;
-            let registry = registry::Registry::start(
-                programme,
-                endpoint,
-                twin.sim.snapshots(),
-                twin.shutdown.clone(),
-            )
-            .await?;
+            let registry =
+                registry::Registry::start(programme, endpoint, twin.sim.snapshots(), twin.shutdown.clone())
+                    .await?;
             twin.programme = Some(Arc::new(registry));
         }
         let sim = Arc::clone(&twin.sim);

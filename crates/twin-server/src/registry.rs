@@ -57,17 +57,13 @@ pub enum RegistryError {
     Subscribe { subject: String, message: String },
     #[error("asking NATS for the complexes: {0}")]
     Request(String),
-    #[error(
-        "--complex `{id}` must be 1..64 characters of [A-Za-z0-9_-] (it is a NATS subject token)"
-    )]
+    #[error("--complex `{id}` must be 1..64 characters of [A-Za-z0-9_-] (it is a NATS subject token)")]
     BadId { id: String },
     #[error("--complex `{flag}` differs from the scene's programme.complex_id `{scene}` ({path})")]
     IdMismatch { flag: String, scene: String, path: String },
     #[error("complex `{id}` is already registered on this NATS by the server at {endpoint}")]
     Taken { id: String, endpoint: String },
-    #[error(
-        "the server is bound to {addr}, which clients cannot connect to: give --advertise URL"
-    )]
+    #[error("the server is bound to {addr}, which clients cannot connect to: give --advertise URL")]
     NoEndpoint { addr: std::net::SocketAddr },
 }
 
@@ -87,7 +83,10 @@ pub async fn connect(url: &str, retry: bool) -> Result<async_nats::Client, Regis
     if retry {
         options = options.retry_on_initial_connect();
     }
-    options.connect(addrs).await.map_err(|e| RegistryError::Connect { url: url.into(), message: e.to_string() })
+    options
+        .connect(addrs)
+        .await
+        .map_err(|e| RegistryError::Connect { url: url.into(), message: e.to_string() })
 }
 
 /// Checks a complex id: it becomes a NATS subject token.
@@ -156,9 +155,8 @@ pub async fn gather(client: &async_nats::Client, wait: Duration) -> Result<Gathe
         }
     }
     let _ = replies.unsubscribe().await;
-    out.answers.sort_by(|a, b| {
-        (&a.info.complex_id, &a.info.endpoint).cmp(&(&b.info.complex_id, &b.info.endpoint))
-    });
+    out.answers
+        .sort_by(|a, b| (&a.info.complex_id, &a.info.endpoint).cmp(&(&b.info.complex_id, &b.info.endpoint)));
     Ok(out)
 }
 
@@ -264,9 +262,10 @@ impl Registry {
     /// ListComplexes: every complex that answers now, this one included.
     pub async fn list(&self) -> Result<v1::ListComplexesResponse, RegistryError> {
         let gathered = gather(&self.client, self.wait).await?;
-        let own = self.complex_id.as_ref().and_then(|id| {
-            complex_info(id, &self.endpoint, &self.snapshots.borrow()).targets
-        });
+        let own = self
+            .complex_id
+            .as_ref()
+            .and_then(|id| complex_info(id, &self.endpoint, &self.snapshots.borrow()).targets);
         Ok(v1::ListComplexesResponse {
             targets: gathered.targets(own),
             complexes: gathered.answers.into_iter().map(|a| a.info).collect(),
@@ -294,11 +293,8 @@ async fn answer(
         let Some(reply) = request.reply else { continue };
         let snap = Arc::clone(&snapshots.borrow());
         let Answer { info, targets } = complex_info(&complex_id, &endpoint, &snap);
-        let body = v1::ListComplexesResponse {
-            complexes: vec![info],
-            targets,
-            self_complex_id: complex_id.clone(),
-        };
+        let body =
+            v1::ListComplexesResponse { complexes: vec![info], targets, self_complex_id: complex_id.clone() };
         if let Err(e) = client.publish(reply, body.encode_to_vec().into()).await {
             tracing::debug!(error = %e, "programme answer not sent");
         }
