@@ -358,7 +358,7 @@ fn registry_endpoint(
     if let Some(url) = &programme.advertise {
         return Ok(url.clone());
     }
-    let addr = listener.local_addr().map_err(|e| ServeError::Thread(e))?;
+    let addr = listener.local_addr().map_err(registry::RegistryError::BoundAddress)?;
     if addr.ip().is_unspecified() {
         return Err(registry::RegistryError::NoEndpoint { addr }.into());
     }

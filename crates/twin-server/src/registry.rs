@@ -65,6 +65,8 @@ pub enum RegistryError {
     Taken { id: String, endpoint: String },
     #[error("the server is bound to {addr}, which clients cannot connect to: give --advertise URL")]
     NoEndpoint { addr: std::net::SocketAddr },
+    #[error("reading the bound address for the registry's endpoint: {0}")]
+    BoundAddress(#[source] std::io::Error),
 }
 
 /// Parses `url` (comma-separated list allowed) and connects. `retry` keeps trying in the
