@@ -102,7 +102,9 @@ pub fn check_id(id: &str) -> Result<(), RegistryError> {
 /// One complex's answer as gathered: its info and the targets its scene states.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Answer {
+    /// The complex's identity and headline KPIs.
     pub info: v1::ComplexInfo,
+    /// The programme's targets as the complex's scene states them (None: no block).
     pub targets: Option<v1::ProgrammeTargets>,
 }
 
@@ -209,8 +211,11 @@ pub fn complex_info(complex_id: &str, endpoint: &str, snap: &Snapshot) -> Answer
 /// This server's place in the programme while it serves: the NATS connection (for
 /// ListComplexes) and, with `--complex`, its id and endpoint.
 pub struct Registry {
+    /// The programme's NATS (reconnects by itself; subscriptions survive it).
     pub client: async_nats::Client,
+    /// The complex this server is; None: it only lists the others.
     pub complex_id: Option<String>,
+    /// The gRPC URL this server registers.
     pub endpoint: String,
     /// Latest snapshots, for this server's own answer.
     snapshots: watch::Receiver<Arc<Snapshot>>,
