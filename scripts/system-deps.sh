@@ -6,7 +6,9 @@
 # as a real scraper and rule checker. With --mqtt: the mosquitto broker and its command-
 # line clients, for the Sparkplug B plant and ingest tests. With --nats: Debian's
 # `nats-server` (2.9), which the distributed-experiment tests start as a single node and
-# as a three-node JetStream cluster on loopback. Packages already present are left alone.
+# as a three-node JetStream cluster on loopback. With --yaml: PyYAML (`python3-yaml`), with
+# which tests/deploy.rs parses the Kubernetes manifests. Packages already present are
+# left alone.
 set -euo pipefail
 
 packages=(libvulkan1 mesa-vulkan-drivers libx11-6 libxcursor1 libxi6 libxrandr2 libxkbcommon-x11-0)
@@ -16,7 +18,8 @@ for flag in "$@"; do
     --prometheus) packages+=(prometheus) ;;
     --mqtt) packages+=(mosquitto mosquitto-clients) ;;
     --nats) packages+=(nats-server) ;;
-    *) echo "system-deps: unknown flag $flag (known: --headless, --prometheus, --mqtt, --nats)" >&2; exit 2 ;;
+    --yaml) packages+=(python3-yaml) ;;
+    *) echo "system-deps: unknown flag $flag (known: --headless, --prometheus, --mqtt, --nats, --yaml)" >&2; exit 2 ;;
   esac
 done
 

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/system-deps.sh --headless --prometheus --mqtt --nats
+scripts/system-deps.sh --headless --prometheus --mqtt --nats --yaml
 
 # One build of everything (benchmarks and examples included, so they cannot rot), then
 # the tests reuse it.

@@ -282,3 +282,192 @@ fn a_scene_a_worker_cannot_parse_is_reported_once_not_retried() {
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(worker.log().matches(" replication ").count(), 0, "{}", worker.log());
 }
+
+// --- Programme: complexes registered on NATS (issue 15) ---------------------------------
+
+/// A `twin serve --nats --complex` process, SIGKILLed when dropped.
+struct Complex {
+    child: Child,
+    addr: String,
+}
+
+impl Complex {
+    fn start(url: &str, scene: &str, id: &str, dir: &Path) -> Complex {
+        let child = Command::new(twin())
+            .args(["serve", scene, "--addr", "127.0.0.1:0", "--speed", "3600", "--log", "warn"])
+            .args(["--nats", url, "--complex", id, "--scenes"])
+            .arg(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.join(format!("{id}.log"))).expect("server log"))
+            .spawn()
+            .expect("start twin serve");
+        let mut child = child;
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).expect("read stdout");
+        let addr = line.trim().strip_prefix("listening on ").unwrap_or_else(|| {
+            panic!(
+                "{id}: no address ({line:?}): {}",
+                std::fs::read_to_string(dir.join(format!("{id}.log"))).unwrap_or_default()
+            )
+        });
+        Complex { addr: addr.to_string(), child }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Complex {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `twin complexes ARGS --json`, parsed.
+fn complexes(args: &[&str]) -> serde_json::Value {
+    let out =
+        Command::new(twin()).arg("complexes").args(args).arg("--json").output().expect("run twin complexes");
+    assert!(out.status.success(), "twin complexes failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("twin complexes prints JSON")
+}
+
+fn ids(list: &serde_json::Value) -> Vec<String> {
+    list["complexes"]
+        .as_array()
+        .expect("complexes")
+        .iter()
+        .map(|c| c["complex_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Polls `twin complexes` until `ok` holds.
+fn complexes_until(args: &[&str], what: &str, ok: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let list = complexes(args);
+        if ok(&list) {
+            return list;
+        }
+        assert!(Instant::now() < deadline, "{what}: last list {list:#}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn complexes_register_on_nats_list_with_their_kpis_and_vanish_when_their_server_dies() {
+    let url = node().url();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scene = |id: &str| root().join(format!("scenes/programme/{id}.ron")).display().to_string();
+    let mut servers: Vec<Complex> =
+        ["c08", "c11", "c17"].iter().map(|id| Complex::start(&url, &scene(id), id, dir.path())).collect();
+
+    // Straight from NATS: all three, with KPIs once past the scenes' 30-minute warm-up.
+    let nats = ["--nats", url.as_str()];
+    let list = complexes_until(&nats, "three complexes with KPIs", |l| {
+        ids(l) == ["c08", "c11", "c17"]
+            && l["complexes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| !c["warming_up"].as_bool().unwrap() && c["value_added_rate"].is_number())
+    });
+    assert_eq!(list["targets"]["value_added_rate"], 0.30, "targets from the scenes: {list:#}");
+    assert_eq!(list["targets"]["labour_productivity_gain"], 0.40);
+    for (c, server) in list["complexes"].as_array().unwrap().iter().zip(&servers) {
+        let id = c["complex_id"].as_str().unwrap();
+        assert_eq!(c["endpoint"], format!("http://{}", server.addr), "{id}");
+        let text = std::fs::read_to_string(scene(id)).unwrap();
+        assert!(
+            text.contains(&format!("name: \"{}\"", c["name"].as_str().unwrap())),
+            "{id}: name from the scene"
+        );
+        assert!(
+            text.contains(&format!("industry: \"{}\"", c["industry"].as_str().unwrap())),
+            "{id}: industry"
+        );
+        let base = c["labour_productivity_baseline"].as_f64().expect("baseline from the scene");
+        assert!(
+            text.contains(&format!("baseline_labour_productivity: Some({base:.3})")),
+            "{id}: baseline {base}"
+        );
+        let va = c["value_added_rate"].as_f64().unwrap();
+        assert!(va > 0.0 && va < 1.0, "{id}: value-added rate {va}");
+        assert!(c["labour_productivity"].as_f64().unwrap() > 0.0, "{id}: staff are modelled");
+        assert!(c["throughput_per_hour"].as_f64().unwrap() > 0.0, "{id}");
+        assert!(c["report_age_s"].as_f64().unwrap() < 10.0, "{id}: fresh figures");
+    }
+
+    // Through a server's ListComplexes RPC: the same complexes, and who it is.
+    let via_rpc = complexes(&["--server", &format!("http://{}", servers[0].addr)]);
+    assert_eq!(ids(&via_rpc), ["c08", "c11", "c17"]);
+    assert_eq!(via_rpc["self_complex_id"], "c08");
+    assert_eq!(via_rpc["targets"], list["targets"]);
+
+    // A second server under a live complex's id is refused.
+    let dup = Command::new(twin())
+        .args(["serve", &scene("c11"), "--addr", "127.0.0.1:0", "--nats", &url, "--complex", "c11"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .output()
+        .expect("run twin serve");
+    assert!(!dup.status.success());
+    assert!(
+        String::from_utf8_lossy(&dup.stderr).contains("already registered"),
+        "{}",
+        String::from_utf8_lossy(&dup.stderr)
+    );
+    // --complex must match the scene's programme block.
+    let other = Command::new(twin())
+        .args(["serve", &scene("c11"), "--addr", "127.0.0.1:0", "--nats", &url, "--complex", "c99"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run twin serve");
+    assert!(!other.status.success());
+    assert!(
+        String::from_utf8_lossy(&other.stderr).contains("programme.complex_id `c11`"),
+        "{}",
+        String::from_utf8_lossy(&other.stderr)
+    );
+
+    // SIGKILL one server: it is gone from the next list, from NATS and through the RPC.
+    servers[1].kill();
+    complexes_until(&nats, "c11 gone after SIGKILL", |l| ids(l) == ["c08", "c17"]);
+    let via_rpc = complexes(&["--server", &format!("http://{}", servers[0].addr)]);
+    assert_eq!(ids(&via_rpc), ["c08", "c17"]);
+}
+
+/// A server without --nats answers ListComplexes with FAILED_PRECONDITION.
+#[test]
+fn list_complexes_without_nats_is_a_failed_precondition() {
+    let mut child = Command::new(twin())
+        .args([
+            "serve",
+            &root().join("scenes/training-line.ron").display().to_string(),
+            "--addr",
+            "127.0.0.1:0",
+            "--log",
+            "warn",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start twin serve");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line)
+        .unwrap();
+    let addr = line.trim().strip_prefix("listening on ").expect("address").to_string();
+    let out = Command::new(twin())
+        .args(["complexes", "--server", &format!("http://{addr}")])
+        .output()
+        .expect("run twin complexes");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("FAILED_PRECONDITION") && err.contains("--nats"), "{err}");
+}

@@ -5,6 +5,7 @@
 
 mod audit;
 mod collect;
+mod complexes;
 mod experiment;
 mod forecast;
 mod plant;
@@ -55,6 +56,9 @@ enum Command {
     /// Print a live twin's ingest status, telemetry sources and open alarms every few
     /// seconds (headless operator view).
     Watch(watch::WatchArgs),
+    /// The programme view: the live complexes' KPIs against the programme's targets
+    /// (from the programme's NATS, or a server's ListComplexes).
+    Complexes(complexes::ComplexesArgs),
     /// Run a scene as the real plant: publish Sparkplug B over MQTT, with optional drift.
     Plant(Box<plant::PlantArgs>),
 }
@@ -100,6 +104,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Experiment(args) => experiment::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Watch(args) => watch::run(args),
+        Command::Complexes(args) => complexes::run(args),
         Command::Plant(args) => plant::run(*args),
         Command::Worker(args) => worker::run(args),
         Command::Check { scenes } => {

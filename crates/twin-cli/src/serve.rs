@@ -81,6 +81,36 @@ pub struct ServeArgs {
     stale_after: f64,
     #[command(flatten)]
     trust: TrustArgs,
+    #[command(flatten)]
+    programme: ProgrammeArgs,
+}
+
+/// The programme's NATS (issue 15): registration and ListComplexes.
+#[derive(Args)]
+struct ProgrammeArgs {
+    /// Join the programme's NATS (`nats://host:4222`, or a comma-separated list of a
+    /// cluster's nodes): serves ListComplexes, and with --complex registers this twin.
+    #[arg(long, value_name = "URL")]
+    nats: Option<String>,
+    /// Register this twin as complex ID (1..64 of [A-Za-z0-9_-]; must match the scene's
+    /// programme.complex_id when it has one). It answers on NATS while it runs and
+    /// vanishes from the list when it stops or dies.
+    #[arg(long, value_name = "ID", requires = "nats")]
+    complex: Option<String>,
+    /// gRPC URL clients reach this twin at (default: http(s)://the bound address; needed
+    /// when binding 0.0.0.0).
+    #[arg(long, value_name = "URL", requires = "nats")]
+    advertise: Option<String>,
+}
+
+impl ProgrammeArgs {
+    fn config(&self) -> Option<twin_server::registry::ProgrammeConfig> {
+        self.nats.as_ref().map(|nats| twin_server::registry::ProgrammeConfig {
+            nats: nats.clone(),
+            complex_id: self.complex.clone(),
+            advertise: self.advertise.clone(),
+        })
+    }
 }
 
 fn parse_speed(text: &str) -> Result<Speed, String> {
@@ -139,6 +169,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         },
         trust: args.trust.config()?,
         ingest,
+        programme: args.programme.config(),
         ..Config::new(scene)
     };
     // Refuse an unauthenticated non-loopback address before binding anything.

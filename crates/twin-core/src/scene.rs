@@ -68,6 +68,43 @@ pub struct Scene {
     /// Bought-in materials held at the hub and the factories.
     #[serde(default)]
     pub materials: Vec<MaterialSpec>,
+    /// Where the complex stands in the national programme (identity, baseline, targets);
+    /// read by the server's programme registration, never by the simulation.
+    #[serde(default)]
+    pub programme: Option<ProgrammeSpec>,
+}
+
+/// A complex's place in the programme: who it is, where it started and what it aims at.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgrammeSpec {
+    /// The complex's id on the programme's registry: 1..64 of `[A-Za-z0-9_-]`.
+    pub complex_id: String,
+    /// Human-readable name of the complex.
+    pub name: String,
+    /// Region it lies in.
+    #[serde(default)]
+    pub region: String,
+    /// Its main industry.
+    #[serde(default)]
+    pub industry: String,
+    /// Labour productivity (value added per worker-hour, the scene's currency) before the
+    /// programme, measured once on the complex's pre-programme layout; what the
+    /// productivity target is a gain over.
+    #[serde(default)]
+    pub baseline_labour_productivity: Option<f64>,
+    /// The programme's targets.
+    pub targets: ProgrammeTargets,
+}
+
+/// The programme's headline targets.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgrammeTargets {
+    /// Value-added rate to reach, a fraction (0.30 for 30%).
+    pub value_added_rate: f64,
+    /// Rise of labour productivity over the baseline, a fraction (0.40 for +40%).
+    pub labour_productivity_gain: f64,
 }
 
 /// Power price and grid carbon intensity.

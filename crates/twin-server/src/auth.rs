@@ -159,6 +159,8 @@ pub static RPCS: &[Rpc] = &[
     row("Forecast", Operator, Rejections),
     row("Ingest", Operator, StreamOpened),
     row("GetIngestStatus", Viewer, Rejections),
+    // Programme (issue 15): the complexes on the programme's NATS.
+    row("ListComplexes", Viewer, Rejections),
 ];
 
 /// Longest rendering of a request in the audit log, characters.

@@ -24,6 +24,8 @@
 //! - [`tls`]: TLS and mutual TLS files; [`trust`]: the trust settings and the loopback rule.
 //! - [`ingest`]: live telemetry (Sparkplug B over MQTT, gRPC Ingest) through the durable
 //!   telemetry log onto the simulation; restart replay.
+//! - [`registry`]: the programme's complexes on NATS request-reply (`--nats`,
+//!   `--complex`, ListComplexes).
 //!
 //! Architecture invariant: this is the only crate that knows both twin-core and the wire
 //! types; the core knows nothing of tokio or tonic, and clients never link the core.
@@ -39,6 +41,7 @@ pub mod ingest;
 pub mod live;
 pub mod measure;
 pub mod metrics;
+pub mod registry;
 pub mod scenes;
 pub mod service;
 pub mod sim;
@@ -93,6 +96,9 @@ pub struct Config {
     pub forecast: Option<forecast::PeriodicForecast>,
     /// Live telemetry and its durable log (`--data DIR`, `--mqtt URL`); None: no ingest.
     pub ingest: Option<IngestConfig>,
+    /// The programme's NATS (`--nats URL`, `--complex ID`): registration and
+    /// ListComplexes; None: neither.
+    pub programme: Option<registry::ProgrammeConfig>,
 }
 
 impl Config {
@@ -109,6 +115,7 @@ impl Config {
             trust: TrustConfig::default(),
             forecast: None,
             ingest: None,
+            programme: None,
         }
     }
 }
@@ -128,6 +135,8 @@ pub enum ServeError {
     Trust(#[from] TrustError),
     #[error("starting the ingest: {0}")]
     Ingest(#[from] ingest::IngestError),
+    #[error("joining the programme: {0}")]
+    Registry(#[from] registry::RegistryError),
 }
 
 /// A twin server with its scene loaded and its simulation thread started, not yet
@@ -137,6 +146,8 @@ pub struct TwinServer {
     trust: trust::Trust,
     /// Started with the serving, stopped at shutdown.
     periodic_forecast: Option<forecast::PeriodicForecast>,
+    /// Joined when serving starts (it needs the bound address for the endpoint).
+    programme: Option<registry::ProgrammeConfig>,
 }
 
 impl TwinServer {
@@ -145,6 +156,17 @@ impl TwinServer {
         let trust = trust::Trust::load(config.trust.clone())?;
         let model = Model::load(&config.scene)
             .map_err(|errors| ServeError::Scene { path: config.scene.clone(), errors })?;
+        if let Some(registry::ProgrammeConfig { complex_id: Some(flag), .. }) = &config.programme
+            && let Some(block) = &model.programme
+            && block.complex_id != *flag
+        {
+            return Err(registry::RegistryError::IdMismatch {
+                flag: flag.clone(),
+                scene: block.complex_id.clone(),
+                path: config.scene.display().to_string(),
+            }
+            .into());
+        }
         let name = scenes::name_of(&config.scenes_dir, &config.scene);
         let scene = Arc::new(LiveScene::new(name, config.scene.clone(), model, config.seed));
         tracing::info!(
@@ -188,9 +210,11 @@ impl TwinServer {
                 experiments: Arc::default(),
                 forecasts: Arc::default(),
                 audit: trust.audit.clone(),
+                programme: None,
             },
             trust,
             periodic_forecast: config.forecast,
+            programme: config.programme,
         })
     }
 
@@ -222,10 +246,17 @@ impl TwinServer {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServeError> {
-        let twin = self.twin;
+        let mut twin = self.twin;
         let trust = self.trust;
         if let Ok(addr) = listener.local_addr() {
             trust::check_bind(&trust.config, addr)?;
+        }
+        if let Some(programme) = self.programme {
+            let endpoint = registry_endpoint(&programme, &listener, trust.tls.is_some())?;
+            let registry =
+                registry::Registry::start(programme, endpoint, twin.sim.snapshots(), twin.shutdown.clone())
+                    .await?;
+            twin.programme = Some(Arc::new(registry));
         }
         let sim = Arc::clone(&twin.sim);
         let token = twin.shutdown.clone();
@@ -315,6 +346,23 @@ impl TwinServer {
         tracing::info!("server stopped");
         result
     }
+}
+
+/// The gRPC URL this server registers: `--advertise`, else its bound address (refused
+/// when that is 0.0.0.0 / [::], which no client can dial).
+fn registry_endpoint(
+    programme: &registry::ProgrammeConfig,
+    listener: &TcpListener,
+    tls: bool,
+) -> Result<String, ServeError> {
+    if let Some(url) = &programme.advertise {
+        return Ok(url.clone());
+    }
+    let addr = listener.local_addr().map_err(registry::RegistryError::BoundAddress)?;
+    if addr.ip().is_unspecified() {
+        return Err(registry::RegistryError::NoEndpoint { addr }.into());
+    }
+    Ok(format!("{}://{addr}", if tls { "https" } else { "http" }))
 }
 
 /// Applies core commands to the live run from inside the process, through the same path

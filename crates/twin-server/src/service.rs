@@ -45,6 +45,8 @@ pub struct Twin {
     pub(crate) audit: Option<Arc<AuditLog>>,
     /// Live telemetry (Ingest, GetIngestStatus); None without `--data DIR`.
     pub(crate) ingest: Option<Arc<crate::ingest::Ingest>>,
+    /// The programme's NATS (ListComplexes); None without `--nats`.
+    pub(crate) programme: Option<Arc<crate::registry::Registry>>,
 }
 
 fn stopped(_: Stopped) -> Status {
@@ -360,5 +362,17 @@ impl TwinService for Twin {
             None => v1::GetIngestStatusResponse::default(),
         };
         Ok(Response::new(status))
+    }
+
+    // --- Programme (issue 15) ---
+    async fn list_complexes(
+        &self,
+        _: Request<v1::ListComplexesRequest>,
+    ) -> Result<Response<v1::ListComplexesResponse>, Status> {
+        let registry = self.programme.as_ref().ok_or_else(|| {
+            Status::failed_precondition("this server runs without --nats (start it with --nats URL)")
+        })?;
+        let list = registry.list().await.map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(Response::new(list))
     }
 }

@@ -39,6 +39,7 @@ impl Model {
 
         let ids = Ids::index(p, scene);
         check_run(p, scene);
+        check_programme(p, scene);
         complex::check_utilities(p, scene);
         let staff = complex::staff(p, scene, &ids);
         let (graphs, node_owners) = complex::graphs(p, scene);
@@ -80,7 +81,53 @@ impl Model {
             roads,
             trucks,
             materials,
+            programme: scene.programme.clone(),
         })
+    }
+}
+
+/// The programme block: an id the registry can use as a NATS subject token, a name, and
+/// targets and a baseline that can be compared against.
+fn check_programme(p: &mut Problems, scene: &Scene) {
+    let Some(prog) = &scene.programme else { return };
+    let id = &prog.complex_id;
+    if id.is_empty()
+        || id.len() > 64
+        || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        p.push(
+            "programme.complex_id".into(),
+            &["programme", "complex_id"],
+            format!("complex id `{id}` must be 1..64 characters of [A-Za-z0-9_-]"),
+        );
+    }
+    if prog.name.trim().is_empty() {
+        p.push("programme.name".into(), &["programme", "name"], "the complex needs a name");
+    }
+    let va = prog.targets.value_added_rate;
+    if !(va > 0.0 && va < 1.0) {
+        p.push(
+            "programme.targets.value_added_rate".into(),
+            &["programme", "value_added_rate"],
+            format!("target value-added rate {va} must be a fraction between 0 and 1 (0.30 for 30%)"),
+        );
+    }
+    let gain = prog.targets.labour_productivity_gain;
+    if !(gain.is_finite() && gain > 0.0) {
+        p.push(
+            "programme.targets.labour_productivity_gain".into(),
+            &["programme", "labour_productivity_gain"],
+            format!("target labour-productivity gain {gain} must be a positive fraction (0.40 for +40%)"),
+        );
+    }
+    if let Some(base) = prog.baseline_labour_productivity
+        && !(base.is_finite() && base > 0.0)
+    {
+        p.push(
+            "programme.baseline_labour_productivity".into(),
+            &["programme", "baseline_labour_productivity"],
+            format!("baseline labour productivity {base} must be positive"),
+        );
     }
 }
 

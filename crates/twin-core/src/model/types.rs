@@ -39,6 +39,8 @@ pub struct Model {
     pub roads: Option<(Graph, u32)>,
     pub trucks: Option<Trucks>,
     pub materials: Vec<Material>,
+    /// The complex's place in the programme, as the scene states it (checked, unchanged).
+    pub programme: Option<crate::scene::ProgrammeSpec>,
 }
 
 /// A pool of workers.
