@@ -132,7 +132,7 @@ use Role::{Admin, Operator, Planner, Viewer};
 
 /// THE role table: every RPC of `twin.v1.TwinService`, in the order of the service
 /// definition, with the least role that may call it and whether each call is audited.
-/// Future RPCs (ingest, seek, forecast) get a row here or stay denied to everyone.
+/// Future RPCs get a row here or stay denied to everyone.
 pub static RPCS: &[Rpc] = &[
     row("GetLayout", Viewer, Rejections),
     row("StreamState", Viewer, Rejections),
@@ -677,7 +677,7 @@ mod tests {
     fn methods_missing_from_the_table_are_denied() {
         let admin = Caller::anonymous();
         for path in [
-            "/twin.v1.TwinService/Seek",
+            "/twin.v1.TwinService/TravelBack",
             "/twin.v1.TwinService/StartIngest",
             "/twin.v2.TwinService/GetLayout",
             "/x",

@@ -24,6 +24,8 @@
 //! - [`tls`]: TLS and mutual TLS files; [`trust`]: the trust settings and the loopback rule.
 //! - [`ingest`]: live telemetry (Sparkplug B over MQTT, gRPC Ingest) through the durable
 //!   telemetry log onto the simulation; restart replay.
+//! - [`store`]: with `--data DIR`, the durable command log and the checkpoints, and the
+//!   restart from them (issue 13); time travel itself is in [`sim::timeline`].
 //!
 //! Architecture invariant: this is the only crate that knows both twin-core and the wire
 //! types; the core knows nothing of tokio or tonic, and clients never link the core.
@@ -42,6 +44,7 @@ pub mod metrics;
 pub mod scenes;
 pub mod service;
 pub mod sim;
+pub mod store;
 pub mod stream;
 pub mod tls;
 pub mod trust;
@@ -61,6 +64,7 @@ use twin_core::{Model, SceneErrors};
 use twin_proto::v1::twin_service_server::TwinServiceServer;
 
 pub use crate::ingest::{IngestConfig, MqttConfig};
+pub use crate::store::StoreConfig;
 pub use crate::sim::{Injection, Receipt, Snapshot, Speed, Stopped};
 pub use crate::stream::StreamLimits;
 pub use crate::trust::{TrustConfig, TrustError};
@@ -93,6 +97,9 @@ pub struct Config {
     pub forecast: Option<forecast::PeriodicForecast>,
     /// Live telemetry and its durable log (`--data DIR`, `--mqtt URL`); None: no ingest.
     pub ingest: Option<IngestConfig>,
+    /// Durable command log and checkpoints (`--data DIR`); None: nothing kept on disk.
+    /// Off with live ingest, whose telemetry log is the truth (see [`store`]).
+    pub store: Option<StoreConfig>,
 }
 
 impl Config {
@@ -109,6 +116,7 @@ impl Config {
             trust: TrustConfig::default(),
             forecast: None,
             ingest: None,
+            store: None,
         }
     }
 }
@@ -128,6 +136,8 @@ pub enum ServeError {
     Trust(#[from] TrustError),
     #[error("starting the ingest: {0}")]
     Ingest(#[from] ingest::IngestError),
+    #[error("restoring the live run from the data folder: {0}")]
+    Store(#[from] store::StoreError),
 }
 
 /// A twin server with its scene loaded and its simulation thread started, not yet
@@ -155,19 +165,32 @@ impl TwinServer {
             "scene loaded"
         );
         let (sim, ingest) = match config.ingest.clone() {
-            None => (
-                SimHandle::spawn(scene, config.speed, config.start_paused).map_err(ServeError::Thread)?,
-                None,
-            ),
+            None => {
+                let start = match config.store.clone() {
+                    Some(store) => sim::Start::Store(Box::new(store::recover(store, &scene)?)),
+                    None => sim::Start::Fresh,
+                };
+                (SimHandle::spawn_with(scene, config.speed, config.start_paused, start).map_err(ServeError::Thread)?, None)
+            }
             Some(ingest_config) => {
                 let model = Arc::clone(&scene.model);
                 let prepared =
                     ingest::prepare(ingest_config, &scene, |seed| twin_core::Sim::new(model, seed))?;
+                if config.store.is_some() {
+                    tracing::warn!(
+                        "checkpoints and time travel with live ingest are not built yet: a restart \
+                         replays the telemetry log from the start"
+                    );
+                }
                 let resumed =
                     sim::Resumed { sim: prepared.sim, seed: prepared.seed, telemetry: prepared.telemetry };
-                let handle =
-                    SimHandle::spawn_resumed(scene, config.speed, config.start_paused, Some(resumed))
-                        .map_err(ServeError::Thread)?;
+                let handle = SimHandle::spawn_with(
+                    scene,
+                    config.speed,
+                    config.start_paused,
+                    sim::Start::Telemetry(resumed),
+                )
+                .map_err(ServeError::Thread)?;
                 (handle, Some(prepared.rest))
             }
         };

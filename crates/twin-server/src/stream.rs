@@ -76,8 +76,7 @@ pub fn frame(snap: &Snapshot, prev: Option<&Snapshot>, seq: u64) -> v1::StateFra
             rush_orders: snap.rush_orders.clone(),
             alarms: Some((*snap.alarm_summary).clone()),
             forecast: snap.forecast.as_deref().cloned(),
-            // Filled once time travel is built (issue 13).
-            timeline: None,
+            timeline: Some(snap.timeline.clone()),
         },
         Some(prev) => v1::StateFrame {
             seq,
@@ -107,7 +106,7 @@ pub fn frame(snap: &Snapshot, prev: Option<&Snapshot>, seq: u64) -> v1::StateFra
                 (Some(now), Some(before)) if Arc::ptr_eq(now, before) => None,
                 (now, _) => now.as_deref().cloned(),
             },
-            timeline: None,
+            timeline: (snap.timeline != prev.timeline).then(|| snap.timeline.clone()),
         },
     }
 }

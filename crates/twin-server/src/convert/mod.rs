@@ -10,6 +10,7 @@
 //! - [`experiment`]: experiment events.
 //! - [`alarms`]: sync status per station and deviation alarms.
 //! - [`forecast`]: forecast requests, results and progress.
+//! - [`timeline`]: checkpoints and Seek refusals (time travel).
 
 pub mod alarms;
 pub mod experiment;
@@ -18,12 +19,14 @@ pub mod layout;
 pub mod report;
 pub mod request;
 pub mod state;
+pub mod timeline;
 
 pub use self::alarms::{alarm, alarm_summary, sync_status};
 pub use self::experiment::{experiment_failed, experiment_finished, experiment_started, replication_done};
 pub use self::forecast::{forecast_progress, forecast_request, forecast_result, forecast_status};
 pub use self::layout::{TRUCK_FLEET_ID, layout, scene_info, set_layout_servers, set_layout_vehicles};
 pub use self::report::report;
+pub use self::timeline::{checkpoint_info, seek_status};
 pub use self::request::{
     break_down, command_status, control_status, parameter, repair, run_to, rush_order, speed,
 };
