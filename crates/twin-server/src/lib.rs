@@ -64,8 +64,8 @@ use twin_core::{Model, SceneErrors};
 use twin_proto::v1::twin_service_server::TwinServiceServer;
 
 pub use crate::ingest::{IngestConfig, MqttConfig};
-pub use crate::store::StoreConfig;
 pub use crate::sim::{Injection, Receipt, Snapshot, Speed, Stopped};
+pub use crate::store::StoreConfig;
 pub use crate::stream::StreamLimits;
 pub use crate::trust::{TrustConfig, TrustError};
 pub use twin_core::CommandError;
@@ -170,7 +170,11 @@ impl TwinServer {
                     Some(store) => sim::Start::Store(Box::new(store::recover(store, &scene)?)),
                     None => sim::Start::Fresh,
                 };
-                (SimHandle::spawn_with(scene, config.speed, config.start_paused, start).map_err(ServeError::Thread)?, None)
+                (
+                    SimHandle::spawn_with(scene, config.speed, config.start_paused, start)
+                        .map_err(ServeError::Thread)?,
+                    None,
+                )
             }
             Some(ingest_config) => {
                 let model = Arc::clone(&scene.model);

@@ -26,7 +26,6 @@ pub use self::experiment::{experiment_failed, experiment_finished, experiment_st
 pub use self::forecast::{forecast_progress, forecast_request, forecast_result, forecast_status};
 pub use self::layout::{TRUCK_FLEET_ID, layout, scene_info, set_layout_servers, set_layout_vehicles};
 pub use self::report::report;
-pub use self::timeline::{checkpoint_info, seek_status};
 pub use self::request::{
     break_down, command_status, control_status, parameter, repair, run_to, rush_order, speed,
 };
@@ -34,3 +33,4 @@ pub use self::state::{
     StationSync, agv_state, bottleneck_ranking, clock, flow_rates, kpi_summary, order_id, receipt,
     rush_order_progress, station_state, truck_state,
 };
+pub use self::timeline::{checkpoint_info, seek_status};

@@ -32,6 +32,7 @@ pub use crate::live::{Clock, ControlError, Receipt, ReportReply, Speed};
 /// through `Sim::apply`.
 pub use twin_core::Command as Injection;
 
+use self::timeline::{Built, Plan, SeekError, View};
 use crate::convert;
 use crate::ingest::apply::Telemetry;
 use crate::ingest::reading::TelemetryBatch;
@@ -39,7 +40,6 @@ use crate::measure::{FlowMeter, RateWindow};
 use crate::store::checkpoints::{Info, Meta, Taken};
 use crate::store::commands::Entry;
 use crate::store::{Recovered, Store, encode_layout, next_checkpoint};
-use self::timeline::{Built, Plan, SeekError, View};
 
 /// How often a running simulation publishes a snapshot (wall time). Viewers sample the
 /// latest snapshot at their own rate, so this bounds the staleness of any frame.
@@ -392,7 +392,9 @@ impl Driver {
         let (mut layout, mut log_base, mut log, mut store) = (layout_of(&scene, 1), 0, Vec::new(), None);
         let (sim, seed, telemetry) = match start {
             Start::Telemetry(r) => (r.sim, r.seed, Some(r.telemetry)),
-            Start::Fresh => (Sim::new(Arc::clone(&scene.model), scene.default_seed), scene.default_seed, None),
+            Start::Fresh => {
+                (Sim::new(Arc::clone(&scene.model), scene.default_seed), scene.default_seed, None)
+            }
             Start::Store(r) => {
                 let r = *r;
                 if let Some(mut l) = r.layout {
@@ -411,7 +413,8 @@ impl Driver {
         };
         let report = sim.report();
         // Layout changes replayed after the checkpoint (its layout has the earlier ones).
-        let relayout: Vec<Injection> = log.iter().map(|(_, c)| c).filter(|c| changes_layout(c)).cloned().collect();
+        let relayout: Vec<Injection> =
+            log.iter().map(|(_, c)| c).filter(|c| changes_layout(c)).cloned().collect();
         let mut driver = Driver {
             kpis: convert::kpi_summary(&report),
             ranking: convert::bottleneck_ranking(&report),
@@ -754,12 +757,7 @@ impl Driver {
         // viewers see of it changed, without recomputing the KPIs.
         let observed = match &i {
             Injection::Observe(o) => self.scene.model.station(&o.station).map(|s| {
-                (
-                    s,
-                    self.sim.sync_status(s),
-                    self.sim.last_observed(s).is_some(),
-                    self.sim.alarms_revision(),
-                )
+                (s, self.sim.sync_status(s), self.sim.last_observed(s).is_some(), self.sim.alarms_revision())
             }),
             _ => None,
         };

@@ -85,7 +85,9 @@ struct Shown {
 pub enum SeekError {
     #[error("sim_time_us {target} is after the live run's time {live}")]
     Future { target: Micros, live: Micros },
-    #[error("sim_time_us {target} is before the earliest time the server holds ({earliest}, Timeline.earliest_us)")]
+    #[error(
+        "sim_time_us {target} is before the earliest time the server holds ({earliest}, Timeline.earliest_us)"
+    )]
     TooEarly { target: Micros, earliest: Micros },
     #[error("checkpoint {path}: {reason}")]
     Checkpoint { path: String, reason: String },
@@ -265,8 +267,7 @@ impl Driver {
         };
         // Entry k of the in-memory log is command number log_base + k + 1 of the run.
         let skip = done.saturating_sub(self.log_base) as usize;
-        let commands =
-            self.log.iter().skip(skip).take_while(|(at, _)| *at <= target).cloned().collect();
+        let commands = self.log.iter().skip(skip).take_while(|(at, _)| *at <= target).cloned().collect();
         Ok(Plan { scene: Arc::clone(&self.scene), run: self.run, target, base, commands })
     }
 

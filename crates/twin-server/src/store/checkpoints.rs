@@ -102,7 +102,8 @@ pub fn decode(bytes: &[u8]) -> Result<(Meta, &[u8]), String> {
         return Err("truncated or corrupt (checksum mismatch)".into());
     }
     let corrupt = || "truncated or corrupt (lengths do not add up)".to_string();
-    let head_len = u32::from_le_bytes(content.get(12..16).ok_or_else(corrupt)?.try_into().expect("4")) as usize;
+    let head_len =
+        u32::from_le_bytes(content.get(12..16).ok_or_else(corrupt)?.try_into().expect("4")) as usize;
     let head = content.get(16..16 + head_len).ok_or_else(corrupt)?;
     let meta: Meta = postcard::from_bytes(head).map_err(|e| format!("meta does not decode: {e}"))?;
     let at = 16 + head_len;
@@ -242,7 +243,9 @@ impl Checkpoints {
             (None, None)
         };
         let job = Job { sim: copy, meta, scene_path: scene_path.to_owned(), done };
-        let sent = if wait { jobs.send(job).is_ok() } else {
+        let sent = if wait {
+            jobs.send(job).is_ok()
+        } else {
             match jobs.try_send(job) {
                 Ok(()) => true,
                 Err(TrySendError::Full(_)) => return Taken::Skipped,

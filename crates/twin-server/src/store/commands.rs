@@ -9,7 +9,9 @@
 
 use std::path::{Path, PathBuf};
 
-use redb::{Builder, ConcurrencyMode, Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{
+    Builder, ConcurrencyMode, Database, Durability, ReadableDatabase, ReadableTable, TableDefinition,
+};
 use serde::{Deserialize, Serialize};
 use twin_core::Command;
 use twin_core::time::Micros;
