@@ -19,11 +19,13 @@ pub fn checkpoint_info(info: &Info) -> v1::CheckpointInfo {
 }
 
 /// Status of a refused Seek: a time outside the held range is INVALID_ARGUMENT, a
-/// damaged checkpoint DATA_LOSS, a run replaced meanwhile ABORTED.
+/// damaged checkpoint DATA_LOSS, a run replaced meanwhile ABORTED, a server with live
+/// ingest FAILED_PRECONDITION.
 pub fn seek_status(e: SeekError) -> Status {
     match e {
         SeekError::Future { .. } | SeekError::TooEarly { .. } => Status::invalid_argument(e.to_string()),
         SeekError::Checkpoint { .. } => Status::data_loss(e.to_string()),
         SeekError::RunChanged => Status::aborted(e.to_string()),
+        SeekError::Telemetry => Status::failed_precondition(e.to_string()),
     }
 }

@@ -493,7 +493,6 @@ impl Driver {
             if live_running {
                 let (i, s) = self.step();
                 (idle, stopped) = (idle && i, stopped || s);
-                self.maybe_checkpoint();
             }
             if view_running {
                 let (i, s) = self.on_view(Driver::step);
@@ -564,14 +563,6 @@ impl Driver {
         (idle, stopped)
     }
 
-    /// Takes a checkpoint of the live run when its time has come.
-    fn maybe_checkpoint(&mut self) {
-        let due = self.store.as_ref().is_some_and(|s| self.sim.now() >= s.next_at);
-        if due {
-            self.checkpoint(false);
-        }
-    }
-
     /// Checkpoints the live run now (`wait`: until it is on disk, at shutdown), then
     /// prunes what the oldest checkpoint kept makes unnecessary.
     fn checkpoint(&mut self, wait: bool) {
@@ -616,19 +607,26 @@ impl Driver {
     }
 
     /// Advances towards `target` until the wall-clock `deadline`, stopping at the time of
-    /// each held telemetry reading to apply it exactly then. Returns whether `target` was
-    /// reached.
+    /// each held telemetry reading to apply it exactly then, and at each checkpoint time
+    /// to take it exactly then (so checkpoints sit at multiples of the interval, whatever
+    /// the pacing). Returns whether `target` was reached.
     fn advance(&mut self, target: Micros, deadline: Instant) -> bool {
         loop {
-            let due = self.telemetry.as_ref().and_then(Telemetry::next_due).filter(|&t| t <= target);
+            let held = self.telemetry.as_ref().and_then(Telemetry::next_due);
+            let checkpoint = self.store.as_ref().map(|s| s.next_at);
+            let due = held.into_iter().chain(checkpoint).filter(|&t| t <= target).min();
             let Some(due) = due else { return self.advance_events(target, deadline) };
             if !self.advance_events(due, deadline) {
                 return false;
             }
-            if let Some(telemetry) = &mut self.telemetry
+            if held == Some(due)
+                && let Some(telemetry) = &mut self.telemetry
                 && let Err(e) = telemetry.release_due(&mut self.sim)
             {
                 tracing::error!(error = %e, "held telemetry applied but not recorded");
+            }
+            if checkpoint == Some(due) {
+                self.checkpoint(false);
             }
         }
     }

@@ -93,6 +93,8 @@ pub enum SeekError {
     Checkpoint { path: String, reason: String },
     #[error("a new live run started while seeking; seek again")]
     RunChanged,
+    #[error("time travel with live ingest is not built yet: the telemetry log is not replayed by Seek")]
+    Telemetry,
 }
 
 /// Where a Seek starts from.
@@ -245,6 +247,9 @@ impl Driver {
 
     /// What a Seek to `target` replays (call with the live run's parts in place).
     pub(super) fn seek_plan(&self, target: Micros) -> Result<Plan, SeekError> {
+        if self.telemetry.is_some() {
+            return Err(SeekError::Telemetry);
+        }
         let live = self.sim.now();
         if target > live {
             return Err(SeekError::Future { target, live });

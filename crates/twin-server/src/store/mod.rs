@@ -35,7 +35,7 @@ pub const DEFAULT_KEEP: usize = 96;
 pub struct StoreConfig {
     /// The data folder.
     pub data_dir: PathBuf,
-    /// Simulated time between two checkpoints (at the first multiple of it reached).
+    /// Simulated time between two checkpoints (taken exactly at its multiples).
     pub every: Micros,
     /// Checkpoints of the current run kept on disk.
     pub keep: usize,
