@@ -7,6 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 
 use tonic::transport::Channel;
 use twin_e2e::{connect, root, scene, twin_binary, wait_paused, within, without_wall};
@@ -14,6 +15,12 @@ use twin_proto::v1;
 use twin_proto::v1::twin_service_client::TwinServiceClient;
 
 const MIN: u64 = 60_000_000;
+
+/// The `twin` binary, built once for the five servers this test starts.
+fn twin() -> &'static Path {
+    static TWIN: OnceLock<PathBuf> = OnceLock::new();
+    TWIN.get_or_init(twin_binary)
+}
 
 /// One step of the script: run to `at`, then apply `action` there.
 #[derive(Clone, Copy)]
@@ -48,7 +55,7 @@ struct Served {
 impl Served {
     fn start(data: &Path, log: PathBuf) -> Served {
         let stderr = std::fs::File::create(&log).expect("log file");
-        let mut child = Command::new(twin_binary())
+        let mut child = Command::new(twin())
             .current_dir(root())
             .arg("serve")
             .arg(scene("training-line.ron"))
