@@ -192,7 +192,7 @@ impl TwinServer {
                     scene,
                     config.speed,
                     config.start_paused,
-                    sim::Start::Telemetry(resumed),
+                    sim::Start::Telemetry(Box::new(resumed)),
                 )
                 .map_err(ServeError::Thread)?;
                 (handle, Some(prepared.rest))

@@ -163,7 +163,7 @@ enum Request {
     /// What a Seek replays.
     SeekPlan(Micros, oneshot::Sender<Result<Plan, SeekError>>),
     /// Shows a rebuilt run (HISTORY).
-    Show(Built, oneshot::Sender<Result<v1::Timeline, SeekError>>),
+    Show(Box<Built>, oneshot::Sender<Result<v1::Timeline, SeekError>>),
     GoLive(oneshot::Sender<v1::Timeline>),
     Checkpoints(oneshot::Sender<Vec<Info>>),
     Stop,
@@ -188,7 +188,7 @@ pub enum Start {
     /// A new run of the scene; nothing is kept on disk.
     Fresh,
     /// The run rebuilt from the telemetry log (live ingest).
-    Telemetry(Resumed),
+    Telemetry(Box<Resumed>),
     /// The run rebuilt from the store's checkpoints and command log (`--data DIR`).
     Store(Box<Recovered>),
 }
@@ -292,7 +292,7 @@ impl SimHandle {
 
     /// Shows a run rebuilt by a Seek.
     pub async fn show(&self, built: Built) -> Result<Result<v1::Timeline, SeekError>, Stopped> {
-        self.ask(|tx| Request::Show(built, tx)).await
+        self.ask(|tx| Request::Show(Box::new(built), tx)).await
     }
 
     /// Shows the live run again.
@@ -391,7 +391,10 @@ impl Driver {
     fn new(scene: Arc<LiveScene>, speed: Speed, paused: bool, start: Start) -> Driver {
         let (mut layout, mut log_base, mut log, mut store) = (layout_of(&scene, 1), 0, Vec::new(), None);
         let (sim, seed, telemetry) = match start {
-            Start::Telemetry(r) => (r.sim, r.seed, Some(r.telemetry)),
+            Start::Telemetry(r) => {
+                let r = *r;
+                (r.sim, r.seed, Some(r.telemetry))
+            }
             Start::Fresh => {
                 (Sim::new(Arc::clone(&scene.model), scene.default_seed), scene.default_seed, None)
             }
@@ -726,7 +729,7 @@ impl Driver {
                 let _ = reply.send(self.seek_plan(target));
             }
             Request::Show(built, reply) => {
-                let _ = reply.send(self.show(built));
+                let _ = reply.send(self.show(*built));
             }
             Request::GoLive(reply) => {
                 let _ = reply.send(self.go_live());

@@ -213,7 +213,7 @@ impl Driver {
         }
         self.store
             .as_ref()
-            .and_then(|s| s.checkpoints.held().first().map(|c| c.meta.sim_time))
+            .and_then(|s| s.checkpoints.times().first().copied())
             .unwrap_or_else(|| self.sim.now())
     }
 
@@ -230,11 +230,7 @@ impl Driver {
                 }
             }
         };
-        let checkpoints_us = self
-            .store
-            .as_ref()
-            .map(|s| s.checkpoints.held().iter().map(|c| c.meta.sim_time).collect())
-            .unwrap_or_default();
+        let checkpoints_us = self.store.as_ref().map(|s| s.checkpoints.times()).unwrap_or_default();
         v1::Timeline {
             mode: mode as i32,
             view_time_us: view_time,
@@ -259,12 +255,11 @@ impl Driver {
             return Err(SeekError::TooEarly { target, earliest });
         }
         let base_ckpt = self.store.as_ref().and_then(|s| {
-            s.checkpoints
-                .held()
-                .into_iter()
-                .filter(|c| c.meta.run_start == s.run_start && c.meta.sim_time <= target)
-                .filter(|c| c.meta.run_commands >= self.log_base)
-                .next_back()
+            s.checkpoints.held().into_iter().rfind(|c| {
+                c.meta.run_start == s.run_start
+                    && c.meta.sim_time <= target
+                    && c.meta.run_commands >= self.log_base
+            })
         });
         let (base, done) = match base_ckpt {
             Some(c) => (Base::Checkpoint(c.path), c.meta.run_commands),

@@ -199,8 +199,11 @@ pub enum Taken {
 
 impl Checkpoints {
     /// Starts the writer for `dir`, holding `held` (the current run's checkpoints).
-    pub fn start(dir: PathBuf, keep: usize, held: Vec<Info>) -> Result<Checkpoints, StoreError> {
+    pub fn start(dir: PathBuf, keep: usize, mut held: Vec<Info>) -> Result<Checkpoints, StoreError> {
         std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, &e))?;
+        for info in &mut held {
+            info.meta.layout = Vec::new();
+        }
         let held = Arc::new(Mutex::new(held));
         let (tx, rx) = mpsc::sync_channel(1);
         let writer = Writer { dir: dir.clone(), keep: keep.max(1), held: Arc::clone(&held) };
@@ -216,9 +219,16 @@ impl Checkpoints {
         &self.dir
     }
 
-    /// The current run's checkpoints on disk, oldest first.
+    /// The current run's checkpoints on disk, oldest first (their metas without the
+    /// layout, which stays in the file).
     pub fn held(&self) -> Vec<Info> {
         self.held.lock().map(|h| h.clone()).unwrap_or_default()
+    }
+
+    /// The simulated times of the current run's checkpoints, oldest first (read on every
+    /// snapshot, so it copies no more than that).
+    pub fn times(&self) -> Vec<Micros> {
+        self.held.lock().map(|h| h.iter().map(|i| i.meta.sim_time).collect()).unwrap_or_default()
     }
 
     /// A new run starts: its checkpoints are the only ones that count from now on (the
@@ -320,7 +330,8 @@ impl Writer {
 
     /// Adds `info` to the held list, keeps the newest `keep` of its run and deletes the
     /// rest (and any file of another run).
-    fn hold(&self, info: Info) {
+    fn hold(&self, mut info: Info) {
+        info.meta.layout = Vec::new();
         let run = info.meta.run_start;
         let Ok(mut held) = self.held.lock() else { return };
         held.retain(|i| i.meta.run_start == run && i.path != info.path);
@@ -334,10 +345,11 @@ impl Writer {
             for entry in entries.flatten() {
                 let path = entry.path();
                 let ours = path.extension().and_then(|e| e.to_str()) == Some(EXTENSION);
-                if ours && !keep.contains(&path) {
-                    if let Err(e) = std::fs::remove_file(&path) {
-                        tracing::warn!(path = %path.display(), error = %e, "old checkpoint not deleted");
-                    }
+                if ours
+                    && !keep.contains(&path)
+                    && let Err(e) = std::fs::remove_file(&path)
+                {
+                    tracing::warn!(path = %path.display(), error = %e, "old checkpoint not deleted");
                 }
             }
         }

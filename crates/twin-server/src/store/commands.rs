@@ -57,8 +57,7 @@ impl CommandLog {
         let txn = db.begin_write().map_err(|e| io(&e))?;
         let last = {
             let table = txn.open_table(COMMANDS).map_err(|e| io(&e))?;
-            let last = table.last().map_err(|e| io(&e))?.map_or(0, |(k, _)| k.value());
-            last
+            table.last().map_err(|e| io(&e))?.map_or(0, |(k, _)| k.value())
         };
         txn.commit().map_err(|e| io(&e))?;
         Ok(CommandLog { db, path: path.to_owned(), last })

@@ -232,7 +232,6 @@ pub fn recover(config: StoreConfig, scene: &LiveScene) -> Result<Recovered, Stor
         checkpoints = good.len(),
         "live run recovered from the data folder"
     );
-    let _ = &mut log;
     let next_at = next_checkpoint(sim.now(), config.every);
     let checkpoints = Checkpoints::start(ckpt_dir, config.keep, good)?;
     Ok(Recovered {
