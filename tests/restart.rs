@@ -192,7 +192,11 @@ async fn restart_after_sigkill_seek_and_branch() {
     assert_eq!(report(&mut c).await, report_kill, "every KPI after the restart");
     assert_eq!(timeline.mode, v1::TimelineMode::Live as i32);
     let held = c.list_checkpoints(v1::ListCheckpointsRequest {}).await.expect("ListCheckpoints").into_inner();
-    assert!(held.checkpoints.len() >= 5, "a checkpoint every 10 simulated minutes: {:?}", held.checkpoints);
+    // Due every 10 simulated minutes, exactly at the multiples; at max speed one due while
+    // the previous is still being written is skipped, but each RunTo step of the script
+    // (a gap of several round trips) gets at least one.
+    assert!(held.checkpoints.len() >= 4, "checkpoints of part 1: {:?}", held.checkpoints);
+    assert!(held.checkpoints.iter().all(|k| k.sim_time_us % (10 * MIN) == 0), "{:?}", held.checkpoints);
     assert!(held.checkpoints.windows(2).all(|w| w[0].sim_time_us <= w[1].sim_time_us), "oldest first");
     assert!(held.checkpoints.iter().all(|k| k.bytes > 0 && k.written_unix_ms > 0));
     assert!(second.log_text().contains("restarting from checkpoint"), "{}", second.log_text());
