@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use twin_server::{Config, IngestConfig, MqttConfig, Speed, StreamLimits, TwinServer};
+use twin_server::{Config, IngestConfig, MqttConfig, Speed, StoreConfig, StreamLimits, TwinServer};
 
 use crate::trust::TrustArgs;
 
@@ -79,6 +79,15 @@ pub struct ServeArgs {
     /// A telemetry source silent this many seconds (wall clock) is marked stale.
     #[arg(long, value_name = "SECS", default_value_t = 30.0)]
     stale_after: f64,
+    /// With --data DIR: checkpoint the live run every this much simulated time (and at
+    /// shutdown), e.g. 15m. Commands are logged durably in DIR/commands.redb; a restart
+    /// with the same DIR resumes from the newest good checkpoint plus the log.
+    #[arg(long, value_parser = crate::parse_duration, value_name = "DURATION")]
+    checkpoint_every: Option<twin_core::time::Duration>,
+    /// With --data DIR: how many checkpoints of the live run are kept (Seek reaches back
+    /// to the oldest; the command log is pruned up to it).
+    #[arg(long, value_name = "N", default_value_t = twin_server::store::DEFAULT_KEEP)]
+    checkpoint_keep: usize,
     #[command(flatten)]
     trust: TrustArgs,
     #[command(flatten)]
@@ -121,6 +130,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     crate::init_logging(&args.log)?;
 
     let ingest = ingest_config(&args)?;
+    let store = store_config(&args)?;
     let scene = match args.scene {
         Some(scene) => scene,
         None if Path::new(DEFAULT_SCENE).exists() => PathBuf::from(DEFAULT_SCENE),
@@ -170,6 +180,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         trust: args.trust.config()?,
         ingest,
         programme: args.programme.config(),
+        store,
         ..Config::new(scene)
     };
     // Refuse an unauthenticated non-loopback address before binding anything.
@@ -196,6 +207,21 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         server.serve(listener, shutdown_signal()).await?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The store settings: on with `--data DIR` (checkpoints and the durable command log).
+fn store_config(args: &ServeArgs) -> Result<Option<StoreConfig>> {
+    let Some(data) = args.trust.data_dir() else {
+        anyhow::ensure!(
+            args.checkpoint_every.is_none(),
+            "--checkpoint-every needs --data DIR (the checkpoints are kept in DIR/checkpoints)"
+        );
+        return Ok(None);
+    };
+    anyhow::ensure!(args.checkpoint_keep > 0, "--checkpoint-keep must be at least 1");
+    let every = args.checkpoint_every.map_or(twin_server::store::DEFAULT_EVERY, |d| d.micros());
+    anyhow::ensure!(every > 0, "--checkpoint-every must be more than 0");
+    Ok(Some(StoreConfig { every, keep: args.checkpoint_keep, ..StoreConfig::new(data) }))
 }
 
 /// The ingest settings of `--mqtt` / `--ingest`, which need `--data DIR`.

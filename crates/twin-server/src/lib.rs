@@ -26,6 +26,8 @@
 //!   telemetry log onto the simulation; restart replay.
 //! - [`registry`]: the programme's complexes on NATS request-reply (`--nats`,
 //!   `--complex`, ListComplexes).
+//! - [`store`]: with `--data DIR`, the durable command log and the checkpoints, and the
+//!   restart from them (issue 13); time travel itself is in [`sim::timeline`].
 //!
 //! Architecture invariant: this is the only crate that knows both twin-core and the wire
 //! types; the core knows nothing of tokio or tonic, and clients never link the core.
@@ -45,6 +47,7 @@ pub mod registry;
 pub mod scenes;
 pub mod service;
 pub mod sim;
+pub mod store;
 pub mod stream;
 pub mod tls;
 pub mod trust;
@@ -65,6 +68,7 @@ use twin_proto::v1::twin_service_server::TwinServiceServer;
 
 pub use crate::ingest::{IngestConfig, MqttConfig};
 pub use crate::sim::{Injection, Receipt, Snapshot, Speed, Stopped};
+pub use crate::store::StoreConfig;
 pub use crate::stream::StreamLimits;
 pub use crate::trust::{TrustConfig, TrustError};
 pub use twin_core::CommandError;
@@ -99,6 +103,9 @@ pub struct Config {
     /// The programme's NATS (`--nats URL`, `--complex ID`): registration and
     /// ListComplexes; None: neither.
     pub programme: Option<registry::ProgrammeConfig>,
+    /// Durable command log and checkpoints (`--data DIR`); None: nothing kept on disk.
+    /// Off with live ingest, whose telemetry log is the truth (see [`store`]).
+    pub store: Option<StoreConfig>,
 }
 
 impl Config {
@@ -116,6 +123,7 @@ impl Config {
             forecast: None,
             ingest: None,
             programme: None,
+            store: None,
         }
     }
 }
@@ -137,6 +145,8 @@ pub enum ServeError {
     Ingest(#[from] ingest::IngestError),
     #[error("joining the programme: {0}")]
     Registry(#[from] registry::RegistryError),
+    #[error("restoring the live run from the data folder: {0}")]
+    Store(#[from] store::StoreError),
 }
 
 /// A twin server with its scene loaded and its simulation thread started, not yet
@@ -177,19 +187,36 @@ impl TwinServer {
             "scene loaded"
         );
         let (sim, ingest) = match config.ingest.clone() {
-            None => (
-                SimHandle::spawn(scene, config.speed, config.start_paused).map_err(ServeError::Thread)?,
-                None,
-            ),
+            None => {
+                let start = match config.store.clone() {
+                    Some(store) => sim::Start::Store(Box::new(store::recover(store, &scene)?)),
+                    None => sim::Start::Fresh,
+                };
+                (
+                    SimHandle::spawn_with(scene, config.speed, config.start_paused, start)
+                        .map_err(ServeError::Thread)?,
+                    None,
+                )
+            }
             Some(ingest_config) => {
                 let model = Arc::clone(&scene.model);
                 let prepared =
                     ingest::prepare(ingest_config, &scene, |seed| twin_core::Sim::new(model, seed))?;
+                if config.store.is_some() {
+                    tracing::warn!(
+                        "checkpoints and time travel with live ingest are not built yet: a restart \
+                         replays the telemetry log from the start"
+                    );
+                }
                 let resumed =
                     sim::Resumed { sim: prepared.sim, seed: prepared.seed, telemetry: prepared.telemetry };
-                let handle =
-                    SimHandle::spawn_resumed(scene, config.speed, config.start_paused, Some(resumed))
-                        .map_err(ServeError::Thread)?;
+                let handle = SimHandle::spawn_with(
+                    scene,
+                    config.speed,
+                    config.start_paused,
+                    sim::Start::Telemetry(Box::new(resumed)),
+                )
+                .map_err(ServeError::Thread)?;
                 (handle, Some(prepared.rest))
             }
         };

@@ -340,6 +340,35 @@ impl TwinService for Twin {
         Ok(Response::new(Box::pin(events)))
     }
 
+    // --- Time travel (issue 13) ---
+
+    async fn seek(&self, request: Request<v1::SeekRequest>) -> Result<Response<v1::SeekResponse>, Status> {
+        let target = request.into_inner().sim_time_us;
+        let plan = self.sim.seek_plan(target).await.map_err(stopped)?.map_err(convert::seek_status)?;
+        // Restoring and replaying is CPU-bound: off the async workers and the simulation
+        // thread (the live run goes on meanwhile).
+        let built = tokio::task::spawn_blocking(move || plan.build())
+            .await
+            .map_err(|e| Status::internal(format!("seek task failed: {e}")))?
+            .map_err(convert::seek_status)?;
+        let timeline = self.sim.show(built).await.map_err(stopped)?.map_err(convert::seek_status)?;
+        Ok(Response::new(v1::SeekResponse { timeline: Some(timeline) }))
+    }
+
+    async fn go_live(&self, _: Request<v1::GoLiveRequest>) -> Result<Response<v1::GoLiveResponse>, Status> {
+        let timeline = self.sim.go_live().await.map_err(stopped)?;
+        Ok(Response::new(v1::GoLiveResponse { timeline: Some(timeline) }))
+    }
+
+    async fn list_checkpoints(
+        &self,
+        _: Request<v1::ListCheckpointsRequest>,
+    ) -> Result<Response<v1::ListCheckpointsResponse>, Status> {
+        let held = self.sim.checkpoints().await.map_err(stopped)?;
+        let checkpoints = held.iter().map(convert::checkpoint_info).collect();
+        Ok(Response::new(v1::ListCheckpointsResponse { checkpoints }))
+    }
+
     type IngestStream = BoxStream<v1::IngestAck>;
 
     async fn ingest(

@@ -76,6 +76,7 @@ pub fn frame(snap: &Snapshot, prev: Option<&Snapshot>, seq: u64) -> v1::StateFra
             rush_orders: snap.rush_orders.clone(),
             alarms: Some((*snap.alarm_summary).clone()),
             forecast: snap.forecast.as_deref().cloned(),
+            timeline: Some(snap.timeline.clone()),
         },
         Some(prev) => v1::StateFrame {
             seq,
@@ -105,6 +106,7 @@ pub fn frame(snap: &Snapshot, prev: Option<&Snapshot>, seq: u64) -> v1::StateFra
                 (Some(now), Some(before)) if Arc::ptr_eq(now, before) => None,
                 (now, _) => now.as_deref().cloned(),
             },
+            timeline: (snap.timeline != prev.timeline).then(|| snap.timeline.clone()),
         },
     }
 }

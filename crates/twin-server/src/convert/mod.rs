@@ -10,6 +10,7 @@
 //! - [`experiment`]: experiment events.
 //! - [`alarms`]: sync status per station and deviation alarms.
 //! - [`forecast`]: forecast requests, results and progress.
+//! - [`timeline`]: checkpoints and Seek refusals (time travel).
 
 pub mod alarms;
 pub mod experiment;
@@ -18,6 +19,7 @@ pub mod layout;
 pub mod report;
 pub mod request;
 pub mod state;
+pub mod timeline;
 
 pub use self::alarms::{alarm, alarm_summary, sync_status};
 pub use self::experiment::{experiment_failed, experiment_finished, experiment_started, replication_done};
@@ -31,3 +33,4 @@ pub use self::state::{
     StationSync, agv_state, bottleneck_ranking, clock, flow_rates, kpi_summary, order_id, receipt,
     rush_order_progress, station_state, truck_state,
 };
+pub use self::timeline::{checkpoint_info, seek_status};

@@ -8,6 +8,13 @@
 //!
 //! The thread is a plain OS thread, not a tokio task: at "as fast as possible" it is
 //! CPU-bound for as long as it runs, and must not starve the gRPC workers.
+//!
+//! With a store (`--data DIR`), every command is in `DIR/commands.redb` before its
+//! receipt is sent, and the live run is checkpointed every `--checkpoint-every` of
+//! simulated time and at shutdown ([`crate::store`]). [`timeline`] holds the view
+//! (Seek, branches, GoLive).
+
+pub mod timeline;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,10 +32,14 @@ pub use crate::live::{Clock, ControlError, Receipt, ReportReply, Speed};
 /// through `Sim::apply`.
 pub use twin_core::Command as Injection;
 
+use self::timeline::{Built, Plan, SeekError, View};
 use crate::convert;
 use crate::ingest::apply::Telemetry;
 use crate::ingest::reading::TelemetryBatch;
 use crate::measure::{FlowMeter, RateWindow};
+use crate::store::checkpoints::{Info, Meta, Taken};
+use crate::store::commands::Entry;
+use crate::store::{Recovered, Store, encode_layout, next_checkpoint};
 
 /// How often a running simulation publishes a snapshot (wall time). Viewers sample the
 /// latest snapshot at their own rate, so this bounds the staleness of any frame.
@@ -107,6 +118,8 @@ pub struct Snapshot {
     /// The latest periodic forecast of this run, if the server makes them (shared: a
     /// new one is a new `Arc`).
     pub forecast: Option<Arc<v1::ForecastResult>>,
+    /// Where the view stands on the timeline (live, history, branch).
+    pub timeline: v1::Timeline,
     /// When the simulation thread published it (for delay measurements).
     pub published: Instant,
 }
@@ -147,6 +160,12 @@ enum Request {
     /// Decoded telemetry to apply; the reply says it is applied (the ingest waits, so
     /// nothing queues here without bound).
     Telemetry(TelemetryBatch, mpsc::SyncSender<()>),
+    /// What a Seek replays.
+    SeekPlan(Micros, oneshot::Sender<Result<Plan, SeekError>>),
+    /// Shows a rebuilt run (HISTORY).
+    Show(Box<Built>, oneshot::Sender<Result<v1::Timeline, SeekError>>),
+    GoLive(oneshot::Sender<v1::Timeline>),
+    Checkpoints(oneshot::Sender<Vec<Info>>),
     Stop,
 }
 
@@ -164,6 +183,16 @@ pub struct Resumed {
     pub telemetry: Telemetry,
 }
 
+/// How the simulation thread starts.
+pub enum Start {
+    /// A new run of the scene; nothing is kept on disk.
+    Fresh,
+    /// The run rebuilt from the telemetry log (live ingest).
+    Telemetry(Box<Resumed>),
+    /// The run rebuilt from the store's checkpoints and command log (`--data DIR`).
+    Store(Box<Recovered>),
+}
+
 /// The simulation thread has stopped (server shutting down).
 #[derive(Debug, thiserror::Error)]
 #[error("the simulation has stopped")]
@@ -179,20 +208,21 @@ pub struct SimHandle {
 impl SimHandle {
     /// Starts the simulation thread on `scene`, running at `speed` (or paused).
     pub fn spawn(scene: Arc<LiveScene>, speed: Speed, paused: bool) -> std::io::Result<SimHandle> {
-        SimHandle::spawn_resumed(scene, speed, paused, None)
+        SimHandle::spawn_with(scene, speed, paused, Start::Fresh)
     }
 
-    /// Starts the simulation thread on a run rebuilt from the telemetry log (or a new
-    /// run when `resumed` is None); with a telemetry log, every decision is recorded.
-    pub fn spawn_resumed(
+    /// Starts the simulation thread on a new run or one rebuilt from the telemetry log or
+    /// the store; with a telemetry log, every decision is recorded, with a store every
+    /// command.
+    pub fn spawn_with(
         scene: Arc<LiveScene>,
         speed: Speed,
         paused: bool,
-        resumed: Option<Resumed>,
+        start: Start,
     ) -> std::io::Result<SimHandle> {
         let (tx, rx) = mpsc::channel();
-        let mut driver = Driver::new(scene, speed, paused, resumed);
-        let first = driver.snapshot();
+        let mut driver = Driver::new(scene, speed, paused, start);
+        let first = driver.snapshot(driver.timeline());
         let (snap_tx, snap_rx) = watch::channel(first);
         driver.publisher = Some(snap_tx);
         let thread = std::thread::Builder::new().name("twin-sim".into()).spawn(move || driver.run(rx))?;
@@ -253,6 +283,26 @@ impl SimHandle {
         let (tx, rx) = mpsc::sync_channel(1);
         self.requests.send(Request::Telemetry(batch, tx)).map_err(|_| Stopped)?;
         rx.recv().map_err(|_| Stopped)
+    }
+
+    /// What a Seek to `target` replays.
+    pub async fn seek_plan(&self, target: Micros) -> Result<Result<Plan, SeekError>, Stopped> {
+        self.ask(|tx| Request::SeekPlan(target, tx)).await
+    }
+
+    /// Shows a run rebuilt by a Seek.
+    pub async fn show(&self, built: Built) -> Result<Result<v1::Timeline, SeekError>, Stopped> {
+        self.ask(|tx| Request::Show(Box::new(built), tx)).await
+    }
+
+    /// Shows the live run again.
+    pub async fn go_live(&self) -> Result<v1::Timeline, Stopped> {
+        self.ask(Request::GoLive).await
+    }
+
+    /// The live run's checkpoints on disk, oldest first (empty without a store).
+    pub async fn checkpoints(&self) -> Result<Vec<Info>, Stopped> {
+        self.ask(Request::Checkpoints).await
     }
 
     /// Stops the thread and waits for it.
@@ -327,13 +377,36 @@ struct Driver {
     run: u64,
     /// The latest periodic forecast of this run.
     forecast: Option<Arc<v1::ForecastResult>>,
+    /// Commands of the run no longer in `log` (pruned up to the oldest checkpoint kept);
+    /// `log` entry k is command number `log_base + k + 1` of the run.
+    log_base: u64,
+    /// The durable command log and the checkpoints; None without `--data` (or with live
+    /// ingest, whose telemetry log is the truth).
+    store: Option<Store>,
+    /// The view when it is not the live run (Seek, branch).
+    view: Option<View>,
 }
 
 impl Driver {
-    fn new(scene: Arc<LiveScene>, speed: Speed, paused: bool, resumed: Option<Resumed>) -> Driver {
-        let (sim, seed, telemetry) = match resumed {
-            Some(r) => (r.sim, r.seed, Some(r.telemetry)),
-            None => (Sim::new(Arc::clone(&scene.model), scene.default_seed), scene.default_seed, None),
+    fn new(scene: Arc<LiveScene>, speed: Speed, paused: bool, start: Start) -> Driver {
+        let (mut layout, mut log_base, mut log, mut store) = (layout_of(&scene, 1), 0, Vec::new(), None);
+        let (sim, seed, telemetry) = match start {
+            Start::Telemetry(r) => {
+                let r = *r;
+                (r.sim, r.seed, Some(r.telemetry))
+            }
+            Start::Fresh => {
+                (Sim::new(Arc::clone(&scene.model), scene.default_seed), scene.default_seed, None)
+            }
+            Start::Store(r) => {
+                let r = *r;
+                if let Some(mut l) = r.layout {
+                    l.layout_generation = 1;
+                    layout = Arc::new(l);
+                }
+                (log_base, log, store) = (r.log_base, r.log, Some(r.store));
+                (r.sim, r.seed, None)
+            }
         };
         let sim_start = sim.now();
         let now = Instant::now();
@@ -342,12 +415,15 @@ impl Driver {
             Speed::Max => 1.0,
         };
         let report = sim.report();
-        Driver {
+        // Layout changes replayed after the checkpoint (its layout has the earlier ones).
+        let relayout: Vec<Injection> =
+            log.iter().map(|(_, c)| c).filter(|c| changes_layout(c)).cloned().collect();
+        let mut driver = Driver {
             kpis: convert::kpi_summary(&report),
             ranking: convert::bottleneck_ranking(&report),
             report,
             sim,
-            layout: layout_of(&scene, 1),
+            layout,
             scene,
             generation: 1,
             clock: Clock {
@@ -362,7 +438,7 @@ impl Driver {
             anchor: (now, sim_start),
             speed_window: (now, sim_start),
             run_started: now,
-            log: Vec::new(),
+            log,
             report_at: now,
             throughput: RateWindow::default(),
             flow_window: RateWindow::default(),
@@ -375,7 +451,14 @@ impl Driver {
             alarms_at: (1, 0),
             run: 1,
             forecast: None,
+            log_base,
+            store,
+            view: None,
+        };
+        for command in &relayout {
+            driver.change_layout(command);
         }
+        driver
     }
 
     fn run(mut self, rx: mpsc::Receiver<Request>) {
@@ -396,8 +479,12 @@ impl Driver {
                     Err(TryRecvError::Disconnected) => return,
                 }
             }
-            // Paused, or waiting for the plant's clock (ingest clock alignment).
-            if self.clock.paused || self.telemetry.as_ref().is_some_and(Telemetry::waiting) {
+            // The live run is held when paused or while it waits for the plant's clock
+            // (ingest clock alignment); a view (HISTORY / BRANCH) runs on its own.
+            let live_running =
+                !self.clock.paused && !self.telemetry.as_ref().is_some_and(Telemetry::waiting);
+            let view_running = self.view.as_ref().is_some_and(View::running);
+            if !live_running && !view_running {
                 match rx.recv() {
                     Ok(r) => {
                         if !self.handle(r) {
@@ -408,46 +495,25 @@ impl Driver {
                     Err(_) => return,
                 }
             }
-            let started = Instant::now();
-            let idle = match self.clock.speed {
-                Speed::Max => {
-                    let target = self.clock.run_until.unwrap_or(Micros::MAX);
-                    self.advance(target, started + CHUNK_BUDGET);
-                    // Nothing left to simulate: wait for commands instead of spinning.
-                    self.clock.run_until.is_none() && self.sim.next_event_time().is_none()
-                }
-                Speed::Paced(speed) => {
-                    let elapsed = started.duration_since(self.anchor.0).as_secs_f64();
-                    let mut target = self.anchor.1.saturating_add((elapsed * speed * 1e6) as Micros);
-                    if let Some(until) = self.clock.run_until {
-                        target = target.min(until);
-                    }
-                    let reached = self.advance(target, started + PUBLISH_EVERY);
-                    let lag_s = target.saturating_sub(self.sim.now()) as f64 / speed / 1e6;
-                    crate::metrics::pacing_lag(lag_s);
-                    if !reached && lag_s > MAX_LAG.as_secs_f64() {
-                        // Cannot keep up: pace from here instead of racing.
-                        crate::metrics::pacing_reset();
-                        self.anchor = (Instant::now(), self.sim.now());
-                    }
-                    reached
-                }
-            };
-            if let Some(until) = self.clock.run_until
-                && self.sim.now() >= until
-            {
-                self.clock.run_until = None;
-                self.set_paused(true);
-                tracing::info!(sim_time_us = until, "RunTo target reached; paused");
+            let (mut idle, mut stopped) = (true, false);
+            if live_running {
+                let (i, s) = self.step();
+                (idle, stopped) = (idle && i, stopped || s);
+            }
+            if view_running {
+                let (i, s) = self.on_view(Driver::step);
+                (idle, stopped) = (idle && i, stopped || s);
             }
             let now = Instant::now();
-            if now.duration_since(self.last_publish) >= PUBLISH_EVERY || self.clock.paused {
-                if now.duration_since(self.report_at) >= REPORT_EVERY {
-                    self.refresh_report(Ranking::Refresh);
-                }
+            if now.duration_since(self.last_publish) >= PUBLISH_EVERY || stopped {
+                self.on_view(|d| {
+                    if now.duration_since(d.report_at) >= REPORT_EVERY {
+                        d.refresh_report(Ranking::Refresh);
+                    }
+                });
                 self.publish();
             }
-            if idle && !self.clock.paused {
+            if idle {
                 let wait = (self.last_publish + PUBLISH_EVERY).saturating_duration_since(Instant::now());
                 match rx.recv_timeout(wait) {
                     Ok(r) => {
@@ -462,20 +528,111 @@ impl Driver {
         }
     }
 
+    /// Advances the run in place (live, or a branch swapped in) by one chunk of pacing.
+    /// Returns whether it is idle (nothing to do until later) and whether it just
+    /// stopped at a RunTo target.
+    fn step(&mut self) -> (bool, bool) {
+        let started = Instant::now();
+        let idle = match self.clock.speed {
+            Speed::Max => {
+                let target = self.clock.run_until.unwrap_or(Micros::MAX);
+                self.advance(target, started + CHUNK_BUDGET);
+                // Nothing left to simulate: wait for commands instead of spinning.
+                self.clock.run_until.is_none() && self.sim.next_event_time().is_none()
+            }
+            Speed::Paced(speed) => {
+                let elapsed = started.duration_since(self.anchor.0).as_secs_f64();
+                let mut target = self.anchor.1.saturating_add((elapsed * speed * 1e6) as Micros);
+                if let Some(until) = self.clock.run_until {
+                    target = target.min(until);
+                }
+                let reached = self.advance(target, started + PUBLISH_EVERY);
+                let lag_s = target.saturating_sub(self.sim.now()) as f64 / speed / 1e6;
+                crate::metrics::pacing_lag(lag_s);
+                if !reached && lag_s > MAX_LAG.as_secs_f64() {
+                    // Cannot keep up: pace from here instead of racing.
+                    crate::metrics::pacing_reset();
+                    self.anchor = (Instant::now(), self.sim.now());
+                }
+                reached
+            }
+        };
+        let mut stopped = false;
+        if let Some(until) = self.clock.run_until
+            && self.sim.now() >= until
+        {
+            self.clock.run_until = None;
+            self.set_paused(true);
+            stopped = true;
+            tracing::info!(sim_time_us = until, "RunTo target reached; paused");
+        }
+        (idle, stopped)
+    }
+
+    /// Checkpoints the live run now (`wait`: until it is on disk, at shutdown), then
+    /// prunes what the oldest checkpoint kept makes unnecessary.
+    fn checkpoint(&mut self, wait: bool) {
+        let Some(store) = &mut self.store else { return };
+        let now = self.sim.now();
+        store.next_at = next_checkpoint(now, store.config.every);
+        let meta = Meta {
+            scene: self.scene.name.clone(),
+            seed: self.clock.seed,
+            run_start: store.run_start,
+            log_seq: store.log.last_seq(),
+            run_commands: self.log_base + self.log.len() as u64,
+            sim_time: now,
+            written_unix_ms: crate::audit::now_unix_ms(),
+            layout: encode_layout(&self.layout),
+        };
+        let scene_path = self.scene.path.display().to_string();
+        match store.checkpoints.take(&self.sim, meta, &scene_path, wait) {
+            Taken::Queued { pause_s } => {
+                tracing::debug!(sim_time_us = now, pause_s, "checkpoint taken");
+            }
+            Taken::Skipped => {
+                tracing::debug!(sim_time_us = now, "checkpoint skipped: the previous is being written")
+            }
+        }
+        // Once the run holds as many checkpoints as it keeps, what lies before the oldest
+        // is never replayed again: drop it from the log and from memory.
+        let held = store.checkpoints.held();
+        if held.len() >= store.config.keep
+            && let Some(oldest) = held.first()
+            && oldest.meta.run_start == store.run_start
+        {
+            if let Err(e) = store.log.prune_through(oldest.meta.log_seq) {
+                tracing::error!(error = %e, "command log not pruned");
+            }
+            let drop = oldest.meta.run_commands.saturating_sub(self.log_base) as usize;
+            if drop > 0 {
+                self.log.drain(..drop.min(self.log.len()));
+                self.log_base = oldest.meta.run_commands;
+            }
+        }
+    }
+
     /// Advances towards `target` until the wall-clock `deadline`, stopping at the time of
-    /// each held telemetry reading to apply it exactly then. Returns whether `target` was
-    /// reached.
+    /// each held telemetry reading to apply it exactly then, and at each checkpoint time
+    /// to take it exactly then (so checkpoints sit at multiples of the interval, whatever
+    /// the pacing). Returns whether `target` was reached.
     fn advance(&mut self, target: Micros, deadline: Instant) -> bool {
         loop {
-            let due = self.telemetry.as_ref().and_then(Telemetry::next_due).filter(|&t| t <= target);
+            let held = self.telemetry.as_ref().and_then(Telemetry::next_due);
+            let checkpoint = self.store.as_ref().map(|s| s.next_at);
+            let due = held.into_iter().chain(checkpoint).filter(|&t| t <= target).min();
             let Some(due) = due else { return self.advance_events(target, deadline) };
             if !self.advance_events(due, deadline) {
                 return false;
             }
-            if let Some(telemetry) = &mut self.telemetry
+            if held == Some(due)
+                && let Some(telemetry) = &mut self.telemetry
                 && let Err(e) = telemetry.release_due(&mut self.sim)
             {
                 tracing::error!(error = %e, "held telemetry applied but not recorded");
+            }
+            if checkpoint == Some(due) {
+                self.checkpoint(false);
             }
         }
     }
@@ -506,76 +663,43 @@ impl Driver {
         match request {
             Request::Control(c, reply) => {
                 let generation = self.generation;
-                let result = self.control(c);
+                let result = match c {
+                    // A new live run: the view returns to it.
+                    Control::Reset { .. } | Control::Load { .. } => {
+                        self.view = None;
+                        self.control(c)
+                    }
+                    // Resume and RunTo on history start a branch from there.
+                    Control::Resume | Control::RunTo(_) if self.view.is_some() => {
+                        self.branch_if_history();
+                        self.on_view(|d| d.control(c))
+                    }
+                    c => self.on_view(|d| d.control(c)),
+                };
                 // A new run needs a new ranking (cheap at time zero); clock changes do not.
                 let ranking = if self.generation != generation { Ranking::Refresh } else { Ranking::Keep };
-                self.refresh_report(ranking);
+                self.on_view(|d| d.refresh_report(ranking));
                 self.publish();
                 let _ = reply.send(result);
             }
             Request::Inject(i, reply) => {
-                // Telemetry arrives often and changes only the monitor: publish when what
-                // viewers see of it changed, without recomputing the KPIs.
-                let observed = match &i {
-                    Injection::Observe(o) => self.scene.model.station(&o.station).map(|s| {
-                        (
-                            s,
-                            self.sim.sync_status(s),
-                            self.sim.last_observed(s).is_some(),
-                            self.sim.alarms_revision(),
-                        )
-                    }),
-                    _ => None,
-                };
-                let result = self.sim.apply(&i).map(|applied| {
-                    let applied_at = self.sim.now();
-                    tracing::info!(sim_time_us = applied_at, command = ?i, "injection applied");
-                    if changes_layout(&i) {
-                        self.change_layout(&i);
-                    }
-                    if let Some(telemetry) = &self.telemetry
-                        && let Err(e) = telemetry.operator(applied_at, &i)
-                    {
-                        tracing::error!(error = %e, "command applied but not recorded in the telemetry log");
-                    }
-                    self.log.push((applied_at, i));
-                    let rush_order = match applied {
-                        Applied::RushOrder(id) => Some(id),
-                        Applied::Changed => None,
-                    };
-                    Receipt {
-                        applied_at,
-                        seq: self.log.len() as u64,
-                        generation: self.generation,
-                        rush_order,
-                    }
-                });
-                match observed {
-                    Some((s, sync, seen, revision)) if result.is_ok() => {
-                        // A running clock publishes within PUBLISH_EVERY anyway; a paused
-                        // one publishes only here.
-                        let now = (self.sim.sync_status(s), true, self.sim.alarms_revision());
-                        if now != (sync, seen, revision) || self.clock.paused {
-                            self.publish();
-                        }
-                    }
-                    _ if result.is_ok() => {
-                        self.refresh_report(Ranking::Keep);
-                        self.publish();
-                    }
-                    _ => {}
+                // A command on history starts a branch there; on a branch it stays there.
+                self.branch_if_history();
+                let (result, publish) = self.on_view(|d| d.inject(i));
+                if publish {
+                    self.publish();
                 }
                 let _ = reply.send(result);
             }
             Request::Report(reply) => {
-                let report = self.sim.report();
-                let _ = reply.send(ReportReply {
-                    report,
-                    scene_name: self.scene.name.clone(),
-                    model: Arc::clone(&self.scene.model),
-                    rush_orders: self.sim.rush_orders().to_vec(),
-                    wall_s: self.run_started.elapsed().as_secs_f64(),
+                let answer = self.on_view(|d| ReportReply {
+                    report: d.sim.report(),
+                    scene_name: d.scene.name.clone(),
+                    model: Arc::clone(&d.scene.model),
+                    rush_orders: d.sim.rush_orders().to_vec(),
+                    wall_s: d.run_started.elapsed().as_secs_f64(),
                 });
+                let _ = reply.send(answer);
             }
             Request::CommandLog(reply) => {
                 let _ = reply.send(self.log.clone());
@@ -616,12 +740,85 @@ impl Driver {
                 }
                 let _ = reply.send(());
             }
+            Request::SeekPlan(target, reply) => {
+                let _ = reply.send(self.seek_plan(target));
+            }
+            Request::Show(built, reply) => {
+                let _ = reply.send(self.show(*built));
+            }
+            Request::GoLive(reply) => {
+                let _ = reply.send(self.go_live());
+            }
+            Request::Checkpoints(reply) => {
+                let held = self.store.as_ref().map(|s| s.checkpoints.held()).unwrap_or_default();
+                let _ = reply.send(held);
+            }
             Request::Stop => {
                 tracing::debug!("simulation thread stopping");
+                // The last checkpoint: a restart then replays nothing.
+                if self.store.is_some() {
+                    self.checkpoint(true);
+                }
                 return false;
             }
         }
         true
+    }
+
+    /// Applies an injection to the run in place (live, or a branch swapped in) and logs it
+    /// (durably first, with a store). Also says whether viewers must see a new snapshot
+    /// (published by the caller, with the live run's parts in place).
+    fn inject(&mut self, i: Injection) -> (Result<Receipt, CommandError>, bool) {
+        // Telemetry arrives often and changes only the monitor: publish when what
+        // viewers see of it changed, without recomputing the KPIs.
+        let observed = match &i {
+            Injection::Observe(o) => self.scene.model.station(&o.station).map(|s| {
+                (s, self.sim.sync_status(s), self.sim.last_observed(s).is_some(), self.sim.alarms_revision())
+            }),
+            _ => None,
+        };
+        let result = self.sim.apply(&i).map(|applied| {
+            let applied_at = self.sim.now();
+            tracing::info!(sim_time_us = applied_at, command = ?i, "injection applied");
+            if changes_layout(&i) {
+                self.change_layout(&i);
+            }
+            if let Some(telemetry) = &self.telemetry
+                && let Err(e) = telemetry.operator(applied_at, &i)
+            {
+                tracing::error!(error = %e, "command applied but not recorded in the telemetry log");
+            }
+            if let Some(store) = &mut self.store
+                && let Err(e) = store.log.append(&Entry::Command { at: applied_at, command: i.clone() })
+            {
+                tracing::error!(error = %e, "command applied but not recorded in the command log");
+            }
+            self.log.push((applied_at, i));
+            let rush_order = match applied {
+                Applied::RushOrder(id) => Some(id),
+                Applied::Changed => None,
+            };
+            Receipt {
+                applied_at,
+                seq: self.log_base + self.log.len() as u64,
+                generation: self.generation,
+                rush_order,
+            }
+        });
+        let publish = match observed {
+            Some((s, sync, seen, revision)) if result.is_ok() => {
+                // A running clock publishes within PUBLISH_EVERY anyway; a paused
+                // one publishes only here.
+                let now = (self.sim.sync_status(s), true, self.sim.alarms_revision());
+                now != (sync, seen, revision) || self.clock.paused
+            }
+            _ if result.is_ok() => {
+                self.refresh_report(Ranking::Keep);
+                true
+            }
+            _ => false,
+        };
+        (result, publish)
     }
 
     fn control(&mut self, c: Control) -> Result<ControlReply, ControlError> {
@@ -665,6 +862,15 @@ impl Driver {
         {
             tracing::error!(error = %e, "new run not recorded in the telemetry log");
         }
+        if let Some(store) = &mut self.store {
+            match store.log.append(&Entry::NewRun { scene: scene.name.clone(), seed }) {
+                Ok(seq) => store.run_start = seq,
+                Err(e) => tracing::error!(error = %e, "new run not recorded in the command log"),
+            }
+            store.checkpoints.new_run();
+            store.next_at = next_checkpoint(0, store.config.every);
+        }
+        self.log_base = 0;
         self.scene = scene;
         self.generation += 1;
         self.run += 1;
@@ -728,7 +934,7 @@ impl Driver {
         }
     }
 
-    fn snapshot(&mut self) -> Arc<Snapshot> {
+    fn snapshot(&mut self, timeline: v1::Timeline) -> Arc<Snapshot> {
         let now = Instant::now();
         let sim_now = self.sim.now();
         self.clock.sim_time = sim_now;
@@ -789,6 +995,7 @@ impl Driver {
             },
             alarms: Arc::clone(&self.alarms.0),
             alarm_summary: Arc::clone(&self.alarms.1),
+            timeline,
             published: now,
         })
     }
@@ -835,8 +1042,10 @@ impl Driver {
         states
     }
 
+    /// Publishes a snapshot of the view (call with the live run's parts in place).
     fn publish(&mut self) {
-        let snapshot = self.snapshot();
+        let timeline = self.timeline();
+        let snapshot = self.on_view(|d| d.snapshot(timeline));
         self.last_publish = snapshot.published;
         if let Some(publisher) = &self.publisher {
             publisher.send_replace(snapshot);
