@@ -157,6 +157,11 @@ pub static RPCS: &[Rpc] = &[
     // Costs whole cores for a while: operators forecast their shift; viewers see the
     // periodic forecast in the state stream.
     row("Forecast", Operator, Rejections),
+    // Time travel (issue 13): the view is shared by every client, so moving it is an
+    // operator's decision and audited; reading the checkpoints is harmless.
+    row("Seek", Operator, EveryCall(render::<v1::SeekRequest>)),
+    row("GoLive", Operator, EveryCall(render::<v1::GoLiveRequest>)),
+    row("ListCheckpoints", Viewer, Rejections),
     row("Ingest", Operator, StreamOpened),
     row("GetIngestStatus", Viewer, Rejections),
 ];

@@ -338,6 +338,23 @@ impl TwinService for Twin {
         Ok(Response::new(Box::pin(events)))
     }
 
+    // --- Time travel (issue 13) ---
+
+    async fn seek(&self, _: Request<v1::SeekRequest>) -> Result<Response<v1::SeekResponse>, Status> {
+        Err(Status::unimplemented("Seek is not built yet"))
+    }
+
+    async fn go_live(&self, _: Request<v1::GoLiveRequest>) -> Result<Response<v1::GoLiveResponse>, Status> {
+        Err(Status::unimplemented("GoLive is not built yet"))
+    }
+
+    async fn list_checkpoints(
+        &self,
+        _: Request<v1::ListCheckpointsRequest>,
+    ) -> Result<Response<v1::ListCheckpointsResponse>, Status> {
+        Err(Status::unimplemented("ListCheckpoints is not built yet"))
+    }
+
     type IngestStream = BoxStream<v1::IngestAck>;
 
     async fn ingest(

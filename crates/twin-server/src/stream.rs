@@ -76,6 +76,8 @@ pub fn frame(snap: &Snapshot, prev: Option<&Snapshot>, seq: u64) -> v1::StateFra
             rush_orders: snap.rush_orders.clone(),
             alarms: Some((*snap.alarm_summary).clone()),
             forecast: snap.forecast.as_deref().cloned(),
+            // Filled once time travel is built (issue 13).
+            timeline: None,
         },
         Some(prev) => v1::StateFrame {
             seq,
@@ -105,6 +107,7 @@ pub fn frame(snap: &Snapshot, prev: Option<&Snapshot>, seq: u64) -> v1::StateFra
                 (Some(now), Some(before)) if Arc::ptr_eq(now, before) => None,
                 (now, _) => now.as_deref().cloned(),
             },
+            timeline: None,
         },
     }
 }
