@@ -164,6 +164,8 @@ pub static RPCS: &[Rpc] = &[
     row("ListCheckpoints", Viewer, Rejections),
     row("Ingest", Operator, StreamOpened),
     row("GetIngestStatus", Viewer, Rejections),
+    // Programme (issue 15): the complexes on the programme's NATS.
+    row("ListComplexes", Viewer, Rejections),
 ];
 
 /// Longest rendering of a request in the audit log, characters.

@@ -378,4 +378,14 @@ impl TwinService for Twin {
         };
         Ok(Response::new(status))
     }
+
+    // --- Programme (issue 15) ---
+    async fn list_complexes(
+        &self,
+        _: Request<v1::ListComplexesRequest>,
+    ) -> Result<Response<v1::ListComplexesResponse>, Status> {
+        // The NATS registration (`--nats URL --complex ID`) is not built yet, so no server
+        // has a programme NATS to ask.
+        Err(Status::failed_precondition("this server runs without --nats (start it with --nats URL)"))
+    }
 }
