@@ -16,12 +16,15 @@ use twin_proto::v1::{
 use crate::camera::FocusOn;
 use crate::forecast_panel::throughput_band;
 use crate::model::{LiveState, SiteLayout};
-use crate::net::{Access, Connection, LatestReport, LinkStatus, NetBridge, NetCommand};
+use crate::net::{
+    Access, Complexes, Connection, LatestReport, LinkStatus, NetBridge, NetCommand, ServerSwitched,
+};
 use crate::palette::{
     STATION_STATES, VEHICLE_STATES, station_state_label, station_state_rgb, vehicle_state_label,
     vehicle_state_rgb,
 };
 use crate::presentation::panels_shown;
+use crate::programme::ProgrammeView;
 use crate::select::{Selected, Selection};
 use crate::site::finite;
 use crate::units;
@@ -48,7 +51,15 @@ impl Plugin for HudPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<ThroughputHistory>()
             .init_resource::<HudInputs>()
-            .add_systems(Update, record_throughput.run_if(resource_changed::<LiveState>))
+            .init_resource::<ProgrammeView>()
+            .add_systems(
+                Update,
+                (
+                    clear_history.run_if(on_message::<ServerSwitched>),
+                    record_throughput.run_if(resource_changed::<LiveState>),
+                )
+                    .chain(),
+            )
             .add_systems(
                 EguiPrimaryContextPass,
                 (
@@ -117,6 +128,11 @@ impl Default for HudInputs {
     }
 }
 
+/// Another server's run is another chart.
+fn clear_history(mut history: ResMut<ThroughputHistory>) {
+    *history = ThroughputHistory::default();
+}
+
 fn record_throughput(live: Res<LiveState>, mut history: ResMut<ThroughputHistory>) {
     if live.has_frame() {
         history.record(live.clock.sim_time_us, live.kpis.throughput_per_hour);
@@ -166,6 +182,8 @@ fn draw_status_panel(
     live: Res<LiveState>,
     site: Res<SiteLayout>,
     diagnostics: Res<DiagnosticsStore>,
+    complexes: Res<Complexes>,
+    mut programme: ResMut<ProgrammeView>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     egui::Window::new("Twin").anchor(Align2::LEFT_TOP, [10.0, 10.0]).resizable(false).show(ctx, |ui| {
@@ -211,6 +229,12 @@ fn draw_status_panel(
         }
         if let Some(last) = &connection.last_command {
             ui.small(last);
+        }
+        if let Some((reply, _)) = &complexes.list
+            && !programme.open
+            && ui.button(format!("Programme ({} complexes)", reply.complexes.len())).clicked()
+        {
+            programme.open = true;
         }
     });
     Ok(())

@@ -12,7 +12,10 @@ use bevy::window::{PresentMode, PrimaryWindow};
 use bevy::winit::{UpdateMode, WinitSettings};
 use bevy_egui::EguiPlugin;
 use clap::Parser;
-use twin_client::{alarms, camera, capture, forecast_panel, hud, motion, net, presentation, select, site};
+use twin_client::{
+    alarms, camera, capture, forecast_panel, hud, motion, net, presentation, programme, select, site,
+    timeline,
+};
 
 /// Window size in screenshot mode without `--window`, so captures are comparable.
 const CAPTURE_RESOLUTION: (u32, u32) = (1280, 720);
@@ -141,6 +144,8 @@ fn main() -> anyhow::Result<()> {
             hud::HudPlugin,
             alarms::AlarmPlugin,
             forecast_panel::ForecastPlugin,
+            timeline::TimelinePlugin,
+            programme::ProgrammePlugin,
             presentation::PresentationPlugin { start_on: args.presentation },
         ));
     if maximise {

@@ -4,7 +4,7 @@
 use bevy::prelude::*;
 use twin_proto::v1::{
     AlarmSummary, BottleneckRanking, ClockState, ForecastResult, KpiSummary, Layout, StateFrame,
-    StationState, StationStateKind, VehicleState,
+    StationState, StationStateKind, Timeline, VehicleState,
 };
 
 /// The layout the server sent last; `None` until the first `GetLayout` succeeded.
@@ -75,6 +75,9 @@ pub struct LiveState {
     /// The server's latest periodic forecast (`twin serve --forecast-every`); `None` while
     /// the server has none (a full frame without one clears it).
     pub forecast: Option<ForecastResult>,
+    /// Where the server's view stands on the timeline (live, history, branch); `None`
+    /// while the server sends none (no time travel).
+    pub timeline: Option<Timeline>,
     /// Number of frames applied since the client started (across reconnects).
     pub frames_applied: u64,
     /// Indices in the last frame that pointed outside the layout (bad server data).
@@ -100,6 +103,7 @@ impl LiveState {
         self.bottlenecks = BottleneckRanking::default();
         self.alarms = AlarmSummary::default();
         self.forecast = None;
+        self.timeline = None;
     }
 
     /// True once a full frame for the held layout has been applied.
@@ -160,6 +164,10 @@ impl LiveState {
             // A full frame carries the forecast whenever one exists, so its absence there
             // means the server has none (any more).
             self.forecast.clone_from(&frame.forecast);
+        }
+        if frame.full || frame.timeline.is_some() {
+            // In every full frame when the server has time travel.
+            self.timeline.clone_from(&frame.timeline);
         }
         if let Some(clock) = &frame.clock {
             self.clock = *clock;
