@@ -182,8 +182,7 @@ fn draw_status_panel(
     live: Res<LiveState>,
     site: Res<SiteLayout>,
     diagnostics: Res<DiagnosticsStore>,
-    complexes: Res<Complexes>,
-    mut programme: ResMut<ProgrammeView>,
+    (complexes, mut programme): (Res<Complexes>, ResMut<ProgrammeView>),
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     egui::Window::new("Twin").anchor(Align2::LEFT_TOP, [10.0, 10.0]).resizable(false).show(ctx, |ui| {
