@@ -5,7 +5,7 @@
 //! showing zeros.
 
 use bevy::prelude::*;
-use bevy_egui::egui::{self, Align2, Color32, RichText};
+use bevy_egui::egui::{self, Color32, RichText};
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass};
 use egui_plot::{FilledArea, Line, PlotPoints};
 use twin_proto::v1::{ForecastBand, ForecastResult};
@@ -76,11 +76,9 @@ pub fn forecast_rows(forecast: &ForecastResult) -> Vec<(&'static str, String)> {
 
 fn draw_forecast_panel(mut contexts: EguiContexts, live: Res<LiveState>) -> Result {
     let ctx = contexts.ctx_mut()?;
-    egui::Window::new("Forecast")
-        .anchor(Align2::RIGHT_TOP, [-300.0, 10.0])
-        .default_open(true)
-        .resizable(false)
-        .show(ctx, |ui| {
+    egui::Window::new("Forecast").default_pos([670.0, 250.0]).default_open(true).resizable(false).show(
+        ctx,
+        |ui| {
             let Some(forecast) = &live.forecast else {
                 ui.weak("no forecast: the server runs without --forecast-every");
                 return;
@@ -137,7 +135,8 @@ fn draw_forecast_panel(mut contexts: EguiContexts, live: Res<LiveState>) -> Resu
                     forecast.orders_beyond_horizon
                 ));
             }
-        });
+        },
+    );
     Ok(())
 }
 

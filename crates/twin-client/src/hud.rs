@@ -16,15 +16,13 @@ use twin_proto::v1::{
 use crate::camera::FocusOn;
 use crate::forecast_panel::throughput_band;
 use crate::model::{LiveState, SiteLayout};
-use crate::net::{
-    Access, Complexes, Connection, LatestReport, LinkStatus, NetBridge, NetCommand, ServerSwitched,
-};
+use crate::net::{Access, Connection, LatestReport, LinkStatus, NetBridge, NetCommand, ServerSwitched};
 use crate::palette::{
     STATION_STATES, VEHICLE_STATES, station_state_label, station_state_rgb, vehicle_state_label,
     vehicle_state_rgb,
 };
 use crate::presentation::panels_shown;
-use crate::programme::ProgrammeView;
+use crate::programme::{Complexes, ProgrammeView};
 use crate::select::{Selected, Selection};
 use crate::site::finite;
 use crate::units;
@@ -223,6 +221,7 @@ fn draw_status_panel(
         }
         let fps = diagnostics.get(&FrameTimeDiagnosticsPlugin::FPS).and_then(|d| d.smoothed()).unwrap_or(0.0);
         ui.label(format!("{fps:.0} fps · frame #{} · seed {}", live.seq, clock.seed));
+        ui.weak("F5: presentation mode");
         if live.out_of_range > 0 {
             ui.colored_label(Color32::YELLOW, format!("{} bad indices in last frame", live.out_of_range));
         }

@@ -20,6 +20,8 @@ use twin_proto::v1::{
 };
 
 use crate::model::{LiveState, SiteLayout};
+use crate::programme::Complexes;
+use crate::timeline::ServerFeatures;
 
 /// Frames per second requested from the server.
 const STREAM_RATE_HZ: u32 = 30;
@@ -322,28 +324,6 @@ impl Access {
             .filter(|w| w.auth_enabled)
             .map(|w| format!("{} ({})", w.subject, role_name(w.role())))
     }
-}
-
-/// What the connected server does not offer (not a role question: that is [`Access`]):
-/// features whose calls answered FAILED_PRECONDITION or UNIMPLEMENTED. Forgotten on every
-/// new connection, since the server may have been restarted with other flags.
-#[derive(Resource, Default, Debug, Clone)]
-pub struct ServerFeatures {
-    /// Why Seek / GoLive cannot be used on this server; None while not refused.
-    pub time_travel_refused: Option<String>,
-}
-
-/// The programme's complexes (ListComplexes, polled every few seconds).
-#[derive(Resource, Default, Debug, Clone)]
-pub struct Complexes {
-    /// The last successful list and the wall-clock time it arrived, ms since the epoch.
-    pub list: Option<(ListComplexesResponse, u64)>,
-    /// Why the server offers no programme view (FAILED_PRECONDITION: it runs without
-    /// `--nats`; UNIMPLEMENTED: an older server). The list is then cleared.
-    pub unavailable: Option<String>,
-    /// The last failure of an otherwise offered call (e.g. NATS unreachable); cleared by
-    /// the next success.
-    pub last_error: Option<String>,
 }
 
 /// Sent when the client switched to another server; views of the old one are cleared.

@@ -8,9 +8,9 @@
 use bevy::prelude::*;
 use bevy_egui::egui::{self, Color32, RichText};
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass};
-use twin_proto::v1::{ComplexInfo, ProgrammeTargets};
+use twin_proto::v1::{ComplexInfo, ListComplexesResponse, ProgrammeTargets};
 
-use crate::net::{Access, Complexes, Connection, NetBridge, NetCommand, unix_ms_now};
+use crate::net::{Access, Connection, NetBridge, NetCommand, unix_ms_now};
 use crate::presentation::panels_shown;
 use crate::units;
 
@@ -23,6 +23,19 @@ const STALE_AFTER_MS: u64 = 30_000;
 /// Bar colours: target met, not yet.
 const MET_RGB: [u8; 3] = [60, 180, 90];
 const SHORT_RGB: [u8; 3] = [230, 150, 40];
+
+/// The programme's complexes (ListComplexes, polled every few seconds).
+#[derive(Resource, Default, Debug, Clone)]
+pub struct Complexes {
+    /// The last successful list and the wall-clock time it arrived, ms since the epoch.
+    pub list: Option<(ListComplexesResponse, u64)>,
+    /// Why the server offers no programme view (FAILED_PRECONDITION: it runs without
+    /// `--nats`; UNIMPLEMENTED: an older server). The list is then cleared.
+    pub unavailable: Option<String>,
+    /// The last failure of an otherwise offered call (e.g. NATS unreachable); cleared by
+    /// the next success.
+    pub last_error: Option<String>,
+}
 
 /// The programme panel and the complex switcher.
 pub struct ProgrammePlugin;

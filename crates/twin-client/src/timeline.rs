@@ -14,7 +14,7 @@ use twin_proto::v1::{Timeline, TimelineMode};
 
 use crate::hud::format_sim_time;
 use crate::model::LiveState;
-use crate::net::{Access, NetBridge, NetCommand, ServerFeatures};
+use crate::net::{Access, NetBridge, NetCommand};
 use crate::presentation::panels_shown;
 
 /// Width of the timeline window, points (it sits between the bottom-corner panels).
@@ -25,6 +25,15 @@ const TRACK_HEIGHT: f32 = 26.0;
 const LIVE_RGB: [u8; 3] = [70, 200, 110];
 const HISTORY_RGB: [u8; 3] = [240, 180, 40];
 const BRANCH_RGB: [u8; 3] = [120, 170, 255];
+
+/// What the connected server does not offer (not a role question: that is [`Access`]):
+/// features whose calls answered FAILED_PRECONDITION or UNIMPLEMENTED. Forgotten on every
+/// new connection, since the server may have been restarted with other flags.
+#[derive(Resource, Default, Debug, Clone)]
+pub struct ServerFeatures {
+    /// Why Seek / GoLive cannot be used on this server; None while not refused.
+    pub time_travel_refused: Option<String>,
+}
 
 /// The timeline panel.
 pub struct TimelinePlugin;
