@@ -1,6 +1,8 @@
 //! The real Bevy client renders a live complex: a real server on a real port, the real
 //! `twin-client` binary under Xvfb with Mesa's software Vulkan, a PNG screenshot, and
-//! checks that the picture is not blank and shows the station-state colours.
+//! checks that the picture is not blank and shows the station-state colours. A second
+//! test takes screenshots at 1920x1080 and 1280x720, normal and in presentation mode,
+//! checks the window size and measures from the picture how much the panels cover.
 //!
 //! Needs `xvfb-run` and a Vulkan driver (Debian: `xvfb xauth mesa-vulkan-drivers`);
 //! `scripts/test.sh` installs them.
@@ -9,13 +11,20 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use twin_core::time::HOUR;
 use twin_e2e::*;
+use twin_server::forecast::PeriodicForecast;
 
 /// Frames rendered after the first state frame; the debug client runs at about one frame
 /// per second under llvmpipe.
 const FRAMES: &str = "20";
 /// How long the whole client run may take (build-cache cold, shader compilation).
 const CLIENT_DEADLINE: Duration = Duration::from_secs(600);
+/// Fill colour of egui's windows in its dark theme (`Visuals::dark().window_fill`): the
+/// panels' share of the picture is measured by it.
+const PANEL_FILL: [u8; 3] = [27, 27, 27];
+/// Largest share of the view that panels may cover in presentation mode (issue 16).
+const PRESENTATION_MAX_SHARE: f64 = 0.15;
 
 /// The `twin-client` binary next to this test's target directory, built if needed.
 fn client_binary() -> PathBuf {
@@ -115,4 +124,100 @@ async fn client_renders_the_live_training_line() {
     if std::fs::copy(&shot, &keep).is_ok() {
         println!("screenshot kept at {}", keep.display());
     }
+}
+
+/// Runs the client under Xvfb (screen `screen`, e.g. "1920x1080x24") against `url` until
+/// it saved a screenshot to `shot`; panics with its log if it fails.
+async fn screenshot(client: &Path, url: &str, shot: &Path, screen: &str, extra: &[&str]) {
+    let mut command = Command::new("xvfb-run");
+    command.args(["-a", "-s", &format!("-screen 0 {screen}")]).arg(client).args([
+        "--server",
+        url,
+        "--screenshot",
+        &shot.to_string_lossy(),
+        "--frames",
+        FRAMES,
+        "--connect-timeout-s",
+        "120",
+    ]);
+    command.args(extra);
+    let started = Instant::now();
+    let output = tokio::task::spawn_blocking(move || command.output().expect("start xvfb-run"));
+    let output = tokio::time::timeout(CLIENT_DEADLINE, output)
+        .await
+        .expect("client finished within the deadline")
+        .expect("client thread");
+    let log =
+        format!("{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "twin-client {extra:?} failed after {:?}:\n{log}", started.elapsed());
+}
+
+/// How much of the picture egui's panels cover, measured by their fill colour: the share
+/// of pixels of that colour, and the share of the smallest rectangle holding them all
+/// (an upper bound of a single strip's area, text and borders included).
+fn panel_shares(width: u32, height: u32, pixels: &[[u8; 3]]) -> (f64, f64) {
+    let (mut n, mut x0, mut y0, mut x1, mut y1) = (0usize, u32::MAX, u32::MAX, 0u32, 0u32);
+    for (i, p) in pixels.iter().enumerate() {
+        if near(*p, PANEL_FILL, 2) {
+            let (x, y) = (i as u32 % width, i as u32 / width);
+            n += 1;
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+        }
+    }
+    let total = f64::from(width) * f64::from(height);
+    let bbox = if n == 0 { 0.0 } else { f64::from(x1 - x0 + 1) * f64::from(y1 - y0 + 1) };
+    (n as f64 / total, bbox / total)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn screenshots_at_two_sizes_with_panels_under_15_percent_in_presentation_mode() {
+    let client = client_binary();
+    // A running clock and a periodic forecast, so that the normal view shows the KPI
+    // panel with its forecast band, the forecast panel and the timeline's neighbours.
+    let mut cfg = twin_server::Config {
+        forecast: Some(PeriodicForecast { every: Duration::from_secs(2), replications: 5, ahead: Some(HOUR) }),
+        ..config("training-line.ron")
+    };
+    cfg.start_paused = false;
+    let server = TestServer::start(cfg).await;
+    let url = format!("http://{}", server.addr);
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    for (width, height) in [(1920u32, 1080u32), (1280, 720)] {
+        let size = format!("{width}x{height}");
+        let mut shares = Vec::new();
+        for presentation in [false, true] {
+            let name = format!("{size}{}.png", if presentation { "-presentation" } else { "" });
+            let shot = out_dir.path().join(&name);
+            let mut extra = vec!["--window", size.as_str()];
+            if presentation {
+                extra.push("--presentation");
+            }
+            // The screen is larger than the window: the picture's size is the window's.
+            screenshot(&client, &url, &shot, "2560x1440x24", &extra).await;
+            let (w, h, pixels) = decode_png(&shot);
+            assert_eq!((w, h), (width, height), "{name}: the window has the size --window asked for");
+            let (pixel_share, bbox_share) = panel_shares(w, h, &pixels);
+            println!(
+                "{name}: panel fill covers {:.1} % of the picture, its bounding box {:.1} %",
+                pixel_share * 100.0,
+                bbox_share * 100.0
+            );
+            shares.push((pixel_share, bbox_share));
+            let _ = std::fs::copy(&shot, root().join("target").join(format!("render-test-{name}")));
+        }
+        let (normal, presenting) = (shares[0], shares[1]);
+        assert!(presenting.0 > 0.002, "{size}: the presentation strip is on screen ({:.4})", presenting.0);
+        assert!(
+            presenting.1 < PRESENTATION_MAX_SHARE,
+            "{size}: panels cover {:.1} % of the view in presentation mode (at most 15 %)",
+            presenting.1 * 100.0
+        );
+        assert!(
+            normal.0 > 2.0 * presenting.0,
+            "{size}: presentation mode hides the panels ({:.3} vs {:.3} of the picture)",
+            normal.0,
+            presenting.0
+        );
+    }
+    server.shutdown().await.expect("server stops cleanly");
 }

@@ -43,7 +43,7 @@ impl Plugin for AlarmPlugin {
                 )
                     .chain(),
             )
-            .add_systems(EguiPrimaryContextPass, draw_alarm_panel);
+            .add_systems(EguiPrimaryContextPass, draw_alarm_panel.run_if(crate::presentation::panels_shown));
     }
 }
 
@@ -179,7 +179,8 @@ fn draw_alarm_panel(
     let (n_live, n_stale, n_model) = sync_counts(&live);
     let summary = &live.alarms;
     egui::Window::new("Alarms")
-        .anchor(Align2::RIGHT_TOP, [-10.0, 10.0])
+        // Left of the KPI panel (which docks to the top right), not on top of it.
+        .anchor(Align2::RIGHT_TOP, [-300.0, 10.0])
         .default_width(320.0)
         .resizable(false)
         .show(ctx, |ui| {

@@ -14,14 +14,18 @@ use twin_proto::v1::{
 };
 
 use crate::camera::FocusOn;
+use crate::forecast_panel::throughput_band;
 use crate::model::{LiveState, SiteLayout};
-use crate::net::{Access, Connection, LatestReport, LinkStatus, NetBridge, NetCommand};
+use crate::net::{Access, Connection, LatestReport, LinkStatus, NetBridge, NetCommand, ServerSwitched};
 use crate::palette::{
     STATION_STATES, VEHICLE_STATES, station_state_label, station_state_rgb, vehicle_state_label,
     vehicle_state_rgb,
 };
+use crate::presentation::panels_shown;
+use crate::programme::{Complexes, ProgrammeView};
 use crate::select::{Selected, Selection};
 use crate::site::finite;
+use crate::units;
 
 /// Most points kept in the throughput chart.
 const HISTORY_CAPACITY: usize = 4000;
@@ -45,7 +49,15 @@ impl Plugin for HudPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<ThroughputHistory>()
             .init_resource::<HudInputs>()
-            .add_systems(Update, record_throughput.run_if(resource_changed::<LiveState>))
+            .init_resource::<ProgrammeView>()
+            .add_systems(
+                Update,
+                (
+                    clear_history.run_if(on_message::<ServerSwitched>),
+                    record_throughput.run_if(resource_changed::<LiveState>),
+                )
+                    .chain(),
+            )
             .add_systems(
                 EguiPrimaryContextPass,
                 (
@@ -55,10 +67,11 @@ impl Plugin for HudPlugin {
                     draw_bottleneck_panel,
                     draw_station_panel,
                     draw_selection_panel,
-                    label_factories,
                 )
-                    .chain(),
-            );
+                    .chain()
+                    .run_if(panels_shown),
+            )
+            .add_systems(EguiPrimaryContextPass, label_factories);
     }
 }
 
@@ -113,10 +126,22 @@ impl Default for HudInputs {
     }
 }
 
+/// Another server's run is another chart.
+fn clear_history(mut history: ResMut<ThroughputHistory>) {
+    *history = ThroughputHistory::default();
+}
+
 fn record_throughput(live: Res<LiveState>, mut history: ResMut<ThroughputHistory>) {
     if live.has_frame() {
         history.record(live.clock.sim_time_us, live.kpis.throughput_per_hour);
     }
+}
+
+/// The end of the warm-up while the clock is still inside it (KPIs then cover nothing
+/// yet and read as zeros); `None` after it, or before the first report says how long it is.
+pub fn warming_up_until(live: &LiveState, report: &LatestReport) -> Option<u64> {
+    let warmup_us = report.report.as_ref()?.warmup_us;
+    (live.has_frame() && live.clock.sim_time_us < warmup_us).then_some(warmup_us)
 }
 
 /// Formats simulated time as `[Nd ]HH:MM:SS`.
@@ -155,6 +180,7 @@ fn draw_status_panel(
     live: Res<LiveState>,
     site: Res<SiteLayout>,
     diagnostics: Res<DiagnosticsStore>,
+    (complexes, mut programme): (Res<Complexes>, ResMut<ProgrammeView>),
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     egui::Window::new("Twin").anchor(Align2::LEFT_TOP, [10.0, 10.0]).resizable(false).show(ctx, |ui| {
@@ -195,11 +221,18 @@ fn draw_status_panel(
         }
         let fps = diagnostics.get(&FrameTimeDiagnosticsPlugin::FPS).and_then(|d| d.smoothed()).unwrap_or(0.0);
         ui.label(format!("{fps:.0} fps · frame #{} · seed {}", live.seq, clock.seed));
+        ui.weak("F5: presentation mode");
         if live.out_of_range > 0 {
             ui.colored_label(Color32::YELLOW, format!("{} bad indices in last frame", live.out_of_range));
         }
         if let Some(last) = &connection.last_command {
             ui.small(last);
+        }
+        if let Some((reply, _)) = &complexes.list
+            && !programme.open
+            && ui.button(format!("Programme ({} complexes)", reply.complexes.len())).clicked()
+        {
+            programme.open = true;
         }
     });
     Ok(())
@@ -309,38 +342,69 @@ fn draw_control_panel(
     Ok(())
 }
 
+/// The KPI panel's rows (name, value) in units a person reads; money in the layout's
+/// currency.
+pub fn kpi_rows(k: &twin_proto::v1::KpiSummary, currency: &str) -> Vec<(&'static str, String)> {
+    let mut rows = vec![
+        ("Throughput", units::per_hour(k.throughput_per_hour)),
+        ("WIP", format!("{:.0}", k.wip)),
+        ("Lead time", units::duration(k.lead_time_mean_s)),
+        ("OEE", units::percent(k.oee)),
+        ("Energy", format!("{:.1} kWh", k.energy_kwh)),
+        ("Energy cost", units::money(k.energy_cost, currency)),
+        ("CO2", format!("{:.1} kg", k.co2_kg)),
+        ("Value added", units::money(k.value_added, currency)),
+        ("Value-added rate", units::percent(k.value_added_rate)),
+    ];
+    if let Some(lp) = k.labour_productivity {
+        rows.push(("Labour productivity", units::money_per_hour(lp, currency)));
+    }
+    rows.push(("AGV utilisation", units::percent(k.agv_utilization)));
+    rows.push(("Finished", k.finished.to_string()));
+    rows.push(("Scrapped", k.scrapped.to_string()));
+    rows
+}
+
 fn draw_kpi_panel(
     mut contexts: EguiContexts,
     live: Res<LiveState>,
+    site: Res<SiteLayout>,
+    report: Res<LatestReport>,
     mut history: ResMut<ThroughputHistory>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     let k = &live.kpis;
+    let currency = site.layout.as_ref().map_or("", |l| l.currency.as_str());
     egui::Window::new("KPIs")
         .anchor(Align2::RIGHT_TOP, [-10.0, 10.0])
         .default_width(280.0)
         .resizable(false)
         .show(ctx, |ui| {
-            egui::Grid::new("kpis").num_columns(2).striped(true).show(ui, |ui| {
-                let rows: [(&str, String); 10] = [
-                    ("Throughput", format!("{:.1} /h", k.throughput_per_hour)),
-                    ("WIP", format!("{:.0}", k.wip)),
-                    ("Lead time", format!("{:.0} s", k.lead_time_mean_s)),
-                    ("OEE", format!("{:.1} %", k.oee * 100.0)),
-                    ("Energy", format!("{:.1} kWh", k.energy_kwh)),
-                    ("CO2", format!("{:.1} kg", k.co2_kg)),
-                    ("Value added", format!("{:.1} %", k.value_added_rate * 100.0)),
-                    ("AGV utilisation", format!("{:.1} %", k.agv_utilization * 100.0)),
-                    ("Finished", k.finished.to_string()),
-                    ("Scrapped", k.scrapped.to_string()),
-                ];
-                for (name, value) in rows {
-                    ui.label(name);
-                    ui.label(RichText::new(value).monospace());
-                    ui.end_row();
-                }
+            if let Some(until) = warming_up_until(&live, &report) {
+                // Statistics start at the end of the warm-up: zeros before it mean nothing.
+                ui.label(
+                    RichText::new(format!("warming up until {}", format_sim_time(until)))
+                        .color(Color32::YELLOW),
+                );
+                ui.weak(format!(
+                    "KPIs count from then ({} to go)",
+                    units::duration_us(until.saturating_sub(live.clock.sim_time_us))
+                ));
+            } else {
+                egui::Grid::new("kpis").num_columns(2).striped(true).show(ui, |ui| {
+                    for (name, value) in kpi_rows(k, currency) {
+                        ui.label(name);
+                        ui.label(RichText::new(value).monospace());
+                        ui.end_row();
+                    }
+                });
+            }
+            let band = live.forecast.as_ref().and_then(throughput_band);
+            ui.label(if band.is_some() {
+                "Throughput (/h) over simulated hours; forecast P10-P90 ahead"
+            } else {
+                "Throughput (/h) over simulated hours"
             });
-            ui.label("Throughput (/h) over simulated hours");
             let points = history.points.make_contiguous();
             Plot::new("throughput")
                 .height(90.0)
@@ -348,7 +412,13 @@ fn draw_kpi_panel(
                 .allow_drag(false)
                 .allow_zoom(false)
                 .include_y(0.0)
-                .show(ui, |plot| plot.line(Line::new("throughput", PlotPoints::Borrowed(points))));
+                .show(ui, |plot| {
+                    plot.line(Line::new("throughput", PlotPoints::Borrowed(points)));
+                    if let Some((area, median)) = band {
+                        plot.add(area);
+                        plot.line(median);
+                    }
+                });
         });
     Ok(())
 }
@@ -460,7 +530,7 @@ fn draw_station_panel(
                         if ui.link(name).clicked() {
                             selection.selected = Some(Selected::Station(row.station_index));
                         }
-                        ui.weak(format!("{:.0}/h", row.throughput_per_hour));
+                        ui.weak(units::per_hour(row.throughput_per_hour));
                     });
                 }
             });
@@ -537,8 +607,8 @@ fn draw_selection_panel(
                         ("servers", format!("{} busy of {}", state.busy_servers, station.servers)),
                         ("queue", format!("{} (buffer {capacity})", state.queue_length)),
                         ("buffer fill", format!("{:.0} %", state.buffer_fill * 100.0)),
-                        ("throughput", format!("{:.1} /h", state.throughput_per_hour)),
-                        ("utilization", format!("{:.1} %", state.utilization * 100.0)),
+                        ("throughput", units::per_hour(state.throughput_per_hour)),
+                        ("utilization", units::percent(state.utilization)),
                         ("telemetry", sync_label(&state)),
                         ("alarms", format!("{} open", state.open_alarms)),
                     ];
@@ -551,7 +621,7 @@ fn draw_selection_panel(
                         report.report.as_ref().and_then(|r| r.stations.iter().find(|r| r.station_index == i))
                     {
                         ui.label("wait mean");
-                        ui.label(format!("{:.1} s", row.wait_mean_s));
+                        ui.label(units::duration(row.wait_mean_s));
                         ui.end_row();
                         ui.label("bottleneck");
                         ui.label(format!("{:.0} % of time", row.bottleneck_share * 100.0));
@@ -647,6 +717,38 @@ mod tests {
         assert_eq!(format_sim_time(0), "00:00:00");
         assert_eq!(format_sim_time(3_723_000_000), "01:02:03");
         assert_eq!(format_sim_time(90_000_000_000), "1d 01:00:00");
+    }
+
+    #[test]
+    fn kpis_read_in_units_and_wait_for_the_warm_up() {
+        let kpis = twin_proto::v1::KpiSummary {
+            lead_time_mean_s: 5400.0,
+            value_added: 1_250_000.0,
+            labour_productivity: Some(42_000.0),
+            ..Default::default()
+        };
+        let rows = kpi_rows(&kpis, "KRW");
+        let find = |name: &str| rows.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone());
+        assert_eq!(find("Lead time").as_deref(), Some("1 h 30 min"));
+        assert_eq!(find("Value added").as_deref(), Some("1,250,000 KRW"));
+        assert_eq!(find("Labour productivity").as_deref(), Some("42,000 KRW/h"));
+
+        let mut live = LiveState::default();
+        live.reset_for(&Layout { layout_generation: 1, ..Default::default() });
+        let frame = twin_proto::v1::StateFrame {
+            seq: 1,
+            full: true,
+            layout_generation: 1,
+            clock: Some(twin_proto::v1::ClockState { sim_time_us: 1_000_000, ..Default::default() }),
+            ..Default::default()
+        };
+        live.apply_frame(&frame, Some(1)).expect("frame applies");
+        let mut report = LatestReport::default();
+        assert_eq!(warming_up_until(&live, &report), None, "unknown before the first report");
+        report.report = Some(twin_proto::v1::Report { warmup_us: 3_600_000_000, ..Default::default() });
+        assert_eq!(warming_up_until(&live, &report), Some(3_600_000_000));
+        live.clock.sim_time_us = 3_600_000_000;
+        assert_eq!(warming_up_until(&live, &report), None, "over at its end");
     }
 
     #[test]

@@ -17,15 +17,26 @@
 //! - `hud`: `HudPlugin`, egui panels.
 //! - `alarms`: `AlarmPlugin`, deviation alarms (beacons, panel) and live / stale badges.
 //! - `capture`: `CapturePlugin`, the screenshot mode for render tests.
+//! - `forecast_panel`: `ForecastPlugin`, the periodic forecast's panel and chart band.
+//! - `presentation`: `PresentationPlugin`, presentation mode (a compact strip only).
+//! - `programme`: `ProgrammePlugin`, the complexes against the programme's targets, and
+//!   the switcher that reconnects to another complex.
+//! - `timeline`: `TimelinePlugin`, the timeline (seek, live marker, branch, back to live).
+//! - `units`: durations, rates and money as a person reads them.
 //! - `palette`: state colours shared by meshes and legend.
 
 pub mod alarms;
 pub mod camera;
 pub mod capture;
+pub mod forecast_panel;
 pub mod hud;
 pub mod model;
 pub mod motion;
 pub mod net;
 pub mod palette;
+pub mod presentation;
+pub mod programme;
 pub mod select;
 pub mod site;
+pub mod timeline;
+pub mod units;

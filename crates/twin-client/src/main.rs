@@ -8,14 +8,41 @@ use std::time::Duration;
 use anyhow::Context as _;
 use bevy::diagnostic::FrameTimeDiagnosticsPlugin;
 use bevy::prelude::*;
-use bevy::window::PresentMode;
+use bevy::window::{PresentMode, PrimaryWindow};
 use bevy::winit::{UpdateMode, WinitSettings};
 use bevy_egui::EguiPlugin;
 use clap::Parser;
-use twin_client::{alarms, camera, capture, hud, motion, net, select, site};
+use twin_client::{
+    alarms, camera, capture, forecast_panel, hud, motion, net, presentation, programme, select, site,
+    timeline,
+};
 
-/// Window size in screenshot mode, so captures are comparable between runs.
+/// Window size in screenshot mode without `--window`, so captures are comparable.
 const CAPTURE_RESOLUTION: (u32, u32) = (1280, 720);
+/// Frames after start-up at which the window is maximised.
+const MAXIMISE_AFTER_FRAMES: u32 = 3;
+/// Smallest window `--window` accepts (the panels need some room).
+const MIN_WINDOW: (u32, u32) = (320, 240);
+/// Largest window `--window` accepts (8K).
+const MAX_WINDOW: (u32, u32) = (7680, 4320);
+
+/// Parses `--window WxH` ("1920x1080").
+fn parse_window(text: &str) -> Result<(u32, u32), String> {
+    let (w, h) = text
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("{text:?} is not WIDTHxHEIGHT (e.g. 1920x1080)"))?;
+    let parse = |v: &str, what: &str| {
+        v.trim().parse::<u32>().map_err(|_| format!("{what} {v:?} in {text:?} is not a whole number"))
+    };
+    let (w, h) = (parse(w, "width")?, parse(h, "height")?);
+    if !(MIN_WINDOW.0..=MAX_WINDOW.0).contains(&w) || !(MIN_WINDOW.1..=MAX_WINDOW.1).contains(&h) {
+        return Err(format!(
+            "window {w}x{h} is outside {}x{} to {}x{}",
+            MIN_WINDOW.0, MIN_WINDOW.1, MAX_WINDOW.0, MAX_WINDOW.1
+        ));
+    }
+    Ok((w, h))
+}
 
 /// 3D client of the industrial-complex digital twin.
 #[derive(Parser, Debug)]
@@ -37,6 +64,14 @@ struct Args {
     /// Private key of --client-cert (PEM).
     #[arg(long, value_name = "FILE", requires = "client_cert")]
     client_key: Option<PathBuf>,
+    /// Window size in pixels, WIDTHxHEIGHT (e.g. 1920x1080); default: the display's size
+    /// (the window opens maximised; 1280x720 in screenshot mode). Always resizable.
+    #[arg(long, value_name = "WxH", value_parser = parse_window)]
+    window: Option<(u32, u32)>,
+    /// Start in presentation mode: only a compact strip (clock, KPIs, bottleneck) over
+    /// the 3D view. F5 switches it on and off.
+    #[arg(long)]
+    presentation: bool,
     /// Screenshot mode: render, save a PNG to this path, exit.
     #[arg(long, value_name = "PATH")]
     screenshot: Option<PathBuf>,
@@ -46,6 +81,17 @@ struct Args {
     /// Screenshot mode: seconds to wait for the first state frame before failing.
     #[arg(long, default_value_t = 60, requires = "screenshot")]
     connect_timeout_s: u64,
+}
+
+/// Asks the window system to maximise the primary window, once, a few frames after it
+/// was created (a request made before winit created it would be lost).
+fn maximise_window(mut windows: Query<&mut Window, With<PrimaryWindow>>, mut frames: Local<u32>) {
+    *frames += 1;
+    if *frames == MAXIMISE_AFTER_FRAMES
+        && let Ok(mut window) = windows.single_mut()
+    {
+        window.set_maximized(true);
+    }
 }
 
 fn read(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
@@ -71,9 +117,16 @@ fn main() -> anyhow::Result<()> {
             .with_context(|| format!("creating screenshot directory {}", parent.display()))?;
     }
 
-    let mut window = Window { title: "Twin — industrial complex".into(), ..default() };
+    let mut window = Window { title: "Twin — industrial complex".into(), resizable: true, ..default() };
+    match args.window {
+        Some(size) => window.resolution = size.into(),
+        None if capture => window.resolution = CAPTURE_RESOLUTION.into(),
+        // The display's size: maximised (by `maximise_window` once the window exists),
+        // still resizable.
+        None => {}
+    }
+    let maximise = args.window.is_none() && !capture;
     if capture {
-        window.resolution = CAPTURE_RESOLUTION.into();
         // No vsync wait: a virtual X server has no display to sync to.
         window.present_mode = PresentMode::AutoNoVsync;
     }
@@ -90,7 +143,14 @@ fn main() -> anyhow::Result<()> {
             select::SelectionPlugin,
             hud::HudPlugin,
             alarms::AlarmPlugin,
+            forecast_panel::ForecastPlugin,
+            timeline::TimelinePlugin,
+            programme::ProgrammePlugin,
+            presentation::PresentationPlugin { start_on: args.presentation },
         ));
+    if maximise {
+        app.add_systems(Update, maximise_window);
+    }
     if let Some(path) = args.screenshot {
         // Keep rendering even though a window under Xvfb never has focus.
         app.insert_resource(WinitSettings {
@@ -106,5 +166,19 @@ fn main() -> anyhow::Result<()> {
     match app.run() {
         AppExit::Success => Ok(()),
         AppExit::Error(code) => std::process::exit(i32::from(code.get())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_sizes_parse_and_are_checked() {
+        assert_eq!(parse_window("1920x1080"), Ok((1920, 1080)));
+        assert_eq!(parse_window("1280X720"), Ok((1280, 720)));
+        assert!(parse_window("1920").expect_err("no x").contains("WIDTHxHEIGHT"));
+        assert!(parse_window("wx720").expect_err("bad width").contains("width"));
+        assert!(parse_window("10x10").expect_err("too small").contains("outside"));
     }
 }

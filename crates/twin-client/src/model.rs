@@ -3,8 +3,8 @@
 
 use bevy::prelude::*;
 use twin_proto::v1::{
-    AlarmSummary, BottleneckRanking, ClockState, KpiSummary, Layout, StateFrame, StationState,
-    StationStateKind, VehicleState,
+    AlarmSummary, BottleneckRanking, ClockState, ForecastResult, KpiSummary, Layout, StateFrame,
+    StationState, StationStateKind, Timeline, VehicleState,
 };
 
 /// The layout the server sent last; `None` until the first `GetLayout` succeeded.
@@ -72,6 +72,12 @@ pub struct LiveState {
     pub flows: Vec<f64>,
     /// Deviation alarms of the last frame that carried them (count and open ones).
     pub alarms: AlarmSummary,
+    /// The server's latest periodic forecast (`twin serve --forecast-every`); `None` while
+    /// the server has none (a full frame without one clears it).
+    pub forecast: Option<ForecastResult>,
+    /// Where the server's view stands on the timeline (live, history, branch); `None`
+    /// while the server sends none (no time travel).
+    pub timeline: Option<Timeline>,
     /// Number of frames applied since the client started (across reconnects).
     pub frames_applied: u64,
     /// Indices in the last frame that pointed outside the layout (bad server data).
@@ -96,6 +102,8 @@ impl LiveState {
         self.kpis = KpiSummary::default();
         self.bottlenecks = BottleneckRanking::default();
         self.alarms = AlarmSummary::default();
+        self.forecast = None;
+        self.timeline = None;
     }
 
     /// True once a full frame for the held layout has been applied.
@@ -151,6 +159,15 @@ impl LiveState {
         }
         if let Some(alarms) = &frame.alarms {
             self.alarms.clone_from(alarms);
+        }
+        if frame.full || frame.forecast.is_some() {
+            // A full frame carries the forecast whenever one exists, so its absence there
+            // means the server has none (any more).
+            self.forecast.clone_from(&frame.forecast);
+        }
+        if frame.full || frame.timeline.is_some() {
+            // In every full frame when the server has time travel.
+            self.timeline.clone_from(&frame.timeline);
         }
         if let Some(clock) = &frame.clock {
             self.clock = *clock;
@@ -260,6 +277,27 @@ mod tests {
         assert_eq!(live.out_of_range, 2);
         assert_eq!(live.station_state(0), StationStateKind::Unspecified);
         assert_eq!(live.station_state(5), StationStateKind::Unspecified);
+    }
+
+    #[test]
+    fn forecast_is_kept_across_deltas_and_cleared_by_a_full_frame_without_one() {
+        let mut live = LiveState::default();
+        live.reset_for(&layout(1, 0));
+        let forecast = ForecastResult { from_us: 10, horizon_us: 20, replications: 5, ..Default::default() };
+        let full = StateFrame {
+            seq: 1,
+            full: true,
+            layout_generation: 7,
+            forecast: Some(forecast),
+            ..Default::default()
+        };
+        live.apply_frame(&full, Some(7)).expect("full frame applies");
+        let delta = StateFrame { seq: 2, layout_generation: 7, ..Default::default() };
+        live.apply_frame(&delta, Some(7)).expect("delta applies");
+        assert_eq!(live.forecast.as_ref().map(|f| f.replications), Some(5), "a delta without one keeps it");
+        let bare = StateFrame { seq: 3, full: true, layout_generation: 7, ..Default::default() };
+        live.apply_frame(&bare, Some(7)).expect("full frame applies");
+        assert!(live.forecast.is_none(), "a full frame without a forecast clears it");
     }
 
     #[test]

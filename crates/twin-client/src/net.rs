@@ -13,12 +13,15 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use twin_proto::v1::twin_service_client::TwinServiceClient;
 use twin_proto::v1::{
-    AddRushOrderRequest, BreakDownRequest, GetLayoutRequest, GetReportRequest, Layout, PauseRequest,
-    RepairRequest, Report, ResetRequest, ResumeRequest, Role, RunToRequest, SetSpeedRequest, StateFrame,
-    StreamStateRequest, WhoAmIRequest, WhoAmIResponse,
+    AddRushOrderRequest, BreakDownRequest, GetLayoutRequest, GetReportRequest, GoLiveRequest, Layout,
+    ListComplexesRequest, ListComplexesResponse, PauseRequest, RepairRequest, Report, ResetRequest,
+    ResumeRequest, Role, RunToRequest, SeekRequest, SetSpeedRequest, StateFrame, StreamStateRequest,
+    WhoAmIRequest, WhoAmIResponse,
 };
 
 use crate::model::{LiveState, SiteLayout};
+use crate::programme::Complexes;
+use crate::timeline::ServerFeatures;
 
 /// Frames per second requested from the server.
 const STREAM_RATE_HZ: u32 = 30;
@@ -38,6 +41,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const RPC_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the full report (per-station shares) is polled.
 const REPORT_PERIOD: Duration = Duration::from_secs(2);
+/// How often the programme's complexes are listed (ListComplexes gathers them over NATS).
+const PROGRAMME_PERIOD: Duration = Duration::from_secs(5);
 /// Largest message accepted; layouts of big complexes exceed tonic's 4 MiB default.
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
@@ -141,7 +146,10 @@ fn install_bridge(app: &mut App, bridge: NetBridge, server: &str, status: LinkSt
         .init_resource::<LiveState>()
         .init_resource::<LatestReport>()
         .init_resource::<Access>()
+        .init_resource::<ServerFeatures>()
+        .init_resource::<Complexes>()
         .add_message::<LayoutChanged>()
+        .add_message::<ServerSwitched>()
         .add_systems(PreUpdate, drain_net_events);
 }
 
@@ -166,6 +174,12 @@ pub enum NetCommand {
     AddRushOrder { product_id: String, quantity: u32 },
     /// Drop the state stream and subscribe again (the server restarts with a full frame).
     Resubscribe,
+    /// Show the run as it was at a simulated time, microseconds (time travel).
+    Seek { sim_time_us: u64 },
+    /// Show the live run again.
+    GoLive,
+    /// Leave this server and connect to another one (a complex of the programme).
+    SwitchServer { server: String },
 }
 
 /// What the network thread reports to Bevy.
@@ -185,8 +199,34 @@ enum NetEvent {
     },
     CommandDone {
         what: String,
-        result: Result<(), String>,
+        result: Result<(), CommandError>,
     },
+    /// The outcome of a ListComplexes call.
+    Complexes(Result<Box<ListComplexesResponse>, CommandError>),
+    /// The thread left its server for this one (`NetCommand::SwitchServer`).
+    Switched {
+        server: String,
+    },
+}
+
+/// Why a call failed: its status code (the UI tells "not on this server" from "not now")
+/// and a one-line text.
+#[derive(Debug, Clone, PartialEq)]
+struct CommandError {
+    code: tonic::Code,
+    text: String,
+}
+
+impl CommandError {
+    fn from_status(status: &tonic::Status) -> Self {
+        Self { code: status.code(), text: status_text(status) }
+    }
+
+    /// True when the server does not offer the call at all (as opposed to a bad moment
+    /// or bad arguments).
+    fn not_offered(&self) -> bool {
+        matches!(self.code, tonic::Code::FailedPrecondition | tonic::Code::Unimplemented)
+    }
 }
 
 /// Bevy's ends of the two channels.
@@ -203,6 +243,14 @@ impl NetBridge {
     /// thread is gone (the HUD reports it).
     pub fn send(&self, command: NetCommand) -> bool {
         self.commands.try_send(command).is_ok()
+    }
+
+    /// A bridge whose commands go to `commands` and from which no event ever arrives,
+    /// for tests of systems that send commands.
+    #[cfg(test)]
+    pub(crate) fn for_tests(commands: mpsc::Sender<NetCommand>) -> Self {
+        let (_, events) = mpsc::channel(1);
+        Self { events, commands }
     }
 }
 
@@ -278,6 +326,20 @@ impl Access {
     }
 }
 
+/// Sent when the client switched to another server; views of the old one are cleared.
+#[derive(Message, Debug, Clone)]
+pub struct ServerSwitched {
+    /// The new server's URL.
+    pub server: String,
+}
+
+/// Wall-clock now, ms since the Unix epoch (0 if the clock is before it).
+pub fn unix_ms_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// Lower-case name of a role.
 pub fn role_name(role: Role) -> &'static str {
     match role {
@@ -293,15 +355,24 @@ pub fn role_name(role: Role) -> &'static str {
 #[derive(Message, Debug, Clone, Copy)]
 pub struct LayoutChanged;
 
+/// The resources `drain_net_events` keeps up to date besides the world itself.
+#[derive(bevy::ecs::system::SystemParam)]
+struct ServerViews<'w> {
+    report: ResMut<'w, LatestReport>,
+    access: ResMut<'w, Access>,
+    features: ResMut<'w, ServerFeatures>,
+    complexes: ResMut<'w, Complexes>,
+}
+
 /// Applies everything the network thread sent since the last frame.
 fn drain_net_events(
     mut bridge: ResMut<NetBridge>,
     mut connection: ResMut<Connection>,
     mut site: ResMut<SiteLayout>,
     mut live: ResMut<LiveState>,
-    mut report: ResMut<LatestReport>,
-    mut access: ResMut<Access>,
+    mut views: ServerViews,
     mut layout_changed: MessageWriter<LayoutChanged>,
+    mut switched: MessageWriter<ServerSwitched>,
 ) {
     for _ in 0..MAX_EVENTS_PER_FRAME {
         let Ok(event) = bridge.events.try_recv() else {
@@ -312,8 +383,11 @@ fn drain_net_events(
                 connection.attempts = attempt;
                 connection.status = LinkStatus::Connecting;
             }
-            NetEvent::Connected => connection.status = LinkStatus::Connected,
-            NetEvent::Identity(who) => access.who = who,
+            NetEvent::Connected => {
+                connection.status = LinkStatus::Connected;
+                *views.features = ServerFeatures::default();
+            }
+            NetEvent::Identity(who) => views.access.who = who,
             NetEvent::Layout(layout) => {
                 live.reset_for(&layout);
                 site.layout = Some(*layout);
@@ -333,15 +407,43 @@ fn drain_net_events(
                     }
                 }
             },
-            NetEvent::Report(r) => report.report = Some(*r),
+            NetEvent::Report(r) => views.report.report = Some(*r),
             NetEvent::Disconnected { reason, retry_in } => {
                 connection.status = LinkStatus::Retrying { reason, retry_in };
             }
             NetEvent::CommandDone { what, result } => {
+                if let Err(e) = &result
+                    && e.not_offered()
+                    && matches!(what.as_str(), "seek" | "go live")
+                {
+                    views.features.time_travel_refused = Some(e.text.clone());
+                }
                 connection.last_command = Some(match result {
                     Ok(()) => format!("{what}: ok"),
-                    Err(e) => format!("{what} failed: {e}"),
+                    Err(e) => format!("{what} failed: {}", e.text),
                 });
+            }
+            NetEvent::Complexes(Ok(reply)) => {
+                views.complexes.list = Some((*reply, unix_ms_now()));
+                views.complexes.unavailable = None;
+                views.complexes.last_error = None;
+            }
+            NetEvent::Complexes(Err(e)) if e.not_offered() => {
+                views.complexes.list = None;
+                views.complexes.unavailable = Some(e.text);
+            }
+            NetEvent::Complexes(Err(e)) => views.complexes.last_error = Some(e.text),
+            NetEvent::Switched { server } => {
+                // Forget the old server's world; the new one's layout and frames follow.
+                connection.server.clone_from(&server);
+                connection.attempts = 0;
+                connection.awaiting_full = false;
+                site.layout = None;
+                live.seq = 0;
+                views.report.report = None;
+                views.access.who = None;
+                *views.features = ServerFeatures::default();
+                switched.write(ServerSwitched { server });
             }
         }
     }
@@ -372,10 +474,22 @@ fn run_network_thread(
 enum SessionEnd {
     /// Bevy dropped its channel ends: the app is shutting down.
     AppGone,
+    /// The user chose another server.
+    Switch(String),
+}
+
+/// How a wait between attempts ended.
+enum WaitEnd {
+    /// The delay passed: try again.
+    Elapsed,
+    /// Bevy dropped its channel ends.
+    AppGone,
+    /// The user chose another server meanwhile.
+    Switch(String),
 }
 
 async fn reconnect_forever(
-    server: String,
+    mut server: String,
     security: LinkSecurity,
     events: mpsc::Sender<NetEvent>,
     mut commands: mpsc::Receiver<NetCommand>,
@@ -390,6 +504,13 @@ async fn reconnect_forever(
         let mut streamed = false;
         let reason = match session(&server, &security, &events, &mut commands, &mut streamed).await {
             Ok(SessionEnd::AppGone) => return,
+            Ok(SessionEnd::Switch(next)) => {
+                if !switch_to(&mut server, next, &events).await {
+                    return;
+                }
+                (backoff, attempt) = (INITIAL_BACKOFF, 0);
+                continue;
+            }
             Err(e) => e,
         };
         if streamed {
@@ -400,33 +521,54 @@ async fn reconnect_forever(
         if events.send(NetEvent::Disconnected { reason, retry_in }).await.is_err() {
             return;
         }
-        if !wait_rejecting_commands(retry_in, &events, &mut commands).await {
-            return;
+        match wait_rejecting_commands(retry_in, &events, &mut commands).await {
+            WaitEnd::Elapsed => backoff = (backoff * 2).min(MAX_BACKOFF),
+            WaitEnd::AppGone => return,
+            WaitEnd::Switch(next) => {
+                if !switch_to(&mut server, next, &events).await {
+                    return;
+                }
+                (backoff, attempt) = (INITIAL_BACKOFF, 0);
+            }
         }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 
-/// Sleeps for `delay`, answering commands with "not connected". False when the app is gone.
+/// Makes `next` the server to connect to and tells Bevy. False when the app is gone.
+async fn switch_to(server: &mut String, next: String, events: &mpsc::Sender<NetEvent>) -> bool {
+    info!("switching from {server} to {next}");
+    server.clone_from(&next);
+    events.send(NetEvent::Switched { server: next }).await.is_ok()
+}
+
+/// Sleeps for `delay`, answering commands with "not connected"; a switch to another
+/// server ends the wait at once.
 async fn wait_rejecting_commands(
     delay: Duration,
     events: &mpsc::Sender<NetEvent>,
     commands: &mut mpsc::Receiver<NetCommand>,
-) -> bool {
+) -> WaitEnd {
     let sleep = tokio::time::sleep(delay);
     tokio::pin!(sleep);
     loop {
         tokio::select! {
-            () = &mut sleep => return true,
+            () = &mut sleep => return WaitEnd::Elapsed,
             command = commands.recv() => {
-                let Some(command) = command else { return false };
-                if command != NetCommand::Resubscribe {
-                    let done = NetEvent::CommandDone {
-                        what: command_name(&command).to_owned(),
-                        result: Err("not connected".into()),
-                    };
-                    if events.send(done).await.is_err() {
-                        return false;
+                let Some(command) = command else { return WaitEnd::AppGone };
+                match command {
+                    NetCommand::SwitchServer { server } => return WaitEnd::Switch(server),
+                    NetCommand::Resubscribe => {}
+                    command => {
+                        let done = NetEvent::CommandDone {
+                            what: command_name(&command).to_owned(),
+                            result: Err(CommandError {
+                                code: tonic::Code::Unavailable,
+                                text: "not connected".into(),
+                            }),
+                        };
+                        if events.send(done).await.is_err() {
+                            return WaitEnd::AppGone;
+                        }
                     }
                 }
             }
@@ -485,6 +627,9 @@ async fn session(
     let mut report_tick = tokio::time::interval(REPORT_PERIOD);
     report_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut reports_supported = true;
+    let mut programme_tick = tokio::time::interval(PROGRAMME_PERIOD);
+    programme_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut programme_offered = true;
 
     loop {
         tokio::select! {
@@ -510,6 +655,7 @@ async fn session(
                 match command {
                     None => return Ok(SessionEnd::AppGone),
                     Some(NetCommand::Resubscribe) => stream = subscribe(&mut client).await?,
+                    Some(NetCommand::SwitchServer { server }) => return Ok(SessionEnd::Switch(server)),
                     Some(command) => {
                         tokio::spawn(execute(client.clone(), command, events.clone()));
                     }
@@ -528,6 +674,15 @@ async fn session(
                         reports_supported = false;
                     }
                     Err(status) => debug!("GetReport: {}", status_text(&status)),
+                }
+            }
+            _ = programme_tick.tick(), if programme_offered => {
+                let reply = unary(client.list_complexes(timed(ListComplexesRequest {}))).await;
+                let reply = reply.map(Box::new).map_err(|s| CommandError::from_status(&s));
+                // A server without --nats says so once per session; it is not asked again.
+                programme_offered = !matches!(&reply, Err(e) if e.not_offered());
+                if events.send(NetEvent::Complexes(reply)).await.is_err() {
+                    return Ok(SessionEnd::AppGone);
                 }
             }
         }
@@ -577,9 +732,13 @@ async fn execute(mut client: Client, command: NetCommand, events: mpsc::Sender<N
             let request = AddRushOrderRequest { product_id, quantity, due_in_us: None };
             unary(client.add_rush_order(timed(request))).await.map(drop)
         }
-        NetCommand::Resubscribe => Ok(()),
+        NetCommand::Seek { sim_time_us } => {
+            unary(client.seek(timed(SeekRequest { sim_time_us }))).await.map(drop)
+        }
+        NetCommand::GoLive => unary(client.go_live(timed(GoLiveRequest {}))).await.map(drop),
+        NetCommand::Resubscribe | NetCommand::SwitchServer { .. } => Ok(()),
     };
-    let result = result.map_err(|s| status_text(&s));
+    let result = result.map_err(|s| CommandError::from_status(&s));
     let _ = events.send(NetEvent::CommandDone { what, result }).await;
 }
 
@@ -594,6 +753,9 @@ fn command_name(command: &NetCommand) -> &'static str {
         NetCommand::Repair { .. } => "repair",
         NetCommand::AddRushOrder { .. } => "rush order",
         NetCommand::Resubscribe => "resubscribe",
+        NetCommand::Seek { .. } => "seek",
+        NetCommand::GoLive => "go live",
+        NetCommand::SwitchServer { .. } => "switch server",
     }
 }
 
@@ -635,109 +797,5 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use twin_proto::v1::{Station, StationState, StationStateKind};
-
-    use super::*;
-
-    fn app_with_bridge() -> (App, mpsc::Sender<NetEvent>, mpsc::Receiver<NetCommand>) {
-        let (event_tx, event_rx) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
-        let (command_tx, command_rx) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
-        let mut app = App::new();
-        app.add_plugins(MinimalPlugins);
-        let bridge = NetBridge { events: event_rx, commands: command_tx };
-        install_bridge(&mut app, bridge, "http://test", LinkStatus::Connecting);
-        (app, event_tx, command_rx)
-    }
-
-    fn layout() -> Layout {
-        Layout {
-            layout_generation: 3,
-            stations: vec![
-                Station { index: 0, id: "a".into(), ..Default::default() },
-                Station { index: 1, id: "b".into(), ..Default::default() },
-            ],
-            ..Default::default()
-        }
-    }
-
-    fn station(index: u32, state: StationStateKind) -> StationState {
-        StationState { index, state: state as i32, ..Default::default() }
-    }
-
-    #[test]
-    fn drained_layout_and_frames_build_the_live_state() {
-        let (mut app, events, _commands) = app_with_bridge();
-        let full = StateFrame {
-            seq: 1,
-            full: true,
-            layout_generation: 3,
-            stations: vec![station(0, StationStateKind::Busy), station(1, StationStateKind::Busy)],
-            ..Default::default()
-        };
-        let delta = StateFrame {
-            seq: 2,
-            layout_generation: 3,
-            stations: vec![station(1, StationStateKind::Blocked)],
-            ..Default::default()
-        };
-        for event in [
-            NetEvent::Connected,
-            NetEvent::Layout(Box::new(layout())),
-            NetEvent::Frame(Box::new(full)),
-            NetEvent::Frame(Box::new(delta)),
-        ] {
-            assert!(events.try_send(event).is_ok(), "channel has room");
-        }
-        app.update();
-        let live = app.world().resource::<LiveState>();
-        assert_eq!(live.seq, 2);
-        assert_eq!(live.station_state(0), StationStateKind::Busy);
-        assert_eq!(live.station_state(1), StationStateKind::Blocked);
-        assert_eq!(app.world().resource::<Connection>().status, LinkStatus::Connected);
-        let changed = app.world().resource::<Messages<LayoutChanged>>();
-        assert_eq!(changed.len(), 1);
-    }
-
-    #[test]
-    fn identity_says_what_the_role_may_do() {
-        let (mut app, events, _commands) = app_with_bridge();
-        assert!(app.world().resource::<Access>().allows("BreakDown"), "everything before WhoAmI");
-        let who = WhoAmIResponse {
-            subject: "student".into(),
-            role: Role::Viewer as i32,
-            auth_enabled: true,
-            allowed_rpcs: vec!["GetLayout".into(), "StreamState".into(), "WhoAmI".into()],
-            expires_at_unix_s: None,
-        };
-        assert!(events.try_send(NetEvent::Identity(Some(who))).is_ok());
-        app.update();
-        let access = app.world().resource::<Access>();
-        assert!(access.allows("StreamState"));
-        assert!(!access.allows("BreakDown"));
-        assert!(access.denial("BreakDown").contains("student (viewer) may not call BreakDown"));
-        assert_eq!(access.signed_in_as().as_deref(), Some("student (viewer)"));
-    }
-
-    #[test]
-    fn tokens_must_be_ascii() {
-        let ok = LinkSecurity { token: Some("abc-123".into()), ..Default::default() };
-        assert!(ok.bearer().expect("valid").is_some());
-        let bad = LinkSecurity { token: Some("tök\n".into()), ..Default::default() };
-        assert!(bad.bearer().is_err());
-    }
-
-    #[test]
-    fn a_delta_without_base_asks_for_a_resubscribe_once() {
-        let (mut app, events, mut commands) = app_with_bridge();
-        assert!(events.try_send(NetEvent::Layout(Box::new(layout()))).is_ok());
-        for seq in [4, 5] {
-            let delta = StateFrame { seq, layout_generation: 3, ..Default::default() };
-            assert!(events.try_send(NetEvent::Frame(Box::new(delta))).is_ok());
-        }
-        app.update();
-        assert_eq!(commands.try_recv(), Ok(NetCommand::Resubscribe));
-        assert!(commands.try_recv().is_err(), "only one resubscribe per gap");
-        assert!(!app.world().resource::<LiveState>().has_frame());
-    }
-}
+#[path = "net_tests.rs"]
+mod tests;

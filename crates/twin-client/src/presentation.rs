@@ -1,0 +1,137 @@
+//! `PresentationPlugin`: presentation mode for a projector or a wall screen (`F5` or
+//! `--presentation`). Every panel is hidden except one compact strip along the top edge:
+//! the clock, the headline KPIs and the bottleneck, so that the 3D view keeps at least
+//! 85 % of the window (the render test measures it from the picture).
+
+use bevy::prelude::*;
+use bevy_egui::egui::{self, Align2, Color32, RichText};
+use bevy_egui::{EguiContexts, EguiPrimaryContextPass};
+
+use crate::hud::format_sim_time;
+use crate::model::{LiveState, SiteLayout};
+use crate::net::LatestReport;
+use crate::units;
+
+/// The key that switches presentation mode on and off.
+pub const PRESENTATION_KEY: KeyCode = KeyCode::F5;
+/// Text size of the strip, points (legible on a projector).
+const STRIP_TEXT_SIZE: f32 = 18.0;
+
+/// Presentation mode and its strip.
+pub struct PresentationPlugin {
+    /// Start in presentation mode (`--presentation`).
+    pub start_on: bool,
+}
+
+impl Plugin for PresentationPlugin {
+    fn build(&self, app: &mut App) {
+        app.insert_resource(Presentation { on: self.start_on })
+            .add_systems(Update, toggle_presentation)
+            .add_systems(EguiPrimaryContextPass, draw_strip.run_if(presenting));
+    }
+}
+
+/// Whether presentation mode is on. Panels run only while it is off ([`panels_shown`]).
+#[derive(Resource, Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Presentation {
+    /// True: only the strip is drawn.
+    pub on: bool,
+}
+
+/// Run condition of every ordinary panel: true unless presentation mode is on (or the
+/// plugin is absent, as in tests of single panels).
+pub fn panels_shown(presentation: Option<Res<Presentation>>) -> bool {
+    presentation.is_none_or(|p| !p.on)
+}
+
+fn presenting(presentation: Option<Res<Presentation>>) -> bool {
+    presentation.is_some_and(|p| p.on)
+}
+
+fn toggle_presentation(keys: Option<Res<ButtonInput<KeyCode>>>, mut presentation: ResMut<Presentation>) {
+    if keys.is_some_and(|k| k.just_pressed(PRESENTATION_KEY)) {
+        presentation.on = !presentation.on;
+    }
+}
+
+/// The strip's text: clock, headline KPIs (or the warm-up), bottleneck.
+pub fn strip_items(live: &LiveState, site: &SiteLayout, report: &LatestReport) -> Vec<String> {
+    let mut items = vec![format_sim_time(live.clock.sim_time_us)];
+    if !live.has_frame() {
+        items.push("waiting for the server".to_owned());
+        return items;
+    }
+    let k = &live.kpis;
+    match crate::hud::warming_up_until(live, report) {
+        Some(until) => items.push(format!("warming up until {}", format_sim_time(until))),
+        None => {
+            items.push(format!("throughput {}", units::per_hour(k.throughput_per_hour)));
+            items.push(format!("WIP {:.0}", k.wip));
+            items.push(format!("OEE {}", units::percent(k.oee)));
+            items.push(format!("value added {}", units::percent(k.value_added_rate)));
+        }
+    }
+    let bottleneck = live.bottleneck_station().and_then(|i| {
+        site.layout
+            .as_ref()
+            .and_then(|l| l.stations.get(i as usize))
+            .map(|s| if s.name.is_empty() { s.id.clone() } else { s.name.clone() })
+    });
+    items.push(match bottleneck {
+        Some(name) => format!("bottleneck {name}"),
+        None => "no bottleneck yet".to_owned(),
+    });
+    items
+}
+
+fn draw_strip(
+    mut contexts: EguiContexts,
+    live: Res<LiveState>,
+    site: Res<SiteLayout>,
+    report: Res<LatestReport>,
+) -> Result {
+    let ctx = contexts.ctx_mut()?;
+    egui::Window::new("presentation")
+        .title_bar(false)
+        .resizable(false)
+        .anchor(Align2::CENTER_TOP, [0.0, 6.0])
+        .show(ctx, |ui| {
+            ui.horizontal(|ui| {
+                for (i, item) in strip_items(&live, &site, &report).into_iter().enumerate() {
+                    if i > 0 {
+                        ui.label(RichText::new("·").size(STRIP_TEXT_SIZE));
+                    }
+                    let text = RichText::new(item).size(STRIP_TEXT_SIZE);
+                    let text = if i == 0 { text.monospace().strong() } else { text };
+                    ui.label(text.color(Color32::WHITE));
+                }
+            });
+        });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_toggles_presentation_mode_and_hides_the_panels() {
+        let mut app = App::new();
+        app.add_plugins(MinimalPlugins)
+            .init_resource::<ButtonInput<KeyCode>>()
+            .insert_resource(Presentation { on: false })
+            .add_systems(Update, toggle_presentation);
+        app.update();
+        assert!(app.world_mut().run_system_cached(panels_shown).expect("condition runs"));
+        app.world_mut().resource_mut::<ButtonInput<KeyCode>>().press(PRESENTATION_KEY);
+        app.update();
+        assert!(app.world().resource::<Presentation>().on);
+        assert!(!app.world_mut().run_system_cached(panels_shown).expect("condition runs"));
+        let mut keys = app.world_mut().resource_mut::<ButtonInput<KeyCode>>();
+        keys.release(PRESENTATION_KEY);
+        keys.clear();
+        keys.press(PRESENTATION_KEY);
+        app.update();
+        assert!(!app.world().resource::<Presentation>().on, "pressed again: off");
+    }
+}
