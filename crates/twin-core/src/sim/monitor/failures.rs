@@ -102,7 +102,8 @@ impl FailureWatch {
     }
 
     /// The plant's station went down now. Returns the verdicts of the time-between-
-    /// failures test and the model's MTBF (None when the station has no failures).
+    /// failures test (none when the failure does not count or the model has no failures
+    /// at the station).
     pub(super) fn down(&mut self, model: &Model, station: StationIdx, now: Micros) -> Vec<(Test, Verdict)> {
         let Phase::Up { since } = self.phase else {
             return Vec::new();
