@@ -118,6 +118,11 @@ async fn call(client: &mut AuthedClient, rpc: &str) -> Result<(), Status> {
         "GetIngestStatus" => done(client.get_ingest_status(v1::GetIngestStatusRequest {}).await),
         // This server runs without --nats: FAILED_PRECONDITION once past the gate.
         "ListComplexes" => done(client.list_complexes(v1::ListComplexesRequest {}).await),
+        // A time far after the live one: INVALID_ARGUMENT from the handler, nothing replayed.
+        "Seek" => done(client.seek(v1::SeekRequest { sim_time_us: u64::MAX / 2 }).await),
+        // Already live: idempotent, changes nothing.
+        "GoLive" => done(client.go_live(v1::GoLiveRequest {}).await),
+        "ListCheckpoints" => done(client.list_checkpoints(v1::ListCheckpointsRequest {}).await),
         other => panic!("the trust test has no call for `{other}`: add one when adding an RPC"),
     }
 }
@@ -184,7 +189,7 @@ async fn methods_missing_from_the_role_table_are_denied_over_the_wire() {
         grpc.ready().await.expect("ready");
         let codec = tonic_prost::ProstCodec::<v1::GetLayoutRequest, v1::GetLayoutResponse>::default();
         // A future RPC the table does not list yet (here: one the server does not even have).
-        let path = tonic::codegen::http::uri::PathAndQuery::from_static("/twin.v1.TwinService/Seek");
+        let path = tonic::codegen::http::uri::PathAndQuery::from_static("/twin.v1.TwinService/NotInTheTable");
         let status =
             grpc.unary(tonic::Request::new(v1::GetLayoutRequest {}), path, codec).await.expect_err("denied");
         assert_eq!(status.code(), expected, "{status:?}");
