@@ -175,7 +175,11 @@ async fn screenshots_at_two_sizes_with_panels_under_15_percent_in_presentation_m
     // A running clock and a periodic forecast, so that the normal view shows the KPI
     // panel with its forecast band, the forecast panel and the timeline's neighbours.
     let mut cfg = twin_server::Config {
-        forecast: Some(PeriodicForecast { every: Duration::from_secs(2), replications: 5, ahead: Some(HOUR) }),
+        forecast: Some(PeriodicForecast {
+            every: Duration::from_secs(2),
+            replications: 5,
+            ahead: Some(HOUR),
+        }),
         ..config("training-line.ron")
     };
     cfg.start_paused = false;

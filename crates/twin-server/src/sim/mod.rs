@@ -14,7 +14,11 @@
 //! simulated time and at shutdown ([`crate::store`]). [`timeline`] holds the view
 //! (Seek, branches, GoLive).
 
+mod handle;
+mod publish;
 pub mod timeline;
+
+pub use self::handle::{SimHandle, Stopped};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -193,134 +197,6 @@ pub enum Start {
     Store(Box<Recovered>),
 }
 
-/// The simulation thread has stopped (server shutting down).
-#[derive(Debug, thiserror::Error)]
-#[error("the simulation has stopped")]
-pub struct Stopped;
-
-/// Handle to the simulation thread; cheap to share behind an `Arc`.
-pub struct SimHandle {
-    requests: mpsc::Sender<Request>,
-    snapshots: watch::Receiver<Arc<Snapshot>>,
-    thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
-}
-
-impl SimHandle {
-    /// Starts the simulation thread on `scene`, running at `speed` (or paused).
-    pub fn spawn(scene: Arc<LiveScene>, speed: Speed, paused: bool) -> std::io::Result<SimHandle> {
-        SimHandle::spawn_with(scene, speed, paused, Start::Fresh)
-    }
-
-    /// Starts the simulation thread on a new run or one rebuilt from the telemetry log or
-    /// the store; with a telemetry log, every decision is recorded, with a store every
-    /// command.
-    pub fn spawn_with(
-        scene: Arc<LiveScene>,
-        speed: Speed,
-        paused: bool,
-        start: Start,
-    ) -> std::io::Result<SimHandle> {
-        let (tx, rx) = mpsc::channel();
-        let mut driver = Driver::new(scene, speed, paused, start);
-        let first = driver.snapshot(driver.timeline());
-        let (snap_tx, snap_rx) = watch::channel(first);
-        driver.publisher = Some(snap_tx);
-        let thread = std::thread::Builder::new().name("twin-sim".into()).spawn(move || driver.run(rx))?;
-        Ok(SimHandle { requests: tx, snapshots: snap_rx, thread: std::sync::Mutex::new(Some(thread)) })
-    }
-
-    /// A receiver of the latest snapshot (viewers sample it; nothing queues).
-    pub fn snapshots(&self) -> watch::Receiver<Arc<Snapshot>> {
-        self.snapshots.clone()
-    }
-
-    /// The snapshot published last.
-    pub fn latest(&self) -> Arc<Snapshot> {
-        self.snapshots.borrow().clone()
-    }
-
-    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Request) -> Result<T, Stopped> {
-        let (tx, rx) = oneshot::channel();
-        self.requests.send(make(tx)).map_err(|_| Stopped)?;
-        rx.await.map_err(|_| Stopped)
-    }
-
-    /// Applies a control call.
-    pub async fn control(&self, c: Control) -> Result<Result<ControlReply, ControlError>, Stopped> {
-        self.ask(|tx| Request::Control(c, tx)).await
-    }
-
-    /// Applies an injection at the current simulation time and logs it.
-    pub async fn inject(&self, i: Injection) -> Result<Result<Receipt, CommandError>, Stopped> {
-        self.ask(|tx| Request::Inject(i, tx)).await
-    }
-
-    /// Computes the full report of the live run now.
-    pub async fn report(&self) -> Result<ReportReply, Stopped> {
-        self.ask(Request::Report).await
-    }
-
-    /// The command log of the current run: `(sim_time, command)` in order.
-    pub async fn command_log(&self) -> Result<Vec<(Micros, Injection)>, Stopped> {
-        self.ask(Request::CommandLog).await
-    }
-
-    /// A copy of the live state now, taken between events (a clone: the pacing hardly
-    /// notices).
-    pub async fn fork(&self) -> Result<LiveCopy, Stopped> {
-        self.ask(Request::Fork).await
-    }
-
-    /// Publishes `forecast` in the snapshots of run `run` from now on (ignored when that
-    /// run has ended).
-    pub fn set_forecast(&self, run: u64, forecast: v1::ForecastResult) -> Result<(), Stopped> {
-        self.requests.send(Request::SetForecast(run, Arc::new(forecast))).map_err(|_| Stopped)
-    }
-
-    /// Applies decoded telemetry and waits until it is applied (blocking: the ingest
-    /// processor thread calls it).
-    pub fn telemetry(&self, batch: TelemetryBatch) -> Result<(), Stopped> {
-        let (tx, rx) = mpsc::sync_channel(1);
-        self.requests.send(Request::Telemetry(batch, tx)).map_err(|_| Stopped)?;
-        rx.recv().map_err(|_| Stopped)
-    }
-
-    /// What a Seek to `target` replays.
-    pub async fn seek_plan(&self, target: Micros) -> Result<Result<Plan, SeekError>, Stopped> {
-        self.ask(|tx| Request::SeekPlan(target, tx)).await
-    }
-
-    /// Shows a run rebuilt by a Seek.
-    pub async fn show(&self, built: Built) -> Result<Result<v1::Timeline, SeekError>, Stopped> {
-        self.ask(|tx| Request::Show(Box::new(built), tx)).await
-    }
-
-    /// Shows the live run again.
-    pub async fn go_live(&self) -> Result<v1::Timeline, Stopped> {
-        self.ask(Request::GoLive).await
-    }
-
-    /// The live run's checkpoints on disk, oldest first (empty without a store).
-    pub async fn checkpoints(&self) -> Result<Vec<Info>, Stopped> {
-        self.ask(Request::Checkpoints).await
-    }
-
-    /// Stops the thread and waits for it.
-    pub fn stop(&self) {
-        let _ = self.requests.send(Request::Stop);
-        let handle = self.thread.lock().ok().and_then(|mut h| h.take());
-        if let Some(handle) = handle {
-            let _ = handle.join();
-        }
-    }
-}
-
-impl Drop for SimHandle {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 /// Last published motion of a vehicle, to measure its speed and keep a parked truck's
 /// heading.
 #[derive(Clone, Copy, Debug)]
@@ -481,8 +357,7 @@ impl Driver {
             }
             // The live run is held when paused or while it waits for the plant's clock
             // (ingest clock alignment); a view (HISTORY / BRANCH) runs on its own.
-            let live_running =
-                !self.clock.paused && !self.telemetry.as_ref().is_some_and(Telemetry::waiting);
+            let live_running = !self.clock.paused && !self.telemetry.as_ref().is_some_and(Telemetry::waiting);
             let view_running = self.view.as_ref().is_some_and(View::running);
             if !live_running && !view_running {
                 match rx.recv() {
@@ -931,124 +806,6 @@ impl Driver {
         if refresh {
             self.ranking = convert::bottleneck_ranking(&self.report);
             self.report_at = Instant::now();
-        }
-    }
-
-    fn snapshot(&mut self, timeline: v1::Timeline) -> Arc<Snapshot> {
-        let now = Instant::now();
-        let sim_now = self.sim.now();
-        self.clock.sim_time = sim_now;
-        if !self.clock.paused {
-            let wall = now.duration_since(self.speed_window.0).as_secs_f64();
-            if wall >= 1.0 {
-                self.clock.achieved_speed = sim_now.saturating_sub(self.speed_window.1) as f64 / 1e6 / wall;
-                self.speed_window = (now, sim_now);
-            }
-        }
-        let key = (self.generation, self.sim.alarms_revision());
-        if key != self.alarms_at {
-            let model = &self.scene.model;
-            let wire: Vec<v1::Alarm> = self.sim.alarms().iter().map(|a| convert::alarm(model, a)).collect();
-            let summary = convert::alarm_summary(&wire, self.sim.alarms_raised());
-            self.alarms = (Arc::new(wire), Arc::new(summary));
-            self.alarms_at = key;
-        }
-        let views: Vec<_> = self.sim.station_views().collect();
-        let completed: Vec<u64> = views.iter().map(|v| v.completed).collect();
-        let rates = self.throughput.update(sim_now, &completed);
-        let stations = views
-            .iter()
-            .enumerate()
-            .map(|(i, view)| {
-                let utilization = self.report.stations.get(i).map_or(0.0, |s| s.utilization);
-                let s = i as u32;
-                let sync = convert::StationSync {
-                    status: self.sim.sync_status(s),
-                    last_observed: self.sim.last_observed(s),
-                    open_alarms: self.alarms.1.open_alarms.iter().filter(|a| a.station_index == s).count()
-                        as u32,
-                };
-                convert::station_state(i, view, rates[i], utilization, sync)
-            })
-            .collect();
-        let counts = self.scene.flows.counts(self.sim.flows(), &views);
-        let flows =
-            convert::flow_rates(self.scene.flows.measured(&self.flow_window.update(sim_now, &counts)));
-        let model = &self.scene.model;
-        let rush_orders =
-            self.sim.rush_orders().iter().map(|o| convert::rush_order_progress(model, o)).collect();
-        let vehicles = self.vehicles(sim_now);
-        Arc::new(Snapshot {
-            generation: self.generation,
-            scene: Arc::clone(&self.scene),
-            layout: Arc::clone(&self.layout),
-            clock: self.clock,
-            stations,
-            vehicles,
-            flows,
-            rush_orders,
-            kpis: self.kpis,
-            forecast: self.forecast.clone(),
-            bottlenecks: v1::BottleneckRanking {
-                momentary_station_index: self.sim.momentary_bottleneck(),
-                ..self.ranking.clone()
-            },
-            alarms: Arc::clone(&self.alarms.0),
-            alarm_summary: Arc::clone(&self.alarms.1),
-            timeline,
-            published: now,
-        })
-    }
-
-    /// Vehicle states now. Speeds are measured over the simulated time since the last
-    /// snapshot (kept while the clock stands); a parked truck keeps its last heading.
-    fn vehicles(&mut self, sim_now: Micros) -> Vec<v1::VehicleState> {
-        let dt_s = sim_now.saturating_sub(self.motion_t) as f64 / 1e6;
-        let fresh = self.motion.is_empty() || sim_now < self.motion_t;
-        let layout = &self.layout.vehicles;
-        let prev = |i: usize| if fresh { None } else { self.motion.get(i).copied() };
-        let speed = |i: usize, moving: bool, x: f64, y: f64| -> f64 {
-            if !moving {
-                return 0.0;
-            }
-            match prev(i) {
-                Some(p) if dt_s > 0.0 => (x - p.x).hypot(y - p.y) / dt_s,
-                Some(p) => p.speed,
-                None => layout.get(i).map_or(0.0, |v| v.max_speed_m_s),
-            }
-        };
-        let mut states = Vec::with_capacity(layout.len());
-        for (i, view) in self.sim.vehicle_views().enumerate() {
-            let v = speed(i, view.state.is_moving(), view.x, view.y);
-            states.push(convert::agv_state(i, &view, v));
-        }
-        let n_agvs = states.len();
-        for (k, view) in self.sim.truck_views().enumerate() {
-            let i = n_agvs + k;
-            let v = speed(i, view.moving, view.x, view.y);
-            let heading = match prev(i) {
-                Some(p) if !view.moving => p.heading,
-                _ => view.heading,
-            };
-            states.push(convert::truck_state(i, &view, heading, v));
-        }
-        if dt_s > 0.0 || fresh {
-            self.motion_t = sim_now;
-        }
-        self.motion = states
-            .iter()
-            .map(|s| Motion { x: s.x, y: s.y, heading: s.heading_rad, speed: s.speed_m_s })
-            .collect();
-        states
-    }
-
-    /// Publishes a snapshot of the view (call with the live run's parts in place).
-    fn publish(&mut self) {
-        let timeline = self.timeline();
-        let snapshot = self.on_view(|d| d.snapshot(timeline));
-        self.last_publish = snapshot.published;
-        if let Some(publisher) = &self.publisher {
-            publisher.send_replace(snapshot);
         }
     }
 }
