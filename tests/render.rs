@@ -33,7 +33,7 @@ fn client_binary() -> PathBuf {
     let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
     let cargo = option_env!("CARGO").unwrap_or("cargo");
     let mut build = Command::new(cargo);
-    build.current_dir(root()).args(["build", "--quiet", "-p", "twin-client", "--bin", "twin-client"]);
+    build.current_dir(root()).args(["build", "--quiet", "--workspace", "--bin", "twin-client"]);
     build.env("CARGO_TARGET_DIR", &target_dir);
     if profile_dir.file_name().is_some_and(|n| n == "release") {
         build.arg("--release");

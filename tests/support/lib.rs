@@ -221,7 +221,7 @@ pub fn twin_binary() -> PathBuf {
     let mut build = std::process::Command::new(cargo);
     build
         .current_dir(root())
-        .args(["build", "--quiet", "-p", "twin-cli", "--bin", "twin"])
+        .args(["build", "--quiet", "--workspace", "--bin", "twin"])
         .env("CARGO_TARGET_DIR", &target_dir);
     if release {
         build.arg("--release");
