@@ -51,17 +51,7 @@ struct Process {
 impl Process {
     fn spawn(command: &mut Command) -> Process {
         let mut child = command.stderr(Stdio::piped()).spawn().expect("start twin");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&stderr);
-        let err = child.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if let Ok(mut s) = sink.lock() {
-                    s.push_str(&line);
-                    s.push('\n');
-                }
-            }
-        });
+        let stderr = capture_stderr(&mut child);
         Process { child, stderr }
     }
 
