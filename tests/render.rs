@@ -74,32 +74,7 @@ async fn client_renders_the_live_training_line() {
     let shot = out_dir.path().join("site.png");
 
     let url = format!("http://{}", server.addr);
-    let shot_arg = shot.to_string_lossy().into_owned();
-    let started = Instant::now();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("xvfb-run")
-            .args(["-a", "-s", "-screen 0 1280x720x24"])
-            .arg(&client)
-            .args([
-                "--server",
-                &url,
-                "--screenshot",
-                &shot_arg,
-                "--frames",
-                FRAMES,
-                "--connect-timeout-s",
-                "120",
-            ])
-            .output()
-            .expect("start xvfb-run")
-    });
-    let output = tokio::time::timeout(CLIENT_DEADLINE, output)
-        .await
-        .expect("client finished within the deadline")
-        .expect("client thread");
-    let log =
-        format!("{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success(), "twin-client failed after {:?}:\n{log}", started.elapsed());
+    screenshot(&client, &url, &shot, "1280x720x24", &[]).await;
     server.shutdown().await.expect("server stops cleanly");
 
     let (width, height, pixels) = decode_png(&shot);
