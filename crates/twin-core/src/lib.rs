@@ -55,6 +55,6 @@ pub use report::Report;
 pub use scene::Scene;
 pub use sim::Sim;
 pub use sim::commands::{Applied, Command, CommandError};
-pub use sim::flow::{StationState, StationView};
+pub use sim::flow::{FailureSource, StationState, StationView};
 pub use sim::materials::MaterialView;
 pub use sim::monitor::{Alarm, Observation, Observed, SyncStatus};

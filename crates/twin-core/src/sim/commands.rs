@@ -7,7 +7,7 @@
 
 use super::Sim;
 use super::agv::FleetRefusal;
-use super::flow::{Repair, RushOrderId};
+use super::flow::{FailureSource, Repair, RushOrderId};
 use super::monitor::Observation;
 use crate::model::{MAX_ARRIVALS_PER_HOUR, Release, StationIdx};
 use crate::time::Micros;
@@ -66,6 +66,9 @@ pub enum Command {
     SetTruckCount { trucks: u32 },
     /// [`Sim::observe`]: what the plant reported about a station (telemetry).
     Observe(Observation),
+    /// [`Sim::set_failure_source`]: the plant's reports or the model's draws decide when
+    /// a station fails (telemetry; the last variant, so logs written before it read).
+    FailuresFrom { station: String, source: FailureSource },
 }
 
 /// What an applied command created.
@@ -93,6 +96,7 @@ impl Sim {
             Command::SetFleetSize { fleet, vehicles } => changed(self.set_fleet_size(fleet, *vehicles)),
             Command::SetTruckCount { trucks } => changed(self.set_truck_count(*trucks)),
             Command::Observe(observation) => changed(self.observe(observation)),
+            Command::FailuresFrom { station, source } => changed(self.set_failure_source(station, *source)),
         }
     }
 
@@ -115,6 +119,21 @@ impl Sim {
             self.plant_down(s);
         }
         Ok(())
+    }
+
+    /// Hands a station's failures to the plant or back to the model from now on (see
+    /// [`FailureSource`]). Setting the source it already has changes nothing.
+    pub fn set_failure_source(&mut self, station: &str, source: FailureSource) -> Result<(), CommandError> {
+        let s = self.station_by_id(station)?;
+        if self.flow.set_failure_source(&self.model, &mut self.agenda, s, source) {
+            self.run_followups();
+        }
+        Ok(())
+    }
+
+    /// Who decides when `station` fails now.
+    pub fn failure_source(&self, station: StationIdx) -> FailureSource {
+        self.flow.failure_source(station)
     }
 
     /// Repairs a station that is down now.

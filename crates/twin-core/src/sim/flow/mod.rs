@@ -309,6 +309,12 @@ struct Station {
     wait_sum: u128,
     /// Bumped whenever a scheduled failure or repair must be ignored.
     failure_generation: u32,
+    /// Who breaks the station down and repairs it: its own draws, or the plant's reports
+    /// (a live station; see [`FailureSource`]).
+    failure_source: FailureSource,
+    /// Down with no repair scheduled: only a command (or the model taking the failures
+    /// back) ends it.
+    awaiting_repair: bool,
     rng: Stream,
     setup_rng: Option<Stream>,
     failure_rng: Option<Stream>,
@@ -333,6 +339,23 @@ struct Source {
     rng: Stream,
     /// Mean gap between Poisson arrivals now (commands may change the rate).
     mean_gap: f64,
+}
+
+/// Who decides when a station fails and is repaired.
+///
+/// A station whose state a live plant reports fails and is repaired only when the plant
+/// says so: the twin's own draws would add failures the plant never had and stretch the
+/// plant's ones (ARCHITECTURE.md, "Synchronisation"). Set by `Command::FailuresFrom`,
+/// which the ingest logs like every command, so a replay reaches the same state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum FailureSource {
+    /// The model draws failures (MTBF) and repair times (MTTR) itself: the default, and
+    /// what a station whose source went stale falls back to.
+    #[default]
+    Model,
+    /// The plant's reports only (`BreakDown` without duration / `Repair` commands); the
+    /// model draws nothing for the station meanwhile.
+    Plant,
 }
 
 /// When a station that breaks down is repaired.
@@ -459,6 +482,8 @@ impl Flow {
                 started: 0,
                 wait_sum: 0,
                 failure_generation: 0,
+                failure_source: FailureSource::Model,
+                awaiting_repair: false,
                 rng: stream(seed, &format!("station/{}/process", s.id)),
                 setup_rng: s.setup.as_ref().map(|_| stream(seed, &format!("station/{}/setup", s.id))),
                 failure_rng: s.failures.as_ref().map(|_| stream(seed, &format!("station/{}/failure", s.id))),
@@ -667,6 +692,10 @@ impl Flow {
     }
 
     /// Whether `station` is down now.
+    pub fn failure_source(&self, station: StationIdx) -> FailureSource {
+        self.stations[station as usize].failure_source
+    }
+
     pub fn is_down(&self, station: StationIdx) -> bool {
         self.stations[station as usize].down
     }

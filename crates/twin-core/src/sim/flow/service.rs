@@ -7,7 +7,8 @@ use rand::RngExt;
 use rand_distr::{Distribution, Exp1};
 
 use super::{
-    Cx, Flow, Holder, Logistics, Repair, RushOrder, RushOrderId, Server, ServerState, ServersBusy, Station,
+    Cx, FailureSource, Flow, Holder, Logistics, Repair, RushOrder, RushOrderId, Server, ServerState,
+    ServersBusy, Station,
 };
 use crate::model::{Model, StationIdx};
 use crate::sim::agenda::{Agenda, Event, Followup};
@@ -176,6 +177,9 @@ impl Flow {
             return;
         };
         let st = &mut self.stations[s];
+        if st.failure_source == FailureSource::Plant {
+            return;
+        }
         let rng = st.failure_rng.as_mut().expect("created with the failures");
         let e: f64 = Exp1.sample(rng);
         let ttf = ((e * failures.mtbf + 0.5) as Micros).clamp(1, MAX_SPAN);
@@ -219,6 +223,7 @@ impl Flow {
                 Some(failures.repair.sample(rng))
             }
         };
+        self.stations[s].awaiting_repair = repair.is_none();
         self.set_stopped(cx, station, |st| st.down = true);
         if let Some(repair) = repair {
             let generation = self.stations[s].failure_generation;
@@ -229,8 +234,53 @@ impl Flow {
     /// Repairs `station` now; its next failure is drawn from here.
     pub(crate) fn repair(&mut self, cx: &mut Cx<'_, impl Logistics>, station: StationIdx) {
         self.stations[station as usize].failure_generation += 1;
+        self.stations[station as usize].awaiting_repair = false;
         self.set_stopped(cx, station, |st| st.down = false);
         self.schedule_failure(cx.model, cx.agenda, station);
+    }
+
+    /// Hands a station's failures to the plant or back to the model (see
+    /// [`FailureSource`]). To the plant: the pending draw (next failure, or the repair of
+    /// a drawn failure) is cancelled, and a station down now stays down until the plant
+    /// reports it up. Back to the model: an up station draws its next failure from now
+    /// (exponential, so no time is owed), and one down with no repair scheduled draws a
+    /// repair time from now (without failures in the scene it stays down until a
+    /// command repairs it). Returns whether anything changed.
+    pub(crate) fn set_failure_source(
+        &mut self,
+        model: &Model,
+        agenda: &mut Agenda,
+        station: StationIdx,
+        source: FailureSource,
+    ) -> bool {
+        let st = &mut self.stations[station as usize];
+        if st.failure_source == source {
+            return false;
+        }
+        st.failure_source = source;
+        match source {
+            FailureSource::Plant => {
+                st.failure_generation += 1;
+                if st.down {
+                    st.awaiting_repair = true;
+                }
+            }
+            FailureSource::Model if !st.down => self.schedule_failure(model, agenda, station),
+            FailureSource::Model => {
+                let (Some(failures), true) = (&model.stations[station as usize].failures, st.awaiting_repair)
+                else {
+                    return true;
+                };
+                let rng = st.failure_rng.as_mut().expect("created with the failures");
+                let repair = failures.repair.sample(rng);
+                st.awaiting_repair = false;
+                agenda.schedule(
+                    agenda.now() + repair,
+                    Event::Repair { station, generation: st.failure_generation },
+                );
+            }
+        }
+        true
     }
 
     /// A shift of `calendar` starts (`on`) or ends for the stations that follow it.

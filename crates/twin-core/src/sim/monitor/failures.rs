@@ -20,9 +20,12 @@
 //! **Repair times.** From a counted failure to the next up transition, taken only when
 //! the whole repair was on shift (a shift end cuts the plant's report short).
 //!
-//! Known limit: the twin also draws its own failures for a live station; a plant failure
-//! reported while the twin is down by its own draw is refused (`AlreadyDown`) and missed,
-//! which makes the next observed time between failures longer, never shorter.
+//! The ingest hands a station whose state the plant reports to the plant
+//! (`Command::FailuresFrom`): the twin then draws no failures of its own for it, so every
+//! plant failure and repair reaches this monitor. (A station left to the model, e.g. one
+//! fed counts only, may still be down by its own draw when the plant reports a failure,
+//! which is then refused (`AlreadyDown`) and missed: the next observed time between
+//! failures gets longer, never shorter.)
 
 use serde::{Deserialize, Serialize};
 
