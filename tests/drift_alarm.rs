@@ -4,15 +4,13 @@
 //!
 //! - A plant whose mill is 20% slower (`scenes/drift/training-slow-mill.ron`): the twin
 //!   names the mill within a bounded simulated time.
-//! - A plant without drift over a simulated week, both processes at 10000x: no cycle-time
-//!   alarm. Cycle times travel in the payload (the plant measures them), so they do not
-//!   depend on when the twin applies a reading. Throughput windows and failure / repair
-//!   intervals do: a reading that reaches the twin after its plant time applies at the
-//!   twin's now (ARCHITECTURE.md, "Synchronisation"), and at 10000x every 10 ms of
-//!   broker, ingest or scheduling delay is 100 s of plant time, the size of the effects
-//!   those tests look for. They are reported here, not asserted; their in-control week
-//!   at exact plant times is `crates/twin-core/tests/deviation.rs`. At a real plant's
-//!   speed (1x) the same delay is 10 ms of plant time.
+//! - A plant without drift over a simulated week, both processes at 10000x: no alarm of
+//!   any measure (cycle time, throughput, time between failures, repair time). At 10000x
+//!   every 10 ms of broker, ingest or scheduling delay is 100 s of plant time, the size
+//!   of the effects the throughput and failure tests look for, so this holds only
+//!   because readings apply at their plant time: the twin's clock does not pass the
+//!   plant's watermark (ARCHITECTURE.md, "Synchronisation"), and the plant alone breaks
+//!   down and repairs the stations it reports (`FailuresFrom`).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -194,7 +192,7 @@ async fn a_mill_slowed_by_20_percent_is_named_within_four_simulated_hours() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_simulated_week_without_drift_raises_no_cycle_time_alarm() {
+async fn a_simulated_week_without_drift_raises_no_alarm() {
     twin();
     let data = tempfile::tempdir().expect("data dir");
     let group = "drift-none";
@@ -224,9 +222,10 @@ async fn a_simulated_week_without_drift_raises_no_cycle_time_alarm() {
     let alarms = alarms(&mut client).await;
     let of = |m: v1::AlarmMeasure| alarms.iter().filter(|a| a.measure() == m).count();
     println!(
-        "a week without drift through the broker at 10000x: twin at {:.2} days, {} readings applied ({} late, {} ahead); alarms: {} cycle time, {} throughput, {} time between failures, {} repair time",
+        "a week without drift through the broker at 10000x: twin at {:.2} days, {} readings applied ({} held, {} late, {} ahead); alarms: {} cycle time, {} throughput, {} time between failures, {} repair time",
         at as f64 / DAY_US as f64,
         status.applied,
+        status.held,
         status.late,
         status.ahead,
         of(v1::AlarmMeasure::CycleTime),
@@ -235,6 +234,6 @@ async fn a_simulated_week_without_drift_raises_no_cycle_time_alarm() {
         of(v1::AlarmMeasure::RepairTime),
     );
     assert!(status.applied > 10_000, "the plant's week reached the twin: {status:#?}\n{}", twin.log());
-    let cycle: Vec<_> = alarms.iter().filter(|a| a.measure() == v1::AlarmMeasure::CycleTime).collect();
-    assert!(cycle.is_empty(), "false cycle-time alarms: {cycle:#?}");
+    assert!(at >= 7 * DAY_US - HOUR_US, "the twin followed the plant's week: at {at} µs");
+    assert!(alarms.is_empty(), "false alarms: {alarms:#?}\n{status:#?}");
 }

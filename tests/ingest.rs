@@ -473,10 +473,20 @@ async fn sigkill_during_an_mqtt_stream_loses_no_acknowledged_message() {
     let mut client = twin.client().await;
     let s = status(&mut client).await;
     assert!(s.replayed_commands > 0, "the restart replayed the log: {s:#?}");
-    // Every message the broker acknowledged is in the log and applied, exactly once.
+    every_acked_message_applied_once(data.path(), &acked, &twin, &mut client).await;
+}
+
+/// Waits until every message the broker acknowledged is in the log and applied, exactly
+/// once (the log must hold every decision: no pruning).
+async fn every_acked_message_applied_once(
+    data: &Path,
+    acked: &BTreeSet<u64>,
+    twin: &Twin,
+    client: &mut TwinServiceClient<Channel>,
+) {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let contents = read_log(data.path());
+        let contents = read_log(data);
         let cycles = applied_cycles(&contents);
         let applied: BTreeSet<u64> = cycles.iter().map(|d| d - 1000).collect();
         let missing: Vec<u64> = acked.iter().filter(|i| !applied.contains(i)).copied().collect();
@@ -496,10 +506,10 @@ async fn sigkill_during_an_mqtt_stream_loses_no_acknowledged_message() {
                 })
                 .collect();
             assert!(acked.is_subset(&logged), "every acknowledged message is in the log");
-            break;
+            return;
         }
         if Instant::now() > deadline {
-            let s = status(&mut client).await;
+            let s = status(client).await;
             let log = twin.log();
             let tail: Vec<&str> = log.lines().rev().take(40).collect();
             panic!(
@@ -512,6 +522,83 @@ async fn sigkill_during_an_mqtt_stream_loses_no_acknowledged_message() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+async fn checkpoints(client: &mut TwinServiceClient<Channel>) -> Vec<v1::CheckpointInfo> {
+    let request = v1::ListCheckpointsRequest {};
+    client.list_checkpoints(request).await.expect("ListCheckpoints").into_inner().checkpoints
+}
+
+/// Checkpoints with live ingest (`--data`, one checkpoint per simulated second): SIGKILL
+/// in the middle of an MQTT stream, and the restart goes on from the newest checkpoint
+/// (not from the run's start: only the decisions after it are replayed) and applies every
+/// acknowledged message exactly once. Restarted with `--checkpoint-keep 2`, the twin
+/// prunes the telemetry log below the oldest checkpoint kept, and a restart after a
+/// second SIGKILL still goes on from a checkpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_with_live_checkpoints_restarts_from_a_checkpoint_and_prunes_the_log() {
+    let data = tempfile::tempdir().expect("data dir");
+    let group = "kill-checkpoints";
+    let every = ["--stale-after", "120", "--checkpoint-every", "1s"];
+    let keep_all = [&every[..], &["--checkpoint-keep", "1000"]].concat();
+    let twin = Twin::mqtt(data.path(), group, &keep_all);
+    let mut client = twin.client().await;
+    wait_status(&mut client, "the MQTT connection", |s| s.mqtt_connected).await;
+    let n = 6000u64;
+    let publisher = Publisher::start(group, "stream", &["--count", &n.to_string(), "--rate", "1000"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while publisher.acked().len() < 3000 || checkpoints(&mut client).await.len() < 2 {
+        assert!(Instant::now() < deadline, "no stream or no checkpoints:\n{}", twin.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    twin.kill();
+    let before = tlog::recover_and_read(&data.path().join(tlog::FILE_NAME)).expect("log after the kill");
+    let logged_before = tlog::applied_commands(&before.decisions).len() as u64;
+
+    let twin = Twin::mqtt(data.path(), group, &keep_all);
+    let mut client = twin.client().await;
+    let s = status(&mut client).await;
+    let from = s.resumed_from_checkpoint_us.unwrap_or_else(|| panic!("not from a checkpoint: {s:#?}"));
+    assert!(from > 0, "{s:#?}");
+    assert!(
+        s.replayed_commands < logged_before,
+        "only the decisions after the checkpoint replayed: {} of {logged_before}",
+        s.replayed_commands
+    );
+    let (facts, acked) = publisher_finish_async(publisher).await;
+    assert_eq!(facts["unacked"], 0, "the broker acknowledged every message");
+    assert_eq!(acked.len() as u64, n);
+    every_acked_message_applied_once(data.path(), &acked, &twin, &mut client).await;
+    println!(
+        "restart from the checkpoint at {from} µs: {} of {logged_before} commands replayed",
+        s.replayed_commands
+    );
+
+    // Keep two checkpoints: the log is pruned below the older one.
+    twin.kill();
+    let keep_two = [&every[..], &["--checkpoint-keep", "2"]].concat();
+    let twin = Twin::mqtt(data.path(), group, &keep_two);
+    let mut client = twin.client().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let pruned = loop {
+        let contents = read_log(data.path());
+        if contents.first_decision > 1 {
+            break contents;
+        }
+        assert!(Instant::now() < deadline, "the log was never pruned:\n{}", twin.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let held = checkpoints(&mut client).await;
+    assert!(held.len() <= 2, "{held:?}");
+    assert!(
+        tlog::current_run(&pruned.decisions).0.is_none(),
+        "the run's start is pruned: only a checkpoint can restart it"
+    );
+    twin.kill();
+    let twin = Twin::mqtt(data.path(), group, &keep_two);
+    let mut client = twin.client().await;
+    let s = status(&mut client).await;
+    assert!(s.resumed_from_checkpoint_us.is_some_and(|t| t > from), "{s:#?}\n{}", twin.log());
 }
 
 async fn publisher_finish_async(publisher: Publisher) -> (serde_json::Value, BTreeSet<u64>) {

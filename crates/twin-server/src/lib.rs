@@ -104,7 +104,8 @@ pub struct Config {
     /// ListComplexes; None: neither.
     pub programme: Option<registry::ProgrammeConfig>,
     /// Durable command log and checkpoints (`--data DIR`); None: nothing kept on disk.
-    /// Off with live ingest, whose telemetry log is the truth (see [`store`]).
+    /// With live ingest the telemetry log is the truth and only the checkpoints are taken
+    /// from this (see [`ingest::resume`]).
     pub store: Option<StoreConfig>,
 }
 
@@ -200,14 +201,9 @@ impl TwinServer {
             }
             Some(ingest_config) => {
                 let model = Arc::clone(&scene.model);
-                let prepared =
-                    ingest::prepare(ingest_config, &scene, |seed| twin_core::Sim::new(model, seed))?;
-                if config.store.is_some() {
-                    tracing::warn!(
-                        "checkpoints and time travel with live ingest are not built yet: a restart \
-                         replays the telemetry log from the start"
-                    );
-                }
+                let prepared = ingest::prepare(ingest_config, config.store.as_ref(), &scene, |seed| {
+                    twin_core::Sim::new(model, seed)
+                })?;
                 let resumed =
                     sim::Resumed { sim: prepared.sim, seed: prepared.seed, telemetry: prepared.telemetry };
                 let handle = SimHandle::spawn_with(

@@ -5,10 +5,19 @@
 //! Time rule (contract C, ARCHITECTURE.md "Synchronisation"): readings with plant time
 //! `at` apply at `max(now, at)`:
 //! - `at <= now`: applied now (counted `late` when more than [`LATE_AFTER`] behind);
-//! - `now < at <= now + HOLD_HORIZON`: held until the simulation reaches `at`, then
-//!   applied exactly at `at` (the pacing loop stops there);
-//! - `at > now + HOLD_HORIZON`: applied now and counted `ahead` (a plant clock far ahead
-//!   of the twin's, e.g. a twin started long after the plant, must not freeze ingest).
+//! - `now < at <= now + horizon` ([`hold_horizon`]: 60 s of simulation time or 10 s of
+//!   wall time at the live speed, whichever is longer): held until the simulation
+//!   reaches `at`, then applied exactly at `at` (the pacing loop stops there);
+//! - `at > now + horizon`: applied now and counted `ahead` (a plant clock far ahead of
+//!   the twin's, e.g. a twin started long after the plant, must not freeze ingest).
+//!
+//! The watermark keeps readings from being late: the live clock does not pass the latest
+//! plant time heard from any live source ([`Telemetry::hold_back`]), so a source's next
+//! message, whose plant time is at or after its last one, is never behind the twin,
+//! however long its transit took. A source heard less than [`WATERMARK_PATIENCE`] ago
+//! holds the clock; one quiet for longer (Sparkplug reports by exception), dead, stale,
+//! or whose clock is behind the twin's by more than the horizon, does not. Late readings
+//! remain possible only from such a source; they apply at now and are counted `late`.
 //!
 //! Clock alignment (`--mqtt`, a run at time zero with nothing applied yet): the twin's
 //! clock is held until the first telemetry arrives; the first NBIRTH's plant time (else
@@ -21,19 +30,22 @@
 //! (Resume, SetSpeed, RunTo, Reset, LoadScene) ends the wait: the operator took over.
 //!
 //! Readings -> commands: `State { down }` -> `BreakDown` / `Repair` (the core's
-//! `AlreadyDown` / `NotDown` mean "already consistent" and are not errors); counts and
-//! cycles -> `Observe`; a reading about a station whose sync status is not live is
-//! preceded by `Observe(Live)`, except `Stale`, which is applied only to a station that
-//! is not stale already.
+//! `AlreadyDown` / `NotDown` mean "already consistent" and are not errors), the first
+//! preceded by `FailuresFrom(Plant)`: the station fails and is repaired only when the
+//! plant says so; counts and cycles -> `Observe`; a reading about a station whose sync
+//! status is not live is preceded by `Observe(Live)`, except `Stale`, which is applied
+//! only to a station that is not stale already, followed by `FailuresFrom(Model)` for a
+//! plant-driven station (nobody reports its failures any more: the model draws them).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use twin_core::time::Micros;
-use twin_core::{Command, CommandError, Observation, Observed, Sim, SyncStatus};
+use twin_core::{Command, CommandError, FailureSource, Observation, Observed, Sim, SyncStatus};
 
-use super::log::{Decision, LogError, TelemetryLog, current_run};
+use super::log::{Decision, LogError, TelemetryLog};
 use super::reading::{Origin, Reading, StationReading, TelemetryBatch};
 use super::status::{Reject, Status};
 
@@ -43,12 +55,27 @@ pub const PLAYOUT_DELAY: std::time::Duration = std::time::Duration::from_millis(
 /// The playout delay at `speed`: [`PLAYOUT_DELAY`], but at most half the hold horizon
 /// in simulation time (a reading further ahead than the horizon would not be held).
 pub fn playout_delay(speed: f64) -> std::time::Duration {
-    let half_horizon_wall = HOLD_HORIZON as f64 / 2e6 / speed.max(1e-9);
+    let half_horizon_wall = hold_horizon(speed) as f64 / 2e6 / speed.max(1e-9);
     PLAYOUT_DELAY.min(std::time::Duration::from_secs_f64(half_horizon_wall))
 }
 
-/// Furthest ahead of the twin's clock a reading is held (simulation time).
+/// Furthest ahead of the twin's clock a reading is held at 1x (simulation time).
 pub const HOLD_HORIZON: Micros = 60_000_000;
+/// The hold horizon in wall time at speeds above 6x: a plant paced like the twin is
+/// never further ahead than its transit plus the playout delay, whatever the speed.
+pub const HOLD_HORIZON_WALL: std::time::Duration = std::time::Duration::from_secs(10);
+/// Furthest ahead of the twin's clock a reading is held at `speed`: [`HOLD_HORIZON`] of
+/// simulation time or [`HOLD_HORIZON_WALL`] of wall time, whichever is longer (at 10000x
+/// a plant batch of 100 s is 10 ms of wall time: a fixed horizon would apply readings
+/// early).
+pub fn hold_horizon(speed: f64) -> Micros {
+    let wall = HOLD_HORIZON_WALL.as_secs_f64() * speed.max(0.0) * 1e6;
+    HOLD_HORIZON.max(wall.min(Micros::MAX as f64 / 2.0) as Micros)
+}
+/// How long (wall time) a live source's watermark holds the twin's clock after the
+/// source was last heard: a source with nothing to report (Sparkplug reports by
+/// exception) must not freeze the twin; the playout delay covers it from then on.
+pub const WATERMARK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
 /// Readings further behind than this are counted as late (they apply at now either way).
 pub const LATE_AFTER: Micros = 1_000_000;
 /// Most readings held at once; beyond it, readings apply at now (counted `ahead`).
@@ -73,11 +100,81 @@ pub struct Telemetry {
     held: BTreeMap<(Micros, Origin), Vec<StationReading>>,
     /// The clock waits for the plant's first report (clock alignment).
     waiting: bool,
+    /// Per live source, the latest plant time heard from it and when (wall clock): the
+    /// watermarks that hold the twin's clock back (pacing only, never logged).
+    marks: BTreeMap<String, (Micros, Instant)>,
+    /// Where the state stands in the log: the key the next decision gets (only this
+    /// thread decides, and the writer numbers decisions in the order they come), the key
+    /// of the current run's `NewRun`, and the highest raw record whose decisions are in.
+    pub(crate) next_decision: u64,
+    pub(crate) run_start: u64,
+    pub(crate) processed_through: u64,
+    /// Decisions below this key are pruned (a Seek cannot replay from before it).
+    pub(crate) kept_from: u64,
+    /// Checkpoints of the live run (`--data`); None without a store.
+    pub(crate) checkpoints: Option<super::resume::LiveCheckpoints>,
 }
 
 impl Telemetry {
-    pub fn new(log: Arc<TelemetryLog>, status: Arc<Status>) -> Telemetry {
-        Telemetry { log, status, held: BTreeMap::new(), waiting: false }
+    /// The simulation side of a log whose next decision key is `next_decision`, first
+    /// kept one `kept_from`, with raw records processed through `processed_through`.
+    pub fn new(log: Arc<TelemetryLog>, status: Arc<Status>, contents: &super::log::Contents) -> Telemetry {
+        Telemetry {
+            log,
+            status,
+            held: BTreeMap::new(),
+            waiting: false,
+            marks: BTreeMap::new(),
+            next_decision: contents.next_decision,
+            run_start: 0,
+            processed_through: contents.processed_through,
+            kept_from: contents.first_decision,
+            checkpoints: None,
+        }
+    }
+
+    /// The log.
+    pub fn log(&self) -> &Arc<TelemetryLog> {
+        &self.log
+    }
+
+    /// The hold queue as a list, in its order (for a checkpoint).
+    pub fn held_list(&self) -> Vec<(Micros, Origin, Vec<StationReading>)> {
+        self.held.iter().map(|((at, origin), r)| (*at, *origin, r.clone())).collect()
+    }
+
+    /// Records decisions durably (see [`TelemetryLog::decide`]) and keeps the place in
+    /// the log up to date.
+    fn decide(&mut self, decisions: Vec<Decision>, through: Option<u64>) -> Result<(), LogError> {
+        let n = decisions.len() as u64;
+        let new_run = decisions.iter().rposition(|d| matches!(d, Decision::NewRun { .. }));
+        self.log.decide(decisions, through)?;
+        if let Some(i) = new_run {
+            self.run_start = self.next_decision + i as u64;
+        }
+        self.next_decision += n;
+        if let Some(t) = through {
+            self.processed_through = self.processed_through.max(t);
+        }
+        Ok(())
+    }
+
+    /// How far the twin's clock may advance now: the earliest watermark of the sources
+    /// heard within [`WATERMARK_PATIENCE`] (None: no source holds it). A source's
+    /// messages come in plant-time order, so while the twin stays at or behind its
+    /// watermark, every reading of it arrives at or ahead of the twin's clock and applies
+    /// exactly at its plant time, however long its transit took. A source whose clock is
+    /// further behind the twin's `now` than the hold horizon at `speed` holds nothing (a
+    /// plant started long after the twin must not freeze it; its readings apply at now,
+    /// counted late). Pacing only: what is applied when is logged as decisions, so a
+    /// replay does not depend on it.
+    pub fn hold_back(&self, now: Micros, speed: f64) -> Option<Micros> {
+        let horizon = hold_horizon(speed);
+        self.marks
+            .values()
+            .filter(|(t, heard)| heard.elapsed() < WATERMARK_PATIENCE && t.saturating_add(horizon) >= now)
+            .map(|(t, _)| *t)
+            .min()
     }
 
     /// Holds the clock until the first telemetry sets it (see the module docs).
@@ -125,35 +222,63 @@ impl Telemetry {
         Ok(())
     }
 
-    /// Rebuilds `sim` from the log's current run: re-applies every logged command at its
-    /// time and restores the hold queue. Returns the number of commands re-applied and
-    /// the seed of the run. A fresh log gets its first `NewRun`.
+    /// Rebuilds `sim` from the log's current run: from `base` (a checkpoint of the run:
+    /// its state, seed, place and hold queue) when given, else from the run's start;
+    /// re-applies every logged command after it at its time and restores the hold queue.
+    /// Returns the simulation and the seed of the run. A fresh log gets its first
+    /// `NewRun`.
     pub fn replay(
         &mut self,
         make_sim: impl FnOnce(u64) -> Sim,
         scene: &str,
         default_seed: u64,
-        decisions: &[Decision],
+        contents: &super::log::Contents,
+        base: Option<super::resume::Base>,
     ) -> Result<(Sim, u64), ReplayError> {
-        let (run, decisions) = current_run(decisions);
-        let seed = match run {
-            Some((logged, seed)) if logged == scene => seed,
-            Some((logged, seed)) => {
-                return Err(ReplayError::Scene(SceneMismatch {
-                    logged: logged.to_owned(),
-                    seed,
-                    served: scene.to_owned(),
-                }));
+        let keyed: Vec<(u64, &Decision)> =
+            contents.decision_keys.iter().copied().zip(&contents.decisions).collect();
+        let (mut sim, seed, after) = match base {
+            Some(base) => {
+                self.run_start = base.meta.run_start;
+                if let Ok(mut r) = self.status.resumed_from.lock() {
+                    *r = Some(base.meta.sim_time);
+                }
+                for (at, origin, readings) in base.held {
+                    self.held.insert((at, origin), readings);
+                }
+                let from = base.meta.log_seq;
+                (base.sim, base.meta.seed, keyed.iter().filter(|(k, _)| *k > from).map(|(_, d)| *d).collect())
             }
             None => {
-                self.log
-                    .decide(vec![Decision::NewRun { scene: scene.to_owned(), seed: default_seed }], None)?;
-                default_seed
+                let start = keyed.iter().rposition(|(_, d)| matches!(d, Decision::NewRun { .. }));
+                match start.map(|i| (keyed[i], i)) {
+                    Some(((key, Decision::NewRun { scene: logged, seed }), i)) => {
+                        if logged != scene {
+                            return Err(ReplayError::Scene(SceneMismatch {
+                                logged: logged.clone(),
+                                seed: *seed,
+                                served: scene.to_owned(),
+                            }));
+                        }
+                        self.run_start = key;
+                        let after: Vec<&Decision> = keyed[i + 1..].iter().map(|(_, d)| *d).collect();
+                        (make_sim(*seed), *seed, after)
+                    }
+                    _ if contents.next_decision > 1 => {
+                        return Err(ReplayError::NoBase { path: self.log.path().display().to_string() });
+                    }
+                    _ => {
+                        self.decide(
+                            vec![Decision::NewRun { scene: scene.to_owned(), seed: default_seed }],
+                            None,
+                        )?;
+                        (make_sim(default_seed), default_seed, Vec::new())
+                    }
+                }
             }
         };
-        let mut sim = make_sim(seed);
         let mut n = 0u64;
-        for d in decisions {
+        for d in after {
             match d {
                 Decision::Applied { at, commands, released } => {
                     if *at > sim.now() {
@@ -186,6 +311,37 @@ impl Telemetry {
         Ok((sim, seed))
     }
 
+    /// Simulated time of the next live checkpoint (None without a store).
+    pub fn next_checkpoint(&self) -> Option<Micros> {
+        self.checkpoints.as_ref().map(|c| c.next_at)
+    }
+
+    /// The checkpoints of the current run on disk, oldest first.
+    pub fn checkpoints_held(&self) -> Vec<crate::store::checkpoints::Info> {
+        self.checkpoints.as_ref().map(|c| c.of_run(self.run_start)).unwrap_or_default()
+    }
+
+    /// Checkpoints the live run now (`wait`: until it is on disk, at shutdown); `meta` is
+    /// the driver's, completed here with the place in the telemetry log. Then prunes the
+    /// log below the oldest checkpoint kept.
+    pub fn checkpoint(
+        &mut self,
+        sim: &Sim,
+        mut meta: crate::store::checkpoints::Meta,
+        scene_path: &str,
+        wait: bool,
+    ) {
+        meta.run_start = self.run_start;
+        meta.log_seq = self.next_decision.saturating_sub(1);
+        meta.telemetry = Some(crate::store::checkpoints::TelemetryPlace {
+            processed_through: self.processed_through,
+            held: self.held_list(),
+        });
+        let Some(c) = &mut self.checkpoints else { return };
+        c.take(&self.log, sim, meta, scene_path, wait);
+        self.kept_from = self.kept_from.max(c.pruned_below());
+    }
+
     /// The earliest time a held reading waits for.
     pub fn next_due(&self) -> Option<Micros> {
         self.held.keys().next().map(|(t, _)| *t)
@@ -193,7 +349,20 @@ impl Telemetry {
 
     /// Applies a batch of decoded telemetry at the current time (holding what is ahead),
     /// records the decisions durably, and returns whether anything changed.
-    pub fn receive(&mut self, sim: &mut Sim, batch: TelemetryBatch) -> Result<bool, LogError> {
+    /// `speed` (the live clock's paced speed) sets the hold horizon ([`hold_horizon`]).
+    pub fn receive(&mut self, sim: &mut Sim, batch: TelemetryBatch, speed: f64) -> Result<bool, LogError> {
+        let heard = Instant::now();
+        for (source, at) in &batch.marks {
+            let mark = self.marks.entry(source.clone()).or_insert((*at, heard));
+            *mark = (mark.0.max(*at), heard);
+        }
+        for source in &batch.gone {
+            self.marks.remove(source);
+        }
+        if let Ok(mut c) = self.status.clock.lock() {
+            c.watermark = self.hold_back(sim.now(), speed);
+        }
+        let horizon = hold_horizon(speed);
         if self.waiting {
             let first = batch.items.iter().filter_map(|i| i.at).min();
             match (&batch.birth, first) {
@@ -208,9 +377,7 @@ impl Telemetry {
         let mut applied = 0;
         for item in batch.items {
             match item.at {
-                Some(at)
-                    if at > now && at <= now.saturating_add(HOLD_HORIZON) && self.held.len() < MAX_HELD =>
-                {
+                Some(at) if at > now && at <= now.saturating_add(horizon) && self.held.len() < MAX_HELD => {
                     self.status.count(&self.status.held, 1);
                     decisions.push(Decision::Held {
                         origin: item.origin,
@@ -232,7 +399,7 @@ impl Telemetry {
             decisions.push(Decision::Applied { at: now, commands, released: Vec::new() });
         }
         if !decisions.is_empty() || batch.through.is_some() {
-            self.log.decide(decisions, batch.through)?;
+            self.decide(decisions, batch.through)?;
         }
         self.status.count(&self.status.applied, applied);
         self.status.holding.store(self.held.len() as u64, Ordering::Relaxed);
@@ -258,22 +425,26 @@ impl Telemetry {
         let changed = !commands.is_empty();
         self.status.count(&self.status.applied, released.len() as u64);
         self.status.holding.store(self.held.len() as u64, Ordering::Relaxed);
-        self.log.decide(vec![Decision::Applied { at: now, commands, released }], None)?;
+        self.decide(vec![Decision::Applied { at: now, commands, released }], None)?;
         Ok(changed)
     }
 
     /// Records an operator's command applied at `at` (so that a restart replays it too).
-    pub fn operator(&self, at: Micros, command: &Command) -> Result<(), LogError> {
+    pub fn operator(&mut self, at: Micros, command: &Command) -> Result<(), LogError> {
         let d =
             Decision::Applied { at, commands: vec![(Origin::Operator, command.clone())], released: vec![] };
-        self.log.decide(vec![d], None)
+        self.decide(vec![d], None)
     }
 
     /// A new run starts (Reset, LoadScene): held readings belong to the old one.
     pub fn new_run(&mut self, scene: &str, seed: u64) -> Result<(), LogError> {
         self.held.clear();
+        if let Some(c) = &mut self.checkpoints {
+            c.checkpoints.new_run();
+            c.next_at = crate::store::next_checkpoint(0, c.every);
+        }
         self.status.holding.store(0, Ordering::Relaxed);
-        self.log.decide(vec![Decision::NewRun { scene: scene.to_owned(), seed }], None)
+        self.decide(vec![Decision::NewRun { scene: scene.to_owned(), seed }], None)
     }
 
     /// Applies `readings` now, appending the commands that changed something.
@@ -287,7 +458,10 @@ impl Telemetry {
         for r in readings {
             let station = &r.station;
             let observe = |observed| Command::Observe(Observation { station: station.clone(), observed });
-            let status = sim.model().station(station).map(|idx| sim.sync_status(idx));
+            let idx = sim.model().station(station);
+            let status = idx.map(|idx| sim.sync_status(idx));
+            let failures = idx.map(|idx| sim.failure_source(idx));
+            let failures_from = |source| Command::FailuresFrom { station: station.clone(), source };
             let mut run = |command: Command| match sim.apply(&command) {
                 Ok(_) => out.push((origin, command)),
                 Err(CommandError::AlreadyDown(_) | CommandError::NotDown(_)) => {}
@@ -299,10 +473,19 @@ impl Telemetry {
                     if status != Some(SyncStatus::Stale) {
                         run(observe(Observed::Stale));
                     }
+                    // Nobody reports its failures now: the model draws them again.
+                    if failures == Some(FailureSource::Plant) {
+                        run(failures_from(FailureSource::Model));
+                    }
                     continue;
                 }
                 _ if status != Some(SyncStatus::Live) => run(observe(Observed::Live)),
                 _ => {}
+            }
+            if matches!(r.reading, Reading::State { .. }) && failures == Some(FailureSource::Model) {
+                // The plant reports this station's state: it alone breaks it down and
+                // repairs it from now on.
+                run(failures_from(FailureSource::Plant));
             }
             match &r.reading {
                 Reading::State { down: true } => {
@@ -326,6 +509,11 @@ impl Telemetry {
 pub enum ReplayError {
     #[error(transparent)]
     Scene(#[from] SceneMismatch),
+    #[error(
+        "{path}: no usable checkpoint of the current run, and the telemetry log no longer holds \
+         its start (see the errors above for each checkpoint)"
+    )]
+    NoBase { path: String },
     #[error(transparent)]
     Log(#[from] LogError),
 }

@@ -66,6 +66,10 @@ pub struct Decoded {
     pub died: Option<String>,
     /// An NBIRTH: the plant time of its timestamp (clock alignment).
     pub birth_at: Option<Micros>,
+    /// The plant time the source's message was sent at (its payload timestamp; for a
+    /// gRPC batch the latest of its messages): how far the source's clock has got, which
+    /// the twin's clock must not pass while the source is live (the watermark).
+    pub at: Option<Micros>,
 }
 
 /// The decoder's state: every edge node's session and the scene's station ids.
@@ -159,6 +163,7 @@ impl Decoder {
                     });
                 }
                 out.heard = Some((source.clone(), SourceKind::Grpc, stations));
+                out.at = out.items.iter().filter_map(|i| i.at).max();
                 out
             }
         }
@@ -238,6 +243,7 @@ impl Decoder {
         };
         out.heard = Some((source.to_owned(), SourceKind::Mqtt, Vec::new()));
         out.birth_at = payload.timestamp.map(|t| sim_time(t, epoch));
+        out.at = out.birth_at;
     }
 
     fn device_message(
@@ -285,6 +291,7 @@ impl Decoder {
         node.recent.push_back((seq, timestamp));
         let epoch = node.epoch_ms.unwrap_or(0);
         let at = payload.timestamp.map(|t| sim_time(t, epoch));
+        out.at = at;
         if gap {
             let what = format!("{topic}: seq {seq}, expected {expected:?}");
             if let Some(s) = &self.status {

@@ -152,6 +152,8 @@ pub struct Committed {
 pub struct Contents {
     pub raw: Vec<(u64, RawRecord)>,
     pub decisions: Vec<Decision>,
+    /// The key of each of `decisions` (checkpoints name their place by key).
+    pub decision_keys: Vec<u64>,
     pub processed_through: u64,
     /// Raw records whose bytes did not decode (kept, counted, skipped).
     pub unreadable: u64,
@@ -171,6 +173,9 @@ pub struct TelemetryLog {
     jobs: SyncSender<Job>,
     path: PathBuf,
     thread: std::sync::Mutex<Option<JoinHandle<()>>>,
+    /// The database, shared with the writer for reads (redb serves reads beside a write
+    /// transaction; a read sees the last commit).
+    db: std::sync::Arc<Database>,
 }
 
 impl std::fmt::Debug for TelemetryLog {
@@ -214,13 +219,19 @@ impl TelemetryLog {
         let next_decision = contents.next_decision;
         // Producers hold a permit per raw record, so this never fills up with them.
         let (tx, rx) = mpsc::sync_channel(IN_FLIGHT + 1024);
+        let db = std::sync::Arc::new(db);
+        let reader = std::sync::Arc::clone(&db);
         let writer = Writer { db, path: path.to_owned(), next_raw, next_decision, committed };
         let thread = std::thread::Builder::new()
             .name("twin-telemetry-log".into())
             .spawn(move || writer.run(rx))
             .map_err(|e| io(path, e))?;
-        let log =
-            TelemetryLog { jobs: tx, path: path.to_owned(), thread: std::sync::Mutex::new(Some(thread)) };
+        let log = TelemetryLog {
+            jobs: tx,
+            path: path.to_owned(),
+            thread: std::sync::Mutex::new(Some(thread)),
+            db: reader,
+        };
         Ok((log, contents))
     }
 
@@ -233,6 +244,25 @@ impl TelemetryLog {
     /// short). `permit` travels with the record until it is processed.
     pub fn append(&self, record: RawRecord, reply: RawReply, permit: Option<Permit>) -> Result<(), LogError> {
         self.jobs.send(Job::Raw { record, reply, permit }).map_err(|_| LogError::Stopped)
+    }
+
+    /// The committed decisions with keys from `from` on, in key order (Seek replays them
+    /// from a checkpoint); unreadable ones are skipped with a warning.
+    pub fn decisions_from(&self, from: u64) -> Result<Vec<(u64, Decision)>, LogError> {
+        let e = |x: &dyn std::fmt::Display| io(&self.path, x);
+        let txn = self.db.begin_read().map_err(|x| e(&x))?;
+        let table = txn.open_table(DECISIONS).map_err(|x| e(&x))?;
+        let mut out = Vec::new();
+        for item in table.range(from..).map_err(|x| e(&x))? {
+            let (k, v) = item.map_err(|x| e(&x))?;
+            match postcard::from_bytes::<Decision>(v.value()) {
+                Ok(d) => out.push((k.value(), d)),
+                Err(x) => {
+                    tracing::warn!(key = k.value(), error = %x, "unreadable telemetry decision skipped")
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Records decisions and, when given, the new `processed_through`; returns once they
@@ -271,7 +301,7 @@ impl Drop for TelemetryLog {
 }
 
 struct Writer {
-    db: Database,
+    db: std::sync::Arc<Database>,
     path: PathBuf,
     next_raw: u64,
     next_decision: u64,
@@ -460,7 +490,10 @@ fn read(db: &impl ReadableDatabase) -> Result<Contents, redb::Error> {
                 }
                 contents.next_decision = k.value() + 1;
                 match postcard::from_bytes::<Decision>(v.value()) {
-                    Ok(d) => contents.decisions.push(d),
+                    Ok(d) => {
+                        contents.decisions.push(d);
+                        contents.decision_keys.push(k.value());
+                    }
                     Err(_) => contents.unreadable += 1,
                 }
             }

@@ -23,6 +23,7 @@ pub mod grpc;
 pub mod log;
 pub mod mqtt;
 pub mod reading;
+pub mod resume;
 pub mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,6 +37,7 @@ use self::log::{Committed, TelemetryLog};
 use self::reading::{Incoming, Origin, Reading, StationReading, TelemetryBatch};
 use self::status::Status;
 use crate::sim::SimHandle;
+use twin_core::time::Micros;
 
 /// How often the processor looks for silent sources.
 const SILENCE_CHECK: Duration = Duration::from_millis(500);
@@ -120,15 +122,20 @@ pub enum IngestError {
     Log(#[from] log::LogError),
     #[error(transparent)]
     Replay(#[from] apply::ReplayError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     #[error("starting the ingest thread: {0}")]
     Thread(std::io::Error),
     #[error("--mqtt {url}: {message}")]
     Url { url: String, message: String },
 }
 
-/// Opens the log and rebuilds the simulation from it (restart replay).
+/// Opens the log and rebuilds the simulation from it (restart replay): from the newest
+/// good checkpoint of the run with a `store` (`--data`: the checkpoints of the live run
+/// are taken and the log pruned below the oldest kept), else from the run's start.
 pub fn prepare(
     config: IngestConfig,
+    store: Option<&crate::store::StoreConfig>,
     scene: &crate::sim::LiveScene,
     make_sim: impl FnOnce(u64) -> twin_core::Sim,
 ) -> Result<Prepared, IngestError> {
@@ -144,8 +151,20 @@ pub fn prepare(
     if contents.unreadable > 0 {
         tracing::warn!(records = contents.unreadable, path = %path.display(), "unreadable telemetry records skipped");
     }
-    let mut telemetry = apply::Telemetry::new(Arc::clone(&log), Arc::clone(&status));
-    let (sim, seed) = telemetry.replay(make_sim, &scene.name, scene.default_seed, &contents.decisions)?;
+    let mut telemetry = apply::Telemetry::new(Arc::clone(&log), Arc::clone(&status), &contents);
+    let base = match store {
+        Some(s) => resume::choose_base(
+            &s.data_dir.join(crate::store::checkpoints::DIR_NAME),
+            &contents,
+            &scene.model,
+            &scene.name,
+        )?,
+        None => None,
+    };
+    let (sim, seed) = telemetry.replay(make_sim, &scene.name, scene.default_seed, &contents, base)?;
+    if let Some(s) = store {
+        telemetry.checkpoints = Some(resume::LiveCheckpoints::start(s, telemetry.run_start, sim.now())?);
+    }
     if config.mqtt.is_some() && sim.now() == 0 && telemetry.next_due().is_none() {
         // A new run following a plant: plant time t must be twin time t.
         telemetry.wait_for_plant();
@@ -253,9 +272,15 @@ impl Processor {
         let through = batch.last().map(|c| c.seq);
         let mut items = Vec::new();
         let mut birth = None;
+        let mut marks: BTreeMap<String, Micros> = BTreeMap::new();
+        let mut gone = Vec::new();
         let now_ms = crate::audit::now_unix_ms();
         for c in &batch {
             let decoded = self.decoder.decode(c);
+            if let (Some((source, _, _)), Some(at)) = (&decoded.heard, decoded.at) {
+                let mark = marks.entry(source.clone()).or_insert(at);
+                *mark = (*mark).max(at);
+            }
             if let (None, Some(at), Some((source, _, _))) = (&birth, decoded.birth_at, &decoded.heard) {
                 birth = Some((source.clone(), at));
             }
@@ -279,10 +304,13 @@ impl Processor {
                 if let Some(h) = self.sources.get_mut(&source) {
                     h.stale = true;
                 }
+                marks.remove(&source);
+                gone.push(source);
             }
             items.extend(decoded.items);
         }
-        self.sim.telemetry(TelemetryBatch { through, items, birth }).is_ok()
+        let marks = marks.into_iter().collect();
+        self.sim.telemetry(TelemetryBatch { through, items, birth, marks, gone }).is_ok()
     }
 
     fn ask_rebirth(&self, edge_node: &str) {
@@ -300,11 +328,13 @@ impl Processor {
     fn check_silence(&mut self) -> bool {
         let after = self.ingest.config.stale_after;
         let mut items = Vec::new();
+        let mut gone = Vec::new();
         for (source, heard) in &mut self.sources {
             if heard.stale || heard.last.elapsed() < after {
                 continue;
             }
             heard.stale = true;
+            gone.push(source.clone());
             self.ingest.status.stale(source);
             tracing::info!(
                 source,
@@ -320,10 +350,11 @@ impl Processor {
                 items.push(Incoming { origin: Origin::Silence, at: None, readings });
             }
         }
-        if items.is_empty() {
+        if gone.is_empty() {
             return true;
         }
-        self.sim.telemetry(TelemetryBatch { through: None, items, birth: None }).is_ok()
+        let batch = TelemetryBatch { through: None, items, birth: None, marks: Vec::new(), gone };
+        self.sim.telemetry(batch).is_ok()
     }
 }
 

@@ -56,4 +56,9 @@ pub struct TelemetryBatch {
     pub items: Vec<Incoming>,
     /// The first NBIRTH of the batch: its source and plant time (clock alignment).
     pub birth: Option<(String, Micros)>,
+    /// Per source heard in the batch, the latest plant time its messages carried (the
+    /// watermark: the twin's clock does not pass it while the source is live).
+    pub marks: Vec<(String, Micros)>,
+    /// Sources that died or fell silent: their watermarks no longer hold the clock.
+    pub gone: Vec<String>,
 }

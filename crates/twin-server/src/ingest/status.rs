@@ -143,6 +143,9 @@ pub struct ClockAlignment {
     pub waiting: bool,
     /// The source whose birth set the twin's clock, and the plant time it set.
     pub anchored: Option<(String, Micros)>,
+    /// The watermark holding the clock when the last telemetry arrived (see
+    /// `apply::Telemetry::hold_back`).
+    pub watermark: Option<Micros>,
 }
 
 /// The counters. Every field counts since the server started.
@@ -162,6 +165,9 @@ pub struct Status {
     /// Gauge: raw records in the log.
     pub log_records: AtomicU64,
     pub replayed_commands: AtomicU64,
+    /// The simulated time of the checkpoint the restart went on from (None: from the
+    /// run's start).
+    pub resumed_from: Mutex<Option<Micros>>,
     pub mqtt_connected: AtomicBool,
     rejected: Mutex<BTreeMap<Reject, u64>>,
     sources: Mutex<BTreeMap<String, Source>>,
@@ -333,6 +339,7 @@ impl Status {
                 waiting_for_plant: clock.waiting,
                 anchor_source: clock.anchored.as_ref().map(|a| a.0.clone()).unwrap_or_default(),
                 anchored_at_us: clock.anchored.as_ref().map(|a| a.1),
+                watermark_us: clock.watermark,
             }),
             ack_latency: Some(v1::IngestAckLatency { messages: acks, p50_ms: p50, p99_ms: p99, max_ms: max }),
             received: get(&self.received),
@@ -348,6 +355,7 @@ impl Status {
             holding: get(&self.holding),
             log_records: get(&self.log_records),
             replayed_commands: get(&self.replayed_commands),
+            resumed_from_checkpoint_us: self.resumed_from.lock().map(|r| *r).unwrap_or_default(),
             mqtt_connected: self.mqtt_connected.load(Ordering::Relaxed),
             sources,
         }

@@ -408,18 +408,31 @@ impl Driver {
     /// stopped at a RunTo target.
     fn step(&mut self) -> (bool, bool) {
         let started = Instant::now();
+        // A live plant's watermark: the twin does not run ahead of readings it has not
+        // seen yet (a view's driver has no telemetry swapped in, so it is never held).
+        let now = self.sim.now();
+        let hold = self
+            .telemetry
+            .as_ref()
+            .and_then(|t| t.hold_back(now, self.clock.paced_speed))
+            .map(|t| t.max(now));
         let idle = match self.clock.speed {
             Speed::Max => {
                 let target = self.clock.run_until.unwrap_or(Micros::MAX);
-                self.advance(target, started + CHUNK_BUDGET);
-                // Nothing left to simulate: wait for commands instead of spinning.
-                self.clock.run_until.is_none() && self.sim.next_event_time().is_none()
+                let reached = self.advance(target.min(hold.unwrap_or(Micros::MAX)), started + CHUNK_BUDGET);
+                // Nothing left to simulate, or held by the plant: wait for commands
+                // instead of spinning.
+                (hold.is_some() && reached)
+                    || (self.clock.run_until.is_none() && self.sim.next_event_time().is_none())
             }
             Speed::Paced(speed) => {
                 let elapsed = started.duration_since(self.anchor.0).as_secs_f64();
                 let mut target = self.anchor.1.saturating_add((elapsed * speed * 1e6) as Micros);
                 if let Some(until) = self.clock.run_until {
                     target = target.min(until);
+                }
+                if let Some(hold) = hold {
+                    target = target.min(hold);
                 }
                 let reached = self.advance(target, started + PUBLISH_EVERY);
                 let lag_s = target.saturating_sub(self.sim.now()) as f64 / speed / 1e6;
@@ -459,6 +472,7 @@ impl Driver {
             sim_time: now,
             written_unix_ms: crate::audit::now_unix_ms(),
             layout: encode_layout(&self.layout),
+            telemetry: None,
         };
         let scene_path = self.scene.path.display().to_string();
         match store.checkpoints.take(&self.sim, meta, &scene_path, wait) {
@@ -487,6 +501,28 @@ impl Driver {
         }
     }
 
+    /// Checkpoints the live run with live ingest (`wait`: until it is on disk), which then
+    /// prunes the telemetry log below the oldest checkpoint kept (`ingest::resume`).
+    fn checkpoint_live(&mut self, wait: bool) {
+        let Some(telemetry) = &mut self.telemetry else { return };
+        if telemetry.next_checkpoint().is_none() {
+            return;
+        }
+        let meta = Meta {
+            scene: self.scene.name.clone(),
+            seed: self.clock.seed,
+            run_start: 0,
+            log_seq: 0,
+            run_commands: self.log_base + self.log.len() as u64,
+            sim_time: self.sim.now(),
+            written_unix_ms: crate::audit::now_unix_ms(),
+            layout: encode_layout(&self.layout),
+            telemetry: None,
+        };
+        let scene_path = self.scene.path.display().to_string();
+        telemetry.checkpoint(&self.sim, meta, &scene_path, wait);
+    }
+
     /// Advances towards `target` until the wall-clock `deadline`, stopping at the time of
     /// each held telemetry reading to apply it exactly then, and at each checkpoint time
     /// to take it exactly then (so checkpoints sit at multiples of the interval, whatever
@@ -494,7 +530,11 @@ impl Driver {
     fn advance(&mut self, target: Micros, deadline: Instant) -> bool {
         loop {
             let held = self.telemetry.as_ref().and_then(Telemetry::next_due);
-            let checkpoint = self.store.as_ref().map(|s| s.next_at);
+            let checkpoint = self
+                .store
+                .as_ref()
+                .map(|s| s.next_at)
+                .or_else(|| self.telemetry.as_ref().and_then(Telemetry::next_checkpoint));
             let due = held.into_iter().chain(checkpoint).filter(|&t| t <= target).min();
             let Some(due) = due else { return self.advance_events(target, deadline) };
             if !self.advance_events(due, deadline) {
@@ -508,6 +548,7 @@ impl Driver {
             }
             if checkpoint == Some(due) {
                 self.checkpoint(false);
+                self.checkpoint_live(false);
             }
         }
     }
@@ -593,7 +634,7 @@ impl Driver {
                 let mut aligned = false;
                 if let Some(telemetry) = &mut self.telemetry {
                     let waiting = telemetry.waiting();
-                    let result = telemetry.receive(&mut self.sim, batch);
+                    let result = telemetry.receive(&mut self.sim, batch, self.clock.paced_speed);
                     aligned = waiting && !telemetry.waiting();
                     match result {
                         Ok(true) => {
@@ -625,7 +666,11 @@ impl Driver {
                 let _ = reply.send(self.go_live());
             }
             Request::Checkpoints(reply) => {
-                let held = self.store.as_ref().map(|s| s.checkpoints.held()).unwrap_or_default();
+                let held = match (&self.store, &self.telemetry) {
+                    (Some(s), _) => s.checkpoints.held(),
+                    (None, Some(t)) => t.checkpoints_held(),
+                    (None, None) => Vec::new(),
+                };
                 let _ = reply.send(held);
             }
             Request::Stop => {
@@ -634,6 +679,7 @@ impl Driver {
                 if self.store.is_some() {
                     self.checkpoint(true);
                 }
+                self.checkpoint_live(true);
                 return false;
             }
         }
@@ -658,7 +704,7 @@ impl Driver {
             if changes_layout(&i) {
                 self.change_layout(&i);
             }
-            if let Some(telemetry) = &self.telemetry
+            if let Some(telemetry) = &mut self.telemetry
                 && let Err(e) = telemetry.operator(applied_at, &i)
             {
                 tracing::error!(error = %e, "command applied but not recorded in the telemetry log");

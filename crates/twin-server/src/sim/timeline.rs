@@ -26,6 +26,7 @@ use twin_proto::v1;
 use super::{Clock, Driver, Injection, LiveScene, Motion, changes_layout};
 use crate::convert;
 use crate::ingest::apply::Telemetry;
+use crate::ingest::log::{Decision, TelemetryLog};
 use crate::measure::RateWindow;
 use crate::store::{Store, checkpoints};
 
@@ -93,8 +94,8 @@ pub enum SeekError {
     Checkpoint { path: String, reason: String },
     #[error("a new live run started while seeking; seek again")]
     RunChanged,
-    #[error("time travel with live ingest is not built yet: the telemetry log is not replayed by Seek")]
-    Telemetry,
+    #[error("reading the telemetry log for the replay: {0}")]
+    Telemetry(String),
 }
 
 /// Where a Seek starts from.
@@ -113,6 +114,10 @@ pub struct Plan {
     pub base: Base,
     /// Commands of the live log after the base, up to and including `target`.
     pub commands: Vec<(Micros, Injection)>,
+    /// With live ingest: the telemetry log and the first decision key after the base;
+    /// the commands of the decisions from there up to `target` are read and replayed
+    /// (off the simulation thread; operator commands are among them).
+    pub decisions: Option<(Arc<TelemetryLog>, u64)>,
 }
 
 /// A run rebuilt at the target of a Seek.
@@ -126,7 +131,21 @@ impl Plan {
     /// Restores the base and replays the commands to the target (CPU-bound: run it on a
     /// blocking thread). The core is deterministic, so the result is the live run as it
     /// was at `target`, after every event and command at that time.
-    pub fn build(self) -> Result<Built, SeekError> {
+    pub fn build(mut self) -> Result<Built, SeekError> {
+        if let Some((log, from)) = self.decisions.take() {
+            let decisions = log.decisions_from(from).map_err(|e| SeekError::Telemetry(e.to_string()))?;
+            for (_, d) in decisions {
+                match d {
+                    Decision::Applied { at, .. } if at > self.target => break,
+                    Decision::Applied { at, commands, .. } => {
+                        self.commands.extend(commands.into_iter().map(|(_, c)| (at, c)));
+                    }
+                    Decision::Held { .. } => {}
+                    // A new run started after the live run's time was read: not ours.
+                    Decision::NewRun { .. } => break,
+                }
+            }
+        }
         let model: Arc<Model> = Arc::clone(&self.scene.model);
         let (mut sim, mut layout) = match &self.base {
             Base::Fresh { seed } => (Sim::new(Arc::clone(&model), *seed), self.scene.layout.clone()),
@@ -208,6 +227,13 @@ impl Driver {
     /// The earliest time a Seek accepts: 0 while the live run is held from its start,
     /// else the oldest checkpoint kept.
     fn earliest(&self) -> Micros {
+        if let Some(t) = &self.telemetry {
+            // Live ingest: the run's start while the log holds its NewRun decision.
+            if t.kept_from <= t.run_start {
+                return 0;
+            }
+            return t.checkpoints_held().first().map_or_else(|| self.sim.now(), |c| c.meta.sim_time);
+        }
         if self.log_base == 0 {
             return 0;
         }
@@ -230,7 +256,11 @@ impl Driver {
                 }
             }
         };
-        let checkpoints_us = self.store.as_ref().map(|s| s.checkpoints.times()).unwrap_or_default();
+        let checkpoints_us = match (&self.store, &self.telemetry) {
+            (Some(s), _) => s.checkpoints.times(),
+            (None, Some(t)) => t.checkpoints_held().iter().map(|c| c.meta.sim_time).collect(),
+            (None, None) => Vec::new(),
+        };
         v1::Timeline {
             mode: mode as i32,
             view_time_us: view_time,
@@ -243,9 +273,6 @@ impl Driver {
 
     /// What a Seek to `target` replays (call with the live run's parts in place).
     pub(super) fn seek_plan(&self, target: Micros) -> Result<Plan, SeekError> {
-        if self.telemetry.is_some() {
-            return Err(SeekError::Telemetry);
-        }
         let live = self.sim.now();
         if target > live {
             return Err(SeekError::Future { target, live });
@@ -253,6 +280,22 @@ impl Driver {
         let earliest = self.earliest();
         if target < earliest {
             return Err(SeekError::TooEarly { target, earliest });
+        }
+        if let Some(t) = &self.telemetry {
+            // Live ingest: the newest checkpoint of the run at or before the target (else
+            // the run's start), then the recorded decisions after it.
+            let (base, from) = match t.checkpoints_held().into_iter().rfind(|c| c.meta.sim_time <= target) {
+                Some(c) => (Base::Checkpoint(c.path), c.meta.log_seq + 1),
+                None => (Base::Fresh { seed: self.clock.seed }, t.run_start + 1),
+            };
+            return Ok(Plan {
+                scene: Arc::clone(&self.scene),
+                run: self.run,
+                target,
+                base,
+                commands: Vec::new(),
+                decisions: Some((Arc::clone(t.log()), from)),
+            });
         }
         let base_ckpt = self.store.as_ref().and_then(|s| {
             s.checkpoints.held().into_iter().rfind(|c| {
@@ -268,7 +311,7 @@ impl Driver {
         // Entry k of the in-memory log is command number log_base + k + 1 of the run.
         let skip = done.saturating_sub(self.log_base) as usize;
         let commands = self.log.iter().skip(skip).take_while(|(at, _)| *at <= target).cloned().collect();
-        Ok(Plan { scene: Arc::clone(&self.scene), run: self.run, target, base, commands })
+        Ok(Plan { scene: Arc::clone(&self.scene), run: self.run, target, base, commands, decisions: None })
     }
 
     /// Makes a rebuilt run the view, paused (HISTORY).

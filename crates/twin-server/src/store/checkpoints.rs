@@ -33,10 +33,12 @@ use twin_core::time::Micros;
 use twin_core::{Model, Sim};
 
 use super::StoreError;
+use crate::ingest::reading::{Origin, StationReading};
 
 const MAGIC: &[u8; 8] = b"TWINCKPT";
-/// Bumped whenever [`Meta`] changes; other versions are refused by name.
-pub const FORMAT_VERSION: u32 = 1;
+/// Bumped whenever [`Meta`] changes; other versions are refused by name. Version 2 adds
+/// the telemetry log place of a live-ingest checkpoint ([`Meta::telemetry`]).
+pub const FORMAT_VERSION: u32 = 2;
 const CHECKSUM_LEN: usize = 32;
 /// Folder of the checkpoints inside the data folder.
 pub const DIR_NAME: &str = "checkpoints";
@@ -49,9 +51,11 @@ pub struct Meta {
     pub scene: String,
     /// Seed of the run.
     pub seed: u64,
-    /// Command-log sequence number of the run's `NewRun` entry (identifies the run).
+    /// Command-log sequence number of the run's `NewRun` entry (identifies the run); with
+    /// live ingest, the key of the run's `NewRun` decision in the telemetry log.
     pub run_start: u64,
-    /// Command-log sequence number of the newest entry the state includes.
+    /// Command-log sequence number of the newest entry the state includes; with live
+    /// ingest, the key of the newest telemetry decision it includes.
     pub log_seq: u64,
     /// Commands of the run it includes (the receipts' numbering).
     pub run_commands: u64,
@@ -62,6 +66,20 @@ pub struct Meta {
     /// The run's layout at that moment (prost-encoded `twin.v1.Layout`): parameter
     /// changes alter it, and the commands that did may be pruned from the log.
     pub layout: Vec<u8>,
+    /// With live ingest: the rest of the place in the telemetry log (None: a checkpoint
+    /// of the command log).
+    pub telemetry: Option<TelemetryPlace>,
+}
+
+/// What a live-ingest checkpoint holds besides the core state: with `Meta::log_seq` (the
+/// last decision included), everything a restart needs to go on from the telemetry log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TelemetryPlace {
+    /// The highest raw record whose decisions the state includes (`processed_through`).
+    pub processed_through: u64,
+    /// The readings held for a later time then, in the hold queue's order: `(at, origin,
+    /// readings)` (their `Held` decisions may be pruned with the log).
+    pub held: Vec<(Micros, Origin, Vec<StationReading>)>,
 }
 
 /// A checkpoint on disk, as listed.
@@ -71,6 +89,15 @@ pub struct Info {
     pub meta: Meta,
     /// Size of the file, bytes.
     pub bytes: u64,
+}
+
+/// Drops the bulky parts of a held checkpoint's meta (the layout, the hold queue): the
+/// file has them; the list in memory needs only the place.
+fn forget_bulk(meta: &mut Meta) {
+    meta.layout = Vec::new();
+    if let Some(t) = &mut meta.telemetry {
+        t.held = Vec::new();
+    }
 }
 
 /// Encodes a checkpoint file.
@@ -202,7 +229,7 @@ impl Checkpoints {
     pub fn start(dir: PathBuf, keep: usize, mut held: Vec<Info>) -> Result<Checkpoints, StoreError> {
         std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, &e))?;
         for info in &mut held {
-            info.meta.layout = Vec::new();
+            forget_bulk(&mut info.meta);
         }
         let held = Arc::new(Mutex::new(held));
         let (tx, rx) = mpsc::sync_channel(1);
@@ -331,7 +358,7 @@ impl Writer {
     /// Adds `info` to the held list, keeps the newest `keep` of its run and deletes the
     /// rest (and any file of another run).
     fn hold(&self, mut info: Info) {
-        info.meta.layout = Vec::new();
+        forget_bulk(&mut info.meta);
         let run = info.meta.run_start;
         let Ok(mut held) = self.held.lock() else { return };
         held.retain(|i| i.meta.run_start == run && i.path != info.path);
