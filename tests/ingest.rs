@@ -573,6 +573,16 @@ async fn sigkill_with_live_checkpoints_restarts_from_a_checkpoint_and_prunes_the
         "restart from the checkpoint at {from} µs: {} of {logged_before} commands replayed",
         s.replayed_commands
     );
+    // Seek with live ingest: the history half a second after that checkpoint is the
+    // checkpoint plus the recorded decisions up to then, as an offline replay has it.
+    let target = from + 500_000;
+    let seek = client.seek(v1::SeekRequest { sim_time_us: target }).await.expect("Seek").into_inner();
+    let timeline = seek.timeline.expect("timeline");
+    assert_eq!((timeline.mode(), timeline.view_time_us), (v1::TimelineMode::History, target));
+    let frame = station_states(&mut client).await;
+    let compared = replayed_state_matches(&read_log(data.path()), &[(target, frame.stations)]);
+    assert_eq!(compared, 1, "the history was compared with the replay");
+    client.go_live(v1::GoLiveRequest {}).await.expect("GoLive");
 
     // Keep two checkpoints: the log is pruned below the older one.
     twin.kill();

@@ -7,8 +7,9 @@
 //! runs' are deleted), and the command log is pruned up to the oldest checkpoint kept, so
 //! disk and memory hold what a restart or a Seek replays, not the run's whole history.
 //!
-//! Not built yet: with live ingest (`--ingest` / `--mqtt`) the telemetry log is the
-//! truth and a restart replays it from the start, as before; the store is then off.
+//! With live ingest (`--ingest` / `--mqtt`) the telemetry log is the truth and the
+//! command log is off; the live run's checkpoints are taken, restored and pruned by
+//! `crate::ingest::resume`, in the same folder and file format.
 
 pub mod checkpoints;
 pub mod commands;
@@ -121,7 +122,9 @@ pub fn recover(config: StoreConfig, scene: &LiveScene) -> Result<Recovered, Stor
     std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, &e))?;
     let mut log = CommandLog::open(&dir.join(commands::FILE_NAME))?;
     let ckpt_dir = dir.join(checkpoints::DIR_NAME);
-    let listed = checkpoints::list(&ckpt_dir)?;
+    // Checkpoints of a live-ingest run (a place in the telemetry log) are not ours.
+    let listed: Vec<Info> =
+        checkpoints::list(&ckpt_dir)?.into_iter().filter(|c| c.meta.telemetry.is_none()).collect();
     let last = log.last_seq();
     if last == 0 && listed.is_empty() {
         let run_start = log.append(&Entry::NewRun { scene: scene.name.clone(), seed: scene.default_seed })?;
