@@ -67,6 +67,7 @@ fn main() {
             sim_time: sim.now(),
             written_unix_ms: 0,
             layout: Vec::new(),
+            telemetry: None,
         };
         let t = Instant::now();
         match writer.take(&sim, meta, "demo", true) {

@@ -517,3 +517,6 @@ pub enum ReplayError {
     #[error(transparent)]
     Log(#[from] LogError),
 }
+
+#[cfg(test)]
+mod tests;
