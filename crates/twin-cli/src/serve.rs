@@ -80,12 +80,14 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECS", default_value_t = 30.0)]
     stale_after: f64,
     /// With --data DIR: checkpoint the live run every this much simulated time (and at
-    /// shutdown), e.g. 15m. Commands are logged durably in DIR/commands.redb; a restart
-    /// with the same DIR resumes from the newest good checkpoint plus the log.
+    /// shutdown), e.g. 15m. Commands are logged durably in DIR/commands.redb (with
+    /// --mqtt / --ingest, DIR/telemetry.redb takes its place); a restart with the same
+    /// DIR resumes from the newest good checkpoint plus the log.
     #[arg(long, value_parser = crate::parse_duration, value_name = "DURATION")]
     checkpoint_every: Option<twin_core::time::Duration>,
     /// With --data DIR: how many checkpoints of the live run are kept (Seek reaches back
-    /// to the oldest; the command log is pruned up to it).
+    /// to the oldest; the command log, or with live ingest the telemetry log, is pruned
+    /// up to it).
     #[arg(long, value_name = "N", default_value_t = twin_server::store::DEFAULT_KEEP)]
     checkpoint_keep: usize,
     #[command(flatten)]
