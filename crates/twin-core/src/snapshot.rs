@@ -27,8 +27,8 @@ use crate::time::Micros;
 /// Version 2 added the deviation monitor (observations, sync status, alarms) and the
 /// totals of retired vehicles and trucks. Version 3 packs each pending event's
 /// `(time, sequence)` into one key and keeps the bottleneck windows' whole minutes as
-/// rates (O(1) per credited stretch).
-pub const FORMAT_VERSION: u32 = 3;
+/// rates (O(1) per credited stretch). Version 4 gives rush orders a due time.
+pub const FORMAT_VERSION: u32 = 4;
 const MAGIC: &[u8; 8] = b"TWINSNAP";
 const CHECKSUM_LEN: usize = 32;
 
