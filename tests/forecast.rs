@@ -153,7 +153,8 @@ async fn rush_orders_with_due_dates_show_their_due_time_and_on_time_risk() {
     assert_eq!(ids, ["rush-1", "rush-2", "rush-3", "rush-4"], "refused orders took no id");
 
     let now = DAY + 9 * HOUR;
-    let report = client.get_report(v1::GetReportRequest::default()).await.unwrap().into_inner();
+    let report =
+        client.get_report(v1::GetReportRequest::default()).await.unwrap().into_inner().report.unwrap();
     let due: Vec<Option<u64>> = report.rush_orders.iter().map(|o| o.due_at_us).collect();
     assert_eq!(due, [Some(now + 60_000_000), Some(now + 20 * HOUR), Some(now + 10 * DAY), None]);
     let mut stream = client
