@@ -64,8 +64,8 @@ impl Driver {
     }
 
     /// Appends an applied command to the in-memory log of the run in place. Without a store
-    /// the log is bounded by `log_kept` ([`LOG_KEPT`]): the oldest commands are forgotten (counted in
-    /// `log_base`, so receipts keep numbering the run's commands).
+    /// the log is bounded by `log_kept` ([`LOG_KEPT`]): the oldest commands are forgotten
+    /// (counted in `log_base`, so receipts keep numbering the run's commands).
     fn push_command(&mut self, at: Micros, command: Injection) {
         if self.store.is_none() && self.log.len() >= self.log_kept {
             let drop = (self.log_kept / 10).max(1).min(self.log.len());
