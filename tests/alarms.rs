@@ -7,7 +7,7 @@ use twin_core::time::SECOND;
 use twin_core::{Observation, Observed};
 use twin_e2e::*;
 use twin_proto::v1;
-use twin_server::{CommandError, Injection, Injector, TwinServer};
+use twin_server::{CommandError, InjectError, Injection, Injector, TwinServer};
 
 /// A training-line server (paused) and a handle that applies commands to its live run.
 async fn start() -> (std::net::SocketAddr, Injector, oneshot::Sender<()>) {
@@ -24,7 +24,11 @@ async fn start() -> (std::net::SocketAddr, Injector, oneshot::Sender<()>) {
 
 async fn observe(injector: &Injector, station: &str, observed: Observed) -> Result<(), CommandError> {
     let command = Injection::Observe(Observation { station: station.into(), observed });
-    injector.apply(command).await.expect("simulation running").map(|_| ())
+    match injector.apply(command).await.expect("simulation running") {
+        Ok(_) => Ok(()),
+        Err(InjectError::Command(e)) => Err(e),
+        Err(e) => panic!("no durable log here, so no log failure: {e}"),
+    }
 }
 
 async fn cycles(injector: &Injector, station: &str, seconds: u64, n: usize) {

@@ -1,6 +1,7 @@
 //! The Forecast RPC and the periodic forecast over a real socket: progress then one
 //! result, the same result as the core's forecast of the same state, INVALID_ARGUMENT
-//! naming the field, and StateFrame.forecast from `--forecast-every`.
+//! naming the field, StateFrame.forecast from `--forecast-every`, and the on-time risk
+//! of rush orders placed with a due date.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -127,6 +128,79 @@ async fn bad_forecast_requests_are_invalid_argument_naming_the_field() {
         assert_eq!(status.code(), Code::InvalidArgument, "{request:?}: {status:?}");
         assert!(status.message().starts_with(field), "{request:?}: {}", status.message());
     }
+    server.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rush_orders_with_due_dates_show_their_due_time_and_on_time_risk() {
+    let server = TestServer::start(config("training-line.ron")).await;
+    let mut client = server.client().await;
+    run_to(&mut client, DAY + 9 * HOUR).await;
+    let rush = |quantity: u32, due_in_us: Option<u64>| v1::AddRushOrderRequest {
+        product_id: "bracket".into(),
+        quantity,
+        due_in_us,
+    };
+    for bad in [0, 3_650 * DAY + 1] {
+        let status = client.add_rush_order(rush(1, Some(bad))).await.expect_err("refused");
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert!(status.message().starts_with("due_in_us"), "{}", status.message());
+    }
+    let mut ids = Vec::new();
+    for (quantity, due_in) in [(3, Some(60_000_000)), (2, Some(20 * HOUR)), (1, Some(10 * DAY)), (1, None)] {
+        ids.push(client.add_rush_order(rush(quantity, due_in)).await.expect("placed").into_inner().order_id);
+    }
+    assert_eq!(ids, ["rush-1", "rush-2", "rush-3", "rush-4"], "refused orders took no id");
+
+    let now = DAY + 9 * HOUR;
+    let report =
+        client.get_report(v1::GetReportRequest::default()).await.unwrap().into_inner().report.unwrap();
+    let due: Vec<Option<u64>> = report.rush_orders.iter().map(|o| o.due_at_us).collect();
+    assert_eq!(due, [Some(now + 60_000_000), Some(now + 20 * HOUR), Some(now + 10 * DAY), None]);
+    let mut stream = client
+        .stream_state(v1::StreamStateRequest { rate_hz: 10, full_frames_only: true })
+        .await
+        .unwrap()
+        .into_inner();
+    let frame = within("a full frame", stream.message()).await.unwrap().expect("a frame");
+    assert_eq!(frame.rush_orders.iter().map(|o| o.due_at_us).collect::<Vec<_>>(), due);
+
+    let request = v1::ForecastRequest {
+        ahead_us: 24 * HOUR,
+        replications: 10,
+        kpis: vec![v1::ForecastKpi::OnTime as i32],
+        ..Default::default()
+    };
+    let events = forecast_events(&mut client, request).await;
+    let Some(v1::forecast_event::Event::Result(result)) = events.last() else { panic!("result") };
+    let order = |id: &str| result.orders.iter().find(|o| o.order_id == id).unwrap_or_else(|| panic!("{id}"));
+    assert_eq!((order("rush-1").quantity, order("rush-1").on_time_risk), (3, 1.0), "due in a minute");
+    assert_eq!((order("rush-2").quantity, order("rush-2").on_time_risk), (2, 0.0), "due in 20 h");
+    assert_eq!(order("rush-1").due_at_us, now + 60_000_000);
+    assert_eq!(result.orders_beyond_horizon, 1, "rush-3 is due after the horizon; rush-4 has no due date");
+
+    // The server converts only: the core's forecast of the same commands on the same state.
+    let model = Arc::new(Model::load(&scene("training-line.ron")).unwrap());
+    let mut sim = Sim::new(Arc::clone(&model), model.seed);
+    sim.run_until(now);
+    for (quantity, due_in) in [(3, 60_000_000), (2, 20 * HOUR), (1, 10 * DAY)] {
+        sim.add_rush_order_due_in("bracket", quantity, due_in).unwrap();
+    }
+    sim.add_rush_order("bracket", 1).unwrap();
+    let core = Forecaster::new(
+        &sim,
+        &Request {
+            horizon: Horizon::Ahead(24 * HOUR),
+            replications: 10,
+            kpis: vec![twin_core::forecast::Kpi::OnTime],
+        },
+    )
+    .unwrap()
+    .run();
+    let risks: Vec<(String, f64)> = core.orders.iter().map(|o| (o.id.clone(), o.on_time_risk)).collect();
+    let wire: Vec<(String, f64)> =
+        result.orders.iter().map(|o| (o.order_id.clone(), o.on_time_risk)).collect();
+    assert_eq!(wire, risks);
     server.shutdown().await.expect("clean shutdown");
 }
 

@@ -55,7 +55,23 @@ struct Served {
 impl Served {
     fn start(data: &Path, log: PathBuf) -> Served {
         let stderr = std::fs::File::create(&log).expect("log file");
-        let mut child = Command::new(twin())
+        Served::spawn(Command::new(twin()), data, stderr.into(), log)
+    }
+
+    /// A server whose file writes can be made to fail (`prlimit --fsize`): started through
+    /// `sh`, which ignores SIGXFSZ for it (an ignored signal stays ignored through exec),
+    /// so a write past the limit fails with EFBIG instead of killing it; its stderr is a
+    /// pipe (a log file would hit the limit too), returned as the text so far.
+    fn start_limitable(data: &Path) -> (Served, std::sync::Arc<std::sync::Mutex<String>>) {
+        let mut sh = Command::new("sh");
+        sh.args(["-c", "trap '' XFSZ; exec \"$0\" \"$@\""]).arg(twin());
+        let mut served = Served::spawn(sh, data, Stdio::piped(), PathBuf::new());
+        let stderr = twin_e2e::capture_stderr(&mut served.child);
+        (served, stderr)
+    }
+
+    fn spawn(mut command: Command, data: &Path, stderr: Stdio, log: PathBuf) -> Served {
+        let mut child = command
             .current_dir(root())
             .arg("serve")
             .arg(scene("training-line.ron"))
@@ -263,4 +279,64 @@ async fn restart_after_sigkill_seek_and_branch() {
     let again = Served::start(&reference_data, tmp.path().join("again.log"));
     let mut r = connect(again.addr).await;
     assert_eq!(report(&mut r).await, live_report, "the durable log holds the live run only");
+}
+
+/// Sets the soft file-size limit of process `pid` (`None`: unlimited; the hard limit stays
+/// unlimited, so it can be raised again).
+fn file_size_limit(pid: u32, bytes: Option<u64>) {
+    let soft = bytes.map_or_else(|| "unlimited".to_string(), |b| b.to_string());
+    let status = Command::new("prlimit")
+        .arg(format!("--pid={pid}"))
+        .arg(format!("--fsize={soft}:unlimited"))
+        .status()
+        .expect("prlimit runs (util-linux)");
+    assert!(status.success(), "prlimit --fsize={soft} on {pid}");
+}
+
+/// A command the durable log cannot take (here: the disk refuses every write, as a full
+/// one does) is refused with UNAVAILABLE and not applied, a Reset likewise; the server
+/// carries on, and once writes succeed again the next command is logged and applied, and a
+/// restart replays exactly the acknowledged ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_the_durable_log_cannot_take_is_refused_and_not_applied() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let data = tmp.path().join("data");
+    let (served, stderr) = Served::start_limitable(&data);
+    let mut c = connect(served.addr).await;
+    let rush = |quantity| v1::AddRushOrderRequest { product_id: "bracket".into(), quantity, due_in_us: None };
+    play(&mut c, &[(5 * MIN, Action::Rush(1))]).await;
+    let before = report(&mut c).await;
+
+    file_size_limit(served.child.id(), Some(0));
+    let refused = c.add_rush_order(rush(2)).await.expect_err("the log cannot take it");
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+    assert!(refused.message().contains("commands.redb"), "names the log: {}", refused.message());
+    let refused = c.break_down(v1::BreakDownRequest { station_id: "mill".into(), duration_us: None }).await;
+    assert_eq!(refused.expect_err("refused").code(), tonic::Code::Unavailable);
+    let refused = c.reset(v1::ResetRequest::default()).await.expect_err("a new run cannot be logged either");
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+    assert_eq!(report(&mut c).await, before, "nothing refused was applied");
+    assert!(
+        stderr.lock().map(|s| s.contains("command refused")).unwrap_or(false),
+        "the server says why: {}",
+        stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    );
+
+    file_size_limit(served.child.id(), None);
+    let placed = c.add_rush_order(rush(3)).await.expect("room again").into_inner();
+    assert_eq!(placed.order_id, "rush-2", "refused orders took no id");
+    assert_eq!(placed.receipt.expect("receipt").command_seq, 2, "refused commands took no place in the log");
+    let after = report(&mut c).await;
+    let quantities: Vec<u64> = after["rush_orders"]
+        .as_array()
+        .expect("rush orders")
+        .iter()
+        .map(|o| o["quantity"].as_u64().unwrap())
+        .collect();
+    assert_eq!(quantities, [1, 3]);
+    served.kill();
+
+    let restarted = Served::start(&data, tmp.path().join("restarted.log"));
+    let mut c = connect(restarted.addr).await;
+    assert_eq!(report(&mut c).await, after, "the log holds exactly the acknowledged commands");
 }

@@ -168,18 +168,20 @@ fn render(f: &Forecast, wall_s: f64) -> String {
         if !f.orders.is_empty() {
             let _ = writeln!(
                 out,
-                "{:<12} {:<12} {:>14} {:>14} {:>8}",
-                "order", "product", "released", "due", "on time"
+                "{:<12} {:<12} {:>6} {:>14} {:>14} {:>8} {:>8}",
+                "order", "product", "units", "released", "due", "on time", "risk"
             );
             for o in f.orders.iter().take(MAX_ORDER_ROWS) {
                 let _ = writeln!(
                     out,
-                    "{:<12} {:<12} {:>14} {:>14} {:>7.0}%",
+                    "{:<12} {:<12} {:>6} {:>14} {:>14} {:>7.0}% {:>7.0}%",
                     o.id,
                     o.product,
+                    o.quantity,
                     clock(o.released_s),
                     clock(o.due_s),
-                    o.on_time_probability * 100.0
+                    o.on_time_probability * 100.0,
+                    o.on_time_risk * 100.0
                 );
             }
             if f.orders.len() > MAX_ORDER_ROWS {

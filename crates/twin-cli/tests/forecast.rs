@@ -112,3 +112,44 @@ fn forecast_refuses_bad_requests_and_snapshots() {
     assert!(!damaged.status.success());
     assert!(String::from_utf8_lossy(&damaged.stderr).contains("not a snapshot this twin can resume"));
 }
+
+#[test]
+fn forecast_shows_the_on_time_risk_of_dated_rush_orders() {
+    use std::sync::Arc;
+    use twin_core::time::{DAY, HOUR, MINUTE};
+    // A state with rush orders only a twin's operators place (AddRushOrder): written with
+    // the core, as the server's checkpoints are, then forecast by the binary.
+    let model = Arc::new(twin_core::Model::load(&workspace().join("scenes/training-line.ron")).unwrap());
+    let mut sim = twin_core::Sim::new(model, 5);
+    sim.run_until(DAY + 9 * HOUR);
+    let soon = sim.add_rush_order_due_in("bracket", 3, MINUTE).unwrap().to_string();
+    let later = sim.add_rush_order_due_in("bracket", 2, 20 * HOUR).unwrap().to_string();
+    sim.add_rush_order_due_in("bracket", 1, 10 * DAY).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("rush.twin");
+    std::fs::write(&state, sim.save("scenes/training-line.ron")).unwrap();
+    let state = state.to_str().unwrap();
+
+    let args = ["forecast", "--resume", state, "--horizon", "1d", "--reps", "10", "--kpis", "on-time"];
+    let v = json_without_wall(&ok(twin(&[&args[..], &["--json"]].concat())));
+    let order = |id: &str| {
+        v["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["id"] == id)
+            .unwrap_or_else(|| panic!("{id}: {v}"))
+            .clone()
+    };
+    let (soon_row, later_row) = (order(&soon), order(&later));
+    assert_eq!((soon_row["quantity"].as_u64(), soon_row["on_time_risk"].as_f64()), (Some(3), Some(1.0)));
+    assert_eq!((later_row["quantity"].as_u64(), later_row["on_time_risk"].as_f64()), (Some(2), Some(0.0)));
+    assert_eq!(v["orders_beyond_horizon"].as_u64(), Some(1), "{v}");
+
+    let text = ok(twin(&args));
+    assert!(text.contains("open orders due by the horizon: 2 (1 due later, not judged)"), "{text}");
+    let line = text.lines().find(|l| l.starts_with(&soon)).unwrap_or_else(|| panic!("{text}"));
+    let columns: Vec<&str> = line.split_whitespace().collect();
+    // order, product, units, released (2), due (2), on time, risk
+    assert_eq!((columns[1], columns[2], columns[7], columns[8]), ("bracket", "3", "0%", "100%"), "{line}");
+}

@@ -24,13 +24,17 @@
 //! integers: a realised count equal to a band edge counts as inside, so coverage of a
 //! count is 80% or a little more, the more so the narrower the band.
 //!
-//! **Orders.** An open order is a part in the complex at the fork whose source gives it a
-//! due date (each release of such a source is one order of one unit; rush orders carry no
-//! due date). Replications run to the horizon, not beyond: an order due by the horizon
-//! gets the share of replications in which it finished its routing by its due date (a
-//! scrapped unit is late); an order due later is not judged, only counted
-//! (`orders_beyond_horizon`); an order already overdue at the fork is listed with
-//! probability 0.
+//! **Orders.** An open order is either a part in the complex at the fork whose source
+//! gives it a due date (each release of such a source is one order of one unit, `part-N`)
+//! or an open rush order placed with a due date (`rush-N`, all its units). Replications
+//! run to the horizon, not beyond: an order due by the horizon gets the share of
+//! replications in which it was complete by its due date, its *on-time probability*;
+//! its **on-time risk** is one minus that, the share of replications in which it was not
+//! complete by its due time (still open at the horizon counts as late, since it is due
+//! before it). A part order is complete when it finished its routing; a rush order when
+//! every unit did (a scrapped unit makes either late). An order due after the horizon is
+//! not judged, only counted (`orders_beyond_horizon`); one already overdue at the fork is
+//! listed with probability 0 (risk 1).
 //!
 //! **Windows.** Parts finished and throughput count finishes between the fork and the
 //! horizon. WIP is the number in the complex at the horizon and its time average over the
@@ -47,7 +51,7 @@ use sha2::{Digest, Sha256};
 
 use crate::model::Model;
 use crate::sim::Sim;
-use crate::sim::flow::OpenOrder;
+use crate::sim::flow::{OpenOrder, RushOrder, RushOrderId};
 use crate::time::{DAY, HOUR, Micros, to_hours, to_secs};
 
 /// Most replications one forecast may run.
@@ -199,16 +203,22 @@ pub struct Outcome {
     pub wip_mean: f64,
     /// Value added over revenue in the window, when asked for.
     pub value_added_rate: Option<f64>,
-    /// For each judged order ([`Forecaster::orders`]), whether it met its due date.
+    /// For each judged order, part orders ([`Forecaster::orders`]) then rush orders
+    /// ([`Forecaster::rush_orders`]), whether it met its due date.
     pub on_time: Vec<bool>,
+    /// Events the replication processed (for speed figures).
+    pub events: u64,
 }
 
 /// An open order's chance of meeting its due date.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OrderRisk {
-    /// `part-N`: the part's slot, unique among the parts in the complex at the fork.
+    /// `part-N` (a part order: the part's slot, unique among the parts in the complex at
+    /// the fork) or `rush-N` (a rush order, the id `AddRushOrder` returned).
     pub id: String,
     pub product: String,
+    /// Units the order needs complete: 1 for a part order, the quantity of a rush order.
+    pub quantity: u32,
     /// Simulated time it was released and is due, seconds.
     pub released_s: f64,
     pub due_s: f64,
@@ -217,8 +227,10 @@ pub struct OrderRisk {
     pub released_at: Micros,
     #[serde(skip)]
     pub due: Micros,
-    /// Share of replications in which it finished by its due date.
+    /// Share of replications in which it was complete by its due date.
     pub on_time_probability: f64,
+    /// `1 - on_time_probability`: the share in which it was not (see the module docs).
+    pub on_time_risk: f64,
 }
 
 /// The forecast: bands over the replications, in the units the report uses.
@@ -252,6 +264,10 @@ pub struct Forecast {
     pub orders: Vec<OrderRisk>,
     /// Open orders due after the horizon: not judged.
     pub orders_beyond_horizon: u64,
+    /// Events the replications processed in all (for speed figures; not in the JSON,
+    /// which holds what was forecast).
+    #[serde(skip)]
+    pub events: u64,
 }
 
 /// The figures at the fork that a replication's figures are differences from.
@@ -273,8 +289,10 @@ pub struct Forecaster {
     until: Micros,
     replications: u32,
     kpis: BTreeSet<Kpi>,
-    /// Open orders due by the horizon, in part-slot order.
+    /// Open part orders due by the horizon, in part-slot order.
     orders: Vec<OpenOrder>,
+    /// Open rush orders due by the horizon, in the order placed.
+    rush_orders: Vec<RushOrder>,
     orders_beyond_horizon: u64,
     base: Baseline,
 }
@@ -308,6 +326,14 @@ impl Forecaster {
         } else {
             (Vec::new(), Vec::new())
         };
+        let (rush_orders, rush_beyond): (Vec<RushOrder>, Vec<RushOrder>) = if kpis.contains(&Kpi::OnTime) {
+            sim.rush_orders()
+                .iter()
+                .filter(|o| o.completed_at.is_none() && o.due.is_some())
+                .partition(|o| o.due.is_some_and(|d| d <= until))
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let totals = sim.totals();
         let base = Baseline {
             finished: sim.lifetime_counts().1,
@@ -325,7 +351,8 @@ impl Forecaster {
             replications: request.replications,
             kpis,
             orders,
-            orders_beyond_horizon: beyond.len() as u64,
+            rush_orders,
+            orders_beyond_horizon: (beyond.len() + rush_beyond.len()) as u64,
             base,
         })
     }
@@ -349,9 +376,15 @@ impl Forecaster {
         self.sim.model()
     }
 
-    /// The open orders judged (due by the horizon), in the order outcomes list them.
+    /// The open part orders judged (due by the horizon), in the order outcomes list them.
     pub fn orders(&self) -> &[OpenOrder] {
         &self.orders
+    }
+
+    /// The open rush orders judged (due by the horizon), listed in outcomes after
+    /// [`Forecaster::orders`].
+    pub fn rush_orders(&self) -> &[RushOrder] {
+        &self.rush_orders
     }
 
     /// Seed of replication `replication` (see the module docs).
@@ -392,12 +425,13 @@ impl Forecaster {
             wip_mean,
             value_added_rate,
             on_time,
+            events: sim.events() - self.sim.events(),
         }
     }
 
-    /// Whether each judged order finished by its due date in the replication `sim`.
+    /// Whether each judged order was complete by its due date in the replication `sim`.
     fn judge(&self, sim: &Sim) -> Vec<bool> {
-        let mut on_time = vec![false; self.orders.len()];
+        let mut on_time = vec![false; self.orders.len() + self.rush_orders.len()];
         for &(part, released, at) in sim.watched_finishes() {
             // Orders are in slot order; a slot's first watched finish is its order's.
             if let Ok(i) = self.orders.binary_search_by_key(&part, |o| o.part)
@@ -405,6 +439,11 @@ impl Forecaster {
             {
                 on_time[i] = at <= self.orders[i].due;
             }
+        }
+        // A fork places no rush orders, so it forgets none: every judged one is there.
+        let placed = sim.rush_orders();
+        for (k, order) in self.rush_orders.iter().enumerate() {
+            on_time[self.orders.len() + k] = rush_met(placed, order.id);
         }
         on_time
     }
@@ -417,22 +456,29 @@ impl Forecaster {
         };
         let model = self.sim.model();
         let n = outcomes.len().max(1) as f64;
-        let mut orders: Vec<OrderRisk> = self
+        let share = |i: usize| outcomes.iter().filter(|r| r.on_time.get(i) == Some(&true)).count() as f64 / n;
+        let risk =
+            |id: String, product: u16, quantity: u32, released_at: Micros, due: Micros, p: f64| OrderRisk {
+                id,
+                product: model.products[usize::from(product)].id.clone(),
+                quantity,
+                released_s: to_secs(released_at),
+                due_s: to_secs(due),
+                released_at,
+                due,
+                on_time_probability: p,
+                on_time_risk: 1.0 - p,
+            };
+        let parts = self
             .orders
             .iter()
             .enumerate()
-            .map(|(i, o)| OrderRisk {
-                id: format!("part-{}", o.part),
-                product: model.products[usize::from(o.product)].id.clone(),
-                released_s: to_secs(o.released_at),
-                due_s: to_secs(o.due),
-                released_at: o.released_at,
-                due: o.due,
-                on_time_probability: outcomes.iter().filter(|r| r.on_time.get(i) == Some(&true)).count()
-                    as f64
-                    / n,
-            })
-            .collect();
+            .map(|(i, o)| risk(format!("part-{}", o.part), o.product, 1, o.released_at, o.due, share(i)));
+        let rush = self.rush_orders.iter().enumerate().map(|(k, o)| {
+            let due = o.due.unwrap_or(Micros::MAX);
+            risk(o.id.to_string(), o.product, o.quantity, o.released_at, due, share(self.orders.len() + k))
+        });
+        let mut orders: Vec<OrderRisk> = parts.chain(rush).collect();
         orders.sort_by(|a, b| {
             a.on_time_probability.total_cmp(&b.on_time_probability).then(a.due_s.total_cmp(&b.due_s))
         });
@@ -451,6 +497,7 @@ impl Forecaster {
             value_added_rate: band(Kpi::ValueAddedRate, &|r| r.value_added_rate.unwrap_or(0.0)),
             orders,
             orders_beyond_horizon: self.orders_beyond_horizon,
+            events: outcomes.iter().map(|r| r.events).sum(),
         }
     }
 
@@ -460,6 +507,14 @@ impl Forecaster {
         let outcomes: Vec<Outcome> = (0..self.replications).map(|r| self.replicate(r)).collect();
         self.summarise(&outcomes)
     }
+}
+
+/// Whether the rush order `id` among `placed` was complete (every unit finished, none
+/// scrapped) by its due time.
+fn rush_met(placed: &[RushOrder], id: RushOrderId) -> bool {
+    placed.iter().find(|o| o.id == id).is_some_and(|o| {
+        o.finished == o.quantity && o.completed_at.zip(o.due).is_some_and(|(at, due)| at <= due)
+    })
 }
 
 /// The seed of replication `replication` of a forecast forked at `now` from a run seeded

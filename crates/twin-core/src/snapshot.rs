@@ -28,7 +28,8 @@ use crate::time::Micros;
 /// totals of retired vehicles and trucks. Version 3 packs each pending event's
 /// `(time, sequence)` into one key and keeps the bottleneck windows' whole minutes as
 /// rates (O(1) per credited stretch). Version 4 adds each station's failure source
-/// (model or plant) and whether it waits for a repair command.
+/// (model or plant) and whether it waits for a repair command, and gives rush orders a
+/// due time.
 pub const FORMAT_VERSION: u32 = 4;
 const MAGIC: &[u8; 8] = b"TWINSNAP";
 const CHECKSUM_LEN: usize = 32;

@@ -67,7 +67,7 @@ use twin_core::{Model, SceneErrors};
 use twin_proto::v1::twin_service_server::TwinServiceServer;
 
 pub use crate::ingest::{IngestConfig, MqttConfig};
-pub use crate::sim::{Injection, Receipt, Snapshot, Speed, Stopped};
+pub use crate::sim::{InjectError, Injection, NotLogged, Receipt, Snapshot, Speed, Stopped};
 pub use crate::store::StoreConfig;
 pub use crate::stream::StreamLimits;
 pub use crate::trust::{TrustConfig, TrustError};
@@ -395,9 +395,9 @@ fn registry_endpoint(
 pub struct Injector(Arc<SimHandle>);
 
 impl Injector {
-    /// Applies `command` now; the core's refusal when it is invalid, `Stopped` once the
-    /// simulation has stopped.
-    pub async fn apply(&self, command: Injection) -> Result<Result<Receipt, CommandError>, Stopped> {
+    /// Applies `command` now; the core's refusal when it is invalid (or the durable log's
+    /// when it cannot record it), `Stopped` once the simulation has stopped.
+    pub async fn apply(&self, command: Injection) -> Result<Result<Receipt, InjectError>, Stopped> {
         self.0.inject(command).await
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use twin_core::sim::flow::{RushOrder, RushOrderId};
 use twin_core::time::Micros;
-use twin_core::{Model, Report};
+use twin_core::{CommandError, Model, Report};
 
 /// Pacing of the simulation clock.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -37,7 +37,28 @@ pub struct Clock {
 pub enum ControlError {
     #[error("sim_time_us {target} is not after the current simulation time {now}")]
     NotAfterNow { target: Micros, now: Micros },
+    /// The new run (Reset, LoadScene) could not be written to the durable log, so it did
+    /// not start: the live run goes on as before.
+    #[error("not done: {0}")]
+    NotLogged(NotLogged),
 }
+
+/// Why an injection (a command on the run) was refused.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum InjectError {
+    /// The core refused it (unknown id, state conflict).
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// The durable log could not take it, so it was not applied (a restart could not
+    /// replay it): the run is as it was before the call.
+    #[error("not applied: {0}")]
+    NotLogged(NotLogged),
+}
+
+/// A durable log's write failure (disk full, I/O error), naming the log file.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("the durable log could not record it ({0}); retry once the disk is writable")]
+pub struct NotLogged(pub String);
 
 /// Acknowledgement of an applied command.
 #[derive(Debug, Clone, Copy)]

@@ -59,7 +59,7 @@ impl Twin {
     }
 
     async fn inject(&self, i: Injection) -> Result<Receipt, Status> {
-        self.sim.inject(i).await.map_err(stopped)?.map_err(convert::command_status)
+        self.sim.inject(i).await.map_err(stopped)?.map_err(convert::inject_status)
     }
 }
 

@@ -104,6 +104,10 @@ pub struct RushOrderRow {
     pub scrapped: u32,
     /// Simulation time it was released, seconds.
     pub released_s: f64,
+    /// Simulation time it is due, seconds; null for "as soon as possible" (left out of
+    /// the JSON then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub due_s: Option<f64>,
     /// Simulation time its last unit finished or was scrapped; null while open.
     pub completed_s: Option<f64>,
 }
@@ -120,6 +124,7 @@ pub(super) fn rush_orders(sim: &Sim) -> Vec<RushOrderRow> {
             finished: o.finished,
             scrapped: o.scrapped,
             released_s: to_secs(o.released_at),
+            due_s: o.due.map(to_secs),
             completed_s: o.completed_at.map(to_secs),
         })
         .collect()

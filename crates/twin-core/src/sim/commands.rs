@@ -14,6 +14,9 @@ use crate::time::Micros;
 
 /// Most units one rush order may release.
 pub const MAX_RUSH_QUANTITY: u32 = 10_000;
+/// Farthest ahead a rush order may be due (ten years of 365 days): far enough for any
+/// plant, small enough that a due time never overflows.
+pub const MAX_RUSH_DUE_IN: Micros = 3_650 * crate::time::DAY;
 /// Most parallel servers a station may have.
 pub const MAX_SERVERS: u32 = 1_000;
 /// Most vehicles an AGV fleet may have (its path graph must also have room for them).
@@ -67,8 +70,12 @@ pub enum Command {
     /// [`Sim::observe`]: what the plant reported about a station (telemetry).
     Observe(Observation),
     /// [`Sim::set_failure_source`]: the plant's reports or the model's draws decide when
-    /// a station fails (telemetry; the last variant, so logs written before it read).
+    /// a station fails (telemetry).
     FailuresFrom { station: String, source: FailureSource },
+    /// [`Sim::add_rush_order_due_in`]: a rush order due `due_in` after its release.
+    /// New variants go last so that logs written before them keep their variant
+    /// numbers (postcard numbers variants in declaration order).
+    RushOrderDue { product: String, quantity: u32, due_in: Micros },
 }
 
 /// What an applied command created.
@@ -97,6 +104,9 @@ impl Sim {
             Command::SetTruckCount { trucks } => changed(self.set_truck_count(*trucks)),
             Command::Observe(observation) => changed(self.observe(observation)),
             Command::FailuresFrom { station, source } => changed(self.set_failure_source(station, *source)),
+            Command::RushOrderDue { product, quantity, due_in } => {
+                self.add_rush_order_due_in(product, *quantity, *due_in).map(Applied::RushOrder)
+            }
         }
     }
 
@@ -150,8 +160,38 @@ impl Sim {
     }
 
     /// Releases `quantity` parts of `product` now, ahead of the queue at their first
-    /// station (a rush order). Its id names it in [`Sim::rush_orders`] and the report.
+    /// station (a rush order), with no due date. Its id names it in [`Sim::rush_orders`]
+    /// and the report.
     pub fn add_rush_order(&mut self, product: &str, quantity: u32) -> Result<RushOrderId, CommandError> {
+        self.place_rush_order(product, quantity, Micros::MAX)
+    }
+
+    /// A rush order (as [`Sim::add_rush_order`]) due `due_in` after now: each of its
+    /// units carries that due time, so the report's on-time share counts them, and a
+    /// forecast judges the whole order (met only when every unit finished by then).
+    pub fn add_rush_order_due_in(
+        &mut self,
+        product: &str,
+        quantity: u32,
+        due_in: Micros,
+    ) -> Result<RushOrderId, CommandError> {
+        if due_in == 0 || due_in > MAX_RUSH_DUE_IN {
+            return Err(CommandError::Invalid(format!(
+                "due_in must be 1 us to {} days, got {due_in} us",
+                MAX_RUSH_DUE_IN / crate::time::DAY
+            )));
+        }
+        let due = self.now() + due_in;
+        self.place_rush_order(product, quantity, due)
+    }
+
+    /// A rush order due at `due` (`Micros::MAX`: none), after the checks.
+    fn place_rush_order(
+        &mut self,
+        product: &str,
+        quantity: u32,
+        due: Micros,
+    ) -> Result<RushOrderId, CommandError> {
         let p =
             self.model.product(product).ok_or_else(|| CommandError::UnknownProduct(product.to_string()))?;
         if quantity == 0 || quantity > MAX_RUSH_QUANTITY {
@@ -159,7 +199,7 @@ impl Sim {
                 "quantity must be 1 to {MAX_RUSH_QUANTITY}, got {quantity}"
             )));
         }
-        let id = self.with_flow(|flow, cx| flow.add_rush_order(cx, p, quantity));
+        let id = self.with_flow(|flow, cx| flow.add_rush_order(cx, p, quantity, due));
         self.run_followups();
         Ok(id)
     }

@@ -61,6 +61,8 @@ pub fn forecast_result(f: &Forecast, wall_s: f64) -> v1::ForecastResult {
                 released_at_us: o.released_at,
                 due_at_us: o.due,
                 on_time_probability: o.on_time_probability,
+                quantity: o.quantity,
+                on_time_risk: o.on_time_risk,
             })
             .collect(),
         orders_beyond_horizon: f.orders_beyond_horizon,

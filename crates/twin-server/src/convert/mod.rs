@@ -27,7 +27,7 @@ pub use self::forecast::{forecast_progress, forecast_request, forecast_result, f
 pub use self::layout::{TRUCK_FLEET_ID, layout, scene_info, set_layout_servers, set_layout_vehicles};
 pub use self::report::report;
 pub use self::request::{
-    break_down, command_status, control_status, parameter, repair, run_to, rush_order, speed,
+    break_down, command_status, control_status, inject_status, parameter, repair, run_to, rush_order, speed,
 };
 pub use self::state::{
     StationSync, agv_state, bottleneck_ranking, clock, flow_rates, kpi_summary, order_id, receipt,

@@ -2,12 +2,12 @@
 //! against the core's own limits, and the core's refusals into gRPC statuses.
 
 use tonic::Status;
-use twin_core::sim::commands::{MAX_FLEET_SIZE, MAX_RUSH_QUANTITY, MAX_SERVERS, MAX_TRUCKS};
+use twin_core::sim::commands::{MAX_FLEET_SIZE, MAX_RUSH_DUE_IN, MAX_RUSH_QUANTITY, MAX_SERVERS, MAX_TRUCKS};
 use twin_core::time::Micros;
 use twin_core::{Command, CommandError};
 use twin_proto::v1;
 
-use crate::live::{ControlError, Speed};
+use crate::live::{ControlError, InjectError, Speed};
 
 /// Status of a refused injection: unknown ids are NOT_FOUND, state conflicts
 /// FAILED_PRECONDITION. Field checks happen before the core sees a request.
@@ -24,10 +24,20 @@ pub fn command_status(e: CommandError) -> Status {
     }
 }
 
+/// Status of a refused injection: the core's refusal as [`command_status`]; a command
+/// the durable log could not take is UNAVAILABLE (not applied; the client may retry).
+pub fn inject_status(e: InjectError) -> Status {
+    match e {
+        InjectError::Command(e) => command_status(e),
+        InjectError::NotLogged(_) => Status::unavailable(e.to_string()),
+    }
+}
+
 /// Status of a refused control call.
 pub fn control_status(e: ControlError) -> Status {
     match e {
         ControlError::NotAfterNow { .. } => Status::failed_precondition(e.to_string()),
+        ControlError::NotLogged(_) => Status::unavailable(e.to_string()),
     }
 }
 
@@ -76,12 +86,13 @@ pub fn rush_order(req: &v1::AddRushOrderRequest) -> Result<Command, Status> {
             req.quantity
         )));
     }
-    if req.due_in_us.is_some() {
-        return Err(Status::unimplemented(
-            "due_in_us: the simulation core does not support due dates on rush orders yet",
-        ));
+    match req.due_in_us {
+        None => Ok(Command::RushOrder { product, quantity: req.quantity }),
+        Some(due_in) if due_in == 0 || due_in > MAX_RUSH_DUE_IN => Err(Status::invalid_argument(format!(
+            "due_in_us must be 1 to {MAX_RUSH_DUE_IN} (3,650 days), got {due_in} (omit it for \"as soon as possible\")"
+        ))),
+        Some(due_in) => Ok(Command::RushOrderDue { product, quantity: req.quantity, due_in }),
     }
-    Ok(Command::RushOrder { product, quantity: req.quantity })
 }
 
 /// The injection a SetParameter request asks for.

@@ -180,6 +180,7 @@ pub fn rush_order_progress(model: &Model, order: &RushOrder) -> v1::RushOrderPro
         scrapped: order.scrapped,
         released_at_us: order.released_at,
         completed_at_us: order.completed_at,
+        due_at_us: order.due,
     }
 }
 

@@ -61,7 +61,7 @@ impl SimHandle {
     }
 
     /// Applies an injection at the current simulation time and logs it.
-    pub async fn inject(&self, i: Injection) -> Result<Result<Receipt, CommandError>, Stopped> {
+    pub async fn inject(&self, i: Injection) -> Result<Result<Receipt, InjectError>, Stopped> {
         self.ask(|tx| Request::Inject(i, tx)).await
     }
 

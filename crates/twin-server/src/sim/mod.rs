@@ -14,10 +14,12 @@
 //! simulated time and at shutdown ([`crate::store`]). [`timeline`] holds the view
 //! (Seek, branches, GoLive).
 
+mod command;
 mod handle;
 mod publish;
 pub mod timeline;
 
+pub use self::command::LOG_KEPT;
 pub use self::handle::{SimHandle, Stopped};
 
 use std::path::PathBuf;
@@ -28,10 +30,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
 use twin_core::report::ReportOptions;
 use twin_core::time::Micros;
-use twin_core::{Applied, CommandError, Model, Report, Sim};
+use twin_core::{Model, Report, Sim};
 use twin_proto::v1;
 
-pub use crate::live::{Clock, ControlError, Receipt, ReportReply, Speed};
+pub use crate::live::{Clock, ControlError, InjectError, NotLogged, Receipt, ReportReply, Speed};
 /// The commands a live run takes and logs are the core's own: a replay applies the log
 /// through `Sim::apply`.
 pub use twin_core::Command as Injection;
@@ -156,7 +158,7 @@ fn changes_layout(command: &Injection) -> bool {
 
 enum Request {
     Control(Control, oneshot::Sender<Result<ControlReply, ControlError>>),
-    Inject(Injection, oneshot::Sender<Result<Receipt, CommandError>>),
+    Inject(Injection, oneshot::Sender<Result<Receipt, InjectError>>),
     Report(oneshot::Sender<ReportReply>),
     CommandLog(oneshot::Sender<Vec<(Micros, Injection)>>),
     Fork(oneshot::Sender<LiveCopy>),
@@ -261,6 +263,8 @@ struct Driver {
     store: Option<Store>,
     /// The view when it is not the live run (Seek, branch).
     view: Option<View>,
+    /// Most commands `log` keeps without a store ([`LOG_KEPT`]; smaller in tests).
+    log_kept: usize,
 }
 
 impl Driver {
@@ -330,6 +334,7 @@ impl Driver {
             log_base,
             store,
             view: None,
+            log_kept: LOG_KEPT,
         };
         for command in &relayout {
             driver.change_layout(command);
@@ -582,8 +587,12 @@ impl Driver {
                 let result = match c {
                     // A new live run: the view returns to it.
                     Control::Reset { .. } | Control::Load { .. } => {
-                        self.view = None;
-                        self.control(c)
+                        let result = self.control(c);
+                        // Refused (not logged): the view stays as it was.
+                        if result.is_ok() {
+                            self.view = None;
+                        }
+                        result
                     }
                     // Resume and RunTo on history start a branch from there.
                     Control::Resume | Control::RunTo(_) if self.view.is_some() => {
@@ -686,62 +695,6 @@ impl Driver {
         true
     }
 
-    /// Applies an injection to the run in place (live, or a branch swapped in) and logs it
-    /// (durably first, with a store). Also says whether viewers must see a new snapshot
-    /// (published by the caller, with the live run's parts in place).
-    fn inject(&mut self, i: Injection) -> (Result<Receipt, CommandError>, bool) {
-        // Telemetry arrives often and changes only the monitor: publish when what
-        // viewers see of it changed, without recomputing the KPIs.
-        let observed = match &i {
-            Injection::Observe(o) => self.scene.model.station(&o.station).map(|s| {
-                (s, self.sim.sync_status(s), self.sim.last_observed(s).is_some(), self.sim.alarms_revision())
-            }),
-            _ => None,
-        };
-        let result = self.sim.apply(&i).map(|applied| {
-            let applied_at = self.sim.now();
-            tracing::info!(sim_time_us = applied_at, command = ?i, "injection applied");
-            if changes_layout(&i) {
-                self.change_layout(&i);
-            }
-            if let Some(telemetry) = &mut self.telemetry
-                && let Err(e) = telemetry.operator(applied_at, &i)
-            {
-                tracing::error!(error = %e, "command applied but not recorded in the telemetry log");
-            }
-            if let Some(store) = &mut self.store
-                && let Err(e) = store.log.append(&Entry::Command { at: applied_at, command: i.clone() })
-            {
-                tracing::error!(error = %e, "command applied but not recorded in the command log");
-            }
-            self.log.push((applied_at, i));
-            let rush_order = match applied {
-                Applied::RushOrder(id) => Some(id),
-                Applied::Changed => None,
-            };
-            Receipt {
-                applied_at,
-                seq: self.log_base + self.log.len() as u64,
-                generation: self.generation,
-                rush_order,
-            }
-        });
-        let publish = match observed {
-            Some((s, sync, seen, revision)) if result.is_ok() => {
-                // A running clock publishes within PUBLISH_EVERY anyway; a paused
-                // one publishes only here.
-                let now = (self.sim.sync_status(s), true, self.sim.alarms_revision());
-                now != (sync, seen, revision) || self.clock.paused
-            }
-            _ if result.is_ok() => {
-                self.refresh_report(Ranking::Keep);
-                true
-            }
-            _ => false,
-        };
-        (result, publish)
-    }
-
     fn control(&mut self, c: Control) -> Result<ControlReply, ControlError> {
         if let Some(telemetry) = &mut self.telemetry {
             telemetry.stop_waiting();
@@ -766,31 +719,33 @@ impl Driver {
             }
             Control::Reset { seed } => {
                 let scene = Arc::clone(&self.scene);
-                self.restart(scene, seed);
+                self.restart(scene, seed)?;
             }
-            Control::Load { scene, seed } => self.restart(scene, seed),
+            Control::Load { scene, seed } => self.restart(scene, seed)?,
         }
         self.clock.sim_time = self.sim.now();
         Ok(ControlReply { clock: self.clock, generation: self.generation })
     }
 
-    fn restart(&mut self, scene: Arc<LiveScene>, seed: Option<u64>) {
+    /// Starts a new live run of `scene`, once the durable logs hold its start (else the
+    /// current run goes on and the call is refused).
+    fn restart(&mut self, scene: Arc<LiveScene>, seed: Option<u64>) -> Result<(), ControlError> {
         let seed = seed.unwrap_or(scene.default_seed);
-        tracing::info!(scene = %scene.name, seed, "starting a new run");
-        self.sim = Sim::new(Arc::clone(&scene.model), seed);
-        if let Some(telemetry) = &mut self.telemetry
-            && let Err(e) = telemetry.new_run(&scene.name, seed)
-        {
-            tracing::error!(error = %e, "new run not recorded in the telemetry log");
+        let refused = |log: &str, e: &dyn std::fmt::Display| {
+            tracing::error!(error = %e, "new run refused: the {log} cannot record it");
+            ControlError::NotLogged(NotLogged(e.to_string()))
+        };
+        if let Some(telemetry) = &mut self.telemetry {
+            telemetry.new_run(&scene.name, seed).map_err(|e| refused("telemetry log", &e))?;
         }
         if let Some(store) = &mut self.store {
-            match store.log.append(&Entry::NewRun { scene: scene.name.clone(), seed }) {
-                Ok(seq) => store.run_start = seq,
-                Err(e) => tracing::error!(error = %e, "new run not recorded in the command log"),
-            }
+            let entry = Entry::NewRun { scene: scene.name.clone(), seed };
+            store.run_start = store.log.append(&entry).map_err(|e| refused("command log", &e))?;
             store.checkpoints.new_run();
             store.next_at = next_checkpoint(0, store.config.every);
         }
+        tracing::info!(scene = %scene.name, seed, "starting a new run");
+        self.sim = Sim::new(Arc::clone(&scene.model), seed);
         self.log_base = 0;
         self.scene = scene;
         self.generation += 1;
@@ -805,6 +760,7 @@ impl Driver {
         self.throughput = RateWindow::default();
         self.run_started = Instant::now();
         self.set_paused(true);
+        Ok(())
     }
 
     /// Applies a layout-changing command to the layout and starts a new generation (every

@@ -170,6 +170,8 @@ pub struct RushOrder {
     pub scrapped: u32,
     /// When the order was released.
     pub released_at: Micros,
+    /// When every unit is due (`AddRushOrder.due_in_us`); None: as soon as possible.
+    pub due: Option<Micros>,
     /// When its last unit finished or was scrapped; None while it is open.
     pub completed_at: Option<Micros>,
 }
@@ -700,7 +702,8 @@ impl Flow {
         self.stations[station as usize].down
     }
 
-    /// Every part in the complex that carries a due date, by slot.
+    /// Every part in the complex that carries a due date, by slot, except the units of
+    /// rush orders (a forecast judges those by order).
     pub fn open_orders(&self) -> Vec<OpenOrder> {
         let mut free = vec![false; self.parts.len()];
         for &slot in &self.free_parts {
@@ -709,7 +712,8 @@ impl Flow {
         self.parts
             .iter()
             .enumerate()
-            .filter(|&(slot, p)| !free[slot] && p.due != Micros::MAX)
+            // A rush order's units are judged as one order (`Sim::rush_orders`).
+            .filter(|&(slot, p)| !free[slot] && p.due != Micros::MAX && p.rush_order.is_none())
             .map(|(slot, p)| OpenOrder {
                 part: slot as u32,
                 product: p.product,

@@ -375,6 +375,7 @@ impl Flow {
         cx: &mut Cx<'_, impl Logistics>,
         product: u16,
         quantity: u32,
+        due: Micros,
     ) -> RushOrderId {
         self.forget_old_rush_orders();
         let index = self.rush_base + self.rush_orders.len() as u32;
@@ -386,12 +387,14 @@ impl Flow {
             finished: 0,
             scrapped: 0,
             released_at: cx.agenda.now(),
+            due: (due != Micros::MAX).then_some(due),
             completed_at: None,
         });
         for _ in 0..quantity {
             let now = cx.agenda.now();
             let part = self.create_part(cx.model, now, u32::MAX, product);
             self.parts[part as usize].rush_order = Some(index);
+            self.parts[part as usize].due = due;
             let first = cx.model.products[product as usize].steps[0].at[0];
             // Rush parts jump the queue: they go to the front of the first station's buffer,
             // even past its capacity, because a rush order is released by hand.
