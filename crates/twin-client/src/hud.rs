@@ -553,6 +553,7 @@ fn sync_label(state: &StationState) -> String {
 fn station_kind_label(kind: StationKind) -> &'static str {
     match kind {
         StationKind::Machine => "machine",
+        StationKind::Oven => "oven / furnace",
         StationKind::RobotCell => "robot cell",
         StationKind::Inspection => "inspection",
         StationKind::Assembly => "assembly",

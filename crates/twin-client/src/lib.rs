@@ -11,6 +11,7 @@
 //!   (`OfflinePlugin`: the same resources without a server, for the render benchmark).
 //! - `model`: the layout and live state rebuilt from full and delta frames.
 //! - `site`: `SitePlugin`, meshes for the layout, coloured and sized from the live state.
+//! - `meshes`: procedural station models by kind and vehicle models, one shared mesh each.
 //! - `motion`: `MotionPlugin`, vehicle interpolation between frames.
 //! - `camera`: `CameraPlugin`, orbit / pan / zoom and focusing.
 //! - `select`: `SelectionPlugin`, click to select a station or vehicle.
@@ -30,6 +31,7 @@ pub mod camera;
 pub mod capture;
 pub mod forecast_panel;
 pub mod hud;
+pub mod meshes;
 pub mod model;
 pub mod motion;
 pub mod net;

@@ -2,11 +2,16 @@
 //! stations, buffers, flow lines, vehicles) and keeps their colours and sizes in step with
 //! the live state. Every entity of a kind shares one mesh and a small set of materials,
 //! so Bevy batches them; state changes swap material handles instead of creating assets.
+//! Stations are drawn by kind with the procedural models of `meshes.rs`.
+//!
+//! Hook for other plugins: [`StationMaterialOverride`] on a station entity replaces its
+//! state colour (the heat-map mode uses it).
 
 use bevy::light::NotShadowCaster;
 use bevy::prelude::*;
 use twin_proto::v1::{EndpointKind, Layout, StationKind, VehicleKind, VehicleStateKind};
 
+use crate::meshes::{STATION_MODELS, station_height, station_mesh, station_model, station_model_slot};
 use crate::model::{LiveState, SiteLayout};
 use crate::net::LayoutChanged;
 use crate::palette::{
@@ -54,6 +59,7 @@ impl Plugin for SitePlugin {
                     build_site.run_if(on_message::<LayoutChanged>),
                     (colour_stations, colour_vehicles, fill_buffers, size_flow_lines)
                         .run_if(resource_changed::<LiveState>),
+                    apply_material_overrides,
                     highlight_bottleneck,
                 )
                     .chain(),
@@ -65,6 +71,8 @@ impl Plugin for SitePlugin {
 #[derive(Resource)]
 pub struct SiteAssets {
     cube: Handle<Mesh>,
+    /// Station models, indexed by `meshes::station_model_slot`.
+    station_meshes: Vec<Handle<Mesh>>,
     cylinder: Handle<Mesh>,
     ring: Handle<Mesh>,
     ground: Handle<StandardMaterial>,
@@ -124,6 +132,15 @@ pub struct FlowLine {
     share_divisor: f32,
 }
 
+/// Hook for other plugins (the heat-map mode): a station body entity (from
+/// [`SiteEntities::stations`]) that has this component is drawn with this material
+/// instead of its state's; removing the component brings the state colour back. Use a
+/// few shared materials created once (e.g. a quantised colour ramp), never one per frame:
+/// the station models are shared meshes, and the material multiplies their vertex colours
+/// (white body, dark trim).
+#[derive(Component, Debug, Clone, PartialEq)]
+pub struct StationMaterialOverride(pub Handle<StandardMaterial>);
+
 /// The ring that marks the current bottleneck.
 #[derive(Component)]
 pub struct BottleneckMarker;
@@ -165,6 +182,7 @@ fn load_site_assets(
     });
     commands.insert_resource(SiteAssets {
         cube: meshes.add(Cuboid::new(1.0, 1.0, 1.0)),
+        station_meshes: STATION_MODELS.iter().map(|&m| meshes.add(station_mesh(m))).collect(),
         cylinder: meshes.add(Cylinder::new(0.5, 1.0)),
         ring: meshes.add(Torus::new(0.8, 1.0)),
         ground: material(&mut materials, Color::srgb(0.32, 0.38, 0.30)),
@@ -192,20 +210,6 @@ fn spawn_lights(mut commands: Commands) {
         DirectionalLight { illuminance: 9000.0, shadow_maps_enabled: false, ..default() },
         Transform::from_xyz(50.0, 120.0, 80.0).looking_at(Vec3::ZERO, Vec3::Y),
     ));
-}
-
-/// Station body height by kind, metres: tall racks, low inspection tables.
-fn station_height(kind: StationKind) -> f32 {
-    match kind {
-        StationKind::Machine => 2.2,
-        StationKind::RobotCell => 2.6,
-        StationKind::Inspection => 1.2,
-        StationKind::Assembly => 1.6,
-        StationKind::Packaging => 1.4,
-        StationKind::Manual => 1.0,
-        StationKind::Storage => 4.0,
-        StationKind::Other | StationKind::Unspecified => 1.5,
-    }
 }
 
 /// Transform of a flat box from `a` to `b` (world points), `width` wide, `height` thick.
@@ -395,10 +399,7 @@ fn spawn_stations(
         let size_x = finite(station.size_x_m).max(MIN_STATION_SIZE_M);
         let size_y = finite(station.size_y_m).max(MIN_STATION_SIZE_M);
         let centre = site_to_world(station.x, station.y, FLOOR_HEIGHT_M + height * 0.5);
-        let mesh = match kind {
-            StationKind::RobotCell => assets.cylinder.clone(),
-            _ => assets.cube.clone(),
-        };
+        let mesh = assets.station_meshes[station_model_slot(station_model(kind))].clone();
         let body = commands
             .spawn((
                 SiteEntity,
@@ -517,7 +518,10 @@ fn spawn_vehicles(
 fn colour_stations(
     live: Res<LiveState>,
     assets: Res<SiteAssets>,
-    mut stations: Query<(&StationIndex, &mut SeenRev, &mut MeshMaterial3d<StandardMaterial>)>,
+    mut stations: Query<
+        (&StationIndex, &mut SeenRev, &mut MeshMaterial3d<StandardMaterial>),
+        Without<StationMaterialOverride>,
+    >,
 ) {
     for (index, mut seen, mut material) in &mut stations {
         let i = index.0 as usize;
@@ -530,6 +534,34 @@ fn colour_stations(
         seen.0 = rev;
         let slot = station_state_slot(live.station_state(i));
         if material.0 != assets.station_states[slot] {
+            material.0 = assets.station_states[slot].clone();
+        }
+    }
+}
+
+/// Applies added or changed [`StationMaterialOverride`]s and restores the state colour
+/// of stations whose override was removed. Touches only the entities concerned.
+fn apply_material_overrides(
+    live: Res<LiveState>,
+    assets: Res<SiteAssets>,
+    mut removed: RemovedComponents<StationMaterialOverride>,
+    mut changed: Query<
+        (&StationMaterialOverride, &mut MeshMaterial3d<StandardMaterial>),
+        Changed<StationMaterialOverride>,
+    >,
+    mut stations: Query<
+        (&StationIndex, &mut MeshMaterial3d<StandardMaterial>),
+        Without<StationMaterialOverride>,
+    >,
+) {
+    for (wanted, mut material) in &mut changed {
+        if material.0 != wanted.0 {
+            material.0 = wanted.0.clone();
+        }
+    }
+    for entity in removed.read() {
+        if let Ok((index, mut material)) = stations.get_mut(entity) {
+            let slot = station_state_slot(live.station_state(index.0 as usize));
             material.0 = assets.station_states[slot].clone();
         }
     }
@@ -677,6 +709,104 @@ mod tests {
             .expect("material asset")
             .base_color;
         assert_eq!(colour, station_state_colour(StationStateKind::Down));
+    }
+
+    fn site_app(layout: Layout) -> App {
+        let mut app = App::new();
+        app.add_plugins(MinimalPlugins)
+            .init_resource::<Assets<Mesh>>()
+            .init_resource::<Assets<StandardMaterial>>()
+            .add_message::<LayoutChanged>()
+            .add_plugins(SitePlugin);
+        let mut live = LiveState::default();
+        live.reset_for(&layout);
+        app.insert_resource(live).insert_resource(SiteLayout { layout: Some(layout) });
+        app.update();
+        app.world_mut().write_message(LayoutChanged);
+        app.update();
+        app
+    }
+
+    #[test]
+    fn stations_are_drawn_by_kind_with_shared_meshes_and_their_footprint() {
+        let station = |index, kind: StationKind, size: (f64, f64)| Station {
+            index,
+            kind: kind as i32,
+            size_x_m: size.0,
+            size_y_m: size.1,
+            ..default()
+        };
+        let layout = Layout {
+            layout_generation: 1,
+            stations: vec![
+                station(0, StationKind::Machine, (4.0, 3.0)),
+                station(1, StationKind::Oven, (6.0, 3.0)),
+                station(2, StationKind::Machine, (2.0, 2.0)),
+                station(3, StationKind::Storage, (0.0, f64::NAN)),
+            ],
+            ..default()
+        };
+        let mut app = site_app(layout);
+        let entities = app.world().resource::<SiteEntities>().stations.clone();
+        assert_eq!(entities.len(), 4);
+        let mesh = |app: &App, i: usize| app.world().get::<Mesh3d>(entities[i]).expect("mesh").0.clone();
+        assert_eq!(mesh(&app, 0), mesh(&app, 2), "one shared mesh per kind");
+        assert_ne!(mesh(&app, 0), mesh(&app, 1), "kinds look different");
+        let scale =
+            |app: &mut App, i: usize| app.world().get::<Transform>(entities[i]).expect("transform").scale;
+        assert_eq!(scale(&mut app, 0), Vec3::new(4.0, station_height(StationKind::Machine), 3.0));
+        assert_eq!(scale(&mut app, 1).y, station_height(StationKind::Oven));
+        let bad = scale(&mut app, 3);
+        assert!(bad.x >= MIN_STATION_SIZE_M && bad.z >= MIN_STATION_SIZE_M, "bad sizes still show: {bad}");
+        let n_meshes = app.world().resource::<Assets<Mesh>>().len();
+        for _ in 0..5 {
+            app.update();
+        }
+        assert_eq!(app.world().resource::<Assets<Mesh>>().len(), n_meshes, "no meshes made per frame");
+    }
+
+    #[test]
+    fn a_material_override_replaces_the_state_colour_until_removed() {
+        let layout =
+            Layout { layout_generation: 1, stations: vec![Station { index: 0, ..default() }], ..default() };
+        let mut app = site_app(layout);
+        let frame = StateFrame {
+            seq: 1,
+            full: true,
+            layout_generation: 1,
+            stations: vec![StationState { index: 0, state: StationStateKind::Busy as i32, ..default() }],
+            ..default()
+        };
+        app.world_mut().resource_mut::<LiveState>().apply_frame(&frame, Some(1)).expect("frame applies");
+        app.update();
+        let station = app.world().resource::<SiteEntities>().stations[0];
+        let busy = app.world().resource::<SiteAssets>().station_states
+            [station_state_slot(StationStateKind::Busy)]
+        .clone();
+        let material =
+            |app: &App| app.world().get::<MeshMaterial3d<StandardMaterial>>(station).expect("m").0.clone();
+        assert_eq!(material(&app), busy);
+        let heat =
+            app.world_mut().resource_mut::<Assets<StandardMaterial>>().add(StandardMaterial::default());
+        app.world_mut().entity_mut(station).insert(StationMaterialOverride(heat.clone()));
+        app.update();
+        assert_eq!(material(&app), heat, "the override wins");
+        // A new state frame does not undo the override.
+        let delta = StateFrame {
+            seq: 2,
+            layout_generation: 1,
+            stations: vec![StationState { index: 0, state: StationStateKind::Down as i32, ..default() }],
+            ..default()
+        };
+        app.world_mut().resource_mut::<LiveState>().apply_frame(&delta, Some(1)).expect("delta applies");
+        app.update();
+        assert_eq!(material(&app), heat);
+        app.world_mut().entity_mut(station).remove::<StationMaterialOverride>();
+        app.update();
+        let down = app.world().resource::<SiteAssets>().station_states
+            [station_state_slot(StationStateKind::Down)]
+        .clone();
+        assert_eq!(material(&app), down, "removing it shows the current state again");
     }
 
     #[test]
