@@ -12,6 +12,8 @@
 //! - `model`: the layout and live state rebuilt from full and delta frames.
 //! - `site`: `SitePlugin`, meshes for the layout, coloured and sized from the live state.
 //! - `meshes`: procedural station models by kind and vehicle models, one shared mesh each.
+//! - `stacks`: `StackPlugin` (added by `SitePlugin`), parts waiting in buffers as stacks,
+//!   "+N" tags and the count on hover.
 //! - `motion`: `MotionPlugin`, vehicle interpolation between frames.
 //! - `camera`: `CameraPlugin`, orbit / pan / zoom and focusing.
 //! - `select`: `SelectionPlugin`, click to select a station or vehicle.
@@ -40,5 +42,6 @@ pub mod presentation;
 pub mod programme;
 pub mod select;
 pub mod site;
+pub mod stacks;
 pub mod timeline;
 pub mod units;

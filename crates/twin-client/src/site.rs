@@ -29,10 +29,6 @@ const PATH_WIDTH_M: f32 = 0.4;
 const FLOOR_HEIGHT_M: f32 = 0.1;
 /// Smallest drawn station footprint side, metres (bad or missing sizes still show).
 const MIN_STATION_SIZE_M: f32 = 0.5;
-/// Height of the buffer fill bar at 100 %, metres.
-const BUFFER_BAR_HEIGHT_M: f32 = 3.0;
-/// Side of the buffer fill bar, metres.
-const BUFFER_BAR_SIDE_M: f32 = 0.4;
 /// Height above ground at which flow lines float, metres.
 const FLOW_LINE_HEIGHT_M: f32 = 4.5;
 /// Thinnest and thickest flow line, metres.
@@ -51,14 +47,14 @@ pub struct SitePlugin;
 
 impl Plugin for SitePlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<SiteEntities>()
+        app.add_plugins(crate::stacks::StackPlugin)
+            .init_resource::<SiteEntities>()
             .add_systems(Startup, (load_site_assets, spawn_lights))
             .add_systems(
                 Update,
                 (
                     build_site.run_if(on_message::<LayoutChanged>),
-                    (colour_stations, colour_vehicles, fill_buffers, size_flow_lines)
-                        .run_if(resource_changed::<LiveState>),
+                    (colour_stations, colour_vehicles, size_flow_lines).run_if(resource_changed::<LiveState>),
                     apply_material_overrides,
                     highlight_bottleneck,
                 )
@@ -82,7 +78,6 @@ pub struct SiteAssets {
     hub: Handle<StandardMaterial>,
     source: Handle<StandardMaterial>,
     sink: Handle<StandardMaterial>,
-    buffer: Handle<StandardMaterial>,
     flow: Handle<StandardMaterial>,
     bottleneck: Handle<StandardMaterial>,
     /// Indexed by `palette::station_state_slot`.
@@ -115,10 +110,6 @@ pub struct VehicleIndex(pub u32);
 /// Which frame seq an entity's look was last updated from (skips unchanged entities).
 #[derive(Component, Default)]
 pub struct SeenRev(pub u64);
-
-/// The fill bar of a station's input buffer.
-#[derive(Component)]
-pub struct BufferBar(pub u32);
 
 /// A flow line between two places, with what is needed to estimate its rate when the
 /// server sends no per-link flows.
@@ -192,7 +183,6 @@ fn load_site_assets(
         hub: material(&mut materials, Color::srgb(0.55, 0.45, 0.35)),
         source: material(&mut materials, Color::srgb(0.3, 0.75, 0.95)),
         sink: material(&mut materials, Color::srgb(0.15, 0.35, 0.6)),
-        buffer: material(&mut materials, Color::srgb(0.95, 0.95, 0.98)),
         flow,
         bottleneck,
         station_states,
@@ -411,21 +401,6 @@ fn spawn_stations(
             ))
             .id();
         entities.stations.push(body);
-        // The bar stands at the station's west side; its pivot is its base, so fill
-        // changes only scale y and translate by half of it.
-        let base = centre + Vec3::new(-size_x * 0.5 - BUFFER_BAR_SIDE_M, -height * 0.5, 0.0);
-        commands.spawn((
-            SiteEntity,
-            BufferBar(station.index),
-            Mesh3d(assets.cube.clone()),
-            MeshMaterial3d(assets.buffer.clone()),
-            Transform::from_translation(base).with_scale(Vec3::new(
-                BUFFER_BAR_SIDE_M,
-                0.0,
-                BUFFER_BAR_SIDE_M,
-            )),
-            NotShadowCaster,
-        ));
     }
 }
 
@@ -586,22 +561,6 @@ fn colour_vehicles(
         if &material.0 != handle {
             material.0 = handle.clone();
         }
-    }
-}
-
-fn fill_buffers(live: Res<LiveState>, mut bars: Query<(&BufferBar, &mut Transform)>) {
-    for (bar, mut transform) in &mut bars {
-        let Some(state) = live.stations.get(bar.0 as usize) else {
-            continue;
-        };
-        let fill = if state.buffer_fill.is_finite() { state.buffer_fill.clamp(0.0, 1.0) } else { 0.0 };
-        let height = (fill * BUFFER_BAR_HEIGHT_M).max(0.001);
-        if transform.scale.y == height {
-            continue; // unchanged: no write, so no change detection downstream
-        }
-        let base = transform.translation.y - transform.scale.y * 0.5;
-        transform.scale.y = height;
-        transform.translation.y = base + height * 0.5;
     }
 }
 
