@@ -15,6 +15,8 @@
 //! - `stacks`: `StackPlugin` (added by `SitePlugin`), parts waiting in buffers as stacks,
 //!   "+N" tags and the count on hover.
 //! - `motion`: `MotionPlugin`, vehicle interpolation between frames.
+//! - `vehicles`: `VehiclePlugin` (added by `SitePlugin`), vehicle models in a kind colour
+//!   with the state on the roof, grown to a minimum on-screen size at any zoom.
 //! - `camera`: `CameraPlugin`, orbit / pan / zoom and focusing.
 //! - `select`: `SelectionPlugin`, click to select a station or vehicle.
 //! - `hud`: `HudPlugin`, egui panels.
@@ -45,3 +47,4 @@ pub mod site;
 pub mod stacks;
 pub mod timeline;
 pub mod units;
+pub mod vehicles;

@@ -141,7 +141,7 @@ impl ModelBuilder {
 
     /// A vertical cylinder standing on `base` (centre of its bottom face).
     fn cylinder(&mut self, base: Vec3, radius: f32, height: f32, tint: Tint) {
-        let mesh = Mesh::from(Cylinder::new(radius, height).mesh().resolution(16).build());
+        let mesh = Cylinder::new(radius, height).mesh().resolution(16).build();
         self.add(mesh, Transform::from_translation(base + Vec3::Y * height * 0.5), tint);
     }
 

@@ -9,7 +9,7 @@
 
 use bevy::light::NotShadowCaster;
 use bevy::prelude::*;
-use twin_proto::v1::{EndpointKind, Layout, StationKind, VehicleKind, VehicleStateKind};
+use twin_proto::v1::{EndpointKind, Layout, VehicleStateKind};
 
 use crate::meshes::{STATION_MODELS, station_height, station_mesh, station_model, station_model_slot};
 use crate::model::{LiveState, SiteLayout};
@@ -33,10 +33,6 @@ const MIN_STATION_SIZE_M: f32 = 0.5;
 const FLOW_LINE_HEIGHT_M: f32 = 4.5;
 /// Thinnest and thickest flow line, metres.
 const FLOW_WIDTH_RANGE_M: (f32, f32) = (0.05, 1.2);
-/// Default AGV body (length, height, width), metres, when the layout gives no size.
-const AGV_SIZE_M: Vec3 = Vec3::new(1.2, 0.5, 0.8);
-/// Default truck body (length, height, width), metres, when the layout gives no size.
-const TRUCK_SIZE_M: Vec3 = Vec3::new(8.0, 3.0, 2.5);
 /// Height of the bottleneck ring above the station top, metres.
 const BOTTLENECK_RING_LIFT_M: f32 = 1.5;
 /// Turns per second of the bottleneck ring.
@@ -47,14 +43,14 @@ pub struct SitePlugin;
 
 impl Plugin for SitePlugin {
     fn build(&self, app: &mut App) {
-        app.add_plugins(crate::stacks::StackPlugin)
+        app.add_plugins((crate::stacks::StackPlugin, crate::vehicles::VehiclePlugin))
             .init_resource::<SiteEntities>()
             .add_systems(Startup, (load_site_assets, spawn_lights))
             .add_systems(
                 Update,
                 (
                     build_site.run_if(on_message::<LayoutChanged>),
-                    (colour_stations, colour_vehicles, size_flow_lines).run_if(resource_changed::<LiveState>),
+                    (colour_stations, size_flow_lines).run_if(resource_changed::<LiveState>),
                     apply_material_overrides,
                     highlight_bottleneck,
                 )
@@ -82,7 +78,7 @@ pub struct SiteAssets {
     bottleneck: Handle<StandardMaterial>,
     /// Indexed by `palette::station_state_slot`.
     station_states: Vec<Handle<StandardMaterial>>,
-    /// Indexed by `palette::vehicle_state_slot`.
+    /// Indexed by `palette::vehicle_state_slot` (charger pads use the charging one).
     vehicle_states: Vec<Handle<StandardMaterial>>,
 }
 
@@ -234,6 +230,7 @@ fn endpoint_position(layout: &Layout, kind: EndpointKind, index: u32) -> Option<
 pub(crate) fn build_site(
     mut commands: Commands,
     assets: Res<SiteAssets>,
+    vehicle_assets: Res<crate::vehicles::VehicleAssets>,
     site: Res<SiteLayout>,
     old: Query<Entity, With<SiteEntity>>,
     mut entities: ResMut<SiteEntities>,
@@ -252,7 +249,7 @@ pub(crate) fn build_site(
     spawn_buildings(&mut commands, &assets, layout);
     spawn_stations(&mut commands, &assets, layout, &mut entities);
     spawn_flow_lines(&mut commands, &assets, layout);
-    spawn_vehicles(&mut commands, &assets, layout, &mut entities);
+    crate::vehicles::spawn_vehicles(&mut commands, &vehicle_assets, layout, &mut entities);
     commands.spawn((
         SiteEntity,
         BottleneckMarker,
@@ -453,43 +450,6 @@ fn spawn_flow_lines(commands: &mut Commands, assets: &SiteAssets, layout: &Layou
     }
 }
 
-fn spawn_vehicles(
-    commands: &mut Commands,
-    assets: &SiteAssets,
-    layout: &Layout,
-    entities: &mut SiteEntities,
-) {
-    let idle = assets.vehicle_states[vehicle_state_slot(VehicleStateKind::Idle)].clone();
-    for vehicle in &layout.vehicles {
-        let default_size = match vehicle.kind() {
-            VehicleKind::Truck => TRUCK_SIZE_M,
-            _ => AGV_SIZE_M,
-        };
-        let length = finite(vehicle.length_m);
-        let width = finite(vehicle.width_m);
-        // Local +x is the body's forward axis, so the scale is (length, height, width).
-        let scale = Vec3::new(
-            if length > 0.0 { length } else { default_size.x },
-            default_size.y,
-            if width > 0.0 { width } else { default_size.z },
-        );
-        let entity = commands
-            .spawn((
-                SiteEntity,
-                VehicleIndex(vehicle.index),
-                SeenRev::default(),
-                crate::motion::MotionTrack::default(),
-                Mesh3d(assets.cube.clone()),
-                MeshMaterial3d(idle.clone()),
-                Transform::from_scale(scale),
-                // Hidden until the first state places it.
-                Visibility::Hidden,
-            ))
-            .id();
-        entities.vehicles.push(entity);
-    }
-}
-
 fn colour_stations(
     live: Res<LiveState>,
     assets: Res<SiteAssets>,
@@ -538,28 +498,6 @@ fn apply_material_overrides(
         if let Ok((index, mut material)) = stations.get_mut(entity) {
             let slot = station_state_slot(live.station_state(index.0 as usize));
             material.0 = assets.station_states[slot].clone();
-        }
-    }
-}
-
-fn colour_vehicles(
-    live: Res<LiveState>,
-    assets: Res<SiteAssets>,
-    mut vehicles: Query<(&VehicleIndex, &mut SeenRev, &mut MeshMaterial3d<StandardMaterial>)>,
-) {
-    for (index, mut seen, mut material) in &mut vehicles {
-        let i = index.0 as usize;
-        let (Some(state), Some(&rev)) = (live.vehicles.get(i), live.vehicle_rev.get(i)) else {
-            continue;
-        };
-        if rev == seen.0 {
-            continue;
-        }
-        seen.0 = rev;
-        let kind = VehicleStateKind::try_from(state.state).unwrap_or_default();
-        let handle = &assets.vehicle_states[vehicle_state_slot(kind)];
-        if &material.0 != handle {
-            material.0 = handle.clone();
         }
     }
 }
@@ -629,7 +567,7 @@ fn highlight_bottleneck(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use twin_proto::v1::{StateFrame, Station, StationState, StationStateKind};
+    use twin_proto::v1::{StateFrame, Station, StationKind, StationState, StationStateKind};
 
     #[test]
     fn stations_take_the_shared_material_of_their_state() {

@@ -212,7 +212,7 @@ fn hover_stacks(
     let cursor = windows.iter().find_map(Window::cursor_position);
     let station = cursor.and_then(|cursor| {
         let ray = cameras.iter().find_map(|(camera, gt)| camera.viewport_to_world(gt, cursor).ok())?;
-        stack_under_ray(ray.origin, *ray.direction, &stacks)
+        stack_under_ray(ray.origin, *ray.direction, stacks)
     });
     let next = HoveredStack { station, cursor: cursor.unwrap_or(hovered.cursor) };
     if *hovered != next {
