@@ -15,6 +15,8 @@
 //! - `stacks`: `StackPlugin` (added by `SitePlugin`), parts waiting in buffers as stacks,
 //!   "+N" tags and the count on hover.
 //! - `motion`: `MotionPlugin`, vehicle interpolation between frames.
+//! - `labels`: `LabelPlugin` (added by `SitePlugin`), factory and station names and "+N"
+//!   tags, decluttered by zoom and by a screen-space overlap pass.
 //! - `vehicles`: `VehiclePlugin` (added by `SitePlugin`), vehicle models in a kind colour
 //!   with the state on the roof, grown to a minimum on-screen size at any zoom.
 //! - `camera`: `CameraPlugin`, orbit / pan / zoom and focusing.
@@ -35,6 +37,7 @@ pub mod camera;
 pub mod capture;
 pub mod forecast_panel;
 pub mod hud;
+pub mod labels;
 pub mod meshes;
 pub mod model;
 pub mod motion;

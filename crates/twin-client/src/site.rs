@@ -33,6 +33,10 @@ const MIN_STATION_SIZE_M: f32 = 0.5;
 const FLOW_LINE_HEIGHT_M: f32 = 4.5;
 /// Thinnest and thickest flow line, metres.
 const FLOW_WIDTH_RANGE_M: (f32, f32) = (0.05, 1.2);
+/// Height of the hub's warehouse, metres.
+const HUB_HEIGHT_M: f32 = 6.0;
+/// Share of the hub's depth (its north part) covered by the warehouse; the rest is yard.
+const HUB_WAREHOUSE_DEPTH_SHARE: f32 = 0.35;
 /// Height of the bottleneck ring above the station top, metres.
 const BOTTLENECK_RING_LIFT_M: f32 = 1.5;
 /// Turns per second of the bottleneck ring.
@@ -43,19 +47,23 @@ pub struct SitePlugin;
 
 impl Plugin for SitePlugin {
     fn build(&self, app: &mut App) {
-        app.add_plugins((crate::stacks::StackPlugin, crate::vehicles::VehiclePlugin))
-            .init_resource::<SiteEntities>()
-            .add_systems(Startup, (load_site_assets, spawn_lights))
-            .add_systems(
-                Update,
-                (
-                    build_site.run_if(on_message::<LayoutChanged>),
-                    (colour_stations, size_flow_lines).run_if(resource_changed::<LiveState>),
-                    apply_material_overrides,
-                    highlight_bottleneck,
-                )
-                    .chain(),
-            );
+        app.add_plugins((
+            crate::stacks::StackPlugin,
+            crate::vehicles::VehiclePlugin,
+            crate::labels::LabelPlugin,
+        ))
+        .init_resource::<SiteEntities>()
+        .add_systems(Startup, (load_site_assets, spawn_lights))
+        .add_systems(
+            Update,
+            (
+                build_site.run_if(on_message::<LayoutChanged>),
+                (colour_stations, size_flow_lines).run_if(resource_changed::<LiveState>),
+                apply_material_overrides,
+                highlight_bottleneck,
+            )
+                .chain(),
+        );
     }
 }
 
@@ -343,14 +351,24 @@ fn spawn_buildings(commands: &mut Commands, assets: &SiteAssets, layout: &Layout
         ));
     }
     if let Some(hub) = &layout.hub {
+        // A low yard over the footprint with the warehouse on its north part: trucks stop
+        // at the hub's road node, its centre, and must stay visible there.
         let (w, d) = (finite(hub.width_m).max(1.0), finite(hub.depth_m).max(1.0));
-        let height = 6.0;
+        commands.spawn((
+            SiteEntity,
+            Mesh3d(assets.cube.clone()),
+            MeshMaterial3d(assets.floor.clone()),
+            Transform::from_translation(site_to_world(hub.x, hub.y, FLOOR_HEIGHT_M * 0.5))
+                .with_scale(Vec3::new(w, FLOOR_HEIGHT_M, d)),
+        ));
+        let depth = d * HUB_WAREHOUSE_DEPTH_SHARE;
+        let north = f64::from(d * 0.5 - depth * 0.5);
         commands.spawn((
             SiteEntity,
             Mesh3d(assets.cube.clone()),
             MeshMaterial3d(assets.hub.clone()),
-            Transform::from_translation(site_to_world(hub.x, hub.y, height * 0.5))
-                .with_scale(Vec3::new(w, height, d)),
+            Transform::from_translation(site_to_world(hub.x, hub.y + north, HUB_HEIGHT_M * 0.5))
+                .with_scale(Vec3::new(w, HUB_HEIGHT_M, depth)),
         ));
     }
     for source in &layout.sources {

@@ -1,6 +1,7 @@
 //! `StackPlugin`: the parts waiting in each station's input buffer, drawn as small boxes
-//! stacked beside the station (up to [`MAX_VISIBLE_PARTS`]; a "+N" tag counts the rest),
-//! and the exact count in a tooltip while the cursor is over the station or its stack.
+//! stacked beside the station (up to [`MAX_VISIBLE_PARTS`]; a "+N" tag, placed by
+//! `labels.rs` with the other labels, counts the rest), and the exact count in a tooltip
+//! while the cursor is over the station or its stack.
 //!
 //! The boxes are spawned once per layout, all sharing one mesh and one material; a state
 //! frame only flips their visibility, so nothing is allocated per frame. Hover picking
@@ -35,8 +36,8 @@ const FLOOR_M: f32 = 0.1;
 const MIN_STATION_SIZE_M: f32 = 0.5;
 /// sRGB colour of a part: cardboard / unpainted metal, unlike every state colour.
 const PART_RGB: [u8; 3] = [205, 160, 100];
-/// Font size of the "+N" tag and the tooltip, logical pixels.
-const TAG_FONT_PX: f32 = 15.0;
+/// Font size of the hover tooltip, logical pixels.
+const TOOLTIP_FONT_PX: f32 = 16.0;
 
 /// Draws buffer contents as stacks of parts and shows the count on hover.
 pub struct StackPlugin;
@@ -56,7 +57,7 @@ impl Plugin for StackPlugin {
                     .chain()
                     .after(crate::site::build_site),
             )
-            .add_systems(EguiPrimaryContextPass, draw_stack_tags);
+            .add_systems(EguiPrimaryContextPass, draw_stack_hover);
     }
 }
 
@@ -220,47 +221,21 @@ fn hover_stacks(
     }
 }
 
-/// Paints a "+N" tag over every stack that holds more than it draws, and the hovered
-/// buffer's count next to the cursor.
-fn draw_stack_tags(
+/// Shows the hovered buffer's count next to the cursor.
+fn draw_stack_hover(
     mut contexts: EguiContexts,
     live: Res<LiveState>,
     site: Res<SiteLayout>,
     hovered: Res<HoveredStack>,
-    stacks: Query<&BufferStack>,
-    cameras: Query<(&Camera, &GlobalTransform)>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
-    let Some(layout) = site.layout.as_ref() else {
-        return Ok(());
-    };
-    let font = egui::FontId::proportional(TAG_FONT_PX);
-    if let Some((camera, camera_transform)) = cameras.iter().next() {
-        let painter = ctx.layer_painter(egui::LayerId::background());
-        for stack in &stacks {
-            let queue = live.stations.get(stack.station as usize).map_or(0, |s| s.queue_length);
-            let (_, hidden) = drawn_and_hidden(queue);
-            if hidden == 0 {
-                continue;
-            }
-            let Ok(at) = camera.world_to_viewport(camera_transform, stack.tag_anchor) else {
-                continue;
-            };
-            painter.text(
-                egui::pos2(at.x, at.y),
-                egui::Align2::CENTER_BOTTOM,
-                format!("+{hidden}"),
-                font.clone(),
-                egui::Color32::from_rgb(255, 235, 200),
-            );
-        }
-    }
     let Some(index) = hovered.station else {
         return Ok(());
     };
-    let (Some(station), Some(state)) =
-        (layout.stations.get(index as usize), live.stations.get(index as usize))
-    else {
+    let (Some(station), Some(state)) = (
+        site.layout.as_ref().and_then(|l| l.stations.get(index as usize)),
+        live.stations.get(index as usize),
+    ) else {
         return Ok(());
     };
     let capacity = match &station.input_buffer {
@@ -270,7 +245,8 @@ fn draw_stack_tags(
     };
     let text = format!("{}: {} parts waiting (buffer {capacity})", station.name, state.queue_length);
     let painter = ctx.layer_painter(egui::LayerId::new(egui::Order::Tooltip, egui::Id::new("stack-hover")));
-    let galley = painter.layout_no_wrap(text, font, egui::Color32::WHITE);
+    let galley =
+        painter.layout_no_wrap(text, egui::FontId::proportional(TOOLTIP_FONT_PX), egui::Color32::WHITE);
     let pos = egui::pos2(hovered.cursor.x + 16.0, hovered.cursor.y + 16.0);
     let rect = egui::Rect::from_min_size(pos, galley.size()).expand(4.0);
     painter.rect_filled(rect, 3.0, egui::Color32::from_rgba_unmultiplied(15, 25, 55, 230));
