@@ -26,8 +26,9 @@ pub const STATION_LABEL_MIN_PX: f32 = 40.0;
 const FONT_PER_VIEWPORT_HEIGHT: f32 = 1.0 / 48.0;
 /// Bounds of the label font size, logical pixels (readable on a projector at 720 p).
 const FONT_RANGE_PX: (f32, f32) = (16.0, 30.0);
-/// Average glyph width as a share of the font size (proportional font; errs wide).
-const GLYPH_WIDTH: f32 = 0.58;
+/// Average glyph width as a share of the font size (egui's proportional font averages
+/// 0.48 on factory names; errs wide).
+const GLYPH_WIDTH: f32 = 0.52;
 /// Padding around a label's text, logical pixels.
 const PAD_PX: f32 = 4.0;
 /// Height above ground of a factory's label anchor (its north edge), metres.
@@ -67,6 +68,9 @@ pub struct Label {
     pub key: LabelKey,
     /// Covered rectangle, text and padding included.
     pub rect: Rect,
+    /// A second place to try when `rect` overlaps a label kept before (e.g. below the
+    /// anchor instead of above); the kept label's `rect` is where it ended up.
+    pub alt: Option<Rect>,
     /// Higher is kept first.
     pub priority: f32,
 }
@@ -99,14 +103,22 @@ fn rect_above(anchor: Vec2, size: Vec2) -> Rect {
     Rect::from_corners(anchor - Vec2::new(size.x * 0.5, size.y), anchor + Vec2::new(size.x * 0.5, 0.0))
 }
 
-/// Keeps candidates in priority order (ties by key, so the result is stable), dropping
-/// any that overlaps one kept before. `kept` is cleared first; both buffers are reused.
+/// The rectangle of a label whose top centre is at `anchor`.
+fn rect_below(anchor: Vec2, size: Vec2) -> Rect {
+    Rect::from_corners(anchor - Vec2::new(size.x * 0.5, 0.0), anchor + Vec2::new(size.x * 0.5, size.y))
+}
+
+/// Keeps candidates in priority order (ties by key, so the result is stable), each at
+/// its first place that overlaps no label kept before, dropping those with none.
+/// `kept` is cleared first; both buffers are reused.
 pub fn declutter(candidates: &mut [Label], kept: &mut Vec<Label>) {
     candidates.sort_by(|a, b| b.priority.total_cmp(&a.priority).then(a.key.cmp(&b.key)));
     kept.clear();
     for candidate in candidates.iter() {
-        if kept.iter().all(|k| k.rect.intersect(candidate.rect).is_empty()) {
-            kept.push(*candidate);
+        let free = |rect: &Rect| kept.iter().all(|k| k.rect.intersect(*rect).is_empty());
+        let place = std::iter::once(candidate.rect).chain(candidate.alt).find(free);
+        if let Some(rect) = place {
+            kept.push(Label { rect, alt: None, ..*candidate });
         }
     }
 }
@@ -146,9 +158,11 @@ fn place_labels(
             FACTORY_LABEL_LIFT_M,
         );
         if let Some(at) = project(anchor) {
-            let rect = rect_above(at, text_size(factory.name.chars().count(), font * 1.15));
+            let size = text_size(factory.name.chars().count(), font);
+            let (rect, alt) = (rect_above(at, size), rect_below(at, size));
             if on_screen(rect) {
-                placed.candidates.push(Label { key: LabelKey::Factory(factory.index), rect, priority: 1e9 });
+                let key = LabelKey::Factory(factory.index);
+                placed.candidates.push(Label { key, rect, alt: Some(alt), priority: 1e9 });
             }
         }
     }
@@ -167,14 +181,17 @@ fn place_labels(
         let Some(at) = project(centre + Vec3::Y * top) else {
             continue;
         };
-        let rect = rect_above(at, text_size(station.name.chars().count(), font));
+        let size = text_size(station.name.chars().count(), font);
+        let rect = rect_above(at, size);
         if !on_screen(rect) {
             continue;
         }
+        // Below the station's base when the place above is taken.
+        let alt = project(centre).map(|base| rect_below(base, size));
         let alarmed = live.stations.get(station.index as usize).is_some_and(|s| s.open_alarms > 0);
         let urgent = bottleneck == Some(station.index) || alarmed;
         let priority = if urgent { 1e6 } else { 0.0 } + span_px;
-        placed.candidates.push(Label { key: LabelKey::Station(station.index), rect, priority });
+        placed.candidates.push(Label { key: LabelKey::Station(station.index), rect, alt, priority });
         if let Some(slot) = station_shown.get_mut(station.index as usize) {
             *slot = true;
         }
@@ -195,7 +212,8 @@ fn place_labels(
         let digits = hidden.checked_ilog10().unwrap_or(0) as usize + 2;
         let rect = rect_above(at, text_size(digits, font * 0.85));
         if on_screen(rect) {
-            placed.candidates.push(Label { key: LabelKey::Overflow(stack.station), rect, priority: -1.0 });
+            let key = LabelKey::Overflow(stack.station);
+            placed.candidates.push(Label { key, rect, alt: None, priority: -1.0 });
         }
     }
     declutter(&mut placed.candidates, &mut placed.labels);
@@ -228,13 +246,13 @@ fn draw_labels(
             continue;
         };
         let (size, colour) = match label.key {
-            LabelKey::Factory(_) => (placed.font_px * 1.15, egui::Color32::WHITE),
+            LabelKey::Factory(_) => (placed.font_px, egui::Color32::WHITE),
             LabelKey::Station(_) => (placed.font_px, egui::Color32::from_rgb(235, 240, 255)),
             LabelKey::Overflow(_) => (placed.font_px * 0.85, egui::Color32::from_rgb(255, 225, 170)),
         };
         let galley = painter.layout_no_wrap(text, egui::FontId::proportional(size), colour);
-        let centre = egui::pos2(label.rect.center().x, label.rect.max.y - PAD_PX - galley.size().y * 0.5);
-        let text_rect = egui::Rect::from_center_size(centre, galley.size());
+        let centre = label.rect.center();
+        let text_rect = egui::Rect::from_center_size(egui::pos2(centre.x, centre.y), galley.size());
         painter.rect_filled(
             text_rect.expand(PAD_PX),
             4.0,
@@ -253,7 +271,7 @@ mod tests {
     use crate::stacks::tests::headless_camera;
 
     fn label(key: LabelKey, x: f32, priority: f32) -> Label {
-        Label { key, rect: Rect::new(x, 0.0, x + 100.0, 20.0), priority }
+        Label { key, rect: Rect::new(x, 0.0, x + 100.0, 20.0), alt: None, priority }
     }
 
     #[test]
@@ -268,6 +286,13 @@ mod tests {
         declutter(&mut candidates, &mut kept);
         let keys: Vec<LabelKey> = kept.iter().map(|l| l.key).collect();
         assert_eq!(keys, vec![LabelKey::Factory(0), LabelKey::Station(2), LabelKey::Overflow(1)]);
+        // With a free second place, the overlapping label moves there instead.
+        let mut moved = label(LabelKey::Station(1), 50.0, 10.0);
+        moved.alt = Some(Rect::new(50.0, 30.0, 150.0, 50.0));
+        let mut candidates = vec![label(LabelKey::Factory(0), 0.0, 1e9), moved];
+        declutter(&mut candidates, &mut kept);
+        assert_eq!(kept.len(), 2);
+        assert_eq!(kept[1].rect, Rect::new(50.0, 30.0, 150.0, 50.0));
         for (i, a) in kept.iter().enumerate() {
             for b in &kept[i + 1..] {
                 assert!(a.rect.intersect(b.rect).is_empty(), "{a:?} overlaps {b:?}");
@@ -304,14 +329,16 @@ mod tests {
         };
         Layout {
             layout_generation: 1,
-            // Two factories side by side and a third whose long name runs into the second's.
+            // Two factories side by side, a third whose long name runs into the second's
+            // (it moves below its anchor) and a fourth on top of the third (no place left).
             factories: vec![
                 factory(0, 0.0, "Battery cells"),
                 factory(1, 130.0, "Auto parts & EV modules"),
                 factory(2, 140.0, "Semiconductor packaging and test"),
+                factory(3, 141.0, "Semiconductor packaging and test 2"),
             ],
-            // Eight stations 3 m apart: their names are wider than that when zoomed in.
-            stations: (0..8).map(|i| station(i, 10.0 + f64::from(i) * 3.0)).collect(),
+            // Eight stations 1.5 m apart: their names are much wider than that zoomed in.
+            stations: (0..8).map(|i| station(i, 15.0 + f64::from(i) * 1.5)).collect(),
             ..default()
         }
     }
@@ -342,7 +369,18 @@ mod tests {
             keys.iter().all(|k| matches!(k, LabelKey::Factory(_))),
             "no station names at site zoom: {keys:?}"
         );
-        assert_eq!(keys.len(), 2, "the overlapping factory label is hidden: {keys:?}");
+        assert_eq!(
+            keys,
+            vec![LabelKey::Factory(0), LabelKey::Factory(1), LabelKey::Factory(2)],
+            "the label with no free place is hidden"
+        );
+        let placed = &app.world().resource::<PlacedLabels>().labels;
+        assert!(placed[2].rect.min.y > placed[1].rect.min.y, "the third moved below its anchor");
+        for (i, a) in placed.iter().enumerate() {
+            for b in &placed[i + 1..] {
+                assert!(a.rect.intersect(b.rect).is_empty(), "{a:?} overlaps {b:?}");
+            }
+        }
     }
 
     #[test]
