@@ -21,7 +21,7 @@ use crate::stacks::{BufferStack, drawn_and_hidden};
 use crate::vehicles::ViewScale;
 
 /// A station's name shows once its footprint spans this many logical pixels.
-pub const STATION_LABEL_MIN_PX: f32 = 40.0;
+pub const STATION_LABEL_MIN_PX: f32 = 24.0;
 /// Label font size as a share of the viewport height (22 px at 1080 p).
 const FONT_PER_VIEWPORT_HEIGHT: f32 = 1.0 / 48.0;
 /// Bounds of the label font size, logical pixels (readable on a projector at 720 p).
@@ -68,9 +68,9 @@ pub struct Label {
     pub key: LabelKey,
     /// Covered rectangle, text and padding included.
     pub rect: Rect,
-    /// A second place to try when `rect` overlaps a label kept before (e.g. below the
+    /// Places to try, in order, when `rect` overlaps a label kept before (e.g. below the
     /// anchor instead of above); the kept label's `rect` is where it ended up.
-    pub alt: Option<Rect>,
+    pub alt: [Option<Rect>; 2],
     /// Higher is kept first.
     pub priority: f32,
 }
@@ -116,9 +116,9 @@ pub fn declutter(candidates: &mut [Label], kept: &mut Vec<Label>) {
     kept.clear();
     for candidate in candidates.iter() {
         let free = |rect: &Rect| kept.iter().all(|k| k.rect.intersect(*rect).is_empty());
-        let place = std::iter::once(candidate.rect).chain(candidate.alt).find(free);
+        let place = std::iter::once(candidate.rect).chain(candidate.alt.into_iter().flatten()).find(free);
         if let Some(rect) = place {
-            kept.push(Label { rect, alt: None, ..*candidate });
+            kept.push(Label { rect, alt: [None; 2], ..*candidate });
         }
     }
 }
@@ -157,12 +157,20 @@ fn place_labels(
             factory.origin_y + f64::from(d),
             FACTORY_LABEL_LIFT_M,
         );
+        let middle = site_to_world(
+            factory.origin_x + f64::from(w) * 0.5,
+            factory.origin_y + f64::from(d) * 0.5,
+            FACTORY_LABEL_LIFT_M,
+        );
         if let Some(at) = project(anchor) {
             let size = text_size(factory.name.chars().count(), font);
-            let (rect, alt) = (rect_above(at, size), rect_below(at, size));
+            // Above the north edge, else just below it, else over the factory's middle.
+            let below = Some(rect_below(at, size));
+            let centred = project(middle).map(|m| Rect::from_center_size(m, size));
+            let rect = rect_above(at, size);
             if on_screen(rect) {
                 let key = LabelKey::Factory(factory.index);
-                placed.candidates.push(Label { key, rect, alt: Some(alt), priority: 1e9 });
+                placed.candidates.push(Label { key, rect, alt: [below, centred], priority: 1e9 });
             }
         }
     }
@@ -187,7 +195,7 @@ fn place_labels(
             continue;
         }
         // Below the station's base when the place above is taken.
-        let alt = project(centre).map(|base| rect_below(base, size));
+        let alt = [project(centre).map(|base| rect_below(base, size)), None];
         let alarmed = live.stations.get(station.index as usize).is_some_and(|s| s.open_alarms > 0);
         let urgent = bottleneck == Some(station.index) || alarmed;
         let priority = if urgent { 1e6 } else { 0.0 } + span_px;
@@ -213,7 +221,7 @@ fn place_labels(
         let rect = rect_above(at, text_size(digits, font * 0.85));
         if on_screen(rect) {
             let key = LabelKey::Overflow(stack.station);
-            placed.candidates.push(Label { key, rect, alt: None, priority: -1.0 });
+            placed.candidates.push(Label { key, rect, alt: [None; 2], priority: -1.0 });
         }
     }
     declutter(&mut placed.candidates, &mut placed.labels);
@@ -271,7 +279,7 @@ mod tests {
     use crate::stacks::tests::headless_camera;
 
     fn label(key: LabelKey, x: f32, priority: f32) -> Label {
-        Label { key, rect: Rect::new(x, 0.0, x + 100.0, 20.0), alt: None, priority }
+        Label { key, rect: Rect::new(x, 0.0, x + 100.0, 20.0), alt: [None; 2], priority }
     }
 
     #[test]
@@ -288,7 +296,7 @@ mod tests {
         assert_eq!(keys, vec![LabelKey::Factory(0), LabelKey::Station(2), LabelKey::Overflow(1)]);
         // With a free second place, the overlapping label moves there instead.
         let mut moved = label(LabelKey::Station(1), 50.0, 10.0);
-        moved.alt = Some(Rect::new(50.0, 30.0, 150.0, 50.0));
+        moved.alt = [Some(Rect::new(50.0, 0.0, 150.0, 20.0)), Some(Rect::new(50.0, 30.0, 150.0, 50.0))];
         let mut candidates = vec![label(LabelKey::Factory(0), 0.0, 1e9), moved];
         declutter(&mut candidates, &mut kept);
         assert_eq!(kept.len(), 2);
@@ -330,12 +338,14 @@ mod tests {
         Layout {
             layout_generation: 1,
             // Two factories side by side, a third whose long name runs into the second's
-            // (it moves below its anchor) and a fourth on top of the third (no place left).
+            // (it moves below its anchor) and a fourth and fifth on top of the third (one
+            // takes the middle, the last finds no place left).
             factories: vec![
                 factory(0, 0.0, "Battery cells"),
                 factory(1, 130.0, "Auto parts & EV modules"),
                 factory(2, 140.0, "Semiconductor packaging and test"),
                 factory(3, 141.0, "Semiconductor packaging and test 2"),
+                factory(4, 142.0, "Semiconductor packaging and test 3"),
             ],
             // Eight stations 1.5 m apart: their names are much wider than that zoomed in.
             stations: (0..8).map(|i| station(i, 15.0 + f64::from(i) * 1.5)).collect(),
@@ -371,7 +381,7 @@ mod tests {
         );
         assert_eq!(
             keys,
-            vec![LabelKey::Factory(0), LabelKey::Factory(1), LabelKey::Factory(2)],
+            vec![LabelKey::Factory(0), LabelKey::Factory(1), LabelKey::Factory(2), LabelKey::Factory(3)],
             "the label with no free place is hidden"
         );
         let placed = &app.world().resource::<PlacedLabels>().labels;

@@ -10,6 +10,7 @@
 
 use bevy::prelude::*;
 use bevy::window::PrimaryWindow;
+use bevy_egui::input::EguiWantsInput;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
 use crate::meshes::station_height;
@@ -203,14 +204,17 @@ pub fn stack_under_ray<'a>(
     best.map(|(_, station)| station)
 }
 
-/// Tracks which buffer the cursor is over. Only writes the resource when it changes.
+/// Tracks which buffer the cursor is over (none while it is over a panel). Only writes
+/// the resource when it changes.
 fn hover_stacks(
     windows: Query<&Window, With<PrimaryWindow>>,
     cameras: Query<(&Camera, &GlobalTransform)>,
     stacks: Query<&BufferStack>,
+    egui_input: Option<Res<EguiWantsInput>>,
     mut hovered: ResMut<HoveredStack>,
 ) {
-    let cursor = windows.iter().find_map(Window::cursor_position);
+    let over_ui = egui_input.is_some_and(|e| e.wants_any_pointer_input());
+    let cursor = windows.iter().find_map(Window::cursor_position).filter(|_| !over_ui);
     let station = cursor.and_then(|cursor| {
         let ray = cameras.iter().find_map(|(camera, gt)| camera.viewport_to_world(gt, cursor).ok())?;
         stack_under_ray(ray.origin, *ray.direction, stacks)
