@@ -229,7 +229,8 @@ async fn vehicles_are_visible_at_site_zoom_at_two_sizes() {
         let size = format!("{width}x{height}");
         let name = format!("vehicles-{size}.png");
         let shot = out_dir.path().join(&name);
-        screenshot(&client, &url, &shot, "2560x1440x24", &["--window", size.as_str(), "--presentation"]).await;
+        screenshot(&client, &url, &shot, "2560x1440x24", &["--window", size.as_str(), "--presentation"])
+            .await;
         let (w, h, pixels) = decode_png(&shot);
         let _ = std::fs::copy(&shot, root().join("target").join(format!("render-test-{name}")));
         assert_eq!((w, h), (width, height), "{name}: the window has the size --window asked for");
