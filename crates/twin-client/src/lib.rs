@@ -14,6 +14,10 @@
 //! - `motion`: `MotionPlugin`, vehicle interpolation between frames.
 //! - `camera`: `CameraPlugin`, orbit / pan / zoom and focusing.
 //! - `select`: `SelectionPlugin`, click to select a station or vehicle.
+//! - `dock`: `DockPlugin`, panels docked to the window's edges, collapsible, their
+//!   layout remembered in a file; `Tab` hides them all.
+//! - `heatmap`: `HeatMapPlugin`, stations coloured by a share (utilisation, starved,
+//!   blocked, down) over a window, with its legend.
 //! - `hud`: `HudPlugin`, egui panels.
 //! - `alarms`: `AlarmPlugin`, deviation alarms (beacons, panel) and live / stale badges.
 //! - `capture`: `CapturePlugin`, the screenshot mode for render tests.
@@ -22,13 +26,19 @@
 //! - `programme`: `ProgrammePlugin`, the complexes against the programme's targets, and
 //!   the switcher that reconnects to another complex.
 //! - `timeline`: `TimelinePlugin`, the timeline (seek, live marker, branch, back to live).
+//! - `tour`: `TourPlugin`, camera presets per factory (`1`..`9`, `0`) and the slow
+//!   automatic tour (`T`).
+//! - `trainer`: `TrainerPlugin`, *Break this station* next to a picked station, the
+//!   gliding bottleneck ring and the animated ranking.
 //! - `units`: durations, rates and money as a person reads them.
 //! - `palette`: state colours shared by meshes and legend.
 
 pub mod alarms;
 pub mod camera;
 pub mod capture;
+pub mod dock;
 pub mod forecast_panel;
+pub mod heatmap;
 pub mod hud;
 pub mod model;
 pub mod motion;
@@ -39,4 +49,6 @@ pub mod programme;
 pub mod select;
 pub mod site;
 pub mod timeline;
+pub mod tour;
+pub mod trainer;
 pub mod units;

@@ -13,8 +13,8 @@ use bevy::winit::{UpdateMode, WinitSettings};
 use bevy_egui::EguiPlugin;
 use clap::Parser;
 use twin_client::{
-    alarms, camera, capture, forecast_panel, hud, motion, net, presentation, programme, select, site,
-    timeline,
+    alarms, camera, capture, dock, forecast_panel, heatmap, hud, motion, net, presentation, programme,
+    select, site, timeline, tour, trainer,
 };
 
 /// Window size in screenshot mode without `--window`, so captures are comparable.
@@ -72,6 +72,11 @@ struct Args {
     /// the 3D view. F5 switches it on and off.
     #[arg(long)]
     presentation: bool,
+    /// File that remembers the panel layout (where each panel docks, open or collapsed);
+    /// default: `$XDG_CONFIG_HOME/twin-client/panels.txt` (else `~/.config/...`). In
+    /// screenshot mode the default layout is used and nothing is saved unless this is set.
+    #[arg(long, value_name = "FILE", env = "TWIN_CLIENT_PANELS")]
+    panels_file: Option<PathBuf>,
     /// Screenshot mode: render, save a PNG to this path, exit.
     #[arg(long, value_name = "PATH")]
     screenshot: Option<PathBuf>,
@@ -131,12 +136,19 @@ fn main() -> anyhow::Result<()> {
         window.present_mode = PresentMode::AutoNoVsync;
     }
 
+    let panels_file = match (&args.panels_file, capture) {
+        (Some(file), _) => Some(file.clone()),
+        (None, false) => dock::default_layout_file(),
+        (None, true) => None,
+    };
+
     let mut app = App::new();
     app.add_plugins(DefaultPlugins.set(WindowPlugin { primary_window: Some(window), ..default() }))
         .insert_resource(ClearColor(Color::srgb(0.55, 0.68, 0.80)))
         .add_plugins((FrameTimeDiagnosticsPlugin::default(), EguiPlugin::default()))
         .add_plugins((
             net::NetPlugin { server: args.server.clone(), security },
+            dock::DockPlugin { file: panels_file },
             site::SitePlugin,
             motion::MotionPlugin,
             camera::CameraPlugin,
@@ -147,7 +159,8 @@ fn main() -> anyhow::Result<()> {
             timeline::TimelinePlugin,
             programme::ProgrammePlugin,
             presentation::PresentationPlugin { start_on: args.presentation },
-        ));
+        ))
+        .add_plugins((heatmap::HeatMapPlugin, tour::TourPlugin, trainer::TrainerPlugin));
     if maximise {
         app.add_systems(Update, maximise_window);
     }
