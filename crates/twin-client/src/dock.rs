@@ -469,7 +469,13 @@ pub struct DockPlugin {
     /// The layout file, read at start and written on every change; `None`: defaults,
     /// nothing written.
     pub file: Option<PathBuf>,
+    /// Zoom of every panel's text and controls (`--ui-scale`; 1 = egui's own size).
+    pub ui_scale: f32,
 }
+
+/// Zoom of the panels, applied to the egui context once it exists.
+#[derive(Resource, Debug, Clone, Copy)]
+struct UiScale(f32);
 
 /// Systems that draw docked panels; they run after the dock's per-frame bookkeeping.
 #[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
@@ -488,10 +494,20 @@ impl Plugin for DockPlugin {
             None => Docks::new(PanelLayout::default()),
         };
         app.insert_resource(docks)
+            .insert_resource(UiScale(self.ui_scale))
             .configure_sets(EguiPrimaryContextPass, PanelSet)
-            .add_systems(EguiPrimaryContextPass, start_panel_frame.before(PanelSet))
+            .add_systems(EguiPrimaryContextPass, (apply_ui_scale, start_panel_frame).before(PanelSet))
             .add_systems(Update, (toggle_panels, save_layout.run_if(layout_dirty)));
     }
+}
+
+/// Sets the egui zoom to `--ui-scale` whenever it differs (the context starts at 1).
+fn apply_ui_scale(mut contexts: bevy_egui::EguiContexts, scale: Res<UiScale>) -> Result {
+    let ctx = contexts.ctx_mut()?;
+    if (ctx.zoom_factor() - scale.0).abs() > f32::EPSILON {
+        ctx.set_zoom_factor(scale.0);
+    }
+    Ok(())
 }
 
 /// The sizes drawn in the frame that ended place the panels of the next one.

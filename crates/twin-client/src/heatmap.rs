@@ -47,11 +47,14 @@ const MAX_SAMPLE_GAP_US: u64 = 15 * 60_000_000;
 const LEGEND_BAR_HEIGHT: f32 = 14.0;
 
 /// Heat-map mode and its panel.
-pub struct HeatMapPlugin;
+pub struct HeatMapPlugin {
+    /// Start with heat-map mode on (`--heat-map`).
+    pub start_on: bool,
+}
 
 impl Plugin for HeatMapPlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<HeatMap>()
+        app.insert_resource(HeatMap { on: self.start_on, ..default() })
             .init_resource::<FrameShares>()
             .add_systems(Startup, load_ramp)
             .add_systems(

@@ -718,6 +718,8 @@ fn label_factories(
         return Ok(());
     };
     let painter = ctx.layer_painter(egui::LayerId::background());
+    // Viewport pixels to egui points under `--ui-scale`.
+    let zoom = ctx.zoom_factor();
     for factory in &layout.factories {
         let (w, d) = (finite(factory.width_m), finite(factory.depth_m));
         let anchor = crate::site::site_to_world(
@@ -729,7 +731,7 @@ fn label_factories(
             continue;
         };
         painter.text(
-            egui::pos2(screen.x, screen.y),
+            egui::pos2(screen.x / zoom, screen.y / zoom),
             Align2::CENTER_BOTTOM,
             &factory.name,
             egui::FontId::proportional(16.0),

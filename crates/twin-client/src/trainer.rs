@@ -33,11 +33,21 @@ pub const MOVING_ROWS: f32 = 0.05;
 const CARD_LIFT_M: f32 = 3.0;
 
 /// The break card, the gliding ring and the animated ranking.
-pub struct TrainerPlugin;
+pub struct TrainerPlugin {
+    /// A station (scene id) to select once the layout arrives (`--select`), so a scripted
+    /// demo or a screenshot opens with its card.
+    pub select: Option<String>,
+}
+
+/// The station still to select when the layout arrives.
+#[derive(Resource, Debug, Default)]
+struct Preselect(Option<String>);
 
 impl Plugin for TrainerPlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<RankingMotion>()
+        app.insert_resource(Preselect(self.select.clone()))
+            .add_systems(Update, preselect_station.run_if(|p: Res<Preselect>| p.0.is_some()))
+            .init_resource::<RankingMotion>()
             .add_message::<StationAction>()
             .add_systems(Update, (animate_ranking, send_station_actions))
             .add_systems(PostUpdate, glide_ring.before(TransformSystems::Propagate))
@@ -163,6 +173,21 @@ fn glide_ring(
     transform.translation = at;
 }
 
+/// Selects the `--select` station once a layout holds it; an unknown id is reported
+/// once and dropped.
+fn preselect_station(
+    mut preselect: ResMut<Preselect>,
+    site: Res<SiteLayout>,
+    mut selection: ResMut<Selection>,
+) {
+    let Some(layout) = &site.layout else { return };
+    let Some(id) = preselect.0.take() else { return };
+    match layout.stations.iter().find(|s| s.id == id) {
+        Some(station) => selection.selected = Some(Selected::Station(station.index)),
+        None => warn!("--select {id:?}: no such station in scene {:?}", layout.scene_name),
+    }
+}
+
 /// Sends the card's actions to the server (which checks the role again).
 fn send_station_actions(mut actions: MessageReader<StationAction>, net: Option<Res<NetBridge>>) {
     let Some(net) = net else { return };
@@ -202,6 +227,8 @@ fn draw_break_card(
         return Ok(());
     };
     let ctx = contexts.ctx_mut()?;
+    // Viewport pixels to egui points under `--ui-scale`.
+    let screen = screen / ctx.zoom_factor();
     let state = live.station_state(i as usize);
     egui::Area::new(egui::Id::new("break_card"))
         .pivot(Align2::LEFT_BOTTOM)
@@ -344,6 +371,25 @@ mod tests {
         }
         assert!((x(&app) - 200.0).abs() < 0.5, "arrived: {}", x(&app));
         assert_eq!(app.world().get::<Transform>(ring).expect("ring").translation.y, 4.0, "height kept");
+    }
+
+    #[test]
+    fn a_station_named_on_the_command_line_is_selected_when_the_layout_arrives() {
+        let mut app = App::new();
+        app.add_plugins(MinimalPlugins)
+            .init_resource::<SiteLayout>()
+            .init_resource::<LiveState>()
+            .init_resource::<Selection>()
+            .add_plugins(TrainerPlugin { select: Some("s2".to_owned()) });
+        app.update();
+        assert_eq!(app.world().resource::<Selection>().selected, None, "no layout yet");
+        app.world_mut().resource_mut::<SiteLayout>().layout = Some(layout());
+        app.update();
+        assert_eq!(app.world().resource::<Selection>().selected, Some(Selected::Station(2)));
+        // Once only: the user's own choice afterwards stands.
+        app.world_mut().resource_mut::<Selection>().selected = None;
+        app.update();
+        assert_eq!(app.world().resource::<Selection>().selected, None);
     }
 
     #[test]
