@@ -84,7 +84,7 @@ fn draw_forecast_panel(mut contexts: EguiContexts, mut docks: ResMut<Docks>, liv
         };
         let now = live.clock.sim_time_us;
         ui.label(format!(
-            "{} → {} ({}), {} futures",
+            "{} to {} ({}), {} futures",
             format_sim_time(forecast.from_us),
             format_sim_time(forecast.horizon_us),
             units::duration_us(forecast.horizon_us.saturating_sub(forecast.from_us)),

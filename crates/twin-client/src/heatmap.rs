@@ -343,26 +343,28 @@ fn load_ramp(mut commands: Commands, mut materials: ResMut<Assets<StandardMateri
     commands.insert_resource(HeatAssets { steps, no_data });
 }
 
-/// `H` switches heat-map mode (not while a text field has the keyboard); switched on,
-/// its panel opens so the legend shows. Switched off, the stations take their state
-/// colours back.
+/// `H` switches heat-map mode (not while a text field has the keyboard). Whenever it is
+/// switched on (key, checkbox or `--heat-map`), its panel opens so the legend shows;
+/// switched off, the stations take their state colours back (`paint_stations`).
 fn toggle_heat_map(
     keys: Option<Res<ButtonInput<KeyCode>>>,
     egui_input: Option<Res<EguiWantsInput>>,
     mut heat: ResMut<HeatMap>,
     mut docks: Option<ResMut<Docks>>,
+    mut was_on: Local<bool>,
 ) {
     let typing = egui_input.is_some_and(|e| e.wants_any_keyboard_input());
-    if typing || !keys.is_some_and(|k| k.just_pressed(HEAT_MAP_KEY)) {
-        return;
+    if !typing && keys.is_some_and(|k| k.just_pressed(HEAT_MAP_KEY)) {
+        heat.on = !heat.on;
     }
-    heat.on = !heat.on;
     if heat.on
+        && !*was_on
         && let Some(docks) = docks.as_mut()
     {
         let place = docks.place(PanelId::HeatMap);
         docks.set_place(PanelId::HeatMap, crate::dock::PanelPlace { open: true, ..place });
     }
+    *was_on = heat.on;
 }
 
 fn forget_shares(mut shares: ResMut<FrameShares>) {
@@ -617,6 +619,7 @@ mod tests {
             .init_resource::<LatestReport>()
             .init_resource::<HeatMap>()
             .init_resource::<FrameShares>()
+            .insert_resource(Docks::new(crate::dock::PanelLayout::default()))
             .add_systems(Startup, load_ramp)
             .init_resource::<LiveChanges>()
             .add_systems(Update, (toggle_heat_map, count_live_changes.run_if(resource_changed::<LiveState>)))
@@ -642,6 +645,7 @@ mod tests {
         app.world_mut().resource_mut::<ButtonInput<KeyCode>>().press(HEAT_MAP_KEY);
         app.update();
         assert!(app.world().resource::<HeatMap>().on);
+        assert!(app.world().resource::<Docks>().place(PanelId::HeatMap).open, "the legend shows");
         let assets = app.world().resource::<HeatAssets>();
         let (hot, cool, none) = (
             assets.steps[RAMP_STEPS - 1].clone(),

@@ -444,7 +444,7 @@ fn draw_bottleneck_panel(
             let from = shift.from.map_or_else(|| "none".to_owned(), |i| station_name(layout, i));
             ui.label(
                 RichText::new(format!(
-                    "bottleneck moved {from} → {} at {}",
+                    "bottleneck moved from {from} to {} at {}",
                     station_name(layout, shift.to),
                     format_sim_time(shift.sim_time_us)
                 ))
@@ -611,7 +611,7 @@ fn draw_selection_panel(
     };
     let mut open = true;
     docks.show(ctx, PanelId::Selection, "Selection", |ui| {
-        if ui.small_button("✕ clear (Esc)").clicked() {
+        if ui.small_button("× clear (Esc)").clicked() {
             open = false;
         }
         match selected {

@@ -143,7 +143,7 @@ fn draw_programme_panel(
     }
     let mut open = true;
     docks.show(ctx, PanelId::Programme, "Programme", |ui| {
-        if ui.small_button("✕ close").clicked() {
+        if ui.small_button("× close").clicked() {
             open = false;
         }
         if let Some(e) = &complexes.last_error {
