@@ -26,6 +26,9 @@ const CLIENT_DEADLINE: Duration = Duration::from_secs(600);
 const PANEL_FILL: [u8; 3] = [27, 27, 27];
 /// Largest share of the view that panels may cover in presentation mode (issue 16).
 const PRESENTATION_MAX_SHARE: f64 = 0.15;
+/// Largest share of the picture the docked panels' fill may cover in normal mode: at
+/// 1280x720 the default layout leaves more than half of it to the 3D view.
+const NORMAL_MAX_SHARE: f64 = 0.5;
 
 /// The `twin-client` binary next to this test's target directory, built if needed.
 fn client_binary() -> PathBuf {
@@ -192,6 +195,12 @@ async fn screenshots_at_two_sizes_with_panels_under_15_percent_in_presentation_m
             presenting.1 < PRESENTATION_MAX_SHARE,
             "{size}: panels cover {:.1} % of the view in presentation mode (at most 15 %)",
             presenting.1 * 100.0
+        );
+        assert!(
+            normal.0 < NORMAL_MAX_SHARE,
+            "{size}: docked panels cover {:.1} % of the picture in normal mode (at most {:.0} %)",
+            normal.0 * 100.0,
+            NORMAL_MAX_SHARE * 100.0
         );
         assert!(
             normal.0 > 2.0 * presenting.0,

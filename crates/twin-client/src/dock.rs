@@ -123,9 +123,12 @@ impl PanelId {
         let (edge, open) = match self {
             PanelId::Twin | PanelId::Controls | PanelId::Selection | PanelId::Programme => (Edge::Left, true),
             PanelId::HeatMap => (Edge::Left, false),
+            // The legend and shares at the foot of the left column: on a 1280x720 window
+            // the timeline alone fits between the columns.
+            PanelId::Stations => (Edge::Left, true),
             PanelId::Kpis | PanelId::Bottlenecks => (Edge::Right, true),
             PanelId::Alarms | PanelId::Forecast => (Edge::Right, false),
-            PanelId::Stations | PanelId::Timeline => (Edge::Bottom, true),
+            PanelId::Timeline => (Edge::Bottom, true),
         };
         PanelPlace { edge, open }
     }
@@ -627,6 +630,15 @@ mod tests {
     /// Draws every panel with a body of `body` through a real egui context for a few
     /// frames and returns where each was drawn in the last one.
     fn lay_out(docks: &mut Docks, screen: Vec2, body: Vec2) -> BTreeMap<PanelId, Rect> {
+        lay_out_with(docks, screen, |_| Some(body.y))
+    }
+
+    /// Like `lay_out`, with a body height per panel; `None`: the panel is not drawn.
+    fn lay_out_with(
+        docks: &mut Docks,
+        screen: Vec2,
+        height: impl Fn(PanelId) -> Option<f32>,
+    ) -> BTreeMap<PanelId, Rect> {
         let ctx = egui::Context::default();
         for _ in 0..4 {
             let input = egui::RawInput {
@@ -636,8 +648,9 @@ mod tests {
             docks.start_frame();
             ctx.begin_pass(input);
             for id in PanelId::ALL {
+                let Some(h) = height(id) else { continue };
                 docks.show(&ctx, id, id.key(), |ui| {
-                    ui.allocate_exact_size(body, egui::Sense::hover());
+                    ui.allocate_exact_size(Vec2::new(100.0, h), egui::Sense::hover());
                 });
             }
             ctx.end_pass().textures_delta.clear();
@@ -676,6 +689,41 @@ mod tests {
         assert!(share < 0.45, "panels cover {:.0} % of the window", share * 100.0);
     }
 
+    fn assert_apart(rects: &BTreeMap<PanelId, Rect>, screen: Vec2) {
+        let screen_rect = Rect::from_min_size(Pos2::ZERO, screen);
+        for (id, r) in rects {
+            assert!(screen_rect.expand(1.0).contains_rect(*r), "{id:?} {r:?} leaves the window");
+            for (other, o) in rects {
+                if id < other {
+                    assert!(
+                        !r.shrink(1.0).intersects(o.shrink(1.0)),
+                        "{id:?} {r:?} overlaps {other:?} {o:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_default_layout_fits_a_720p_window_with_real_panel_sizes() {
+        // Body heights of the training line's panels as the render test draws them.
+        let height = |id: PanelId| match id {
+            PanelId::Twin => Some(170.0),
+            PanelId::Controls => Some(200.0),
+            PanelId::Kpis => Some(370.0),
+            PanelId::Bottlenecks => Some(60.0),
+            PanelId::Stations => Some(210.0),
+            PanelId::Timeline => Some(80.0),
+            PanelId::HeatMap | PanelId::Alarms | PanelId::Forecast => Some(100.0),
+            PanelId::Selection | PanelId::Programme => None,
+        };
+        for screen in [Vec2::new(1280.0, 720.0), Vec2::new(1920.0, 1080.0)] {
+            let mut docks = Docks::new(PanelLayout::default());
+            let rects = lay_out_with(&mut docks, screen, height);
+            assert_apart(&rects, screen);
+        }
+    }
+
     #[test]
     fn a_full_column_gives_its_last_panel_only_the_height_left() {
         let mut layout = PanelLayout::default();
@@ -683,9 +731,15 @@ mod tests {
             layout.places.insert(id, PanelPlace { edge: Edge::Right, open: true });
         }
         let mut docks = Docks::new(layout);
-        let rects = lay_out(&mut docks, Vec2::new(1280.0, 720.0), Vec2::new(100.0, 300.0));
+        let height = |id: PanelId| match id {
+            PanelId::Kpis | PanelId::Bottlenecks => Some(250.0),
+            PanelId::Alarms => Some(300.0),
+            _ => None,
+        };
+        let rects = lay_out_with(&mut docks, Vec2::new(1280.0, 720.0), height);
         let alarms = rects[&PanelId::Alarms];
         assert!(alarms.bottom() <= 720.0 + 1.0, "{alarms:?} runs off the window");
         assert!(alarms.top() > rects[&PanelId::Bottlenecks].bottom());
+        assert!(alarms.height() < 200.0, "its 300 points scroll in what is left: {alarms:?}");
     }
 }
