@@ -211,3 +211,46 @@ async fn screenshots_at_two_sizes_with_panels_under_15_percent_in_presentation_m
     }
     server.shutdown().await.expect("server stops cleanly");
 }
+
+/// An AGV body pixel (`palette::vehicle_kind_rgb`, hot pink, lit or in shade): red well
+/// above green and blue, blue above green. No state, ground, road or building colour is.
+fn is_agv_body(p: [u8; 3]) -> bool {
+    let [r, g, b] = p.map(i16::from);
+    r > g + 80 && b > g + 40 && r > b + 30
+}
+
+/// A truck body pixel (lime): green above red, red well above blue.
+fn is_truck_body(p: [u8; 3]) -> bool {
+    let [r, g, b] = p.map(i16::from);
+    g > 110 && g > r + 30 && r > b + 60
+}
+
+/// Issue 16: at site zoom (the camera frames the whole demo complex, 640 m across) AGVs
+/// and trucks are drawn at a minimum on-screen size, so their body colours are in the
+/// picture at 1920x1080 and at 1280x720.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vehicles_are_visible_at_site_zoom_at_two_sizes() {
+    let client = client_binary();
+    let mut cfg = config("demo-complex.ron");
+    cfg.start_paused = false;
+    let server = TestServer::start(cfg).await;
+    let url = format!("http://{}", server.addr);
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    for (width, height) in [(1920u32, 1080u32), (1280, 720)] {
+        let size = format!("{width}x{height}");
+        let name = format!("vehicles-{size}.png");
+        let shot = out_dir.path().join(&name);
+        screenshot(&client, &url, &shot, "2560x1440x24", &["--window", size.as_str(), "--presentation"])
+            .await;
+        let (w, h, pixels) = decode_png(&shot);
+        let _ = std::fs::copy(&shot, root().join("target").join(format!("render-test-{name}")));
+        assert_eq!((w, h), (width, height), "{name}: the window has the size --window asked for");
+        let agv = pixels.iter().filter(|&&p| is_agv_body(p)).count();
+        let truck = pixels.iter().filter(|&&p| is_truck_body(p)).count();
+        println!("{name}: {agv} AGV body pixels, {truck} truck body pixels");
+        // 40 AGVs and 6 trucks on the site; a few may hide behind buildings.
+        assert!(agv >= 200, "{name}: AGVs are not visible at site zoom ({agv} pixels of their colour)");
+        assert!(truck >= 50, "{name}: trucks are not visible at site zoom ({truck} pixels of their colour)");
+    }
+    server.shutdown().await.expect("server stops cleanly");
+}

@@ -814,6 +814,7 @@ async fn logistics_complex_streams_vehicles_energy_and_servers() {
     assert_eq!((weld.kind(), weld.size_x_m, weld.size_y_m), (v1::StationKind::RobotCell, 5.0, 5.0));
     let paint = &layout.stations[station_index(&layout, "paint")];
     assert_eq!((paint.size_x_m, paint.size_y_m), (6.0, 3.0), "an oven");
+    assert_eq!(paint.kind(), v1::StationKind::Oven, "ovens keep their kind on the wire");
 
     let roads = layout.road_network.as_ref().expect("roads");
     assert_eq!((roads.nodes.len(), roads.edges.len()), (4, 3));

@@ -9,9 +9,10 @@
 //! ```
 //!
 //! What runs is the real client code path: `SitePlugin` spawns the vehicles from a
-//! `Layout` (one shared cube mesh and the shared per-state materials, so Bevy batches /
-//! instances them), `MotionPlugin` retargets and interpolates them, `CameraPlugin` frames
-//! the site, `SelectionPlugin` and the egui `HudPlugin` (with its FPS readout) run as in the
+//! `Layout` (one shared mesh per vehicle kind and state and one shared material, so Bevy
+//! batches / instances them; its `VehiclePlugin` grows each to its minimum on-screen size
+//! every frame and its `LabelPlugin` runs the label pass), `MotionPlugin` retargets and
+//! interpolates them, `CameraPlugin` frames the site, `SelectionPlugin` and the egui `HudPlugin` (with its FPS readout) run as in the
 //! product. Only the gRPC bridge is replaced by `OfflinePlugin`.
 //!
 //! **Benchmark input, not a server stand-in.** The vehicle positions are synthetic: every

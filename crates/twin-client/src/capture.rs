@@ -1,16 +1,23 @@
 //! `CapturePlugin`: the screenshot mode used by the render test. After the first state
-//! frame has been applied it renders `frames` more frames, saves the primary window with
-//! `Screenshot::primary_window()` + `save_to_disk`, checks the file exists and exits 0.
-//! With a second path (`--screenshot-presentation`) it then switches presentation mode
-//! on, renders `SWITCH_FRAMES` more and saves that too, so one client run (one shader
-//! compilation) gives both pictures. It exits non-zero, with a message on stderr, if no
-//! state frame arrives within the connect timeout or a capture does not complete.
+//! frame has been applied it renders `frames` more frames (counting only frames with no
+//! render pipeline still compiling: under llvmpipe the 3D pipelines can take longer than
+//! the egui ones, and a capture then shows labels over an empty sky), saves the primary
+//! window with `Screenshot::primary_window()` + `save_to_disk`, checks the file exists
+//! and exits 0. With a second path (`--screenshot-presentation`) it then switches
+//! presentation mode on, renders `SWITCH_FRAMES` more and saves that too, so one client
+//! run (one shader compilation) gives both pictures. It exits non-zero, with a message on
+//! stderr, if no state frame arrives within the connect timeout or a capture does not
+//! complete.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bevy::prelude::*;
+use bevy::render::render_resource::PipelineCache;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
+use bevy::render::{Render, RenderApp};
 
 use crate::model::LiveState;
 use crate::net::{Connection, LinkStatus};
@@ -50,8 +57,26 @@ impl Plugin for CapturePlugin {
             captured: false,
             blank_captures: 0,
         })
+        .insert_resource(CompilingPipelines::default())
         .add_systems(Last, capture_after_frames);
     }
+
+    fn finish(&self, app: &mut App) {
+        // The render sub-app exists once the renderer is set up (absent in headless apps).
+        let compiling = app.world().resource::<CompilingPipelines>().clone();
+        if let Some(render_app) = app.get_sub_app_mut(RenderApp) {
+            render_app.insert_resource(compiling).add_systems(Render, count_compiling_pipelines);
+        }
+    }
+}
+
+/// Render pipelines still queued or compiling at the last render, written by the render
+/// world and read by the capture.
+#[derive(Resource, Clone, Default)]
+struct CompilingPipelines(Arc<AtomicUsize>);
+
+fn count_compiling_pipelines(compiling: Res<CompilingPipelines>, cache: Res<PipelineCache>) {
+    compiling.0.store(cache.waiting_pipelines().count(), Ordering::Relaxed);
 }
 
 /// Progress of the capture.
@@ -101,8 +126,8 @@ fn fail(exit: &mut MessageWriter<AppExit>, job: &mut CaptureJob, message: String
 fn capture_after_frames(
     mut commands: Commands,
     time: Res<Time<Real>>,
-    live: Res<LiveState>,
-    connection: Res<Connection>,
+    (live, connection): (Res<LiveState>, Res<Connection>),
+    compiling: Res<CompilingPipelines>,
     mut job: ResMut<CaptureJob>,
     mut exit: MessageWriter<AppExit>,
     presentation: Option<ResMut<Presentation>>,
@@ -143,7 +168,14 @@ fn capture_after_frames(
             );
             job.phase = Phase::Requested { at_s: now };
         }
-        Phase::Rendering { rendered } => job.phase = Phase::Rendering { rendered: rendered + 1 },
+        Phase::Rendering { rendered } => {
+            // A frame counts only once every pipeline is ready; the capture timeout below
+            // does not apply yet, so a renderer that never settles is caught by the test's
+            // own deadline.
+            if compiling.0.load(Ordering::Relaxed) == 0 {
+                job.phase = Phase::Rendering { rendered: rendered + 1 };
+            }
+        }
         Phase::Requested { at_s } => {
             // `save_to_disk` writes synchronously inside the observer, so once `captured`
             // is set the file is complete or the write failed.

@@ -7,7 +7,8 @@
 //!   received (each station's state held from one frame to the next, weighted by the
 //!   simulated time between them), and labelled so: the server sends no windowed shares.
 //!
-//! The colours are a ramp shared by the materials and the legend. Flow lines keep their
+//! The colours are a ramp shared by the materials and the legend, applied through the
+//! site's `StationMaterialOverride` hook. Flow lines keep their
 //! width by measured throughput (`site.rs`); the legend says what the widest one carries.
 
 use std::collections::VecDeque;
@@ -23,7 +24,7 @@ use crate::hud::format_sim_time;
 use crate::model::{LiveState, SiteLayout};
 use crate::net::{LatestReport, ServerSwitched};
 use crate::presentation::panels_shown;
-use crate::site::{SeenRev, StationIndex};
+use crate::site::{StationIndex, StationMaterialOverride};
 use crate::units;
 
 /// The key that switches heat-map mode on and off.
@@ -66,8 +67,7 @@ impl Plugin for HeatMapPlugin {
                 )
                     .chain(),
             )
-            // After the site's own colouring (Update), before rendering.
-            .add_systems(PostUpdate, paint_stations)
+            .add_systems(Update, paint_stations.after(sample_frames))
             .add_systems(EguiPrimaryContextPass, draw_heat_map_panel.in_set(PanelSet).run_if(panels_shown));
     }
 }
@@ -377,40 +377,31 @@ fn sample_frames(live: Res<LiveState>, site: Res<SiteLayout>, mut shares: ResMut
     shares.sample(&live, &servers);
 }
 
-/// While heat-map mode is on, gives every station the ramp material of its share. When
-/// it goes off, marks the stations unseen and the live state changed, so the site's own
-/// colouring repaints them by state on this frame's next pass.
-#[allow(clippy::too_many_arguments)]
+/// While heat-map mode is on, gives every station the ramp material of its share through
+/// the site's hook ([`StationMaterialOverride`]); switched off, removes the overrides and
+/// the site gives the stations their state colours back. Writes only what changes.
 fn paint_stations(
+    mut commands: Commands,
     heat: Res<HeatMap>,
     assets: Option<Res<HeatAssets>>,
     report: Res<LatestReport>,
     shares: Res<FrameShares>,
-    mut live: ResMut<LiveState>,
-    mut was_on: Local<bool>,
-    mut stations: Query<(&StationIndex, &mut MeshMaterial3d<StandardMaterial>, Option<&mut SeenRev>)>,
+    stations: Query<(Entity, &StationIndex, Option<&StationMaterialOverride>)>,
 ) {
     let Some(assets) = assets else { return };
-    if !heat.on {
-        if *was_on {
-            *was_on = false;
-            for (_, _, seen) in &mut stations {
-                if let Some(mut seen) = seen {
-                    seen.0 = u64::MAX;
-                }
+    for (entity, index, current) in &stations {
+        if !heat.on {
+            if current.is_some() {
+                commands.entity(entity).remove::<StationMaterialOverride>();
             }
-            live.set_changed();
+            continue;
         }
-        return;
-    }
-    *was_on = true;
-    for (index, mut material, _) in &mut stations {
         let handle = match station_share(&heat, index.0 as usize, &report, &shares) {
             Some(share) => &assets.steps[ramp_step(share)],
             None => &assets.no_data,
         };
-        if &material.0 != handle {
-            material.0 = handle.clone();
+        if current.is_none_or(|c| &c.0 != handle) {
+            commands.entity(entity).insert(StationMaterialOverride(handle.clone()));
         }
     }
 }
@@ -601,13 +592,6 @@ mod tests {
         assert_eq!(ramp_step(2.0), RAMP_STEPS - 1);
     }
 
-    #[derive(Resource, Default)]
-    struct LiveChanges(u32);
-
-    fn count_live_changes(mut changes: ResMut<LiveChanges>) {
-        changes.0 += 1;
-    }
-
     #[test]
     fn heat_map_mode_recolours_stations_and_gives_their_state_colours_back() {
         let mut app = App::new();
@@ -621,9 +605,7 @@ mod tests {
             .init_resource::<FrameShares>()
             .insert_resource(Docks::new(crate::dock::PanelLayout::default()))
             .add_systems(Startup, load_ramp)
-            .init_resource::<LiveChanges>()
-            .add_systems(Update, (toggle_heat_map, count_live_changes.run_if(resource_changed::<LiveState>)))
-            .add_systems(PostUpdate, paint_stations);
+            .add_systems(Update, (toggle_heat_map, paint_stations).chain());
         app.world_mut().resource_mut::<LatestReport>().report = Some(Report {
             stations: vec![
                 StationReport { station_index: 0, utilization: 0.95, ..default() },
@@ -631,16 +613,11 @@ mod tests {
             ],
             ..default()
         });
-        let state_material = MeshMaterial3d::<StandardMaterial>::default();
-        let a = app.world_mut().spawn((StationIndex(0), SeenRev(7), state_material.clone())).id();
-        let b = app.world_mut().spawn((StationIndex(1), SeenRev(7), state_material.clone())).id();
-        let c = app.world_mut().spawn((StationIndex(2), SeenRev(7), state_material.clone())).id();
+        let a = app.world_mut().spawn(StationIndex(0)).id();
+        let b = app.world_mut().spawn(StationIndex(1)).id();
+        let c = app.world_mut().spawn(StationIndex(2)).id();
         app.update();
-        assert_eq!(
-            app.world().get::<MeshMaterial3d<StandardMaterial>>(a),
-            Some(&state_material),
-            "off: untouched"
-        );
+        assert_eq!(app.world().get::<StationMaterialOverride>(a), None, "off: the state colours stand");
 
         app.world_mut().resource_mut::<ButtonInput<KeyCode>>().press(HEAT_MAP_KEY);
         app.update();
@@ -652,7 +629,7 @@ mod tests {
             assets.steps[ramp_step(0.05)].clone(),
             assets.no_data.clone(),
         );
-        let colour = |e| app.world().get::<MeshMaterial3d<StandardMaterial>>(e).expect("material").0.clone();
+        let colour = |e| app.world().get::<StationMaterialOverride>(e).expect("an override").0.clone();
         assert_eq!(colour(a), hot, "95 % utilisation is red");
         assert_eq!(colour(b), cool, "5 % is blue");
         assert_eq!(colour(c), none, "not in the report: no data");
@@ -664,15 +641,11 @@ mod tests {
         keys.release(HEAT_MAP_KEY);
         keys.clear();
         keys.press(HEAT_MAP_KEY);
-        let changes = app.world().resource::<LiveChanges>().0;
         app.update();
         assert!(!app.world().resource::<HeatMap>().on);
-        // Off again: the stations are marked for the site's colouring (which runs when the
-        // live state changed) to repaint them by state on the next frame.
-        assert_eq!(app.world().get::<SeenRev>(a).map(|s| s.0), Some(u64::MAX));
-        app.update();
-        assert_eq!(app.world().resource::<LiveChanges>().0, changes + 1, "the site's colouring runs");
-        app.update();
-        assert_eq!(app.world().resource::<LiveChanges>().0, changes + 1, "once");
+        // Off again: no override left, so the site draws each station by its state.
+        for e in [a, b, c] {
+            assert_eq!(app.world().get::<StationMaterialOverride>(e), None);
+        }
     }
 }

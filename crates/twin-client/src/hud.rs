@@ -1,12 +1,12 @@
 //! `HudPlugin`: the egui panels: connection and clock, controls, KPIs with a throughput
 //! chart, bottleneck ranking, per-station state shares with the colour legend, factories
-//! (focus buttons), selection details with trainer actions, factory labels and FPS.
+//! (focus buttons), selection details with trainer actions and FPS (factory labels: `labels.rs`).
 
 use std::collections::VecDeque;
 
 use bevy::diagnostic::{DiagnosticsStore, FrameTimeDiagnosticsPlugin};
 use bevy::prelude::*;
-use bevy_egui::egui::{self, Align2, Color32, RichText};
+use bevy_egui::egui::{self, Color32, RichText};
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass};
 use egui_plot::{Line, Plot, PlotPoint, PlotPoints};
 use twin_proto::v1::{
@@ -25,7 +25,6 @@ use crate::palette::{
 use crate::presentation::panels_shown;
 use crate::programme::{Complexes, ProgrammeView};
 use crate::select::{Selected, Selection};
-use crate::site::finite;
 use crate::trainer::{MOVING_ROWS, RANKING_ROWS, RankingMotion, SHIFT_NOTICE_S};
 use crate::units;
 
@@ -73,8 +72,7 @@ impl Plugin for HudPlugin {
                     .chain()
                     .in_set(PanelSet)
                     .run_if(panels_shown),
-            )
-            .add_systems(EguiPrimaryContextPass, label_factories);
+            );
     }
 }
 
@@ -583,6 +581,7 @@ fn sync_label(state: &StationState) -> String {
 fn station_kind_label(kind: StationKind) -> &'static str {
     match kind {
         StationKind::Machine => "machine",
+        StationKind::Oven => "oven / furnace",
         StationKind::RobotCell => "robot cell",
         StationKind::Inspection => "inspection",
         StationKind::Assembly => "assembly",
@@ -701,42 +700,6 @@ fn draw_selection_panel(
     });
     if !open {
         selection.selected = None;
-    }
-    Ok(())
-}
-
-fn label_factories(
-    mut contexts: EguiContexts,
-    site: Res<SiteLayout>,
-    cameras: Query<(&Camera, &GlobalTransform)>,
-) -> Result {
-    let ctx = contexts.ctx_mut()?;
-    let Some(layout) = &site.layout else {
-        return Ok(());
-    };
-    let Some((camera, camera_transform)) = cameras.iter().next() else {
-        return Ok(());
-    };
-    let painter = ctx.layer_painter(egui::LayerId::background());
-    // Viewport pixels to egui points under `--ui-scale`.
-    let zoom = ctx.zoom_factor();
-    for factory in &layout.factories {
-        let (w, d) = (finite(factory.width_m), finite(factory.depth_m));
-        let anchor = crate::site::site_to_world(
-            factory.origin_x + f64::from(w) * 0.5,
-            factory.origin_y + f64::from(d),
-            3.0,
-        );
-        let Ok(screen) = camera.world_to_viewport(camera_transform, anchor) else {
-            continue;
-        };
-        painter.text(
-            egui::pos2(screen.x / zoom, screen.y / zoom),
-            Align2::CENTER_BOTTOM,
-            &factory.name,
-            egui::FontId::proportional(16.0),
-            Color32::WHITE,
-        );
     }
     Ok(())
 }

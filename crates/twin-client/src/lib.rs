@@ -11,7 +11,14 @@
 //!   (`OfflinePlugin`: the same resources without a server, for the render benchmark).
 //! - `model`: the layout and live state rebuilt from full and delta frames.
 //! - `site`: `SitePlugin`, meshes for the layout, coloured and sized from the live state.
+//! - `meshes`: procedural station models by kind and vehicle models, one shared mesh each.
+//! - `stacks`: `StackPlugin` (added by `SitePlugin`), parts waiting in buffers as stacks,
+//!   "+N" tags and the count on hover.
 //! - `motion`: `MotionPlugin`, vehicle interpolation between frames.
+//! - `labels`: `LabelPlugin` (added by `SitePlugin`), factory and station names and "+N"
+//!   tags, decluttered by zoom and by a screen-space overlap pass.
+//! - `vehicles`: `VehiclePlugin` (added by `SitePlugin`), vehicle models in a kind colour
+//!   with the state on the roof, grown to a minimum on-screen size at any zoom.
 //! - `camera`: `CameraPlugin`, orbit / pan / zoom and focusing.
 //! - `select`: `SelectionPlugin`, click to select a station or vehicle.
 //! - `dock`: `DockPlugin`, panels docked to the window's edges, collapsible, their
@@ -40,6 +47,8 @@ pub mod dock;
 pub mod forecast_panel;
 pub mod heatmap;
 pub mod hud;
+pub mod labels;
+pub mod meshes;
 pub mod model;
 pub mod motion;
 pub mod net;
@@ -48,7 +57,9 @@ pub mod presentation;
 pub mod programme;
 pub mod select;
 pub mod site;
+pub mod stacks;
 pub mod timeline;
 pub mod tour;
 pub mod trainer;
 pub mod units;
+pub mod vehicles;

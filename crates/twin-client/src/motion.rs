@@ -169,7 +169,10 @@ fn retarget_vehicles(
 
 /// Runs every frame over every vehicle: no allocation, and a transform is written (and so
 /// marked changed for propagation and render extraction) only when the vehicle moved.
-fn move_vehicles(time: Res<Time>, mut vehicles: Query<(&MotionTrack, &mut Transform, &mut Visibility)>) {
+pub(crate) fn move_vehicles(
+    time: Res<Time>,
+    mut vehicles: Query<(&MotionTrack, &mut Transform, &mut Visibility)>,
+) {
     let now = time.elapsed_secs_f64();
     for (track, mut transform, mut visibility) in &mut vehicles {
         if !track.placed {

@@ -2,7 +2,7 @@
 //! so both always agree.
 
 use bevy::prelude::*;
-use twin_proto::v1::{StationStateKind, VehicleStateKind};
+use twin_proto::v1::{StationStateKind, VehicleKind, VehicleStateKind};
 
 /// Station states in legend order; also the order of the shared state materials.
 pub const STATION_STATES: [StationStateKind; 8] = [
@@ -52,6 +52,16 @@ pub fn vehicle_state_rgb(state: VehicleStateKind) -> [u8; 3] {
         VehicleStateKind::WaitingTraffic => [240, 140, 30],
         VehicleStateKind::Charging => [200, 80, 220],
         VehicleStateKind::Unspecified => [120, 60, 160],
+    }
+}
+
+/// sRGB body colour of a vehicle kind: saturated hues that no state, ground, road or
+/// flow line uses, so vehicles stand out at site zoom (the render test looks for them).
+/// The state shows on the vehicle's roof patch.
+pub fn vehicle_kind_rgb(kind: VehicleKind) -> [u8; 3] {
+    match kind {
+        VehicleKind::Truck => [170, 240, 20],
+        VehicleKind::Agv | VehicleKind::Unspecified => [255, 40, 160],
     }
 }
 
@@ -124,6 +134,16 @@ mod tests {
         assert!(r > 200 && g < 80);
         let [r, g, _] = station_state_rgb(StationStateKind::Busy);
         assert!(g > r);
+    }
+
+    #[test]
+    fn vehicle_kind_colours_differ_from_every_state_colour() {
+        for kind in [VehicleKind::Agv, VehicleKind::Truck] {
+            let k = vehicle_kind_rgb(kind).map(i32::from);
+            let far = |c: [u8; 3]| k.iter().zip(c).map(|(a, b)| (a - i32::from(b)).abs()).sum::<i32>() > 120;
+            assert!(STATION_STATES.iter().all(|&s| far(station_state_rgb(s))), "{kind:?}");
+            assert!(VEHICLE_STATES.iter().all(|&s| far(vehicle_state_rgb(s))), "{kind:?}");
+        }
     }
 
     #[test]

@@ -2,11 +2,16 @@
 //! stations, buffers, flow lines, vehicles) and keeps their colours and sizes in step with
 //! the live state. Every entity of a kind shares one mesh and a small set of materials,
 //! so Bevy batches them; state changes swap material handles instead of creating assets.
+//! Stations are drawn by kind with the procedural models of `meshes.rs`.
+//!
+//! Hook for other plugins: [`StationMaterialOverride`] on a station entity replaces its
+//! state colour (the heat-map mode uses it).
 
 use bevy::light::NotShadowCaster;
 use bevy::prelude::*;
-use twin_proto::v1::{EndpointKind, Layout, StationKind, VehicleKind, VehicleStateKind};
+use twin_proto::v1::{EndpointKind, Layout, VehicleStateKind};
 
+use crate::meshes::{STATION_MODELS, station_height, station_mesh, station_model, station_model_slot};
 use crate::model::{LiveState, SiteLayout};
 use crate::net::LayoutChanged;
 use crate::palette::{
@@ -24,18 +29,14 @@ const PATH_WIDTH_M: f32 = 0.4;
 const FLOOR_HEIGHT_M: f32 = 0.1;
 /// Smallest drawn station footprint side, metres (bad or missing sizes still show).
 const MIN_STATION_SIZE_M: f32 = 0.5;
-/// Height of the buffer fill bar at 100 %, metres.
-const BUFFER_BAR_HEIGHT_M: f32 = 3.0;
-/// Side of the buffer fill bar, metres.
-const BUFFER_BAR_SIDE_M: f32 = 0.4;
 /// Height above ground at which flow lines float, metres.
 const FLOW_LINE_HEIGHT_M: f32 = 4.5;
 /// Thinnest and thickest flow line, metres.
 const FLOW_WIDTH_RANGE_M: (f32, f32) = (0.05, 1.2);
-/// Default AGV body (length, height, width), metres, when the layout gives no size.
-const AGV_SIZE_M: Vec3 = Vec3::new(1.2, 0.5, 0.8);
-/// Default truck body (length, height, width), metres, when the layout gives no size.
-const TRUCK_SIZE_M: Vec3 = Vec3::new(8.0, 3.0, 2.5);
+/// Height of the hub's warehouse, metres.
+const HUB_HEIGHT_M: f32 = 6.0;
+/// Share of the hub's depth (its north part) covered by the warehouse; the rest is yard.
+const HUB_WAREHOUSE_DEPTH_SHARE: f32 = 0.35;
 /// Height of the bottleneck ring above the station top, metres.
 const BOTTLENECK_RING_LIFT_M: f32 = 1.5;
 /// Turns per second of the bottleneck ring.
@@ -46,18 +47,23 @@ pub struct SitePlugin;
 
 impl Plugin for SitePlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<SiteEntities>()
-            .add_systems(Startup, (load_site_assets, spawn_lights))
-            .add_systems(
-                Update,
-                (
-                    build_site.run_if(on_message::<LayoutChanged>),
-                    (colour_stations, colour_vehicles, fill_buffers, size_flow_lines)
-                        .run_if(resource_changed::<LiveState>),
-                    highlight_bottleneck,
-                )
-                    .chain(),
-            );
+        app.add_plugins((
+            crate::stacks::StackPlugin,
+            crate::vehicles::VehiclePlugin,
+            crate::labels::LabelPlugin,
+        ))
+        .init_resource::<SiteEntities>()
+        .add_systems(Startup, (load_site_assets, spawn_lights))
+        .add_systems(
+            Update,
+            (
+                build_site.run_if(on_message::<LayoutChanged>),
+                (colour_stations, size_flow_lines).run_if(resource_changed::<LiveState>),
+                apply_material_overrides,
+                highlight_bottleneck,
+            )
+                .chain(),
+        );
     }
 }
 
@@ -65,6 +71,8 @@ impl Plugin for SitePlugin {
 #[derive(Resource)]
 pub struct SiteAssets {
     cube: Handle<Mesh>,
+    /// Station models, indexed by `meshes::station_model_slot`.
+    station_meshes: Vec<Handle<Mesh>>,
     cylinder: Handle<Mesh>,
     ring: Handle<Mesh>,
     ground: Handle<StandardMaterial>,
@@ -74,12 +82,11 @@ pub struct SiteAssets {
     hub: Handle<StandardMaterial>,
     source: Handle<StandardMaterial>,
     sink: Handle<StandardMaterial>,
-    buffer: Handle<StandardMaterial>,
     flow: Handle<StandardMaterial>,
     bottleneck: Handle<StandardMaterial>,
     /// Indexed by `palette::station_state_slot`.
     station_states: Vec<Handle<StandardMaterial>>,
-    /// Indexed by `palette::vehicle_state_slot`.
+    /// Indexed by `palette::vehicle_state_slot` (charger pads use the charging one).
     vehicle_states: Vec<Handle<StandardMaterial>>,
 }
 
@@ -108,10 +115,6 @@ pub struct VehicleIndex(pub u32);
 #[derive(Component, Default)]
 pub struct SeenRev(pub u64);
 
-/// The fill bar of a station's input buffer.
-#[derive(Component)]
-pub struct BufferBar(pub u32);
-
 /// A flow line between two places, with what is needed to estimate its rate when the
 /// server sends no per-link flows.
 #[derive(Component)]
@@ -123,6 +126,15 @@ pub struct FlowLine {
     /// Links sharing that station's throughput.
     share_divisor: f32,
 }
+
+/// Hook for other plugins (the heat-map mode): a station body entity (from
+/// [`SiteEntities::stations`]) that has this component is drawn with this material
+/// instead of its state's; removing the component brings the state colour back. Use a
+/// few shared materials created once (e.g. a quantised colour ramp), never one per frame:
+/// the station models are shared meshes, and the material multiplies their vertex colours
+/// (white body, dark trim).
+#[derive(Component, Debug, Clone, PartialEq)]
+pub struct StationMaterialOverride(pub Handle<StandardMaterial>);
 
 /// The ring that marks the current bottleneck.
 #[derive(Component)]
@@ -165,6 +177,7 @@ fn load_site_assets(
     });
     commands.insert_resource(SiteAssets {
         cube: meshes.add(Cuboid::new(1.0, 1.0, 1.0)),
+        station_meshes: STATION_MODELS.iter().map(|&m| meshes.add(station_mesh(m))).collect(),
         cylinder: meshes.add(Cylinder::new(0.5, 1.0)),
         ring: meshes.add(Torus::new(0.8, 1.0)),
         ground: material(&mut materials, Color::srgb(0.32, 0.38, 0.30)),
@@ -174,7 +187,6 @@ fn load_site_assets(
         hub: material(&mut materials, Color::srgb(0.55, 0.45, 0.35)),
         source: material(&mut materials, Color::srgb(0.3, 0.75, 0.95)),
         sink: material(&mut materials, Color::srgb(0.15, 0.35, 0.6)),
-        buffer: material(&mut materials, Color::srgb(0.95, 0.95, 0.98)),
         flow,
         bottleneck,
         station_states,
@@ -192,20 +204,6 @@ fn spawn_lights(mut commands: Commands) {
         DirectionalLight { illuminance: 9000.0, shadow_maps_enabled: false, ..default() },
         Transform::from_xyz(50.0, 120.0, 80.0).looking_at(Vec3::ZERO, Vec3::Y),
     ));
-}
-
-/// Station body height by kind, metres: tall racks, low inspection tables.
-fn station_height(kind: StationKind) -> f32 {
-    match kind {
-        StationKind::Machine => 2.2,
-        StationKind::RobotCell => 2.6,
-        StationKind::Inspection => 1.2,
-        StationKind::Assembly => 1.6,
-        StationKind::Packaging => 1.4,
-        StationKind::Manual => 1.0,
-        StationKind::Storage => 4.0,
-        StationKind::Other | StationKind::Unspecified => 1.5,
-    }
 }
 
 /// Transform of a flat box from `a` to `b` (world points), `width` wide, `height` thick.
@@ -240,6 +238,7 @@ fn endpoint_position(layout: &Layout, kind: EndpointKind, index: u32) -> Option<
 pub(crate) fn build_site(
     mut commands: Commands,
     assets: Res<SiteAssets>,
+    vehicle_assets: Res<crate::vehicles::VehicleAssets>,
     site: Res<SiteLayout>,
     old: Query<Entity, With<SiteEntity>>,
     mut entities: ResMut<SiteEntities>,
@@ -258,7 +257,7 @@ pub(crate) fn build_site(
     spawn_buildings(&mut commands, &assets, layout);
     spawn_stations(&mut commands, &assets, layout, &mut entities);
     spawn_flow_lines(&mut commands, &assets, layout);
-    spawn_vehicles(&mut commands, &assets, layout, &mut entities);
+    crate::vehicles::spawn_vehicles(&mut commands, &vehicle_assets, layout, &mut entities);
     commands.spawn((
         SiteEntity,
         BottleneckMarker,
@@ -352,14 +351,24 @@ fn spawn_buildings(commands: &mut Commands, assets: &SiteAssets, layout: &Layout
         ));
     }
     if let Some(hub) = &layout.hub {
+        // A low yard over the footprint with the warehouse on its north part: trucks stop
+        // at the hub's road node, its centre, and must stay visible there.
         let (w, d) = (finite(hub.width_m).max(1.0), finite(hub.depth_m).max(1.0));
-        let height = 6.0;
+        commands.spawn((
+            SiteEntity,
+            Mesh3d(assets.cube.clone()),
+            MeshMaterial3d(assets.floor.clone()),
+            Transform::from_translation(site_to_world(hub.x, hub.y, FLOOR_HEIGHT_M * 0.5))
+                .with_scale(Vec3::new(w, FLOOR_HEIGHT_M, d)),
+        ));
+        let depth = d * HUB_WAREHOUSE_DEPTH_SHARE;
+        let north = f64::from(d * 0.5 - depth * 0.5);
         commands.spawn((
             SiteEntity,
             Mesh3d(assets.cube.clone()),
             MeshMaterial3d(assets.hub.clone()),
-            Transform::from_translation(site_to_world(hub.x, hub.y, height * 0.5))
-                .with_scale(Vec3::new(w, height, d)),
+            Transform::from_translation(site_to_world(hub.x, hub.y + north, HUB_HEIGHT_M * 0.5))
+                .with_scale(Vec3::new(w, HUB_HEIGHT_M, depth)),
         ));
     }
     for source in &layout.sources {
@@ -395,10 +404,7 @@ fn spawn_stations(
         let size_x = finite(station.size_x_m).max(MIN_STATION_SIZE_M);
         let size_y = finite(station.size_y_m).max(MIN_STATION_SIZE_M);
         let centre = site_to_world(station.x, station.y, FLOOR_HEIGHT_M + height * 0.5);
-        let mesh = match kind {
-            StationKind::RobotCell => assets.cylinder.clone(),
-            _ => assets.cube.clone(),
-        };
+        let mesh = assets.station_meshes[station_model_slot(station_model(kind))].clone();
         let body = commands
             .spawn((
                 SiteEntity,
@@ -410,21 +416,6 @@ fn spawn_stations(
             ))
             .id();
         entities.stations.push(body);
-        // The bar stands at the station's west side; its pivot is its base, so fill
-        // changes only scale y and translate by half of it.
-        let base = centre + Vec3::new(-size_x * 0.5 - BUFFER_BAR_SIDE_M, -height * 0.5, 0.0);
-        commands.spawn((
-            SiteEntity,
-            BufferBar(station.index),
-            Mesh3d(assets.cube.clone()),
-            MeshMaterial3d(assets.buffer.clone()),
-            Transform::from_translation(base).with_scale(Vec3::new(
-                BUFFER_BAR_SIDE_M,
-                0.0,
-                BUFFER_BAR_SIDE_M,
-            )),
-            NotShadowCaster,
-        ));
     }
 }
 
@@ -477,47 +468,13 @@ fn spawn_flow_lines(commands: &mut Commands, assets: &SiteAssets, layout: &Layou
     }
 }
 
-fn spawn_vehicles(
-    commands: &mut Commands,
-    assets: &SiteAssets,
-    layout: &Layout,
-    entities: &mut SiteEntities,
-) {
-    let idle = assets.vehicle_states[vehicle_state_slot(VehicleStateKind::Idle)].clone();
-    for vehicle in &layout.vehicles {
-        let default_size = match vehicle.kind() {
-            VehicleKind::Truck => TRUCK_SIZE_M,
-            _ => AGV_SIZE_M,
-        };
-        let length = finite(vehicle.length_m);
-        let width = finite(vehicle.width_m);
-        // Local +x is the body's forward axis, so the scale is (length, height, width).
-        let scale = Vec3::new(
-            if length > 0.0 { length } else { default_size.x },
-            default_size.y,
-            if width > 0.0 { width } else { default_size.z },
-        );
-        let entity = commands
-            .spawn((
-                SiteEntity,
-                VehicleIndex(vehicle.index),
-                SeenRev::default(),
-                crate::motion::MotionTrack::default(),
-                Mesh3d(assets.cube.clone()),
-                MeshMaterial3d(idle.clone()),
-                Transform::from_scale(scale),
-                // Hidden until the first state places it.
-                Visibility::Hidden,
-            ))
-            .id();
-        entities.vehicles.push(entity);
-    }
-}
-
 fn colour_stations(
     live: Res<LiveState>,
     assets: Res<SiteAssets>,
-    mut stations: Query<(&StationIndex, &mut SeenRev, &mut MeshMaterial3d<StandardMaterial>)>,
+    mut stations: Query<
+        (&StationIndex, &mut SeenRev, &mut MeshMaterial3d<StandardMaterial>),
+        Without<StationMaterialOverride>,
+    >,
 ) {
     for (index, mut seen, mut material) in &mut stations {
         let i = index.0 as usize;
@@ -535,41 +492,31 @@ fn colour_stations(
     }
 }
 
-fn colour_vehicles(
+/// Applies added or changed [`StationMaterialOverride`]s and restores the state colour
+/// of stations whose override was removed. Touches only the entities concerned.
+fn apply_material_overrides(
     live: Res<LiveState>,
     assets: Res<SiteAssets>,
-    mut vehicles: Query<(&VehicleIndex, &mut SeenRev, &mut MeshMaterial3d<StandardMaterial>)>,
+    mut removed: RemovedComponents<StationMaterialOverride>,
+    mut changed: Query<
+        (&StationMaterialOverride, &mut MeshMaterial3d<StandardMaterial>),
+        Changed<StationMaterialOverride>,
+    >,
+    mut stations: Query<
+        (&StationIndex, &mut MeshMaterial3d<StandardMaterial>),
+        Without<StationMaterialOverride>,
+    >,
 ) {
-    for (index, mut seen, mut material) in &mut vehicles {
-        let i = index.0 as usize;
-        let (Some(state), Some(&rev)) = (live.vehicles.get(i), live.vehicle_rev.get(i)) else {
-            continue;
-        };
-        if rev == seen.0 {
-            continue;
-        }
-        seen.0 = rev;
-        let kind = VehicleStateKind::try_from(state.state).unwrap_or_default();
-        let handle = &assets.vehicle_states[vehicle_state_slot(kind)];
-        if &material.0 != handle {
-            material.0 = handle.clone();
+    for (wanted, mut material) in &mut changed {
+        if material.0 != wanted.0 {
+            material.0 = wanted.0.clone();
         }
     }
-}
-
-fn fill_buffers(live: Res<LiveState>, mut bars: Query<(&BufferBar, &mut Transform)>) {
-    for (bar, mut transform) in &mut bars {
-        let Some(state) = live.stations.get(bar.0 as usize) else {
-            continue;
-        };
-        let fill = if state.buffer_fill.is_finite() { state.buffer_fill.clamp(0.0, 1.0) } else { 0.0 };
-        let height = (fill * BUFFER_BAR_HEIGHT_M).max(0.001);
-        if transform.scale.y == height {
-            continue; // unchanged: no write, so no change detection downstream
+    for entity in removed.read() {
+        if let Ok((index, mut material)) = stations.get_mut(entity) {
+            let slot = station_state_slot(live.station_state(index.0 as usize));
+            material.0 = assets.station_states[slot].clone();
         }
-        let base = transform.translation.y - transform.scale.y * 0.5;
-        transform.scale.y = height;
-        transform.translation.y = base + height * 0.5;
     }
 }
 
@@ -638,7 +585,7 @@ fn highlight_bottleneck(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use twin_proto::v1::{StateFrame, Station, StationState, StationStateKind};
+    use twin_proto::v1::{StateFrame, Station, StationKind, StationState, StationStateKind};
 
     #[test]
     fn stations_take_the_shared_material_of_their_state() {
@@ -677,6 +624,104 @@ mod tests {
             .expect("material asset")
             .base_color;
         assert_eq!(colour, station_state_colour(StationStateKind::Down));
+    }
+
+    fn site_app(layout: Layout) -> App {
+        let mut app = App::new();
+        app.add_plugins(MinimalPlugins)
+            .init_resource::<Assets<Mesh>>()
+            .init_resource::<Assets<StandardMaterial>>()
+            .add_message::<LayoutChanged>()
+            .add_plugins(SitePlugin);
+        let mut live = LiveState::default();
+        live.reset_for(&layout);
+        app.insert_resource(live).insert_resource(SiteLayout { layout: Some(layout) });
+        app.update();
+        app.world_mut().write_message(LayoutChanged);
+        app.update();
+        app
+    }
+
+    #[test]
+    fn stations_are_drawn_by_kind_with_shared_meshes_and_their_footprint() {
+        let station = |index, kind: StationKind, size: (f64, f64)| Station {
+            index,
+            kind: kind as i32,
+            size_x_m: size.0,
+            size_y_m: size.1,
+            ..default()
+        };
+        let layout = Layout {
+            layout_generation: 1,
+            stations: vec![
+                station(0, StationKind::Machine, (4.0, 3.0)),
+                station(1, StationKind::Oven, (6.0, 3.0)),
+                station(2, StationKind::Machine, (2.0, 2.0)),
+                station(3, StationKind::Storage, (0.0, f64::NAN)),
+            ],
+            ..default()
+        };
+        let mut app = site_app(layout);
+        let entities = app.world().resource::<SiteEntities>().stations.clone();
+        assert_eq!(entities.len(), 4);
+        let mesh = |app: &App, i: usize| app.world().get::<Mesh3d>(entities[i]).expect("mesh").0.clone();
+        assert_eq!(mesh(&app, 0), mesh(&app, 2), "one shared mesh per kind");
+        assert_ne!(mesh(&app, 0), mesh(&app, 1), "kinds look different");
+        let scale =
+            |app: &mut App, i: usize| app.world().get::<Transform>(entities[i]).expect("transform").scale;
+        assert_eq!(scale(&mut app, 0), Vec3::new(4.0, station_height(StationKind::Machine), 3.0));
+        assert_eq!(scale(&mut app, 1).y, station_height(StationKind::Oven));
+        let bad = scale(&mut app, 3);
+        assert!(bad.x >= MIN_STATION_SIZE_M && bad.z >= MIN_STATION_SIZE_M, "bad sizes still show: {bad}");
+        let n_meshes = app.world().resource::<Assets<Mesh>>().len();
+        for _ in 0..5 {
+            app.update();
+        }
+        assert_eq!(app.world().resource::<Assets<Mesh>>().len(), n_meshes, "no meshes made per frame");
+    }
+
+    #[test]
+    fn a_material_override_replaces_the_state_colour_until_removed() {
+        let layout =
+            Layout { layout_generation: 1, stations: vec![Station { index: 0, ..default() }], ..default() };
+        let mut app = site_app(layout);
+        let frame = StateFrame {
+            seq: 1,
+            full: true,
+            layout_generation: 1,
+            stations: vec![StationState { index: 0, state: StationStateKind::Busy as i32, ..default() }],
+            ..default()
+        };
+        app.world_mut().resource_mut::<LiveState>().apply_frame(&frame, Some(1)).expect("frame applies");
+        app.update();
+        let station = app.world().resource::<SiteEntities>().stations[0];
+        let busy = app.world().resource::<SiteAssets>().station_states
+            [station_state_slot(StationStateKind::Busy)]
+        .clone();
+        let material =
+            |app: &App| app.world().get::<MeshMaterial3d<StandardMaterial>>(station).expect("m").0.clone();
+        assert_eq!(material(&app), busy);
+        let heat =
+            app.world_mut().resource_mut::<Assets<StandardMaterial>>().add(StandardMaterial::default());
+        app.world_mut().entity_mut(station).insert(StationMaterialOverride(heat.clone()));
+        app.update();
+        assert_eq!(material(&app), heat, "the override wins");
+        // A new state frame does not undo the override.
+        let delta = StateFrame {
+            seq: 2,
+            layout_generation: 1,
+            stations: vec![StationState { index: 0, state: StationStateKind::Down as i32, ..default() }],
+            ..default()
+        };
+        app.world_mut().resource_mut::<LiveState>().apply_frame(&delta, Some(1)).expect("delta applies");
+        app.update();
+        assert_eq!(material(&app), heat);
+        app.world_mut().entity_mut(station).remove::<StationMaterialOverride>();
+        app.update();
+        let down = app.world().resource::<SiteAssets>().station_states
+            [station_state_slot(StationStateKind::Down)]
+        .clone();
+        assert_eq!(material(&app), down, "removing it shows the current state again");
     }
 
     #[test]

@@ -41,7 +41,8 @@ pub const TRUCK_FLEET_ID: &str = "trucks";
 
 fn station_kind(kind: StationKind) -> v1::StationKind {
     match kind {
-        StationKind::Machine | StationKind::Oven => v1::StationKind::Machine,
+        StationKind::Machine => v1::StationKind::Machine,
+        StationKind::Oven => v1::StationKind::Oven,
         StationKind::RobotCell | StationKind::RobotArm => v1::StationKind::RobotCell,
         StationKind::Inspection => v1::StationKind::Inspection,
         StationKind::Assembly => v1::StationKind::Assembly,
