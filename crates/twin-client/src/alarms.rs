@@ -6,10 +6,11 @@
 
 use bevy::light::NotShadowCaster;
 use bevy::prelude::*;
-use bevy_egui::egui::{self, Align2, Color32, RichText};
+use bevy_egui::egui::{Color32, RichText};
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass};
 use twin_proto::v1::{Alarm, AlarmDirection, Layout, SyncStatus};
 
+use crate::dock::{Docks, PanelId, PanelSet};
 use crate::hud::format_sim_time;
 use crate::model::{LiveState, SiteLayout};
 use crate::net::LayoutChanged;
@@ -43,7 +44,10 @@ impl Plugin for AlarmPlugin {
                 )
                     .chain(),
             )
-            .add_systems(EguiPrimaryContextPass, draw_alarm_panel.run_if(crate::presentation::panels_shown));
+            .add_systems(
+                EguiPrimaryContextPass,
+                draw_alarm_panel.in_set(PanelSet).run_if(crate::presentation::panels_shown),
+            );
     }
 }
 
@@ -171,6 +175,7 @@ fn station_label(layout: Option<&Layout>, alarm: &Alarm) -> String {
 
 fn draw_alarm_panel(
     mut contexts: EguiContexts,
+    mut docks: ResMut<Docks>,
     live: Res<LiveState>,
     site: Res<SiteLayout>,
     mut selection: ResMut<Selection>,
@@ -178,48 +183,47 @@ fn draw_alarm_panel(
     let ctx = contexts.ctx_mut()?;
     let (n_live, n_stale, n_model) = sync_counts(&live);
     let summary = &live.alarms;
-    egui::Window::new("Alarms")
-        // Left of the KPI panel (which docks to the top right), not on top of it.
-        .anchor(Align2::RIGHT_TOP, [-300.0, 10.0])
-        .default_width(320.0)
-        .resizable(false)
-        .show(ctx, |ui| {
-            ui.horizontal(|ui| {
-                ui.colored_label(
-                    Color32::from_rgb(LIVE_RGB[0], LIVE_RGB[1], LIVE_RGB[2]),
-                    format!("■ live {n_live}"),
-                );
-                ui.colored_label(
-                    Color32::from_rgb(STALE_RGB[0], STALE_RGB[1], STALE_RGB[2]),
-                    format!("■ stale {n_stale}"),
-                );
-                ui.weak(format!("model only {n_model}"));
-            });
-            let amber = Color32::from_rgb(ALARM_RGB[0], ALARM_RGB[1], ALARM_RGB[2]);
-            if summary.open == 0 {
-                ui.weak(format!("no open alarm ({} raised in this run)", summary.raised));
-                return;
-            }
-            ui.label(RichText::new(format!("{} open, {} raised", summary.open, summary.raised)).color(amber));
-            for alarm in summary.open_alarms.iter().rev().take(ALARM_ROWS) {
-                ui.separator();
-                if ui.link(RichText::new(station_label(site.layout.as_ref(), alarm)).strong()).clicked() {
-                    selection.selected = Some(Selected::Station(alarm.station_index));
-                }
-                ui.label(alarm_headline(alarm));
-                if let Some(e) = &alarm.evidence {
-                    ui.weak(format!(
-                        "CUSUM {:.1} > h {:.1} over {} cycles (k {:.3}, ARL0 {:.0e}); since {}",
-                        e.statistic,
-                        e.threshold,
-                        e.observations,
-                        e.reference,
-                        e.arl0,
-                        format_sim_time(alarm.raised_at_us)
-                    ));
-                }
-            }
+    let title = match summary.open {
+        0 => "Alarms".to_owned(),
+        n => format!("Alarms ({n} open)"),
+    };
+    docks.show(ctx, PanelId::Alarms, title, |ui| {
+        ui.horizontal(|ui| {
+            ui.colored_label(
+                Color32::from_rgb(LIVE_RGB[0], LIVE_RGB[1], LIVE_RGB[2]),
+                format!("■ live {n_live}"),
+            );
+            ui.colored_label(
+                Color32::from_rgb(STALE_RGB[0], STALE_RGB[1], STALE_RGB[2]),
+                format!("■ stale {n_stale}"),
+            );
+            ui.weak(format!("model only {n_model}"));
         });
+        let amber = Color32::from_rgb(ALARM_RGB[0], ALARM_RGB[1], ALARM_RGB[2]);
+        if summary.open == 0 {
+            ui.weak(format!("no open alarm ({} raised in this run)", summary.raised));
+            return;
+        }
+        ui.label(RichText::new(format!("{} open, {} raised", summary.open, summary.raised)).color(amber));
+        for alarm in summary.open_alarms.iter().rev().take(ALARM_ROWS) {
+            ui.separator();
+            if ui.link(RichText::new(station_label(site.layout.as_ref(), alarm)).strong()).clicked() {
+                selection.selected = Some(Selected::Station(alarm.station_index));
+            }
+            ui.label(alarm_headline(alarm));
+            if let Some(e) = &alarm.evidence {
+                ui.weak(format!(
+                    "CUSUM {:.1} > h {:.1} over {} cycles (k {:.3}, ARL0 {:.0e}); since {}",
+                    e.statistic,
+                    e.threshold,
+                    e.observations,
+                    e.reference,
+                    e.arl0,
+                    format_sim_time(alarm.raised_at_us)
+                ));
+            }
+        }
+    });
     Ok(())
 }
 

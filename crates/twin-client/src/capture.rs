@@ -3,8 +3,11 @@
 //! render pipeline still compiling: under llvmpipe the 3D pipelines can take longer than
 //! the egui ones, and a capture then shows labels over an empty sky), saves the primary
 //! window with `Screenshot::primary_window()` + `save_to_disk`, checks the file exists
-//! and exits 0. It exits non-zero, with a message on stderr, if no state frame arrives
-//! within the connect timeout or the capture does not complete.
+//! and exits 0. With a second path (`--screenshot-presentation`) it then switches
+//! presentation mode on, renders `SWITCH_FRAMES` more and saves that too, so one client
+//! run (one shader compilation) gives both pictures. It exits non-zero, with a message on
+//! stderr, if no state frame arrives within the connect timeout or a capture does not
+//! complete.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,6 +21,7 @@ use bevy::render::{Render, RenderApp};
 
 use crate::model::LiveState;
 use crate::net::{Connection, LinkStatus};
+use crate::presentation::Presentation;
 
 /// Longest wait between requesting the screenshot and seeing it on disk.
 const CAPTURE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -26,11 +30,16 @@ const CAPTURE_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_BLANK_CAPTURES: u32 = 20;
 /// Frames rendered between a blank capture and the next try.
 const FRAMES_BETWEEN_RETRIES: u32 = 10;
+/// Frames rendered after switching presentation mode on before the second capture (egui
+/// lays a new window out over two passes).
+const SWITCH_FRAMES: u32 = 4;
 
 /// Takes one screenshot after the first state frame, then exits.
 pub struct CapturePlugin {
     /// Where the PNG goes.
     pub path: PathBuf,
+    /// Where a second PNG, in presentation mode, goes; `None`: one picture only.
+    pub presentation_path: Option<PathBuf>,
     /// Frames rendered after the first state frame before capturing.
     pub frames: u32,
     /// How long to wait for the first state frame.
@@ -41,6 +50,7 @@ impl Plugin for CapturePlugin {
     fn build(&self, app: &mut App) {
         app.insert_resource(CaptureJob {
             path: self.path.clone(),
+            presentation_path: self.presentation_path.clone(),
             frames: self.frames,
             connect_timeout: self.connect_timeout,
             phase: Phase::WaitingForState,
@@ -86,6 +96,8 @@ enum Phase {
 #[derive(Resource)]
 pub struct CaptureJob {
     path: PathBuf,
+    /// The presentation-mode picture still to take after `path`.
+    presentation_path: Option<PathBuf>,
     frames: u32,
     connect_timeout: Duration,
     phase: Phase,
@@ -114,11 +126,11 @@ fn fail(exit: &mut MessageWriter<AppExit>, job: &mut CaptureJob, message: String
 fn capture_after_frames(
     mut commands: Commands,
     time: Res<Time<Real>>,
-    live: Res<LiveState>,
-    connection: Res<Connection>,
+    (live, connection): (Res<LiveState>, Res<Connection>),
     compiling: Res<CompilingPipelines>,
     mut job: ResMut<CaptureJob>,
     mut exit: MessageWriter<AppExit>,
+    presentation: Option<ResMut<Presentation>>,
 ) {
     let now = time.elapsed_secs_f64();
     match job.phase {
@@ -169,7 +181,18 @@ fn capture_after_frames(
             // is set the file is complete or the write failed.
             if job.captured {
                 let written = std::fs::metadata(&job.path).is_ok_and(|m| m.len() > 0);
-                if written {
+                if written && let Some(next) = job.presentation_path.take() {
+                    info!("screenshot saved to {}", job.path.display());
+                    let Some(mut presentation) = presentation else {
+                        let message = "no presentation mode in this client".to_owned();
+                        fail(&mut exit, &mut job, message);
+                        return;
+                    };
+                    presentation.on = true;
+                    job.path = next;
+                    job.captured = false;
+                    job.phase = Phase::Rendering { rendered: job.frames.saturating_sub(SWITCH_FRAMES) };
+                } else if written {
                     info!("screenshot saved to {}", job.path.display());
                     job.phase = Phase::Done;
                     exit.write(AppExit::Success);

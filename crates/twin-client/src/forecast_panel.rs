@@ -10,6 +10,7 @@ use bevy_egui::{EguiContexts, EguiPrimaryContextPass};
 use egui_plot::{FilledArea, Line, PlotPoints};
 use twin_proto::v1::{ForecastBand, ForecastResult};
 
+use crate::dock::{Docks, PanelId, PanelSet};
 use crate::hud::format_sim_time;
 use crate::model::LiveState;
 use crate::presentation::panels_shown;
@@ -29,7 +30,7 @@ pub struct ForecastPlugin;
 
 impl Plugin for ForecastPlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(EguiPrimaryContextPass, draw_forecast_panel.run_if(panels_shown));
+        app.add_systems(EguiPrimaryContextPass, draw_forecast_panel.in_set(PanelSet).run_if(panels_shown));
     }
 }
 
@@ -74,69 +75,63 @@ pub fn forecast_rows(forecast: &ForecastResult) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn draw_forecast_panel(mut contexts: EguiContexts, live: Res<LiveState>) -> Result {
+fn draw_forecast_panel(mut contexts: EguiContexts, mut docks: ResMut<Docks>, live: Res<LiveState>) -> Result {
     let ctx = contexts.ctx_mut()?;
-    egui::Window::new("Forecast").default_pos([670.0, 250.0]).default_open(true).resizable(false).show(
-        ctx,
-        |ui| {
-            let Some(forecast) = &live.forecast else {
-                ui.weak("no forecast: the server runs without --forecast-every");
-                return;
-            };
-            let now = live.clock.sim_time_us;
-            ui.label(format!(
-                "{} → {} ({}), {} futures",
-                format_sim_time(forecast.from_us),
-                format_sim_time(forecast.horizon_us),
-                units::duration_us(forecast.horizon_us.saturating_sub(forecast.from_us)),
-                forecast.replications
-            ));
-            if now >= forecast.from_us {
-                ui.weak(format!("taken {} ago (simulated)", units::duration_us(now - forecast.from_us)));
-            }
-            if now > forecast.horizon_us {
-                ui.colored_label(Color32::YELLOW, "horizon passed: waiting for the next forecast");
-            }
-            egui::Grid::new("forecast").num_columns(2).striped(true).show(ui, |ui| {
-                ui.weak("");
-                ui.weak("P10 · P50 · P90");
+    docks.show(ctx, PanelId::Forecast, "Forecast", |ui| {
+        let Some(forecast) = &live.forecast else {
+            ui.weak("no forecast: the server runs without --forecast-every");
+            return;
+        };
+        let now = live.clock.sim_time_us;
+        ui.label(format!(
+            "{} to {} ({}), {} futures",
+            format_sim_time(forecast.from_us),
+            format_sim_time(forecast.horizon_us),
+            units::duration_us(forecast.horizon_us.saturating_sub(forecast.from_us)),
+            forecast.replications
+        ));
+        if now >= forecast.from_us {
+            ui.weak(format!("taken {} ago (simulated)", units::duration_us(now - forecast.from_us)));
+        }
+        if now > forecast.horizon_us {
+            ui.colored_label(Color32::YELLOW, "horizon passed: waiting for the next forecast");
+        }
+        egui::Grid::new("forecast").num_columns(2).striped(true).show(ui, |ui| {
+            ui.weak("");
+            ui.weak("P10 · P50 · P90");
+            ui.end_row();
+            for (name, value) in forecast_rows(forecast) {
+                ui.label(name);
+                ui.label(RichText::new(value).monospace());
                 ui.end_row();
-                for (name, value) in forecast_rows(forecast) {
-                    ui.label(name);
-                    ui.label(RichText::new(value).monospace());
-                    ui.end_row();
-                }
-            });
-            if forecast.orders.is_empty() {
-                ui.weak("on-time risks: not part of this forecast");
-            } else {
-                ui.label("on-time probability (least likely first)");
-                for order in forecast.orders.iter().take(ORDER_ROWS) {
-                    let p = order.on_time_probability;
-                    let colour =
-                        if p < RISKY_ON_TIME { Color32::from_rgb(255, 170, 0) } else { Color32::LIGHT_GREEN };
-                    ui.horizontal(|ui| {
-                        ui.colored_label(colour, units::percent(p));
-                        ui.label(format!(
-                            "{} ({}) due {}",
-                            order.order_id,
-                            order.product_id,
-                            format_sim_time(order.due_at_us)
-                        ));
-                    });
-                }
-                if forecast.orders.len() > ORDER_ROWS {
-                    ui.weak(format!("… and {} more", forecast.orders.len() - ORDER_ROWS));
-                }
             }
-            if forecast.orders_beyond_horizon > 0 {
-                ui.weak(format!(
-                    "{} orders due after the horizon (not judged)",
-                    forecast.orders_beyond_horizon
-                ));
+        });
+        if forecast.orders.is_empty() {
+            ui.weak("on-time risks: not part of this forecast");
+        } else {
+            ui.label("on-time probability (least likely first)");
+            for order in forecast.orders.iter().take(ORDER_ROWS) {
+                let p = order.on_time_probability;
+                let colour =
+                    if p < RISKY_ON_TIME { Color32::from_rgb(255, 170, 0) } else { Color32::LIGHT_GREEN };
+                ui.horizontal(|ui| {
+                    ui.colored_label(colour, units::percent(p));
+                    ui.label(format!(
+                        "{} ({}) due {}",
+                        order.order_id,
+                        order.product_id,
+                        format_sim_time(order.due_at_us)
+                    ));
+                });
             }
-        },
-    );
+            if forecast.orders.len() > ORDER_ROWS {
+                ui.weak(format!("… and {} more", forecast.orders.len() - ORDER_ROWS));
+            }
+        }
+        if forecast.orders_beyond_horizon > 0 {
+            ui.weak(format!("{} orders due after the horizon (not judged)", forecast.orders_beyond_horizon));
+        }
+    });
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 use bevy::diagnostic::{DiagnosticsStore, FrameTimeDiagnosticsPlugin};
 use bevy::prelude::*;
-use bevy_egui::egui::{self, Align2, Color32, RichText};
+use bevy_egui::egui::{self, Color32, RichText};
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass};
 use egui_plot::{Line, Plot, PlotPoint, PlotPoints};
 use twin_proto::v1::{
@@ -14,6 +14,7 @@ use twin_proto::v1::{
 };
 
 use crate::camera::FocusOn;
+use crate::dock::{Docks, PanelId, PanelSet};
 use crate::forecast_panel::throughput_band;
 use crate::model::{LiveState, SiteLayout};
 use crate::net::{Access, Connection, LatestReport, LinkStatus, NetBridge, NetCommand, ServerSwitched};
@@ -24,15 +25,15 @@ use crate::palette::{
 use crate::presentation::panels_shown;
 use crate::programme::{Complexes, ProgrammeView};
 use crate::select::{Selected, Selection};
-use crate::site::finite;
+use crate::trainer::{MOVING_ROWS, RANKING_ROWS, RankingMotion, SHIFT_NOTICE_S};
 use crate::units;
 
 /// Most points kept in the throughput chart.
 const HISTORY_CAPACITY: usize = 4000;
 /// Smallest simulated time between chart points, microseconds (10 s).
 const HISTORY_STEP_US: u64 = 10_000_000;
-/// Bottleneck ranking rows shown.
-const RANKING_ROWS: usize = 10;
+/// Height of one row of the bottleneck ranking, points.
+const RANKING_ROW_HEIGHT: f32 = 22.0;
 /// Height of the per-station share bars, points.
 const SHARE_BAR_HEIGHT: f32 = 10.0;
 /// Height of the scrolling per-station list, points (keeps the panel on a 720p screen).
@@ -69,6 +70,7 @@ impl Plugin for HudPlugin {
                     draw_selection_panel,
                 )
                     .chain()
+                    .in_set(PanelSet)
                     .run_if(panels_shown),
             );
     }
@@ -174,15 +176,15 @@ fn guarded_button(ui: &mut egui::Ui, access: &Access, rpc: &str, text: impl Into
 
 fn draw_status_panel(
     mut contexts: EguiContexts,
-    connection: Res<Connection>,
-    access: Res<Access>,
+    mut docks: ResMut<Docks>,
+    (connection, access): (Res<Connection>, Res<Access>),
     live: Res<LiveState>,
     site: Res<SiteLayout>,
     diagnostics: Res<DiagnosticsStore>,
     (complexes, mut programme): (Res<Complexes>, ResMut<ProgrammeView>),
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
-    egui::Window::new("Twin").anchor(Align2::LEFT_TOP, [10.0, 10.0]).resizable(false).show(ctx, |ui| {
+    docks.show(ctx, PanelId::Twin, "Twin", |ui| {
         let (colour, text) = match &connection.status {
             LinkStatus::Connected => (Color32::LIGHT_GREEN, "connected".to_owned()),
             LinkStatus::Connecting => {
@@ -220,7 +222,7 @@ fn draw_status_panel(
         }
         let fps = diagnostics.get(&FrameTimeDiagnosticsPlugin::FPS).and_then(|d| d.smoothed()).unwrap_or(0.0);
         ui.label(format!("{fps:.0} fps · frame #{} · seed {}", live.seq, clock.seed));
-        ui.weak("F5: presentation mode");
+        ui.weak("F5 presentation · Tab panels · H heat map · T tour · 1-9 factories · 0 site");
         if live.out_of_range > 0 {
             ui.colored_label(Color32::YELLOW, format!("{} bad indices in last frame", live.out_of_range));
         }
@@ -239,15 +241,15 @@ fn draw_status_panel(
 
 fn draw_control_panel(
     mut contexts: EguiContexts,
-    net: Res<NetBridge>,
-    access: Res<Access>,
+    mut docks: ResMut<Docks>,
+    (net, access): (Res<NetBridge>, Res<Access>),
     live: Res<LiveState>,
     site: Res<SiteLayout>,
     mut inputs: ResMut<HudInputs>,
     mut focus: MessageWriter<FocusOn>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
-    egui::Window::new("Controls").default_pos([10.0, 230.0]).default_width(260.0).show(ctx, |ui| {
+    docks.show(ctx, PanelId::Controls, "Controls", |ui| {
         ui.horizontal(|ui| {
             if live.clock.paused {
                 if guarded_button(ui, &access, "Resume", "▶ Resume") {
@@ -311,15 +313,16 @@ fn draw_control_panel(
         });
         ui.separator();
         egui::CollapsingHeader::new("Factories").default_open(true).show(ui, |ui| {
-            for factory in &layout.factories {
+            for (i, factory) in layout.factories.iter().enumerate() {
                 ui.horizontal(|ui| {
-                    if ui.small_button("focus").clicked() {
-                        let (w, d) = (finite(factory.width_m), finite(factory.depth_m));
-                        focus.write(FocusOn {
-                            x: factory.origin_x + f64::from(w) * 0.5,
-                            y: factory.origin_y + f64::from(d) * 0.5,
-                            extent_m: w.max(d).max(5.0),
-                        });
+                    // Keys 1..9 are the camera presets of the first nine factories.
+                    let key = if i < crate::tour::PRESET_KEYS.len() {
+                        format!("{}", i + 1)
+                    } else {
+                        "·".to_owned()
+                    };
+                    if ui.small_button(format!("{key} focus")).clicked() {
+                        focus.write(crate::tour::factory_preset(factory));
                     }
                     ui.label(&factory.name);
                     if !factory.industry.is_empty() {
@@ -327,14 +330,10 @@ fn draw_control_panel(
                     }
                 });
             }
-            if ui.small_button("whole site").clicked()
-                && let Some(b) = layout.site_bounds
+            if ui.small_button("0 whole site").clicked()
+                && let Some(preset) = crate::tour::site_preset(layout)
             {
-                focus.write(FocusOn {
-                    x: (b.min_x + b.max_x) * 0.5,
-                    y: (b.min_y + b.max_y) * 0.5,
-                    extent_m: finite(b.max_x - b.min_x).max(finite(b.max_y - b.min_y)).max(10.0),
-                });
+                focus.write(preset);
             }
         });
     });
@@ -366,6 +365,7 @@ pub fn kpi_rows(k: &twin_proto::v1::KpiSummary, currency: &str) -> Vec<(&'static
 
 fn draw_kpi_panel(
     mut contexts: EguiContexts,
+    mut docks: ResMut<Docks>,
     live: Res<LiveState>,
     site: Res<SiteLayout>,
     report: Res<LatestReport>,
@@ -374,75 +374,106 @@ fn draw_kpi_panel(
     let ctx = contexts.ctx_mut()?;
     let k = &live.kpis;
     let currency = site.layout.as_ref().map_or("", |l| l.currency.as_str());
-    egui::Window::new("KPIs")
-        .anchor(Align2::RIGHT_TOP, [-10.0, 10.0])
-        .default_width(280.0)
-        .resizable(false)
-        .show(ctx, |ui| {
-            if let Some(until) = warming_up_until(&live, &report) {
-                // Statistics start at the end of the warm-up: zeros before it mean nothing.
-                ui.label(
-                    RichText::new(format!("warming up until {}", format_sim_time(until)))
-                        .color(Color32::YELLOW),
-                );
-                ui.weak(format!(
-                    "KPIs count from then ({} to go)",
-                    units::duration_us(until.saturating_sub(live.clock.sim_time_us))
-                ));
-            } else {
-                egui::Grid::new("kpis").num_columns(2).striped(true).show(ui, |ui| {
-                    for (name, value) in kpi_rows(k, currency) {
-                        ui.label(name);
-                        ui.label(RichText::new(value).monospace());
-                        ui.end_row();
-                    }
-                });
-            }
-            let band = live.forecast.as_ref().and_then(throughput_band);
-            ui.label(if band.is_some() {
-                "Throughput (/h) over simulated hours; forecast P10-P90 ahead"
-            } else {
-                "Throughput (/h) over simulated hours"
+    docks.show(ctx, PanelId::Kpis, "KPIs", |ui| {
+        if let Some(until) = warming_up_until(&live, &report) {
+            // Statistics start at the end of the warm-up: zeros before it mean nothing.
+            ui.label(
+                RichText::new(format!("warming up until {}", format_sim_time(until))).color(Color32::YELLOW),
+            );
+            ui.weak(format!(
+                "KPIs count from then ({} to go)",
+                units::duration_us(until.saturating_sub(live.clock.sim_time_us))
+            ));
+        } else {
+            egui::Grid::new("kpis").num_columns(2).striped(true).show(ui, |ui| {
+                for (name, value) in kpi_rows(k, currency) {
+                    ui.label(name);
+                    ui.label(RichText::new(value).monospace());
+                    ui.end_row();
+                }
             });
-            let points = history.points.make_contiguous();
-            Plot::new("throughput")
-                .height(90.0)
-                .allow_scroll(false)
-                .allow_drag(false)
-                .allow_zoom(false)
-                .include_y(0.0)
-                .show(ui, |plot| {
-                    plot.line(Line::new("throughput", PlotPoints::Borrowed(points)));
-                    if let Some((area, median)) = band {
-                        plot.add(area);
-                        plot.line(median);
-                    }
-                });
+        }
+        let band = live.forecast.as_ref().and_then(throughput_band);
+        ui.label(if band.is_some() {
+            "Throughput (/h) over simulated hours; forecast P10-P90 ahead"
+        } else {
+            "Throughput (/h) over simulated hours"
         });
+        let points = history.points.make_contiguous();
+        Plot::new("throughput")
+            .height(90.0)
+            .allow_scroll(false)
+            .allow_drag(false)
+            .allow_zoom(false)
+            .include_y(0.0)
+            .show(ui, |plot| {
+                plot.line(Line::new("throughput", PlotPoints::Borrowed(points)));
+                if let Some((area, median)) = band {
+                    plot.add(area);
+                    plot.line(median);
+                }
+            });
+    });
     Ok(())
 }
 
 fn draw_bottleneck_panel(
     mut contexts: EguiContexts,
+    mut docks: ResMut<Docks>,
     live: Res<LiveState>,
     site: Res<SiteLayout>,
     mut selection: ResMut<Selection>,
+    motion: Res<RankingMotion>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     let layout = site.layout.as_ref();
-    egui::Window::new("Bottlenecks").default_pos([370.0, 10.0]).default_width(280.0).resizable(false).show(
-        ctx,
-        |ui| {
-            match live.bottlenecks.momentary_station_index {
-                Some(i) => ui.label(
-                    RichText::new(format!("now: {}", station_name(layout, i)))
-                        .color(Color32::from_rgb(255, 90, 70)),
-                ),
-                None => ui.weak("now: none"),
-            };
-            for entry in live.bottlenecks.ranking.iter().take(RANKING_ROWS) {
+    docks.show(ctx, PanelId::Bottlenecks, "Bottlenecks", |ui| {
+        match live.bottlenecks.momentary_station_index {
+            Some(i) => ui.label(
+                RichText::new(format!("now: {}", station_name(layout, i)))
+                    .size(16.0)
+                    .color(Color32::from_rgb(255, 90, 70)),
+            ),
+            None => ui.weak("now: none"),
+        };
+        if let Some(shift) = &motion.shift {
+            // Fades out over the notice's life.
+            let alpha = (1.0 - shift.age_s / SHIFT_NOTICE_S).clamp(0.3, 1.0);
+            let from = shift.from.map_or_else(|| "none".to_owned(), |i| station_name(layout, i));
+            ui.label(
+                RichText::new(format!(
+                    "bottleneck moved from {from} to {} at {}",
+                    station_name(layout, shift.to),
+                    format_sim_time(shift.sim_time_us)
+                ))
+                .color(Color32::from_rgb(255, 200, 90).gamma_multiply(alpha)),
+            );
+        }
+        // Rows are drawn where `RankingMotion` has them, gliding to their rank.
+        let entries: Vec<_> = live.bottlenecks.ranking.iter().take(RANKING_ROWS).collect();
+        let (area, _) = ui.allocate_exact_size(
+            egui::vec2(ui.available_width(), RANKING_ROW_HEIGHT * entries.len() as f32),
+            egui::Sense::hover(),
+        );
+        for (rank, entry) in entries.iter().enumerate() {
+            let row = motion.row(entry.station_index).unwrap_or(rank as f32);
+            let top = area.top() + row * RANKING_ROW_HEIGHT;
+            let rect = egui::Rect::from_min_size(
+                egui::pos2(area.left(), top),
+                egui::vec2(area.width(), RANKING_ROW_HEIGHT),
+            );
+            ui.scope_builder(egui::UiBuilder::new().max_rect(rect), |ui| {
                 ui.horizontal(|ui| {
                     let share = if entry.share.is_finite() { entry.share.clamp(0.0, 1.0) } else { 0.0 };
+                    let moving = row - rank as f32;
+                    let (arrow, colour) = if moving > MOVING_ROWS {
+                        ("▲", Color32::from_rgb(255, 120, 90))
+                    } else if moving < -MOVING_ROWS {
+                        ("▼", Color32::from_rgb(120, 200, 130))
+                    } else {
+                        (" ", Color32::GRAY)
+                    };
+                    ui.label(RichText::new(format!("{} {arrow}", rank + 1)).monospace().color(colour));
                     ui.add(
                         egui::ProgressBar::new(share as f32)
                             .desired_width(80.0)
@@ -452,89 +483,87 @@ fn draw_bottleneck_panel(
                         selection.selected = Some(Selected::Station(entry.station_index));
                     }
                 });
-            }
-        },
-    );
+            });
+        }
+    });
     Ok(())
 }
 
 fn draw_station_panel(
     mut contexts: EguiContexts,
+    mut docks: ResMut<Docks>,
     report: Res<LatestReport>,
     site: Res<SiteLayout>,
     mut selection: ResMut<Selection>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     let layout = site.layout.as_ref();
-    egui::Window::new("Stations").anchor(Align2::RIGHT_BOTTOM, [-10.0, -10.0]).default_width(300.0).show(
-        ctx,
-        |ui| {
-            egui::Grid::new("station_legend").num_columns(4).show(ui, |ui| {
-                for (i, state) in STATION_STATES.into_iter().enumerate() {
-                    ui.horizontal(|ui| {
-                        ui.colored_label(rgb(station_state_rgb(state)), "■");
-                        ui.label(station_state_label(state));
-                    });
-                    if i % 4 == 3 {
-                        ui.end_row();
+    docks.show(ctx, PanelId::Stations, "Stations", |ui| {
+        egui::Grid::new("station_legend").num_columns(4).show(ui, |ui| {
+            for (i, state) in STATION_STATES.into_iter().enumerate() {
+                ui.horizontal(|ui| {
+                    ui.colored_label(rgb(station_state_rgb(state)), "■");
+                    ui.label(station_state_label(state));
+                });
+                if i % 4 == 3 {
+                    ui.end_row();
+                }
+            }
+        });
+        ui.label("vehicles");
+        egui::Grid::new("vehicle_legend").num_columns(4).show(ui, |ui| {
+            for (i, state) in VEHICLE_STATES.into_iter().enumerate() {
+                ui.horizontal(|ui| {
+                    ui.colored_label(rgb(vehicle_state_rgb(state)), "■");
+                    ui.label(vehicle_state_label(state));
+                });
+                if i % 4 == 3 {
+                    ui.end_row();
+                }
+            }
+        });
+        ui.separator();
+        let Some(report) = &report.report else {
+            ui.weak("state shares: waiting for the first report");
+            return;
+        };
+        egui::ScrollArea::vertical().max_height(STATION_LIST_HEIGHT).show(ui, |ui| {
+            for row in &report.stations {
+                ui.horizontal(|ui| {
+                    let shares = [
+                        (StationStateKind::Busy, row.utilization),
+                        (StationStateKind::Starved, row.starved),
+                        (StationStateKind::Blocked, row.blocked),
+                        (StationStateKind::Down, row.down),
+                        (StationStateKind::Setup, row.setup),
+                        (StationStateKind::OffShift, row.off_shift),
+                    ];
+                    let (rect, _) =
+                        ui.allocate_exact_size(egui::vec2(120.0, SHARE_BAR_HEIGHT), egui::Sense::hover());
+                    let mut x = rect.left();
+                    for (state, share) in shares {
+                        let share = if share.is_finite() { share.clamp(0.0, 1.0) as f32 } else { 0.0 };
+                        let w = share * rect.width();
+                        let r = egui::Rect::from_min_size(
+                            egui::pos2(x, rect.top()),
+                            egui::vec2(w, rect.height()),
+                        );
+                        ui.painter().rect_filled(r, 0.0, rgb(station_state_rgb(state)));
+                        x += w;
                     }
-                }
-            });
-            ui.label("vehicles");
-            egui::Grid::new("vehicle_legend").num_columns(4).show(ui, |ui| {
-                for (i, state) in VEHICLE_STATES.into_iter().enumerate() {
-                    ui.horizontal(|ui| {
-                        ui.colored_label(rgb(vehicle_state_rgb(state)), "■");
-                        ui.label(vehicle_state_label(state));
-                    });
-                    if i % 4 == 3 {
-                        ui.end_row();
+                    let name = if row.station_id.is_empty() {
+                        station_name(layout, row.station_index)
+                    } else {
+                        row.station_id.clone()
+                    };
+                    if ui.link(name).clicked() {
+                        selection.selected = Some(Selected::Station(row.station_index));
                     }
-                }
-            });
-            ui.separator();
-            let Some(report) = &report.report else {
-                ui.weak("state shares: waiting for the first report");
-                return;
-            };
-            egui::ScrollArea::vertical().max_height(STATION_LIST_HEIGHT).show(ui, |ui| {
-                for row in &report.stations {
-                    ui.horizontal(|ui| {
-                        let shares = [
-                            (StationStateKind::Busy, row.utilization),
-                            (StationStateKind::Starved, row.starved),
-                            (StationStateKind::Blocked, row.blocked),
-                            (StationStateKind::Down, row.down),
-                            (StationStateKind::Setup, row.setup),
-                            (StationStateKind::OffShift, row.off_shift),
-                        ];
-                        let (rect, _) =
-                            ui.allocate_exact_size(egui::vec2(120.0, SHARE_BAR_HEIGHT), egui::Sense::hover());
-                        let mut x = rect.left();
-                        for (state, share) in shares {
-                            let share = if share.is_finite() { share.clamp(0.0, 1.0) as f32 } else { 0.0 };
-                            let w = share * rect.width();
-                            let r = egui::Rect::from_min_size(
-                                egui::pos2(x, rect.top()),
-                                egui::vec2(w, rect.height()),
-                            );
-                            ui.painter().rect_filled(r, 0.0, rgb(station_state_rgb(state)));
-                            x += w;
-                        }
-                        let name = if row.station_id.is_empty() {
-                            station_name(layout, row.station_index)
-                        } else {
-                            row.station_id.clone()
-                        };
-                        if ui.link(name).clicked() {
-                            selection.selected = Some(Selected::Station(row.station_index));
-                        }
-                        ui.weak(units::per_hour(row.throughput_per_hour));
-                    });
-                }
-            });
-        },
-    );
+                    ui.weak(units::per_hour(row.throughput_per_hour));
+                });
+            }
+        });
+    });
     Ok(())
 }
 
@@ -565,12 +594,12 @@ fn station_kind_label(kind: StationKind) -> &'static str {
 
 fn draw_selection_panel(
     mut contexts: EguiContexts,
+    mut docks: ResMut<Docks>,
     mut selection: ResMut<Selection>,
     site: Res<SiteLayout>,
     live: Res<LiveState>,
     report: Res<LatestReport>,
-    net: Res<NetBridge>,
-    access: Res<Access>,
+    (net, access): (Res<NetBridge>, Res<Access>),
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     let Some(selected) = selection.selected else {
@@ -580,11 +609,11 @@ fn draw_selection_panel(
         return Ok(());
     };
     let mut open = true;
-    egui::Window::new("Selection")
-        .anchor(Align2::LEFT_BOTTOM, [10.0, -10.0])
-        .open(&mut open)
-        .resizable(false)
-        .show(ctx, |ui| match selected {
+    docks.show(ctx, PanelId::Selection, "Selection", |ui| {
+        if ui.small_button("× clear (Esc)").clicked() {
+            open = false;
+        }
+        match selected {
             Selected::Station(i) => {
                 let Some(station) = layout.stations.get(i as usize) else {
                     ui.label("station no longer exists");
@@ -667,7 +696,8 @@ fn draw_selection_panel(
                     }
                 });
             }
-        });
+        }
+    });
     if !open {
         selection.selected = None;
     }

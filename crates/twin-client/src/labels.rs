@@ -249,6 +249,8 @@ fn draw_labels(
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     let painter = ctx.layer_painter(egui::LayerId::background());
+    // Labels are placed in viewport pixels; egui points are pixels / zoom (`--ui-scale`).
+    let zoom = ctx.zoom_factor();
     for label in &placed.labels {
         let Some(text) = label_text(label.key, &site, &live) else {
             continue;
@@ -258,8 +260,8 @@ fn draw_labels(
             LabelKey::Station(_) => (placed.font_px, egui::Color32::from_rgb(235, 240, 255)),
             LabelKey::Overflow(_) => (placed.font_px * 0.85, egui::Color32::from_rgb(255, 225, 170)),
         };
-        let galley = painter.layout_no_wrap(text, egui::FontId::proportional(size), colour);
-        let centre = label.rect.center();
+        let galley = painter.layout_no_wrap(text, egui::FontId::proportional(size / zoom), colour);
+        let centre = label.rect.center() / zoom;
         let text_rect = egui::Rect::from_center_size(egui::pos2(centre.x, centre.y), galley.size());
         painter.rect_filled(
             text_rect.expand(PAD_PX),

@@ -21,6 +21,10 @@
 //!   with the state on the roof, grown to a minimum on-screen size at any zoom.
 //! - `camera`: `CameraPlugin`, orbit / pan / zoom and focusing.
 //! - `select`: `SelectionPlugin`, click to select a station or vehicle.
+//! - `dock`: `DockPlugin`, panels docked to the window's edges, collapsible, their
+//!   layout remembered in a file; `Tab` hides them all.
+//! - `heatmap`: `HeatMapPlugin`, stations coloured by a share (utilisation, starved,
+//!   blocked, down) over a window, with its legend.
 //! - `hud`: `HudPlugin`, egui panels.
 //! - `alarms`: `AlarmPlugin`, deviation alarms (beacons, panel) and live / stale badges.
 //! - `capture`: `CapturePlugin`, the screenshot mode for render tests.
@@ -29,13 +33,19 @@
 //! - `programme`: `ProgrammePlugin`, the complexes against the programme's targets, and
 //!   the switcher that reconnects to another complex.
 //! - `timeline`: `TimelinePlugin`, the timeline (seek, live marker, branch, back to live).
+//! - `tour`: `TourPlugin`, camera presets per factory (`1`..`9`, `0`) and the slow
+//!   automatic tour (`T`).
+//! - `trainer`: `TrainerPlugin`, *Break this station* next to a picked station, the
+//!   gliding bottleneck ring and the animated ranking.
 //! - `units`: durations, rates and money as a person reads them.
 //! - `palette`: state colours shared by meshes and legend.
 
 pub mod alarms;
 pub mod camera;
 pub mod capture;
+pub mod dock;
 pub mod forecast_panel;
+pub mod heatmap;
 pub mod hud;
 pub mod labels;
 pub mod meshes;
@@ -49,5 +59,7 @@ pub mod select;
 pub mod site;
 pub mod stacks;
 pub mod timeline;
+pub mod tour;
+pub mod trainer;
 pub mod units;
 pub mod vehicles;

@@ -13,8 +13,8 @@ use bevy::winit::{UpdateMode, WinitSettings};
 use bevy_egui::EguiPlugin;
 use clap::Parser;
 use twin_client::{
-    alarms, camera, capture, forecast_panel, hud, motion, net, presentation, programme, select, site,
-    timeline,
+    alarms, camera, capture, dock, forecast_panel, heatmap, hud, motion, net, presentation, programme,
+    select, site, timeline, tour, trainer,
 };
 
 /// Window size in screenshot mode without `--window`, so captures are comparable.
@@ -42,6 +42,15 @@ fn parse_window(text: &str) -> Result<(u32, u32), String> {
         ));
     }
     Ok((w, h))
+}
+
+/// Parses `--ui-scale`: a factor from 0.5 to 3.
+fn parse_ui_scale(text: &str) -> Result<f32, String> {
+    let scale: f32 = text.trim().parse().map_err(|_| format!("{text:?} is not a number (e.g. 1.5)"))?;
+    if !(0.5..=3.0).contains(&scale) {
+        return Err(format!("UI scale {scale} is outside 0.5 to 3"));
+    }
+    Ok(scale)
 }
 
 /// 3D client of the industrial-complex digital twin.
@@ -72,9 +81,30 @@ struct Args {
     /// the 3D view. F5 switches it on and off.
     #[arg(long)]
     presentation: bool,
+    /// File that remembers the panel layout (where each panel docks, open or collapsed);
+    /// default: `$XDG_CONFIG_HOME/twin-client/panels.txt` (else `~/.config/...`). In
+    /// screenshot mode the default layout is used and nothing is saved unless this is set.
+    #[arg(long, value_name = "FILE", env = "TWIN_CLIENT_PANELS")]
+    panels_file: Option<PathBuf>,
+    /// Start in heat-map mode (stations coloured by utilisation over the whole run; `H`
+    /// switches it, the *Heat map* panel chooses the share and the window).
+    #[arg(long)]
+    heat_map: bool,
+    /// Select this station (scene id) once the layout arrives: its card, with *Break this
+    /// station*, shows next to it.
+    #[arg(long, value_name = "ID")]
+    select: Option<String>,
+    /// Size of the panels' text and controls, as a factor (a projector at the back of a
+    /// room: 1.5 or 2).
+    #[arg(long, default_value_t = 1.0, value_parser = parse_ui_scale)]
+    ui_scale: f32,
     /// Screenshot mode: render, save a PNG to this path, exit.
     #[arg(long, value_name = "PATH")]
     screenshot: Option<PathBuf>,
+    /// Screenshot mode: after the first picture, switch presentation mode on and save a
+    /// second one to this path (both from one run).
+    #[arg(long, value_name = "PATH", requires = "screenshot")]
+    screenshot_presentation: Option<PathBuf>,
     /// Screenshot mode: frames to render after the first state frame arrived.
     #[arg(long, default_value_t = 60, requires = "screenshot")]
     frames: u32,
@@ -110,11 +140,11 @@ fn main() -> anyhow::Result<()> {
     };
     security.bearer().map_err(anyhow::Error::msg)?;
     let capture = args.screenshot.is_some();
-    if let Some(path) = &args.screenshot
-        && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating screenshot directory {}", parent.display()))?;
+    for path in args.screenshot.iter().chain(&args.screenshot_presentation) {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating screenshot directory {}", parent.display()))?;
+        }
     }
 
     let mut window = Window { title: "Twin — industrial complex".into(), resizable: true, ..default() };
@@ -131,12 +161,19 @@ fn main() -> anyhow::Result<()> {
         window.present_mode = PresentMode::AutoNoVsync;
     }
 
+    let panels_file = match (&args.panels_file, capture) {
+        (Some(file), _) => Some(file.clone()),
+        (None, false) => dock::default_layout_file(),
+        (None, true) => None,
+    };
+
     let mut app = App::new();
     app.add_plugins(DefaultPlugins.set(WindowPlugin { primary_window: Some(window), ..default() }))
         .insert_resource(ClearColor(Color::srgb(0.55, 0.68, 0.80)))
         .add_plugins((FrameTimeDiagnosticsPlugin::default(), EguiPlugin::default()))
         .add_plugins((
             net::NetPlugin { server: args.server.clone(), security },
+            dock::DockPlugin { file: panels_file, ui_scale: args.ui_scale },
             site::SitePlugin,
             motion::MotionPlugin,
             camera::CameraPlugin,
@@ -147,6 +184,11 @@ fn main() -> anyhow::Result<()> {
             timeline::TimelinePlugin,
             programme::ProgrammePlugin,
             presentation::PresentationPlugin { start_on: args.presentation },
+        ))
+        .add_plugins((
+            heatmap::HeatMapPlugin { start_on: args.heat_map },
+            tour::TourPlugin,
+            trainer::TrainerPlugin { select: args.select.clone() },
         ));
     if maximise {
         app.add_systems(Update, maximise_window);
@@ -159,6 +201,7 @@ fn main() -> anyhow::Result<()> {
         })
         .add_plugins(capture::CapturePlugin {
             path,
+            presentation_path: args.screenshot_presentation,
             frames: args.frames,
             connect_timeout: Duration::from_secs(args.connect_timeout_s),
         });
@@ -180,5 +223,12 @@ mod tests {
         assert!(parse_window("1920").expect_err("no x").contains("WIDTHxHEIGHT"));
         assert!(parse_window("wx720").expect_err("bad width").contains("width"));
         assert!(parse_window("10x10").expect_err("too small").contains("outside"));
+    }
+
+    #[test]
+    fn ui_scales_parse_and_are_checked() {
+        assert_eq!(parse_ui_scale("1.5"), Ok(1.5));
+        assert!(parse_ui_scale("big").expect_err("not a number").contains("not a number"));
+        assert!(parse_ui_scale("10").expect_err("too big").contains("outside"));
     }
 }

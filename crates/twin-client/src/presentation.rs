@@ -89,15 +89,30 @@ fn draw_strip(
     live: Res<LiveState>,
     site: Res<SiteLayout>,
     report: Res<LatestReport>,
+    motion: Option<Res<crate::trainer::RankingMotion>>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
+    let mut items = strip_items(&live, &site, &report);
+    // A bottleneck that just moved says where from, for the room to see it happen.
+    if let Some(shift) = motion.as_ref().and_then(|m| m.shift.as_ref())
+        && let (Some(last), Some(from)) = (items.last_mut(), shift.from)
+    {
+        let name = site
+            .layout
+            .as_ref()
+            .and_then(|l| l.stations.get(from as usize))
+            .map(|s| if s.name.is_empty() { s.id.clone() } else { s.name.clone() });
+        if let Some(name) = name {
+            last.push_str(&format!(" (moved from {name})"));
+        }
+    }
     egui::Window::new("presentation")
         .title_bar(false)
         .resizable(false)
         .anchor(Align2::CENTER_TOP, [0.0, 6.0])
         .show(ctx, |ui| {
             ui.horizontal(|ui| {
-                for (i, item) in strip_items(&live, &site, &report).into_iter().enumerate() {
+                for (i, item) in items.into_iter().enumerate() {
                     if i > 0 {
                         ui.label(RichText::new("·").size(STRIP_TEXT_SIZE));
                     }

@@ -10,6 +10,7 @@ use bevy_egui::egui::{self, Color32, RichText};
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass};
 use twin_proto::v1::{ComplexInfo, ListComplexesResponse, ProgrammeTargets};
 
+use crate::dock::{Docks, PanelId, PanelSet};
 use crate::net::{Access, Connection, NetBridge, NetCommand, unix_ms_now};
 use crate::presentation::panels_shown;
 use crate::units;
@@ -43,7 +44,7 @@ pub struct ProgrammePlugin;
 impl Plugin for ProgrammePlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<ProgrammeView>()
-            .add_systems(EguiPrimaryContextPass, draw_programme_panel.run_if(panels_shown));
+            .add_systems(EguiPrimaryContextPass, draw_programme_panel.in_set(PanelSet).run_if(panels_shown));
     }
 }
 
@@ -125,6 +126,7 @@ fn progress_cell(ui: &mut egui::Ui, progress: Option<Progress>, missing: &str) {
 
 fn draw_programme_panel(
     mut contexts: EguiContexts,
+    mut docks: ResMut<Docks>,
     complexes: Res<Complexes>,
     connection: Res<Connection>,
     access: Res<Access>,
@@ -136,55 +138,54 @@ fn draw_programme_panel(
     if complexes.unavailable.is_some() || (complexes.list.is_none() && complexes.last_error.is_none()) {
         return Ok(());
     }
-    let mut open = view.open;
-    egui::Window::new("Programme")
-        .open(&mut open)
-        .default_pos([380.0, 120.0])
-        .default_open(false)
-        .resizable(true)
-        .show(ctx, |ui| {
-            if let Some(e) = &complexes.last_error {
-                ui.colored_label(Color32::from_rgb(255, 140, 90), format!("last update failed: {e}"));
-            }
-            let Some((reply, _)) = &complexes.list else { return };
-            let targets = reply.targets.as_ref();
-            match targets {
-                Some(t) => ui.label(format!(
-                    "{} complexes · targets: value-added rate {}, labour productivity {:+.0} % over baseline",
-                    reply.complexes.len(),
-                    units::percent(t.value_added_rate),
-                    t.labour_productivity_gain * 100.0
-                )),
-                None => {
-                    ui.label(format!("{} complexes · no complex reported targets", reply.complexes.len()))
+    if !view.open {
+        return Ok(());
+    }
+    let mut open = true;
+    docks.show(ctx, PanelId::Programme, "Programme", |ui| {
+        if ui.small_button("× close").clicked() {
+            open = false;
+        }
+        if let Some(e) = &complexes.last_error {
+            ui.colored_label(Color32::from_rgb(255, 140, 90), format!("last update failed: {e}"));
+        }
+        let Some((reply, _)) = &complexes.list else { return };
+        let targets = reply.targets.as_ref();
+        match targets {
+            Some(t) => ui.label(format!(
+                "{} complexes · targets: value-added rate {}, labour productivity {:+.0} % over baseline",
+                reply.complexes.len(),
+                units::percent(t.value_added_rate),
+                t.labour_productivity_gain * 100.0
+            )),
+            None => ui.label(format!("{} complexes · no complex reported targets", reply.complexes.len())),
+        };
+        let now = unix_ms_now();
+        egui::ScrollArea::vertical().max_height(TABLE_HEIGHT).show(ui, |ui| {
+            egui::Grid::new("complexes").num_columns(8).striped(true).show(ui, |ui| {
+                for head in ["complex", "value-added rate", "labour productivity", "throughput", "WIP"] {
+                    ui.strong(head);
                 }
-            };
-            let now = unix_ms_now();
-            egui::ScrollArea::vertical().max_height(TABLE_HEIGHT).show(ui, |ui| {
-                egui::Grid::new("complexes").num_columns(8).striped(true).show(ui, |ui| {
-                    for head in ["complex", "value-added rate", "labour productivity", "throughput", "WIP"] {
-                        ui.strong(head);
-                    }
-                    for head in ["bottleneck", "alarms", "age"] {
-                        ui.strong(head);
-                    }
+                for head in ["bottleneck", "alarms", "age"] {
+                    ui.strong(head);
+                }
+                ui.end_row();
+                for complex in &reply.complexes {
+                    draw_row(
+                        ui,
+                        complex,
+                        targets,
+                        reply.self_complex_id == complex.complex_id,
+                        now,
+                        &connection,
+                        &access,
+                        &net,
+                    );
                     ui.end_row();
-                    for complex in &reply.complexes {
-                        draw_row(
-                            ui,
-                            complex,
-                            targets,
-                            reply.self_complex_id == complex.complex_id,
-                            now,
-                            &connection,
-                            &access,
-                            &net,
-                        );
-                        ui.end_row();
-                    }
-                });
+                }
             });
         });
+    });
     view.open = open;
     Ok(())
 }

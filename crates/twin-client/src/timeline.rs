@@ -12,13 +12,12 @@ use bevy_egui::egui::{self, Align2, Color32, Pos2, Rect, RichText, Sense, Stroke
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass};
 use twin_proto::v1::{Timeline, TimelineMode};
 
+use crate::dock::{Docks, PanelId, PanelSet};
 use crate::hud::format_sim_time;
 use crate::model::LiveState;
 use crate::net::{Access, NetBridge, NetCommand};
 use crate::presentation::panels_shown;
 
-/// Width of the timeline window, points (it sits between the bottom-corner panels).
-const TIMELINE_WIDTH: f32 = 560.0;
 /// Height of the track, points.
 const TRACK_HEIGHT: f32 = 26.0;
 /// Colours of the modes and markers.
@@ -42,7 +41,7 @@ impl Plugin for TimelinePlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<Scrub>()
             .add_message::<TimelineRequest>()
-            .add_systems(EguiPrimaryContextPass, draw_timeline.run_if(panels_shown))
+            .add_systems(EguiPrimaryContextPass, draw_timeline.in_set(PanelSet).run_if(panels_shown))
             .add_systems(Update, send_timeline_requests);
     }
 }
@@ -133,6 +132,7 @@ fn rgb(c: [u8; 3]) -> Color32 {
 
 fn draw_timeline(
     mut contexts: EguiContexts,
+    mut docks: ResMut<Docks>,
     live: Res<LiveState>,
     access: Res<Access>,
     features: Res<ServerFeatures>,
@@ -140,101 +140,96 @@ fn draw_timeline(
     mut requests: MessageWriter<TimelineRequest>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
-    egui::Window::new("Timeline")
-        .title_bar(false)
-        .resizable(false)
-        .anchor(Align2::CENTER_BOTTOM, [0.0, -10.0])
-        .fixed_size([TIMELINE_WIDTH, 0.0])
-        .show(ctx, |ui| {
-            let Some(timeline) = &live.timeline else {
-                ui.weak("no timeline: this server sends none (no time travel)");
-                return;
+    docks.show(ctx, PanelId::Timeline, "Timeline", |ui| {
+        let Some(timeline) = &live.timeline else {
+            ui.weak("no timeline: this server sends none (no time travel)");
+            return;
+        };
+        let reason = disabled_reason(&access, &features);
+        let enabled = reason.is_none();
+        ui.horizontal(|ui| {
+            let (text, colour) = mode_badge(timeline);
+            ui.label(RichText::new(text).strong().color(rgb(colour)));
+            let away = timeline.mode() != TimelineMode::Live;
+            let allowed = enabled && access.allows("GoLive");
+            let button = ui.add_enabled(away && allowed, egui::Button::new("⏭ Back to live"));
+            let button = match (&reason, allowed) {
+                (Some(r), _) => button.on_disabled_hover_text(r),
+                (None, false) => button.on_disabled_hover_text(access.denial("GoLive")),
+                (None, true) => button,
             };
-            let reason = disabled_reason(&access, &features);
-            let enabled = reason.is_none();
-            ui.horizontal(|ui| {
-                let (text, colour) = mode_badge(timeline);
-                ui.label(RichText::new(text).strong().color(rgb(colour)));
-                let away = timeline.mode() != TimelineMode::Live;
-                let allowed = enabled && access.allows("GoLive");
-                let button = ui.add_enabled(away && allowed, egui::Button::new("⏭ Back to live"));
-                let button = match (&reason, allowed) {
-                    (Some(r), _) => button.on_disabled_hover_text(r),
-                    (None, false) => button.on_disabled_hover_text(access.denial("GoLive")),
-                    (None, true) => button,
-                };
-                if button.clicked() {
-                    requests.write(TimelineRequest::GoLive);
-                }
-                ui.weak(format!("live {}", format_sim_time(timeline.live_time_us)));
-            });
-            let (rect, response) = ui.allocate_exact_size(
-                egui::vec2(ui.available_width(), TRACK_HEIGHT),
-                if enabled { Sense::click_and_drag() } else { Sense::hover() },
-            );
-            let range = span(timeline);
-            let painter = ui.painter_at(rect.expand(2.0));
-            let mid = rect.center().y;
-            let faded = |c: Color32| if enabled { c } else { c.gamma_multiply(0.35) };
-            painter.line_segment(
-                [Pos2::new(rect.left(), mid), Pos2::new(rect.right(), mid)],
-                Stroke::new(4.0, faded(Color32::from_gray(110))),
-            );
-            for &t in &timeline.checkpoints_us {
-                let x = x_of(t, rect, range);
-                painter.line_segment(
-                    [Pos2::new(x, mid - 6.0), Pos2::new(x, mid + 6.0)],
-                    Stroke::new(1.0, faded(Color32::from_gray(200))),
-                );
+            if button.clicked() {
+                requests.write(TimelineRequest::GoLive);
             }
-            let live_x = x_of(timeline.live_time_us, rect, range);
-            painter.circle_filled(Pos2::new(live_x, mid), 6.0, faded(rgb(LIVE_RGB)));
-            if timeline.mode() == TimelineMode::Branch {
-                let x = x_of(timeline.branch_from_us, rect, range);
-                painter.line_segment(
-                    [Pos2::new(x, rect.top()), Pos2::new(x, rect.bottom())],
-                    Stroke::new(2.0, faded(rgb(BRANCH_RGB))),
-                );
-            }
-            let view_x = x_of(timeline.view_time_us, rect, range);
-            painter.line_segment(
-                [Pos2::new(view_x, rect.top()), Pos2::new(view_x, rect.bottom())],
-                Stroke::new(3.0, faded(Color32::WHITE)),
-            );
-            let pointer_us = response.interact_pointer_pos().map(|p| time_at(p.x, rect, range));
-            let released = response.drag_stopped() || response.clicked();
-            if let Some(t) = scrub.preview_us.or(pointer_us.filter(|_| response.dragged())) {
-                let x = x_of(t, rect, range);
-                painter.line_segment(
-                    [Pos2::new(x, rect.top()), Pos2::new(x, rect.bottom())],
-                    Stroke::new(2.0, rgb(HISTORY_RGB)),
-                );
-                painter.text(
-                    Pos2::new(x, rect.top()),
-                    Align2::CENTER_BOTTOM,
-                    format_sim_time(t),
-                    egui::FontId::monospace(12.0),
-                    Color32::WHITE,
-                );
-            }
-            if let Some(t) = scrub.update(pointer_us, response.dragged(), released) {
-                requests.write(TimelineRequest::Seek(t));
-            }
-            let response = match &reason {
-                Some(r) => response.on_hover_text(r.as_str()),
-                None => response.on_hover_text(
-                    "drag to look back (seeks on release); ▶ Resume in history starts a what-if branch",
-                ),
-            };
-            let _ = response;
-            ui.horizontal(|ui| {
-                ui.weak(format!("earliest {}", format_sim_time(range.0)));
-                ui.weak(format!("· {} checkpoints", timeline.checkpoints_us.len()));
-                if let Some(r) = &reason {
-                    ui.colored_label(Color32::from_rgb(255, 140, 90), r);
-                }
-            });
+            ui.weak(format!("live {}", format_sim_time(timeline.live_time_us)));
         });
+        let (rect, response) = ui.allocate_exact_size(
+            egui::vec2(ui.available_width(), TRACK_HEIGHT),
+            if enabled { Sense::click_and_drag() } else { Sense::hover() },
+        );
+        let range = span(timeline);
+        let painter = ui.painter_at(rect.expand(2.0));
+        let mid = rect.center().y;
+        let faded = |c: Color32| if enabled { c } else { c.gamma_multiply(0.35) };
+        painter.line_segment(
+            [Pos2::new(rect.left(), mid), Pos2::new(rect.right(), mid)],
+            Stroke::new(4.0, faded(Color32::from_gray(110))),
+        );
+        for &t in &timeline.checkpoints_us {
+            let x = x_of(t, rect, range);
+            painter.line_segment(
+                [Pos2::new(x, mid - 6.0), Pos2::new(x, mid + 6.0)],
+                Stroke::new(1.0, faded(Color32::from_gray(200))),
+            );
+        }
+        let live_x = x_of(timeline.live_time_us, rect, range);
+        painter.circle_filled(Pos2::new(live_x, mid), 6.0, faded(rgb(LIVE_RGB)));
+        if timeline.mode() == TimelineMode::Branch {
+            let x = x_of(timeline.branch_from_us, rect, range);
+            painter.line_segment(
+                [Pos2::new(x, rect.top()), Pos2::new(x, rect.bottom())],
+                Stroke::new(2.0, faded(rgb(BRANCH_RGB))),
+            );
+        }
+        let view_x = x_of(timeline.view_time_us, rect, range);
+        painter.line_segment(
+            [Pos2::new(view_x, rect.top()), Pos2::new(view_x, rect.bottom())],
+            Stroke::new(3.0, faded(Color32::WHITE)),
+        );
+        let pointer_us = response.interact_pointer_pos().map(|p| time_at(p.x, rect, range));
+        let released = response.drag_stopped() || response.clicked();
+        if let Some(t) = scrub.preview_us.or(pointer_us.filter(|_| response.dragged())) {
+            let x = x_of(t, rect, range);
+            painter.line_segment(
+                [Pos2::new(x, rect.top()), Pos2::new(x, rect.bottom())],
+                Stroke::new(2.0, rgb(HISTORY_RGB)),
+            );
+            painter.text(
+                Pos2::new(x, rect.top()),
+                Align2::CENTER_BOTTOM,
+                format_sim_time(t),
+                egui::FontId::monospace(12.0),
+                Color32::WHITE,
+            );
+        }
+        if let Some(t) = scrub.update(pointer_us, response.dragged(), released) {
+            requests.write(TimelineRequest::Seek(t));
+        }
+        let response = match &reason {
+            Some(r) => response.on_hover_text(r.as_str()),
+            None => response.on_hover_text(
+                "drag to look back (seeks on release); ▶ Resume in history starts a what-if branch",
+            ),
+        };
+        let _ = response;
+        ui.horizontal(|ui| {
+            ui.weak(format!("earliest {}", format_sim_time(range.0)));
+            ui.weak(format!("· {} checkpoints", timeline.checkpoints_us.len()));
+            if let Some(r) = &reason {
+                ui.colored_label(Color32::from_rgb(255, 140, 90), r);
+            }
+        });
+    });
     Ok(())
 }
 
