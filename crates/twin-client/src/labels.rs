@@ -359,9 +359,8 @@ mod tests {
         let mut app = App::new();
         app.add_plugins(MinimalPlugins).add_plugins(LabelPlugin);
         let layout = site();
-        let mut live = LiveState::default();
-        live.reset_for(&layout);
-        app.insert_resource(live).insert_resource(SiteLayout { layout: Some(layout) });
+        app.insert_resource(crate::model::live_for(&layout, None))
+            .insert_resource(SiteLayout { layout: Some(layout) });
         headless_camera(app.world_mut(), eye, target, UVec2::new(1280, 720));
         app.update();
         app

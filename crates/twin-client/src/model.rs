@@ -196,6 +196,17 @@ impl LiveState {
     }
 }
 
+/// Test fixture: a state sized for `layout` with `frame` (a first full frame) applied.
+#[cfg(test)]
+pub(crate) fn live_for(layout: &Layout, frame: Option<&StateFrame>) -> LiveState {
+    let mut live = LiveState::default();
+    live.reset_for(layout);
+    if let Some(frame) = frame {
+        live.apply_frame(frame, Some(layout.layout_generation)).expect("the fixture's frame applies");
+    }
+    live
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

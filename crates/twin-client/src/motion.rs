@@ -257,10 +257,7 @@ mod tests {
             vehicles: vec![Vehicle { index: 0, ..Default::default() }],
             ..Default::default()
         };
-        let mut live = LiveState::default();
-        live.reset_for(&layout);
-        live.apply_frame(&frame(1, true, 0.0), Some(1)).expect("full frame");
-        app.insert_resource(live);
+        app.insert_resource(crate::model::live_for(&layout, Some(&frame(1, true, 0.0))));
         let vehicle = app
             .world_mut()
             .spawn((VehicleIndex(0), MotionTrack::default(), Transform::default(), Visibility::Hidden))
@@ -306,10 +303,7 @@ mod tests {
             vehicles: vec![Vehicle { index: 0, ..Default::default() }],
             ..Default::default()
         };
-        let mut live = LiveState::default();
-        live.reset_for(&layout);
-        live.apply_frame(&frame(1, true, 0.0), Some(1)).expect("full frame");
-        app.insert_resource(live);
+        app.insert_resource(crate::model::live_for(&layout, Some(&frame(1, true, 0.0))));
         app.world_mut().spawn((
             VehicleIndex(0),
             MotionTrack::default(),

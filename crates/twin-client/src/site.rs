@@ -597,8 +597,6 @@ mod tests {
             .add_systems(Update, colour_stations.run_if(resource_changed::<LiveState>));
         let layout =
             Layout { layout_generation: 1, stations: vec![Station { index: 0, ..default() }], ..default() };
-        let mut live = LiveState::default();
-        live.reset_for(&layout);
         let frame = StateFrame {
             seq: 1,
             full: true,
@@ -606,7 +604,7 @@ mod tests {
             stations: vec![StationState { index: 0, state: StationStateKind::Down as i32, ..default() }],
             ..default()
         };
-        live.apply_frame(&frame, Some(1)).expect("frame applies");
+        let live = crate::model::live_for(&layout, Some(&frame));
         app.insert_resource(live);
         let station = app
             .world_mut()
@@ -633,9 +631,8 @@ mod tests {
             .init_resource::<Assets<StandardMaterial>>()
             .add_message::<LayoutChanged>()
             .add_plugins(SitePlugin);
-        let mut live = LiveState::default();
-        live.reset_for(&layout);
-        app.insert_resource(live).insert_resource(SiteLayout { layout: Some(layout) });
+        app.insert_resource(crate::model::live_for(&layout, None))
+            .insert_resource(SiteLayout { layout: Some(layout) });
         app.update();
         app.world_mut().write_message(LayoutChanged);
         app.update();

@@ -300,8 +300,6 @@ pub(crate) mod tests {
             }],
             ..default()
         };
-        let mut live = LiveState::default();
-        live.reset_for(&layout);
         let frame = StateFrame {
             seq: 1,
             full: true,
@@ -309,7 +307,7 @@ pub(crate) mod tests {
             stations: vec![StationState { index: 0, queue_length: queue, ..default() }],
             ..default()
         };
-        live.apply_frame(&frame, Some(1)).expect("frame applies");
+        let live = crate::model::live_for(&layout, Some(&frame));
         app.insert_resource(live).insert_resource(SiteLayout { layout: Some(layout) });
         app.update();
         app.world_mut().write_message(LayoutChanged);
