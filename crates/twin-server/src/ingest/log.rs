@@ -588,6 +588,14 @@ pub fn decided_raw(decisions: &[Decision]) -> std::collections::BTreeSet<u64> {
 mod tests {
     use super::*;
 
+    /// Appends one empty MQTT record and waits for its committed sequence number.
+    fn append_one(log: &TelemetryLog) -> u64 {
+        let (ack_tx, ack) = mpsc::channel();
+        let record = RawRecord::Mqtt { topic: "t".into(), payload: vec![], received_unix_ms: 0 };
+        log.append(record, Box::new(move |r| ack_tx.send(r).expect("send")), None).expect("append");
+        ack.recv().expect("ack").expect("committed")
+    }
+
     #[test]
     fn raw_records_are_acknowledged_after_commit_and_survive_reopening() {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -629,14 +637,7 @@ mod tests {
         assert_eq!(contents.raw.len(), 100);
         assert_eq!(contents.decisions.len(), 1);
         assert_eq!(applied_commands(&contents.decisions), vec![(5, Command::Repair { station: "s".into() })]);
-        let (ack_tx, ack) = mpsc::channel();
-        log.append(
-            RawRecord::Mqtt { topic: "t".into(), payload: vec![], received_unix_ms: 0 },
-            Box::new(move |r| ack_tx.send(r).expect("send")),
-            None,
-        )
-        .expect("append");
-        assert_eq!(ack.recv().expect("ack").expect("committed"), 101, "sequences continue");
+        assert_eq!(append_one(&log), 101, "sequences continue");
     }
 
     #[test]
@@ -685,14 +686,7 @@ mod tests {
         let (tx, _rx) = mpsc::channel();
         let (log, contents) = TelemetryLog::open(&path, tx).expect("reopen");
         assert!(contents.raw.is_empty() && contents.decisions.is_empty());
-        let (ack_tx, ack) = mpsc::channel();
-        log.append(
-            RawRecord::Mqtt { topic: "t".into(), payload: vec![], received_unix_ms: 0 },
-            Box::new(move |r| ack_tx.send(r).expect("send")),
-            None,
-        )
-        .expect("append");
-        assert_eq!(ack.recv().expect("ack").expect("committed"), 12, "no sequence is reused");
+        assert_eq!(append_one(&log), 12, "no sequence is reused");
         log.decide(vec![decision(10)], None).expect("decide");
         drop(log);
         let read = read_file(&path).expect("read");
