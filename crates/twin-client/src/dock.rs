@@ -376,6 +376,28 @@ impl Docks {
         self.last_rects.get(&id).copied()
     }
 
+    /// The part of `screen` the panels drawn so far in this frame leave to the 3D view:
+    /// between the columns and above the bottom row (all of it while they are hidden).
+    pub fn free_rect(&self, screen: Rect) -> Rect {
+        let mut free = screen;
+        if self.hidden {
+            return free;
+        }
+        for (&id, r) in &self.rects {
+            match self.place(id).edge {
+                Edge::Left => free.min.x = free.min.x.max(r.max.x),
+                Edge::Right => free.max.x = free.max.x.min(r.min.x),
+                Edge::Bottom => {}
+            }
+        }
+        for (&id, r) in &self.rects {
+            if self.place(id).edge == Edge::Bottom && r.min.x < free.max.x && r.max.x > free.min.x {
+                free.max.y = free.max.y.min(r.min.y);
+            }
+        }
+        free
+    }
+
     /// Starts a frame: the rectangles drawn in the frame that ended place the panels.
     fn start_frame(&mut self) {
         std::mem::swap(&mut self.last_rects, &mut self.rects);
@@ -721,6 +743,15 @@ mod tests {
             let mut docks = Docks::new(PanelLayout::default());
             let rects = lay_out_with(&mut docks, screen, height);
             assert_apart(&rects, screen);
+            // The free view lies between the columns, above the timeline, and no panel
+            // reaches into it; it keeps at least half of the window's width.
+            let free = docks.free_rect(Rect::from_min_size(Pos2::ZERO, screen));
+            for (id, r) in &rects {
+                assert!(!r.shrink(1.0).intersects(free), "{id:?} {r:?} covers the free view {free:?}");
+            }
+            assert!(free.width() > screen.x * 0.5 && free.height() > screen.y * 0.7, "{screen:?}: {free:?}");
+            docks.hidden = true;
+            assert_eq!(docks.free_rect(Rect::from_min_size(Pos2::ZERO, screen)).size(), screen, "Tab");
         }
     }
 

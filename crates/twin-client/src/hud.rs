@@ -321,8 +321,10 @@ fn draw_control_panel(
                     } else {
                         "·".to_owned()
                     };
-                    if ui.small_button(format!("{key} focus")).clicked() {
-                        focus.write(crate::tour::factory_preset(factory));
+                    if ui.small_button(format!("{key} focus")).clicked()
+                        && let Some(preset) = crate::tour::factory_preset(layout, i)
+                    {
+                        focus.write(preset);
                     }
                     ui.label(&factory.name);
                     if !factory.industry.is_empty() {

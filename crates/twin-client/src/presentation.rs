@@ -7,6 +7,8 @@ use bevy::prelude::*;
 use bevy_egui::egui::{self, Align2, Color32, RichText};
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass};
 
+use crate::camera::FreeView;
+use crate::dock::{Docks, PanelSet};
 use crate::hud::format_sim_time;
 use crate::model::{LiveState, SiteLayout};
 use crate::net::LatestReport;
@@ -26,8 +28,13 @@ pub struct PresentationPlugin {
 impl Plugin for PresentationPlugin {
     fn build(&self, app: &mut App) {
         app.insert_resource(Presentation { on: self.start_on })
+            .init_resource::<StripArea>()
+            .init_resource::<FreeView>()
             .add_systems(Update, toggle_presentation)
-            .add_systems(EguiPrimaryContextPass, draw_strip.run_if(presenting));
+            .add_systems(
+                EguiPrimaryContextPass,
+                (draw_strip.run_if(presenting).in_set(PanelSet), publish_free_view.after(PanelSet)),
+            );
     }
 }
 
@@ -37,6 +44,10 @@ pub struct Presentation {
     /// True: only the strip is drawn.
     pub on: bool,
 }
+
+/// Where the strip was drawn in the last frame it was, egui points.
+#[derive(Resource, Debug, Default, Clone, Copy)]
+struct StripArea(Option<egui::Rect>);
 
 /// Run condition of every ordinary panel: true unless presentation mode is on (or the
 /// plugin is absent, as in tests of single panels).
@@ -90,6 +101,7 @@ fn draw_strip(
     site: Res<SiteLayout>,
     report: Res<LatestReport>,
     motion: Option<Res<crate::trainer::RankingMotion>>,
+    mut strip_area: ResMut<StripArea>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     let mut items = strip_items(&live, &site, &report);
@@ -106,7 +118,7 @@ fn draw_strip(
             last.push_str(&format!(" (moved from {name})"));
         }
     }
-    egui::Window::new("presentation")
+    let shown = egui::Window::new("presentation")
         .title_bar(false)
         .resizable(false)
         .anchor(Align2::CENTER_TOP, [0.0, 6.0])
@@ -122,6 +134,33 @@ fn draw_strip(
                 }
             });
         });
+    strip_area.0 = shown.map(|s| s.response.rect);
+    Ok(())
+}
+
+/// Tells the camera which part of the window the 3D view has to itself: the window less
+/// the docked panels, or less the strip in presentation mode.
+fn publish_free_view(
+    mut contexts: EguiContexts,
+    docks: Option<Res<Docks>>,
+    presentation: Res<Presentation>,
+    strip: Res<StripArea>,
+    mut free: ResMut<FreeView>,
+) -> Result {
+    let screen = contexts.ctx_mut()?.content_rect();
+    let mut rect = match docks {
+        Some(docks) if !presentation.on => docks.free_rect(screen),
+        _ => screen,
+    };
+    if presentation.on
+        && let Some(strip) = strip.0
+    {
+        rect.min.y = rect.min.y.max(strip.max.y);
+    }
+    let to_vec = |p: egui::Pos2| Vec2::new(p.x - screen.min.x, p.y - screen.min.y);
+    let view =
+        FreeView::from_rect(to_vec(rect.min), to_vec(rect.max), Vec2::new(screen.width(), screen.height()));
+    free.set_if_neq(view);
     Ok(())
 }
 

@@ -1,15 +1,17 @@
 //! `TourPlugin`: camera presets and the automatic tour, for trainers. Keys `1`..`9` frame
 //! the first nine factories (the *Controls* panel lists them with their keys), `0` the
 //! whole site; `T` starts a slow tour that frames the whole site, then each factory in
-//! turn, orbiting slowly. A preset key, a camera drag or `T` again ends the tour.
+//! turn, orbiting slowly. A preset key, the user taking the camera (a drag, the wheel,
+//! WASD / arrows, Q / E: [`CameraTaken`]) or `T` again ends the tour.
 
 use bevy::prelude::*;
 use bevy_egui::input::EguiWantsInput;
-use twin_proto::v1::{Factory, Layout};
+use twin_proto::v1::Layout;
 
-use crate::camera::{FocusOn, OrbitCamera};
+use crate::camera::{CameraSet, CameraTaken, FocusOn, OrbitCamera, Turn};
+use crate::meshes::station_height;
 use crate::model::SiteLayout;
-use crate::site::finite;
+use crate::site::{finite, site_to_world};
 
 /// The key that starts and stops the tour.
 pub const TOUR_KEY: KeyCode = KeyCode::KeyT;
@@ -33,13 +35,15 @@ pub const TOUR_DWELL_S: f32 = 12.0;
 const TOUR_ORBIT_RAD_PER_S: f32 = 0.05;
 /// Smallest framed extent, metres.
 const MIN_EXTENT_M: f32 = 5.0;
+/// Smallest footprint side counted in a framed box, metres (sources and sinks are points).
+const MIN_STATION_M: f32 = 1.0;
 
 /// Camera presets and the tour.
 pub struct TourPlugin;
 
 impl Plugin for TourPlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<Tour>().add_systems(Update, (use_preset_keys, run_tour).chain());
+        app.init_resource::<Tour>().add_systems(Update, (use_preset_keys, run_tour).chain().after(CameraSet));
     }
 }
 
@@ -54,32 +58,100 @@ pub struct Tour {
     pub at_stop_s: f32,
 }
 
-/// The camera preset that frames `factory`.
-pub fn factory_preset(factory: &Factory) -> FocusOn {
-    let (w, d) = (finite(factory.width_m), finite(factory.depth_m));
-    FocusOn {
-        x: factory.origin_x + f64::from(w) * 0.5,
-        y: factory.origin_y + f64::from(d) * 0.5,
-        extent_m: w.max(d).max(MIN_EXTENT_M),
+/// A growing axis-aligned box in the world.
+#[derive(Debug, Clone, Copy)]
+struct WorldBox {
+    min: Vec3,
+    max: Vec3,
+}
+
+impl WorldBox {
+    fn add(acc: Option<WorldBox>, min: Vec3, max: Vec3) -> Option<WorldBox> {
+        let (min, max) = (min.min(max), min.max(max));
+        Some(match acc {
+            Some(b) => WorldBox { min: b.min.min(min), max: b.max.max(max) },
+            None => WorldBox { min, max },
+        })
+    }
+
+    /// A footprint of the site frame (centre, extent, metres) from the ground to `height`.
+    fn add_footprint(
+        acc: Option<WorldBox>,
+        x: f64,
+        y: f64,
+        size: (f32, f32),
+        height: f32,
+    ) -> Option<WorldBox> {
+        let (hx, hy) =
+            (f64::from(size.0.max(MIN_STATION_M)) * 0.5, f64::from(size.1.max(MIN_STATION_M)) * 0.5);
+        WorldBox::add(acc, site_to_world(x - hx, y - hy, 0.0), site_to_world(x + hx, y + hy, height))
+    }
+
+    fn focus(self, turn: Turn) -> FocusOn {
+        // A box too small to frame (one small station) grows to MIN_EXTENT_M across.
+        let size = self.max - self.min;
+        if size.x.max(size.z) >= MIN_EXTENT_M {
+            return FocusOn { min: self.min, max: self.max, turn };
+        }
+        let centre = (self.min + self.max) * 0.5;
+        let half = Vec3::new(MIN_EXTENT_M, 0.0, MIN_EXTENT_M) * 0.5;
+        let (lo, hi) = (centre - half, centre + half);
+        FocusOn { min: Vec3::new(lo.x, self.min.y, lo.z), max: Vec3::new(hi.x, self.max.y, hi.z), turn }
     }
 }
 
-/// The camera preset that frames the whole site; `None` without site bounds.
+/// The box of what works in factory `index` (`None`: the whole site): its stations, with
+/// their heights, and the sources and sinks that feed and empty it; on the whole site the
+/// hub too. Buildings and ground are left out, so the parts people watch fill the view.
+fn working_box(layout: &Layout, index: Option<usize>) -> Option<WorldBox> {
+    let factory_id = index.and_then(|i| layout.factories.get(i)).map(|f| f.id.as_str());
+    let mine = |id: &str| factory_id.is_none_or(|f| f == id);
+    let mut acc = None;
+    for s in layout.stations.iter().filter(|s| mine(&s.factory_id)) {
+        let size = (finite(s.size_x_m), finite(s.size_y_m));
+        acc = WorldBox::add_footprint(acc, s.x, s.y, size, station_height(s.kind()));
+    }
+    let points = layout.sources.iter().filter(|s| mine(&s.factory_id)).map(|s| (s.x, s.y));
+    for (x, y) in points.chain(layout.sinks.iter().filter(|s| mine(&s.factory_id)).map(|s| (s.x, s.y))) {
+        acc = WorldBox::add_footprint(acc, x, y, (MIN_STATION_M, MIN_STATION_M), 0.0);
+    }
+    if let (None, Some(hub)) = (factory_id, &layout.hub) {
+        let size = (finite(hub.width_m), finite(hub.depth_m));
+        acc = WorldBox::add_footprint(acc, hub.x, hub.y, size, 0.0);
+    }
+    acc
+}
+
+/// The camera preset of factory `index` (key `index + 1`): its working box, squared to
+/// the screen; its footprint when it has no stations. `None`: no such factory.
+pub fn factory_preset(layout: &Layout, index: usize) -> Option<FocusOn> {
+    let factory = layout.factories.get(index)?;
+    let footprint = || {
+        let (w, d) = (finite(factory.width_m), finite(factory.depth_m));
+        let origin = site_to_world(factory.origin_x, factory.origin_y, 0.0);
+        WorldBox::add(None, origin, origin + Vec3::new(w, 0.0, -d))
+    };
+    working_box(layout, Some(index)).or_else(footprint).map(|b| b.focus(Turn::Square))
+}
+
+/// The camera preset of the whole site (key `0`, and the view on start): the working box
+/// of every factory, else the site's bounds; `None` without either.
 pub fn site_preset(layout: &Layout) -> Option<FocusOn> {
-    let b = layout.site_bounds?;
-    Some(FocusOn {
-        x: (b.min_x + b.max_x) * 0.5,
-        y: (b.min_y + b.max_y) * 0.5,
-        extent_m: finite(b.max_x - b.min_x).max(finite(b.max_y - b.min_y)).max(10.0),
-    })
+    let bounds = || {
+        let b = layout.site_bounds?;
+        WorldBox::add(None, site_to_world(b.min_x, b.min_y, 0.0), site_to_world(b.max_x, b.max_y, 0.0))
+    };
+    working_box(layout, None).or_else(bounds).map(|b| b.focus(Turn::Square))
 }
 
-/// Stop `stop` of the tour: 0 the whole site, then the factories in layout order.
+/// Stop `stop` of the tour: 0 the whole site, then the factories in layout order. The
+/// tour keeps orbiting, so a stop keeps the camera's turn.
 pub fn tour_stop(layout: &Layout, stop: usize) -> Option<FocusOn> {
-    match stop {
-        0 => site_preset(layout).or_else(|| layout.factories.first().map(factory_preset)),
-        k => layout.factories.get(k - 1).map(factory_preset),
-    }
+    let preset = match stop {
+        0 => site_preset(layout).or_else(|| factory_preset(layout, 0)),
+        k => factory_preset(layout, k - 1),
+    };
+    preset.map(|p| FocusOn { turn: Turn::Keep, ..p })
 }
 
 /// Number of stops of a tour of `layout`.
@@ -114,11 +186,7 @@ fn use_preset_keys(
     let preset = if keys.just_pressed(WHOLE_SITE_KEY) {
         site_preset(layout)
     } else {
-        PRESET_KEYS
-            .iter()
-            .position(|k| keys.just_pressed(*k))
-            .and_then(|i| layout.factories.get(i))
-            .map(factory_preset)
+        PRESET_KEYS.iter().position(|k| keys.just_pressed(*k)).and_then(|i| factory_preset(layout, i))
     };
     if let Some(preset) = preset {
         tour.on = false;
@@ -126,20 +194,22 @@ fn use_preset_keys(
     }
 }
 
-/// While touring: orbit slowly and move on to the next stop every `TOUR_DWELL_S`. A drag
-/// of the camera (right or middle button) ends the tour.
+/// While touring: orbit slowly and move on to the next stop every `TOUR_DWELL_S`. The
+/// user taking the camera (a drag, the wheel, the pan and turn keys) ends the tour.
 fn run_tour(
     time: Res<Time>,
-    buttons: Option<Res<ButtonInput<MouseButton>>>,
+    mut taken: MessageReader<CameraTaken>,
     site: Res<SiteLayout>,
     mut tour: ResMut<Tour>,
     mut focus: MessageWriter<FocusOn>,
     mut cameras: Query<&mut OrbitCamera>,
 ) {
+    // Read every frame, so that a move made before the tour started does not end it.
+    let taken = taken.read().count() > 0;
     if !tour.on {
         return;
     }
-    if buttons.is_some_and(|b| b.any_just_pressed([MouseButton::Right, MouseButton::Middle])) {
+    if taken {
         tour.on = false;
         return;
     }
@@ -161,8 +231,9 @@ fn run_tour(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll, MouseScrollUnit};
     use std::time::Duration;
-    use twin_proto::v1::Bounds;
+    use twin_proto::v1::{Bounds, Factory, Station};
 
     fn layout() -> Layout {
         let factory = |id: &str, x: f64| Factory {
@@ -173,10 +244,20 @@ mod tests {
             depth_m: 20.0,
             ..default()
         };
+        let station = |id: &str, factory: &str, x: f64| Station {
+            id: id.to_owned(),
+            factory_id: factory.to_owned(),
+            x,
+            y: 10.0,
+            size_x_m: 4.0,
+            size_y_m: 2.0,
+            ..default()
+        };
         Layout {
             layout_generation: 1,
             factories: vec![factory("a", 0.0), factory("b", 100.0)],
-            site_bounds: Some(Bounds { min_x: 0.0, min_y: 0.0, max_x: 140.0, max_y: 20.0 }),
+            stations: vec![station("a1", "a", 10.0), station("a2", "a", 30.0), station("b1", "b", 120.0)],
+            site_bounds: Some(Bounds { min_x: -50.0, min_y: -50.0, max_x: 190.0, max_y: 70.0 }),
             ..default()
         }
     }
@@ -189,15 +270,23 @@ mod tests {
             .init_resource::<ButtonInput<MouseButton>>()
             .insert_resource(SiteLayout { layout: Some(layout()) })
             .add_message::<FocusOn>()
+            .add_message::<CameraTaken>()
             .add_plugins(TourPlugin);
         app.world_mut().spawn(OrbitCamera::default());
         app.update();
         app
     }
 
-    fn focus_requests(app: &mut App) -> Vec<(f64, f64)> {
+    /// Site-frame centres of the boxes asked to be framed in the last update.
+    fn focus_requests(app: &mut App) -> Vec<(f32, f32)> {
         let messages = app.world().resource::<Messages<FocusOn>>();
-        messages.iter_current_update_messages().map(|f| (f.x, f.y)).collect()
+        messages
+            .iter_current_update_messages()
+            .map(|f| {
+                let c = (f.min + f.max) * 0.5;
+                (c.x, -c.z)
+            })
+            .collect()
     }
 
     fn press(app: &mut App, key: KeyCode) {
@@ -210,14 +299,34 @@ mod tests {
     }
 
     #[test]
+    fn presets_frame_the_stations_not_the_buildings() {
+        let site = site_preset(&layout()).expect("a site");
+        // From the first station's west edge (8 m) to the last one's east edge (122 m),
+        // not the site bounds (-50 to 190 m); as tall as a machine.
+        assert_eq!((site.min.x, site.max.x), (8.0, 122.0));
+        assert_eq!((site.min.z, site.max.z), (-11.0, -9.0), "north-south: the stations' depth");
+        assert_eq!((site.min.y, site.max.y), (0.0, station_height(twin_proto::v1::StationKind::Unspecified)));
+        assert_eq!(site.turn, Turn::Square);
+        let b = factory_preset(&layout(), 1).expect("factory b");
+        assert_eq!((b.min.x, b.max.x), (117.5, 122.5), "one 4 m station, grown to 5 m");
+        assert_eq!(factory_preset(&layout(), 2), None);
+        // A factory without stations frames its footprint.
+        let mut bare = layout();
+        bare.stations.clear();
+        let a = factory_preset(&bare, 0).expect("factory a");
+        assert_eq!((a.min.x, a.max.x, a.min.z, a.max.z), (0.0, 40.0, -20.0, 0.0));
+        assert_eq!(tour_stop(&layout(), 2).map(|s| s.turn), Some(Turn::Keep), "the tour keeps turning");
+    }
+
+    #[test]
     fn number_keys_frame_factories_and_zero_the_site() {
         let mut app = app();
         press(&mut app, KeyCode::Digit2);
-        assert_eq!(focus_requests(&mut app), vec![(120.0, 10.0)], "factory b's centre");
+        assert_eq!(focus_requests(&mut app), vec![(120.0, 10.0)], "factory b's station");
         press(&mut app, KeyCode::Digit9);
         assert_eq!(focus_requests(&mut app), vec![], "no ninth factory");
         press(&mut app, WHOLE_SITE_KEY);
-        assert_eq!(focus_requests(&mut app), vec![(70.0, 10.0)]);
+        assert_eq!(focus_requests(&mut app), vec![(65.0, 10.0)]);
     }
 
     #[test]
@@ -225,7 +334,7 @@ mod tests {
         let mut app = app();
         press(&mut app, TOUR_KEY);
         assert!(app.world().resource::<Tour>().on);
-        assert_eq!(focus_requests(&mut app), vec![(70.0, 10.0)], "starts at the whole site");
+        assert_eq!(focus_requests(&mut app), vec![(65.0, 10.0)], "starts at the whole site");
         let yaw0 = app.world_mut().query::<&OrbitCamera>().single(app.world()).expect("camera").yaw;
         let mut visited = Vec::new();
         // Three dwells of 12 s at 0.1 s a frame.
@@ -233,10 +342,56 @@ mod tests {
             app.update();
             visited.extend(focus_requests(&mut app));
         }
-        assert_eq!(visited, vec![(20.0, 10.0), (120.0, 10.0), (70.0, 10.0)], "a, b, then the site again");
+        assert_eq!(visited, vec![(20.0, 10.0), (120.0, 10.0), (65.0, 10.0)], "a, b, then the site again");
         let yaw1 = app.world_mut().query::<&OrbitCamera>().single(app.world()).expect("camera").yaw;
         assert!(yaw1 > yaw0 + 1.0, "it orbits slowly: {yaw0} -> {yaw1}");
         press(&mut app, KeyCode::Digit1);
         assert!(!app.world().resource::<Tour>().on, "a preset ends the tour");
+    }
+
+    /// The tour with the real camera: taking the camera in any way ends it.
+    #[test]
+    fn the_tour_stops_when_the_user_takes_the_camera() {
+        type Take = fn(&mut World);
+        let takes: [(&str, Take); 7] = [
+            ("W", |w| w.resource_mut::<ButtonInput<KeyCode>>().press(KeyCode::KeyW)),
+            ("arrow left", |w| w.resource_mut::<ButtonInput<KeyCode>>().press(KeyCode::ArrowLeft)),
+            ("Q", |w| w.resource_mut::<ButtonInput<KeyCode>>().press(KeyCode::KeyQ)),
+            ("wheel", |w| {
+                *w.resource_mut::<AccumulatedMouseScroll>() =
+                    AccumulatedMouseScroll { unit: MouseScrollUnit::Line, delta: Vec2::new(0.0, 1.0) }
+            }),
+            ("right drag", |w| {
+                w.resource_mut::<ButtonInput<MouseButton>>().press(MouseButton::Right);
+                w.resource_mut::<AccumulatedMouseMotion>().delta = Vec2::new(30.0, 5.0);
+            }),
+            ("middle press", |w| w.resource_mut::<ButtonInput<MouseButton>>().press(MouseButton::Middle)),
+            ("preset 2", |w| w.resource_mut::<ButtonInput<KeyCode>>().press(KeyCode::Digit2)),
+        ];
+        for (name, take) in takes {
+            let mut app = App::new();
+            app.add_plugins(MinimalPlugins)
+                .insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(Duration::from_millis(50)))
+                .init_resource::<ButtonInput<KeyCode>>()
+                .init_resource::<ButtonInput<MouseButton>>()
+                .init_resource::<AccumulatedMouseMotion>()
+                .init_resource::<AccumulatedMouseScroll>()
+                .insert_resource(SiteLayout { layout: Some(layout()) })
+                .add_message::<crate::net::LayoutChanged>()
+                .add_plugins((crate::camera::CameraPlugin, TourPlugin));
+            app.update();
+            press(&mut app, TOUR_KEY);
+            for _ in 0..40 {
+                app.update();
+            }
+            assert!(app.world().resource::<Tour>().on, "{name}: the tour runs on its own for 2 s");
+            take(app.world_mut());
+            app.update();
+            assert!(!app.world().resource::<Tour>().on, "{name} ends the tour");
+            let orbit = app.world_mut().query::<&OrbitCamera>().single(app.world()).expect("camera").clone();
+            if name != "preset 2" {
+                assert_eq!(orbit.framing, None, "{name}: the camera stays where the user put it");
+            }
+        }
     }
 }
