@@ -106,8 +106,8 @@ async fn client_renders_the_live_training_line() {
 }
 
 /// Runs the client under Xvfb (screen `screen`, e.g. "1920x1080x24") against `url` until
-/// it saved a screenshot to `shot`; panics with its log if it fails.
-async fn screenshot(client: &Path, url: &str, shot: &Path, screen: &str, extra: &[&str]) {
+/// it saved a screenshot to `shot`; panics with its log if it fails. Returns the log.
+async fn screenshot(client: &Path, url: &str, shot: &Path, screen: &str, extra: &[&str]) -> String {
     let mut command = Command::new("xvfb-run");
     command.args(["-a", "-s", &format!("-screen 0 {screen}")]).arg(client).args([
         "--server",
@@ -129,6 +129,18 @@ async fn screenshot(client: &Path, url: &str, shot: &Path, screen: &str, extra: 
     let log =
         format!("{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "twin-client {extra:?} failed after {:?}:\n{log}", started.elapsed());
+    log
+}
+
+/// A figure of the client's `capture <file>: ...` line for the picture `file`: the number
+/// before ` px` after `name` (e.g. "strip text").
+fn capture_figure(log: &str, file: &str, name: &str) -> f32 {
+    let line = log
+        .lines()
+        .find(|l| l.starts_with("capture ") && l.contains(&format!("{file}:")))
+        .unwrap_or_else(|| panic!("no capture line for {file} in the client's output:\n{log}"));
+    let after = line.split(&format!("{name} ")).nth(1).unwrap_or_else(|| panic!("no {name} in {line:?}"));
+    after.split(' ').next().and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{name} in {line:?}"))
 }
 
 /// How much of the picture egui's panels cover, measured by their fill colour: the share
@@ -175,7 +187,21 @@ async fn screenshots_at_two_sizes_with_panels_under_15_percent_in_presentation_m
         let presenting_arg = presenting.to_string_lossy().into_owned();
         let extra = ["--window", size.as_str(), "--screenshot-presentation", presenting_arg.as_str()];
         // The screen is larger than the window: the picture's size is the window's.
-        screenshot(&client, &url, &normal, "2560x1440x24", &extra).await;
+        let log = screenshot(&client, &url, &normal, "2560x1440x24", &extra).await;
+        // Legible from the back of a room (issue 16): the strip's text and the factory
+        // labels in presentation mode, as the client laid them out, scale with the height.
+        let file = format!("{size}-presentation.png");
+        let (text, strip, label) = (
+            capture_figure(&log, &file, "strip text"),
+            capture_figure(&log, &file, "strip height"),
+            capture_figure(&log, &file, "label font"),
+        );
+        println!("{file}: strip text {text} px, strip {strip} px tall, label font {label} px");
+        let at_1080 = height as f32 / 1080.0;
+        assert!(text >= 28.0 * at_1080 - 0.5, "{size}: presentation strip text {text} px");
+        assert!(label >= 24.0 * at_1080 - 0.5, "{size}: presentation labels {label} px");
+        assert!(strip >= text && strip < height as f32 * 0.15, "{size}: strip {strip} px tall");
+        assert!(capture_figure(&log, &format!("{size}.png"), "label font") < label, "larger than in normal mode");
         for shot in [&normal, &presenting] {
             let name = shot.file_name().expect("file name").to_string_lossy().into_owned();
             let (w, h, pixels) = decode_png(shot);

@@ -56,6 +56,8 @@ async fn layout_describes_the_scene() {
     assert!(layout.vehicles.is_empty(), "the training line has no vehicles");
     assert!(layout.path_graphs.is_empty() && layout.hub.is_none());
     assert_eq!(layout.currency, "EUR");
+    // The scene's `warmup: "8h"`: clients say "warming up until 08:00:00" before it.
+    assert_eq!(layout.warmup_end_us, 8 * HOUR);
     // Footprints by kind: machines 4 x 3 m, assembly 5 x 3 m, inspection 3 x 2 m.
     assert_eq!((layout.stations[0].size_x_m, layout.stations[0].size_y_m), (4.0, 3.0));
     assert_eq!((assembly.size_x_m, assembly.size_y_m), (5.0, 3.0));

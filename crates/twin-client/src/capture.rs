@@ -19,9 +19,11 @@ use bevy::render::render_resource::PipelineCache;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
 use bevy::render::{Render, RenderApp};
 
+use crate::camera::FreeView;
+use crate::labels::PlacedLabels;
 use crate::model::LiveState;
 use crate::net::{Connection, LinkStatus};
-use crate::presentation::Presentation;
+use crate::presentation::{Presentation, StripMetrics};
 
 /// Longest wait between requesting the screenshot and seeing it on disk.
 const CAPTURE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -117,6 +119,34 @@ pub fn is_blank(image: &Image) -> bool {
     }
 }
 
+/// What the render test reads about a picture besides its pixels.
+#[derive(bevy::ecs::system::SystemParam)]
+struct Sizes<'w> {
+    strip: Option<Res<'w, StripMetrics>>,
+    labels: Option<Res<'w, PlacedLabels>>,
+    free: Option<Res<'w, FreeView>>,
+}
+
+/// One line per picture: `capture <file>: strip text <px> px, strip height <px> px,
+/// label font <px> px, free view <x0> <y0> <x1> <y1>` (pixels; the free view in fractions
+/// of the window). The strip's figures are those of the last frame it was drawn.
+fn layout_line(path: &std::path::Path, sizes: &Sizes) -> String {
+    let strip = sizes.strip.as_deref().copied().unwrap_or_default();
+    let font = sizes.labels.as_ref().map_or(0.0, |l| l.font_px);
+    let free = sizes.free.as_deref().copied().unwrap_or_default();
+    format!(
+        "capture {}: strip text {:.1} px, strip height {:.1} px, label font {:.1} px, free view {:.3} {:.3} {:.3} {:.3}",
+        path.display(),
+        strip.text_px,
+        strip.height_px,
+        font,
+        free.min.x,
+        free.min.y,
+        free.max.x,
+        free.max.y
+    )
+}
+
 fn fail(exit: &mut MessageWriter<AppExit>, job: &mut CaptureJob, message: String) {
     eprintln!("twin-client: {message}");
     job.phase = Phase::Done;
@@ -131,6 +161,7 @@ fn capture_after_frames(
     mut job: ResMut<CaptureJob>,
     mut exit: MessageWriter<AppExit>,
     presentation: Option<ResMut<Presentation>>,
+    sizes: Sizes,
 ) {
     let now = time.elapsed_secs_f64();
     match job.phase {
@@ -181,6 +212,10 @@ fn capture_after_frames(
             // is set the file is complete or the write failed.
             if job.captured {
                 let written = std::fs::metadata(&job.path).is_ok_and(|m| m.len() > 0);
+                if written {
+                    // What the picture shows, in window pixels, for the render test.
+                    println!("{}", layout_line(&job.path, &sizes));
+                }
                 if written && let Some(next) = job.presentation_path.take() {
                     info!("screenshot saved to {}", job.path.display());
                     let Some(mut presentation) = presentation else {

@@ -11,9 +11,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use bevy::prelude::*;
+use bevy::window::PrimaryWindow;
 use bevy_egui::EguiPrimaryContextPass;
 use bevy_egui::egui::{self, Align2, Color32, Pos2, Rect, RichText, Vec2};
 use bevy_egui::input::EguiWantsInput;
+
+use crate::presentation::{Presentation, presentation_zoom};
 
 /// The key that hides and shows every panel.
 pub const TOGGLE_PANELS_KEY: KeyCode = KeyCode::Tab;
@@ -142,6 +145,12 @@ impl PanelId {
             PanelId::Stations => 300.0,
             PanelId::Kpis | PanelId::Bottlenecks | PanelId::Alarms | PanelId::Forecast => 290.0,
         }
+    }
+
+    /// True for panels that keep a header in view and scroll a list below it in the
+    /// height they are given (the stations' legend and rows); the others scroll whole.
+    pub fn scrolls_itself(self) -> bool {
+        self == PanelId::Stations
     }
 
     fn from_key(key: &str) -> Option<PanelId> {
@@ -278,12 +287,18 @@ impl Docks {
                     ui.separator();
                     // The window's frame and the header are already used; the content
                     // scrolls within what is left and shrinks to its own height.
-                    let left = max_height - ui.min_rect().height() - 2.0 * MARGIN;
-                    egui::ScrollArea::vertical()
-                        .id_salt(("dock_scroll", id.key()))
-                        .max_height(left.max(MIN_PANEL_HEIGHT * 0.5))
-                        .auto_shrink([false, true])
-                        .show(ui, add_contents);
+                    let left =
+                        (max_height - ui.min_rect().height() - 2.0 * MARGIN).max(MIN_PANEL_HEIGHT * 0.5);
+                    if id.scrolls_itself() {
+                        // At most the height left; the panel scrolls its own list in it.
+                        ui.allocate_ui(Vec2::new(ui.available_width(), left), add_contents);
+                    } else {
+                        egui::ScrollArea::vertical()
+                            .id_salt(("dock_scroll", id.key()))
+                            .max_height(left)
+                            .auto_shrink([false, true])
+                            .show(ui, add_contents);
+                    }
                 }
             });
         if let Some(response) = response {
@@ -399,7 +414,7 @@ impl Docks {
     }
 
     /// Starts a frame: the rectangles drawn in the frame that ended place the panels.
-    fn start_frame(&mut self) {
+    pub(crate) fn start_frame(&mut self) {
         std::mem::swap(&mut self.last_rects, &mut self.rects);
         self.rects.clear();
     }
@@ -494,13 +509,14 @@ pub struct DockPlugin {
     /// The layout file, read at start and written on every change; `None`: defaults,
     /// nothing written.
     pub file: Option<PathBuf>,
-    /// Zoom of every panel's text and controls (`--ui-scale`; 1 = egui's own size).
-    pub ui_scale: f32,
+    /// Zoom of every panel's text and controls (`--ui-scale`; 1 = egui's own size);
+    /// `None`: 1, and in presentation mode [`presentation_zoom`] of the window's height.
+    pub ui_scale: Option<f32>,
 }
 
-/// Zoom of the panels, applied to the egui context once it exists.
+/// Zoom of the panels, applied to the egui context once it exists; `None`: automatic.
 #[derive(Resource, Debug, Clone, Copy)]
-struct UiScale(f32);
+struct UiScale(Option<f32>);
 
 /// Systems that draw docked panels; they run after the dock's per-frame bookkeeping.
 #[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
@@ -526,11 +542,23 @@ impl Plugin for DockPlugin {
     }
 }
 
-/// Sets the egui zoom to `--ui-scale` whenever it differs (the context starts at 1).
-fn apply_ui_scale(mut contexts: bevy_egui::EguiContexts, scale: Res<UiScale>) -> Result {
+/// Sets the egui zoom whenever it differs (the context starts at 1): `--ui-scale` when
+/// given, else 1, or in presentation mode a zoom that grows with the window's height so
+/// that the strip reads from the back of a room.
+fn apply_ui_scale(
+    mut contexts: bevy_egui::EguiContexts,
+    scale: Res<UiScale>,
+    presentation: Option<Res<Presentation>>,
+    windows: Query<&Window, With<PrimaryWindow>>,
+) -> Result {
     let ctx = contexts.ctx_mut()?;
-    if (ctx.zoom_factor() - scale.0).abs() > f32::EPSILON {
-        ctx.set_zoom_factor(scale.0);
+    let zoom = match (scale.0, presentation.is_some_and(|p| p.on)) {
+        (Some(zoom), _) => zoom,
+        (None, true) => presentation_zoom(windows.iter().next().map_or(1080.0, Window::height)),
+        (None, false) => 1.0,
+    };
+    if (ctx.zoom_factor() - zoom).abs() > f32::EPSILON {
+        ctx.set_zoom_factor(zoom);
     }
     Ok(())
 }
@@ -672,6 +700,8 @@ mod tests {
             for id in PanelId::ALL {
                 let Some(h) = height(id) else { continue };
                 docks.show(&ctx, id, id.key(), |ui| {
+                    // A panel that scrolls itself keeps to the height it is given.
+                    let h = if id.scrolls_itself() { h.min(ui.available_height()) } else { h };
                     ui.allocate_exact_size(Vec2::new(100.0, h), egui::Sense::hover());
                 });
             }

@@ -18,10 +18,7 @@ use crate::dock::{Docks, PanelId, PanelSet};
 use crate::forecast_panel::throughput_band;
 use crate::model::{LiveState, SiteLayout};
 use crate::net::{Access, Connection, LatestReport, LinkStatus, NetBridge, NetCommand, ServerSwitched};
-use crate::palette::{
-    STATION_STATES, VEHICLE_STATES, station_state_label, station_state_rgb, vehicle_state_label,
-    vehicle_state_rgb,
-};
+use crate::palette::{station_state_label, vehicle_state_label};
 use crate::presentation::panels_shown;
 use crate::programme::{Complexes, ProgrammeView};
 use crate::select::{Selected, Selection};
@@ -34,10 +31,10 @@ const HISTORY_CAPACITY: usize = 4000;
 const HISTORY_STEP_US: u64 = 10_000_000;
 /// Height of one row of the bottleneck ranking, points.
 const RANKING_ROW_HEIGHT: f32 = 22.0;
-/// Height of the per-station share bars, points.
-const SHARE_BAR_HEIGHT: f32 = 10.0;
-/// Height of the scrolling per-station list, points (keeps the panel on a 720p screen).
-const STATION_LIST_HEIGHT: f32 = 120.0;
+/// Characters of a product's name shown in the rush order's choice (the list shows all).
+const RUSH_PRODUCT_CHARS: usize = 18;
+/// Factories listed open in the *Controls* panel at start; more start folded.
+const FACTORIES_OPEN_UP_TO: usize = 3;
 /// Speed presets offered as buttons (simulated seconds per wall second).
 const SPEED_PRESETS: [f64; 5] = [0.25, 1.0, 10.0, 60.0, 600.0];
 /// Microseconds per hour.
@@ -66,7 +63,7 @@ impl Plugin for HudPlugin {
                     draw_control_panel,
                     draw_kpi_panel,
                     draw_bottleneck_panel,
-                    draw_station_panel,
+                    crate::stations_panel::draw_station_panel,
                     draw_selection_panel,
                 )
                     .chain()
@@ -139,10 +136,32 @@ fn record_throughput(live: Res<LiveState>, mut history: ResMut<ThroughputHistory
 }
 
 /// The end of the warm-up while the clock is still inside it (KPIs then cover nothing
-/// yet and read as zeros); `None` after it, or before the first report says how long it is.
-pub fn warming_up_until(live: &LiveState, report: &LatestReport) -> Option<u64> {
-    let warmup_us = report.report.as_ref()?.warmup_us;
-    (live.has_frame() && live.clock.sim_time_us < warmup_us).then_some(warmup_us)
+/// yet and read as zeros): `Layout.warmup_end_us`, which the server sends with the
+/// layout. `None` after it, without a warm-up, or before the first frame.
+pub fn warming_up_until(live: &LiveState, site: &SiteLayout) -> Option<u64> {
+    let end = site.layout.as_ref()?.warmup_end_us;
+    (live.has_frame() && live.clock.sim_time_us < end).then_some(end)
+}
+
+/// "warming up until 08:00" (the simulated clock's hours and minutes).
+pub fn warming_up_text(until_us: u64) -> String {
+    format!("warming up until {}", format_sim_minutes(until_us))
+}
+
+/// What a figure that needs a finished part reads while none has finished yet.
+pub const NO_PART_YET: &str = "— (no part finished yet)";
+
+/// True while no part has finished in the statistics window: throughput, lead time and
+/// value added are then not zero but not known yet.
+pub fn no_part_finished(k: &twin_proto::v1::KpiSummary) -> bool {
+    k.finished == 0 || !(k.lead_time_mean_s > 0.0)
+}
+
+/// Formats simulated time as `[Nd ]HH:MM`.
+pub fn format_sim_minutes(us: u64) -> String {
+    let m = us / 60_000_000;
+    let (d, h, m) = (m / 1440, m / 60 % 24, m % 60);
+    if d > 0 { format!("{d}d {h:02}:{m:02}") } else { format!("{h:02}:{m:02}") }
 }
 
 /// Formats simulated time as `[Nd ]HH:MM:SS`.
@@ -152,11 +171,19 @@ pub fn format_sim_time(us: u64) -> String {
     if d > 0 { format!("{d}d {h:02}:{m:02}:{s:02}") } else { format!("{h:02}:{m:02}:{s:02}") }
 }
 
-fn rgb(c: [u8; 3]) -> Color32 {
+/// `text` cut to `chars` characters with an ellipsis when longer.
+fn shorten(text: &str, chars: usize) -> String {
+    match text.char_indices().nth(chars) {
+        Some((at, _)) => format!("{}…", text[..at].trim_end()),
+        None => text.to_owned(),
+    }
+}
+
+pub(crate) fn rgb(c: [u8; 3]) -> Color32 {
     Color32::from_rgb(c[0], c[1], c[2])
 }
 
-fn station_name(layout: Option<&Layout>, index: u32) -> String {
+pub(crate) fn station_name(layout: Option<&Layout>, index: u32) -> String {
     layout.and_then(|l| l.stations.get(index as usize)).map_or_else(
         || format!("#{index}"),
         |s| {
@@ -196,11 +223,12 @@ fn draw_status_panel(
             ),
             LinkStatus::Failed(reason) => (Color32::RED, reason.clone()),
         };
-        ui.horizontal(|ui| {
+        // One line when connected; a reason wraps below the address.
+        ui.horizontal_wrapped(|ui| {
             ui.colored_label(colour, "■");
             ui.label(&connection.server);
+            ui.add(egui::Label::new(RichText::new(text).color(colour)).wrap());
         });
-        ui.add(egui::Label::new(RichText::new(text).color(colour)).wrap());
         if let Some(who) = access.signed_in_as() {
             ui.label(format!("signed in as {who}"));
         }
@@ -211,9 +239,13 @@ fn draw_status_panel(
         ui.separator();
         let clock = &live.clock;
         ui.label(RichText::new(format_sim_time(clock.sim_time_us)).monospace().size(20.0));
-        let speed = if clock.max_speed { "max".to_owned() } else { format!("×{:.2}", clock.speed) };
+        let speed = match clock.speed {
+            _ if clock.max_speed => "max".to_owned(),
+            v if v >= 10.0 => format!("×{v:.0}"),
+            v => format!("×{v:.2}"),
+        };
         ui.label(format!(
-            "{}  speed {speed} (achieved ×{:.1})",
+            "{} {speed} (achieved ×{:.1})",
             if clock.paused { "⏸ paused" } else { "▶ running" },
             clock.achieved_speed
         ));
@@ -222,7 +254,9 @@ fn draw_status_panel(
         }
         let fps = diagnostics.get(&FrameTimeDiagnosticsPlugin::FPS).and_then(|d| d.smoothed()).unwrap_or(0.0);
         ui.label(format!("{fps:.0} fps · frame #{} · seed {}", live.seq, clock.seed));
-        ui.weak("F5 presentation · Tab panels · H heat map · T tour · 1-9 factories · 0 site");
+        ui.label(RichText::new("keys: F5 · Tab · H · T · 0-9 (hover)").small().weak()).on_hover_text(
+            "F5 presentation · Tab hides the panels · H heat map · T tour · 1-9 factories · 0 whole site",
+        );
         if live.out_of_range > 0 {
             ui.colored_label(Color32::YELLOW, format!("{} bad indices in last frame", live.out_of_range));
         }
@@ -293,9 +327,10 @@ fn draw_control_panel(
         });
         let Some(layout) = &site.layout else { return };
         ui.separator();
-        ui.label("Rush order");
         ui.horizontal(|ui| {
+            ui.label("Rush");
             let selected = layout.products.get(inputs.rush_product).map_or("-", |p| p.name.as_str());
+            let selected = shorten(selected, RUSH_PRODUCT_CHARS);
             egui::ComboBox::from_id_salt("rush_product").selected_text(selected).show_ui(ui, |ui| {
                 for (i, product) in layout.products.iter().enumerate() {
                     ui.selectable_value(&mut inputs.rush_product, i, &product.name);
@@ -312,7 +347,10 @@ fn draw_control_panel(
             }
         });
         ui.separator();
-        egui::CollapsingHeader::new("Factories").default_open(true).show(ui, |ui| {
+        // A long list starts folded (keys 1-9 and 0 frame them too), leaving a 720p
+        // window's left column room for the stations' list.
+        let few = layout.factories.len() <= FACTORIES_OPEN_UP_TO;
+        egui::CollapsingHeader::new("Factories").default_open(few).show(ui, |ui| {
             for (i, factory) in layout.factories.iter().enumerate() {
                 ui.horizontal(|ui| {
                     // Keys 1..9 are the camera presets of the first nine factories.
@@ -343,21 +381,23 @@ fn draw_control_panel(
 }
 
 /// The KPI panel's rows (name, value) in units a person reads; money in the layout's
-/// currency.
+/// currency. Figures that need a finished part say so while none has finished.
 pub fn kpi_rows(k: &twin_proto::v1::KpiSummary, currency: &str) -> Vec<(&'static str, String)> {
+    let none = no_part_finished(k);
+    let per_part = |text: String| if none { NO_PART_YET.to_owned() } else { text };
     let mut rows = vec![
-        ("Throughput", units::per_hour(k.throughput_per_hour)),
+        ("Throughput", per_part(units::per_hour(k.throughput_per_hour))),
         ("WIP", format!("{:.0}", k.wip)),
-        ("Lead time", units::duration(k.lead_time_mean_s)),
+        ("Lead time", per_part(units::duration(k.lead_time_mean_s))),
         ("OEE", units::percent(k.oee)),
         ("Energy", format!("{:.1} kWh", k.energy_kwh)),
         ("Energy cost", units::money(k.energy_cost, currency)),
         ("CO2", format!("{:.1} kg", k.co2_kg)),
-        ("Value added", units::money(k.value_added, currency)),
-        ("Value-added rate", units::percent(k.value_added_rate)),
+        ("Value added", per_part(units::money(k.value_added, currency))),
+        ("Value-added rate", per_part(units::percent(k.value_added_rate))),
     ];
     if let Some(lp) = k.labour_productivity {
-        rows.push(("Labour productivity", units::money_per_hour(lp, currency)));
+        rows.push(("Labour productivity", per_part(units::money_per_hour(lp, currency))));
     }
     rows.push(("AGV utilisation", units::percent(k.agv_utilization)));
     rows.push(("Finished", k.finished.to_string()));
@@ -370,18 +410,15 @@ fn draw_kpi_panel(
     mut docks: ResMut<Docks>,
     live: Res<LiveState>,
     site: Res<SiteLayout>,
-    report: Res<LatestReport>,
     mut history: ResMut<ThroughputHistory>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     let k = &live.kpis;
     let currency = site.layout.as_ref().map_or("", |l| l.currency.as_str());
     docks.show(ctx, PanelId::Kpis, "KPIs", |ui| {
-        if let Some(until) = warming_up_until(&live, &report) {
+        if let Some(until) = warming_up_until(&live, &site) {
             // Statistics start at the end of the warm-up: zeros before it mean nothing.
-            ui.label(
-                RichText::new(format!("warming up until {}", format_sim_time(until))).color(Color32::YELLOW),
-            );
+            ui.label(RichText::new(warming_up_text(until)).size(16.0).color(Color32::YELLOW));
             ui.weak(format!(
                 "KPIs count from then ({} to go)",
                 units::duration_us(until.saturating_sub(live.clock.sim_time_us))
@@ -487,84 +524,6 @@ fn draw_bottleneck_panel(
                 });
             });
         }
-    });
-    Ok(())
-}
-
-fn draw_station_panel(
-    mut contexts: EguiContexts,
-    mut docks: ResMut<Docks>,
-    report: Res<LatestReport>,
-    site: Res<SiteLayout>,
-    mut selection: ResMut<Selection>,
-) -> Result {
-    let ctx = contexts.ctx_mut()?;
-    let layout = site.layout.as_ref();
-    docks.show(ctx, PanelId::Stations, "Stations", |ui| {
-        egui::Grid::new("station_legend").num_columns(4).show(ui, |ui| {
-            for (i, state) in STATION_STATES.into_iter().enumerate() {
-                ui.horizontal(|ui| {
-                    ui.colored_label(rgb(station_state_rgb(state)), "■");
-                    ui.label(station_state_label(state));
-                });
-                if i % 4 == 3 {
-                    ui.end_row();
-                }
-            }
-        });
-        ui.label("vehicles");
-        egui::Grid::new("vehicle_legend").num_columns(4).show(ui, |ui| {
-            for (i, state) in VEHICLE_STATES.into_iter().enumerate() {
-                ui.horizontal(|ui| {
-                    ui.colored_label(rgb(vehicle_state_rgb(state)), "■");
-                    ui.label(vehicle_state_label(state));
-                });
-                if i % 4 == 3 {
-                    ui.end_row();
-                }
-            }
-        });
-        ui.separator();
-        let Some(report) = &report.report else {
-            ui.weak("state shares: waiting for the first report");
-            return;
-        };
-        egui::ScrollArea::vertical().max_height(STATION_LIST_HEIGHT).show(ui, |ui| {
-            for row in &report.stations {
-                ui.horizontal(|ui| {
-                    let shares = [
-                        (StationStateKind::Busy, row.utilization),
-                        (StationStateKind::Starved, row.starved),
-                        (StationStateKind::Blocked, row.blocked),
-                        (StationStateKind::Down, row.down),
-                        (StationStateKind::Setup, row.setup),
-                        (StationStateKind::OffShift, row.off_shift),
-                    ];
-                    let (rect, _) =
-                        ui.allocate_exact_size(egui::vec2(120.0, SHARE_BAR_HEIGHT), egui::Sense::hover());
-                    let mut x = rect.left();
-                    for (state, share) in shares {
-                        let share = if share.is_finite() { share.clamp(0.0, 1.0) as f32 } else { 0.0 };
-                        let w = share * rect.width();
-                        let r = egui::Rect::from_min_size(
-                            egui::pos2(x, rect.top()),
-                            egui::vec2(w, rect.height()),
-                        );
-                        ui.painter().rect_filled(r, 0.0, rgb(station_state_rgb(state)));
-                        x += w;
-                    }
-                    let name = if row.station_id.is_empty() {
-                        station_name(layout, row.station_index)
-                    } else {
-                        row.station_id.clone()
-                    };
-                    if ui.link(name).clicked() {
-                        selection.selected = Some(Selected::Station(row.station_index));
-                    }
-                    ui.weak(units::per_hour(row.throughput_per_hour));
-                });
-            }
-        });
     });
     Ok(())
 }
@@ -711,6 +670,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn long_names_are_cut_short() {
+        assert_eq!(shorten("NCM pouch cell 60 Ah (tray of 12)", 18), "NCM pouch cell 60…");
+        assert_eq!(shorten("Steel bracket", 18), "Steel bracket");
+    }
+
+    #[test]
     fn sim_time_formats_as_clock() {
         assert_eq!(format_sim_time(0), "00:00:00");
         assert_eq!(format_sim_time(3_723_000_000), "01:02:03");
@@ -723,30 +688,56 @@ mod tests {
             lead_time_mean_s: 5400.0,
             value_added: 1_250_000.0,
             labour_productivity: Some(42_000.0),
+            finished: 12,
             ..Default::default()
         };
         let rows = kpi_rows(&kpis, "KRW");
-        let find = |name: &str| rows.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone());
-        assert_eq!(find("Lead time").as_deref(), Some("1 h 30 min"));
-        assert_eq!(find("Value added").as_deref(), Some("1,250,000 KRW"));
-        assert_eq!(find("Labour productivity").as_deref(), Some("42,000 KRW/h"));
+        let find = |rows: &[(&str, String)], name: &str| {
+            rows.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone())
+        };
+        assert_eq!(find(&rows, "Lead time").as_deref(), Some("1 h 30 min"));
+        assert_eq!(find(&rows, "Value added").as_deref(), Some("1,250,000 KRW"));
+        assert_eq!(find(&rows, "Labour productivity").as_deref(), Some("42,000 KRW/h"));
 
+        // Nothing finished yet: the figures that need a part say so instead of a zero.
+        let empty = twin_proto::v1::KpiSummary { wip: 3.0, oee: 0.268, ..Default::default() };
+        let rows = kpi_rows(&empty, "EUR");
+        for name in ["Throughput", "Lead time", "Value added", "Value-added rate"] {
+            assert_eq!(find(&rows, name).as_deref(), Some(NO_PART_YET), "{name}");
+        }
+        assert_eq!(find(&rows, "WIP").as_deref(), Some("3"));
+        assert_eq!(find(&rows, "OEE").as_deref(), Some("26.8 %"));
+
+        // The warm-up's end comes with the layout (the training line's 8 h).
+        let layout = Layout { layout_generation: 1, warmup_end_us: 8 * 3_600_000_000, ..Default::default() };
         let mut live = LiveState::default();
-        live.reset_for(&Layout { layout_generation: 1, ..Default::default() });
+        live.reset_for(&layout);
+        let mut site = SiteLayout { layout: Some(layout.clone()) };
+        assert_eq!(warming_up_until(&live, &site), None, "nothing to say before the first frame");
         let frame = twin_proto::v1::StateFrame {
             seq: 1,
             full: true,
             layout_generation: 1,
-            clock: Some(twin_proto::v1::ClockState { sim_time_us: 1_000_000, ..Default::default() }),
+            clock: Some(twin_proto::v1::ClockState { sim_time_us: 52_000_000, ..Default::default() }),
             ..Default::default()
         };
         live.apply_frame(&frame, Some(1)).expect("frame applies");
-        let mut report = LatestReport::default();
-        assert_eq!(warming_up_until(&live, &report), None, "unknown before the first report");
-        report.report = Some(twin_proto::v1::Report { warmup_us: 3_600_000_000, ..Default::default() });
-        assert_eq!(warming_up_until(&live, &report), Some(3_600_000_000));
-        live.clock.sim_time_us = 3_600_000_000;
-        assert_eq!(warming_up_until(&live, &report), None, "over at its end");
+        assert_eq!(warming_up_until(&live, &site), Some(8 * 3_600_000_000));
+        assert_eq!(warming_up_text(8 * 3_600_000_000), "warming up until 08:00");
+        assert_eq!(
+            crate::presentation::strip_items(&live, &site)[..2],
+            ["00:00:52".to_owned(), "warming up until 08:00".to_owned()],
+            "the strip says so too"
+        );
+        live.clock.sim_time_us = 8 * 3_600_000_000;
+        assert_eq!(warming_up_until(&live, &site), None, "over at its end");
+        // After it, before the first part: no zeros in the strip either.
+        let strip = crate::presentation::strip_items(&live, &site).join(" · ");
+        assert!(strip.contains("no part finished yet") && !strip.contains("throughput"), "{strip}");
+        site.layout.as_mut().expect("layout").warmup_end_us = 0;
+        live.clock.sim_time_us = 0;
+        assert_eq!(warming_up_until(&live, &site), None, "a scene without a warm-up");
+        assert_eq!(format_sim_minutes(90_000_000_000), "1d 01:00");
     }
 
     #[test]

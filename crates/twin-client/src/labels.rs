@@ -16,6 +16,7 @@ use bevy::transform::TransformSystems;
 use bevy_egui::{EguiContexts, EguiPostUpdateSet, EguiPrimaryContextPass, egui};
 
 use crate::model::{LiveState, SiteLayout};
+use crate::presentation::Presentation;
 use crate::site::{finite, site_to_world};
 use crate::stacks::{BufferStack, drawn_and_hidden};
 use crate::vehicles::ViewScale;
@@ -24,8 +25,10 @@ use crate::vehicles::ViewScale;
 pub const STATION_LABEL_MIN_PX: f32 = 24.0;
 /// Label font size as a share of the viewport height (22 px at 1080 p).
 const FONT_PER_VIEWPORT_HEIGHT: f32 = 1.0 / 48.0;
+/// The same in presentation mode (27 px at 1080 p: read from the back of a room).
+const PRESENTATION_FONT_PER_VIEWPORT_HEIGHT: f32 = 1.0 / 40.0;
 /// Bounds of the label font size, logical pixels (readable on a projector at 720 p).
-const FONT_RANGE_PX: (f32, f32) = (16.0, 30.0);
+const FONT_RANGE_PX: (f32, f32) = (16.0, 48.0);
 /// Average glyph width as a share of the font size (egui's proportional font averages
 /// 0.48 on factory names; errs wide).
 const GLYPH_WIDTH: f32 = 0.52;
@@ -93,6 +96,11 @@ pub fn font_px(viewport_height: f32) -> f32 {
     (viewport_height * FONT_PER_VIEWPORT_HEIGHT).clamp(FONT_RANGE_PX.0, FONT_RANGE_PX.1)
 }
 
+/// Label font size in presentation mode, logical pixels: larger, for a projector.
+pub fn presentation_font_px(viewport_height: f32) -> f32 {
+    (viewport_height * PRESENTATION_FONT_PER_VIEWPORT_HEIGHT).clamp(FONT_RANGE_PX.0, FONT_RANGE_PX.1)
+}
+
 /// Estimated on-screen size of a text (bounded above by the glyph-width share).
 pub fn text_size(chars: usize, font_px: f32) -> Vec2 {
     Vec2::new(chars as f32 * font_px * GLYPH_WIDTH + 2.0 * PAD_PX, font_px * 1.25 + 2.0 * PAD_PX)
@@ -130,6 +138,7 @@ fn place_labels(
     cameras: Query<(&Camera, &GlobalTransform, &Projection)>,
     stacks: Query<&BufferStack>,
     mut placed: ResMut<PlacedLabels>,
+    presentation: Option<Res<Presentation>>,
 ) {
     let placed = &mut *placed;
     placed.candidates.clear();
@@ -144,7 +153,11 @@ fn place_labels(
         placed.labels.clear();
         return;
     };
-    let font = font_px(viewport.y);
+    let font = if presentation.is_some_and(|p| p.on) {
+        presentation_font_px(viewport.y)
+    } else {
+        font_px(viewport.y)
+    };
     placed.font_px = font;
     let screen = Rect::from_corners(Vec2::ZERO, viewport);
     let on_screen = |rect: Rect| !screen.intersect(rect).is_empty();
@@ -314,6 +327,8 @@ mod tests {
     fn font_grows_with_the_window_within_bounds() {
         assert_eq!(font_px(720.0), 16.0);
         assert!((font_px(1080.0) - 22.5).abs() < 1e-4);
+        // Presentation mode: at least 24 px at 1080 p, growing with the height.
+        assert!(presentation_font_px(1080.0) >= 24.0 && presentation_font_px(720.0) > font_px(720.0));
         assert_eq!(font_px(4320.0), FONT_RANGE_PX.1);
     }
 

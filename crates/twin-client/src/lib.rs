@@ -25,7 +25,7 @@
 //!   layout remembered in a file; `Tab` hides them all.
 //! - `heatmap`: `HeatMapPlugin`, stations coloured by a share (utilisation, starved,
 //!   blocked, down) over a window, with its legend.
-//! - `hud`: `HudPlugin`, egui panels.
+//! - `hud`: `HudPlugin`, egui panels (the *Stations* panel's body: `stations_panel`).
 //! - `alarms`: `AlarmPlugin`, deviation alarms (beacons, panel) and live / stale badges.
 //! - `capture`: `CapturePlugin`, the screenshot mode for render tests.
 //! - `forecast_panel`: `ForecastPlugin`, the periodic forecast's panel and chart band.
@@ -58,6 +58,7 @@ pub mod programme;
 pub mod select;
 pub mod site;
 pub mod stacks;
+pub mod stations_panel;
 pub mod timeline;
 pub mod tour;
 pub mod trainer;

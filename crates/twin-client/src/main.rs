@@ -95,9 +95,10 @@ struct Args {
     #[arg(long, value_name = "ID")]
     select: Option<String>,
     /// Size of the panels' text and controls, as a factor (a projector at the back of a
-    /// room: 1.5 or 2).
-    #[arg(long, default_value_t = 1.0, value_parser = parse_ui_scale)]
-    ui_scale: f32,
+    /// room: 1.5 or 2). Default: 1, and in presentation mode a size that grows with the
+    /// window's height (1.6 at 1080 p: strip text of about 29 px).
+    #[arg(long, value_parser = parse_ui_scale)]
+    ui_scale: Option<f32>,
     /// Screenshot mode: render, save a PNG to this path, exit.
     #[arg(long, value_name = "PATH")]
     screenshot: Option<PathBuf>,

@@ -1,7 +1,9 @@
 //! `PresentationPlugin`: presentation mode for a projector or a wall screen (`F5` or
 //! `--presentation`). Every panel is hidden except one compact strip along the top edge:
 //! the clock, the headline KPIs and the bottleneck, so that the 3D view keeps at least
-//! 85 % of the window (the render test measures it from the picture).
+//! 85 % of the window (the render test measures it from the picture). The strip is
+//! zoomed with the window's height ([`presentation_zoom`]) to read from the back of a
+//! room, and the camera frames the site below it.
 
 use bevy::prelude::*;
 use bevy_egui::egui::{self, Align2, Color32, RichText};
@@ -11,13 +13,24 @@ use crate::camera::FreeView;
 use crate::dock::{Docks, PanelSet};
 use crate::hud::format_sim_time;
 use crate::model::{LiveState, SiteLayout};
-use crate::net::LatestReport;
 use crate::units;
 
 /// The key that switches presentation mode on and off.
 pub const PRESENTATION_KEY: KeyCode = KeyCode::F5;
-/// Text size of the strip, points (legible on a projector).
-const STRIP_TEXT_SIZE: f32 = 18.0;
+/// Text size of the strip, points (pixels at zoom 1; presentation mode zooms it).
+pub const STRIP_TEXT_SIZE: f32 = 18.0;
+/// egui zoom of presentation mode at a 1080-pixel-high window: the strip's text is
+/// 18 x 1.6 = 29 px there, legible from the back of a room; it scales with the height.
+const PRESENTATION_ZOOM_AT_1080P: f32 = 1.6;
+/// Bounds of the presentation zoom (a small window keeps egui's own size; `--ui-scale`
+/// accepts up to 3).
+const PRESENTATION_ZOOM_RANGE: (f32, f32) = (1.0, 3.0);
+
+/// The egui zoom of presentation mode for a window `height` logical pixels high.
+pub fn presentation_zoom(height: f32) -> f32 {
+    let zoom = height / 1080.0 * PRESENTATION_ZOOM_AT_1080P;
+    if zoom.is_finite() { zoom.clamp(PRESENTATION_ZOOM_RANGE.0, PRESENTATION_ZOOM_RANGE.1) } else { 1.0 }
+}
 
 /// Presentation mode and its strip.
 pub struct PresentationPlugin {
@@ -29,6 +42,7 @@ impl Plugin for PresentationPlugin {
     fn build(&self, app: &mut App) {
         app.insert_resource(Presentation { on: self.start_on })
             .init_resource::<StripArea>()
+            .init_resource::<StripMetrics>()
             .init_resource::<FreeView>()
             .add_systems(Update, toggle_presentation)
             .add_systems(
@@ -49,6 +63,15 @@ pub struct Presentation {
 #[derive(Resource, Debug, Default, Clone, Copy)]
 struct StripArea(Option<egui::Rect>);
 
+/// The strip as last drawn, in window pixels (what the render test checks legibility by).
+#[derive(Resource, Debug, Default, Clone, Copy, PartialEq)]
+pub struct StripMetrics {
+    /// Size of the strip's text, pixels.
+    pub text_px: f32,
+    /// Height of the strip, frame included, pixels.
+    pub height_px: f32,
+}
+
 /// Run condition of every ordinary panel: true unless presentation mode is on (or the
 /// plugin is absent, as in tests of single panels).
 pub fn panels_shown(presentation: Option<Res<Presentation>>) -> bool {
@@ -65,16 +88,22 @@ fn toggle_presentation(keys: Option<Res<ButtonInput<KeyCode>>>, mut presentation
     }
 }
 
-/// The strip's text: clock, headline KPIs (or the warm-up), bottleneck.
-pub fn strip_items(live: &LiveState, site: &SiteLayout, report: &LatestReport) -> Vec<String> {
+/// The strip's text: clock, headline KPIs (or the warm-up, or that no part has finished
+/// yet), bottleneck.
+pub fn strip_items(live: &LiveState, site: &SiteLayout) -> Vec<String> {
     let mut items = vec![format_sim_time(live.clock.sim_time_us)];
     if !live.has_frame() {
         items.push("waiting for the server".to_owned());
         return items;
     }
     let k = &live.kpis;
-    match crate::hud::warming_up_until(live, report) {
-        Some(until) => items.push(format!("warming up until {}", format_sim_time(until))),
+    match crate::hud::warming_up_until(live, site) {
+        Some(until) => items.push(crate::hud::warming_up_text(until)),
+        None if crate::hud::no_part_finished(k) => {
+            items.push(format!("WIP {:.0}", k.wip));
+            items.push(format!("OEE {}", units::percent(k.oee)));
+            items.push("no part finished yet".to_owned());
+        }
         None => {
             items.push(format!("throughput {}", units::per_hour(k.throughput_per_hour)));
             items.push(format!("WIP {:.0}", k.wip));
@@ -99,12 +128,11 @@ fn draw_strip(
     mut contexts: EguiContexts,
     live: Res<LiveState>,
     site: Res<SiteLayout>,
-    report: Res<LatestReport>,
     motion: Option<Res<crate::trainer::RankingMotion>>,
-    mut strip_area: ResMut<StripArea>,
+    (mut strip_area, mut metrics): (ResMut<StripArea>, ResMut<StripMetrics>),
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
-    let mut items = strip_items(&live, &site, &report);
+    let mut items = strip_items(&live, &site);
     // A bottleneck that just moved says where from, for the room to see it happen.
     if let Some(shift) = motion.as_ref().and_then(|m| m.shift.as_ref())
         && let (Some(last), Some(from)) = (items.last_mut(), shift.from)
@@ -118,12 +146,15 @@ fn draw_strip(
             last.push_str(&format!(" (moved from {name})"));
         }
     }
+    let max_width = ctx.content_rect().width() * 0.9;
     let shown = egui::Window::new("presentation")
         .title_bar(false)
         .resizable(false)
         .anchor(Align2::CENTER_TOP, [0.0, 6.0])
         .show(ctx, |ui| {
-            ui.horizontal(|ui| {
+            // Wraps rather than runs off a narrow window.
+            ui.set_max_width(max_width);
+            ui.horizontal_wrapped(|ui| {
                 for (i, item) in items.into_iter().enumerate() {
                     if i > 0 {
                         ui.label(RichText::new("·").size(STRIP_TEXT_SIZE));
@@ -135,6 +166,11 @@ fn draw_strip(
             });
         });
     strip_area.0 = shown.map(|s| s.response.rect);
+    let zoom = ctx.zoom_factor();
+    *metrics = StripMetrics {
+        text_px: STRIP_TEXT_SIZE * zoom,
+        height_px: strip_area.0.map_or(0.0, |r| r.height() * zoom),
+    };
     Ok(())
 }
 

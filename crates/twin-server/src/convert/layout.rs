@@ -422,6 +422,7 @@ pub fn layout(
         layout_generation: 0,
         site_bounds,
         currency: model.utilities.currency.clone(),
+        warmup_end_us: model.warmup,
         flow_links: flow_links(links),
         factories,
         stations,
