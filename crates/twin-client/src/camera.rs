@@ -31,8 +31,9 @@ const FOCUS_SMOOTHING_PER_S: f32 = 6.0;
 /// Pitch of a framed view, radians above the horizon (about 57°): steep enough that
 /// factories do not hide each other, low enough that stations show their sides.
 pub const FRAME_PITCH_RAD: f32 = 1.0;
-/// Share of the free view's width and height left empty on each side of a framed box.
-const FRAME_MARGIN: f32 = 0.03;
+/// Share of the free view's width and height left empty on each side of a framed box
+/// (room for the names centred over the outermost stations).
+const FRAME_MARGIN: f32 = 0.06;
 /// Vertical field of view when the camera has no perspective projection (Bevy's default).
 const DEFAULT_FOV_Y_RAD: f32 = std::f32::consts::FRAC_PI_4;
 /// Closest a framed box may come to the eye, metres.

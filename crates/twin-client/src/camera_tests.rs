@@ -79,13 +79,13 @@ fn a_fitted_box_fills_the_free_view_at_both_sizes() {
                     h * 100.0
                 );
                 assert!(inside, "{scene} {name} {screen}: the box stays in the free view ({w}, {h})");
-                // Touching two opposite sides, less the margins (3 % each side).
-                assert!(w.max(h) > 0.93, "{scene} {name} {screen}: the box fills the free view ({w}, {h})");
+                // Touching two opposite sides, less the margins (6 % each side).
+                assert!(w.max(h) > 0.87, "{scene} {name} {screen}: the box fills the free view ({w}, {h})");
                 if scene == "demo" {
                     // The complex is three times as wide as it is deep: it spans the free
-                    // view's width and, seen from this pitch, more than a quarter of its
+                    // view's width and, seen from this pitch, more than a fifth of its
                     // height (the most a 3:1 plan can at this aspect is under a half).
-                    assert!(w > 0.93 && h > 0.25, "{scene} {name} {screen}: {w} x {h} of the free view");
+                    assert!(w > 0.87 && h > 0.22, "{scene} {name} {screen}: {w} x {h} of the free view");
                 }
             }
         }
@@ -134,7 +134,7 @@ fn framing_follows_the_window_until_the_user_takes_the_camera() {
     run(&mut app, 300);
     let fov = DEFAULT_FOV_Y_RAD;
     let (w, h, inside) = coverage(&orbit(&mut app), fov, small, docked(small), DEMO_BOX);
-    assert!(inside && w > 0.93 && h > 0.25, "1280x720: {w} x {h}, inside {inside}");
+    assert!(inside && w > 0.87 && h > 0.22, "1280x720: {w} x {h}, inside {inside}");
     assert!((orbit(&mut app).pitch - FRAME_PITCH_RAD).abs() < 1e-3, "the framed pitch");
 
     // The window grows to 1080p and the panels take a smaller share: it frames again.
@@ -148,7 +148,7 @@ fn framing_follows_the_window_until_the_user_takes_the_camera() {
     app.insert_resource(docked(big));
     run(&mut app, 300);
     let (w, h, inside) = coverage(&orbit(&mut app), fov, big, docked(big), DEMO_BOX);
-    assert!(inside && w > 0.93 && h > 0.25, "1920x1080: {w} x {h}, inside {inside}");
+    assert!(inside && w > 0.87 && h > 0.22, "1920x1080: {w} x {h}, inside {inside}");
 
     // The wheel takes the camera: no more framing, and a resize leaves it alone.
     app.world_mut().resource_mut::<AccumulatedMouseScroll>().delta = Vec2::new(0.0, 2.0);
@@ -172,5 +172,5 @@ fn framing_follows_the_window_until_the_user_takes_the_camera() {
     app.world_mut().write_message(FocusOn { min: DEMO_BOX.0, max: DEMO_BOX.1, turn: Turn::Square });
     run(&mut app, 300);
     let (w, h, inside) = coverage(&orbit(&mut app), fov, small, docked(small), DEMO_BOX);
-    assert!(inside && w.max(h) > 0.93, "framed again: {w} x {h}, inside {inside}");
+    assert!(inside && w.max(h) > 0.87, "framed again: {w} x {h}, inside {inside}");
 }

@@ -53,17 +53,20 @@ pub(crate) fn draw_station_panel(
     Ok(())
 }
 
-/// One line of colour swatches with their names, wrapping.
+/// One line of colour swatches with their names, wrapping between items only.
 fn legend_line<'a>(ui: &mut egui::Ui, items: impl Iterator<Item = ([u8; 3], &'a str)>) {
     ui.horizontal_wrapped(|ui| {
-        ui.spacing_mut().item_spacing.x = 3.0;
+        ui.spacing_mut().item_spacing.x = 7.0;
+        let text = ui.visuals().text_color();
         for (colour, name) in items {
-            // A swatch and its name never break across lines ("off shift").
-            ui.horizontal(|ui| {
-                ui.label(RichText::new("■").size(LEGEND_TEXT_SIZE + 2.0).color(rgb(colour)));
-                ui.add(egui::Label::new(RichText::new(name).size(LEGEND_TEXT_SIZE)).extend());
-            });
-            ui.add_space(4.0);
+            // Swatch and name in one label, so that a line never breaks between them.
+            let mut job = egui::text::LayoutJob::default();
+            let font = egui::FontId::proportional(LEGEND_TEXT_SIZE);
+            let swatch =
+                egui::TextFormat { color: rgb(colour), ..egui::TextFormat::simple(font.clone(), text) };
+            job.append("■ ", 0.0, swatch);
+            job.append(name, 0.0, egui::TextFormat::simple(font, text));
+            ui.add(egui::Label::new(job).extend());
         }
     });
 }
@@ -217,6 +220,8 @@ mod tests {
         }
         let stations = docks.last_rect(PanelId::Stations).expect("drawn");
         assert!(stations.bottom() <= screen.y + 1.0, "the panel stays in the window: {stations:?}");
+        // The legend wraps: it does not widen the column (which would narrow the view).
+        assert!(stations.width() < PanelId::Stations.width() + 40.0, "{stations:?}");
         (view.expect("a report"), texts)
     }
 
