@@ -160,8 +160,7 @@ fn capture_after_frames(
     compiling: Res<CompilingPipelines>,
     mut job: ResMut<CaptureJob>,
     mut exit: MessageWriter<AppExit>,
-    presentation: Option<ResMut<Presentation>>,
-    sizes: Sizes,
+    (presentation, sizes): (Option<ResMut<Presentation>>, Sizes),
 ) {
     let now = time.elapsed_secs_f64();
     match job.phase {

@@ -154,7 +154,7 @@ pub const NO_PART_YET: &str = "— (no part finished yet)";
 /// True while no part has finished in the statistics window: throughput, lead time and
 /// value added are then not zero but not known yet.
 pub fn no_part_finished(k: &twin_proto::v1::KpiSummary) -> bool {
-    k.finished == 0 || !(k.lead_time_mean_s > 0.0)
+    k.finished == 0 || k.lead_time_mean_s.is_nan() || k.lead_time_mean_s <= 0.0
 }
 
 /// Formats simulated time as `[Nd ]HH:MM`.
