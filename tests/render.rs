@@ -201,7 +201,10 @@ async fn screenshots_at_two_sizes_with_panels_under_15_percent_in_presentation_m
         assert!(text >= 28.0 * at_1080 - 0.5, "{size}: presentation strip text {text} px");
         assert!(label >= 24.0 * at_1080 - 0.5, "{size}: presentation labels {label} px");
         assert!(strip >= text && strip < height as f32 * 0.15, "{size}: strip {strip} px tall");
-        assert!(capture_figure(&log, &format!("{size}.png"), "label font") < label, "larger than in normal mode");
+        assert!(
+            capture_figure(&log, &format!("{size}.png"), "label font") < label,
+            "larger than in normal mode"
+        );
         for shot in [&normal, &presenting] {
             let name = shot.file_name().expect("file name").to_string_lossy().into_owned();
             let (w, h, pixels) = decode_png(shot);
