@@ -463,7 +463,7 @@ impl LiveBottlenecks {
 /// period each, in strictly ascending time: sorting would not move them, and no two
 /// periods cover one moment or touch.
 fn apart(points: &[(Micros, bool, Key)]) -> bool {
-    points.len() % 2 == 0
+    points.len().is_multiple_of(2)
         && points.chunks_exact(2).all(|p| p[0].1 && !p[1].1 && p[0].2 == p[1].2)
         && points.windows(2).all(|w| w[0].0 < w[1].0)
 }
