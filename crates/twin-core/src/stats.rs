@@ -5,20 +5,54 @@ use hdrhistogram::Histogram;
 use crate::time::Micros;
 
 /// Lead times of finished parts: exact mean, quantiles to 3 significant digits.
-#[derive(Clone, Debug)]
+///
+/// The counts sit in a flat table indexed exactly as `hdrhistogram` indexes a histogram
+/// of 3 significant digits (2,048 sub-buckets, unit 1): recording a part is a shift, a
+/// leading-zero count and one increment, on every part that finishes. Quantiles are
+/// asked for once per report, so they rebuild an `hdrhistogram` from the non-empty
+/// buckets and ask it: the figures are `hdrhistogram`'s own.
+#[derive(Clone, Debug, Default)]
 pub struct LeadTimes {
-    histogram: Histogram<u64>,
+    /// Count per bucket; grows to the highest bucket recorded (at most
+    /// [`lead_bucket::MAX_INDEX`] + 1 = 56,320 entries, 451 kB, whatever the run's length).
+    counts: Vec<u64>,
     sum: u128,
     count: u64,
 }
 
-impl Default for LeadTimes {
-    fn default() -> Self {
-        LeadTimes {
-            histogram: Histogram::new(3).expect("3 significant digits is a valid precision"),
-            sum: 0,
-            count: 0,
-        }
+/// The bucket layout of an `hdrhistogram` with 3 significant digits and unit 1.
+mod lead_bucket {
+    /// log2 of half the sub-buckets per bucket (2,048 / 2).
+    const HALF_MAGNITUDE: u32 = 10;
+    const HALF: usize = 1 << HALF_MAGNITUDE;
+    /// Values below this share bucket 0 (one value per sub-bucket).
+    const SUB_MASK: u64 = 2 * HALF as u64 - 1;
+    /// 64 - log2(sub-buckets).
+    const LEADING_ZERO_BASE: u32 = 53;
+    /// Index of `u64::MAX`, the highest there is.
+    pub const MAX_INDEX: usize = index(u64::MAX);
+
+    /// The flat index of `value`'s bucket.
+    #[inline]
+    pub const fn index(value: u64) -> usize {
+        let bucket = LEADING_ZERO_BASE - (value | SUB_MASK).leading_zeros();
+        let sub = (value >> bucket) as usize;
+        ((bucket as usize + 1) << HALF_MAGNITUDE) + sub - HALF
+    }
+
+    /// The lowest value of bucket `index`.
+    pub fn lowest(index: usize) -> u64 {
+        let bucket = (index >> HALF_MAGNITUDE) as i64 - 1;
+        let sub = ((index & (HALF - 1)) + HALF) as u64;
+        if bucket < 0 { sub - HALF as u64 } else { sub << bucket }
+    }
+
+    /// The highest value of bucket `index`.
+    pub fn highest(index: usize) -> u64 {
+        // As `hdrhistogram` reckons it (its `highest_equivalent` of the bucket's lowest
+        // value): the top bucket ends one short of `u64::MAX`.
+        let bucket = ((index >> HALF_MAGNITUDE) as u32).saturating_sub(1);
+        lowest(index).saturating_add(1u64 << bucket) - 1
     }
 }
 
@@ -33,8 +67,9 @@ struct LeadTimesState {
 
 impl serde::Serialize for LeadTimes {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let buckets =
-            self.histogram.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect();
+        // The highest value of each bucket, as `hdrhistogram`'s `iter_recorded` gave it
+        // when it held the counts: snapshots are unchanged.
+        let buckets = self.buckets().map(|(i, n)| (lead_bucket::highest(i), n)).collect();
         LeadTimesState { buckets, sum: self.sum, count: self.count }.serialize(serializer)
     }
 }
@@ -44,21 +79,43 @@ impl<'de> serde::Deserialize<'de> for LeadTimes {
         let state = LeadTimesState::deserialize(deserializer)?;
         let mut lead_times = LeadTimes { sum: state.sum, count: state.count, ..LeadTimes::default() };
         for (value, count) in state.buckets {
-            lead_times.histogram.record_n(value, count).map_err(serde::de::Error::custom)?;
+            let slot = lead_times.slot(value);
+            *slot = slot
+                .checked_add(count)
+                .ok_or_else(|| serde::de::Error::custom("lead-time count overflows"))?;
         }
         Ok(lead_times)
     }
 }
 
 impl LeadTimes {
+    #[inline]
     fn record(&mut self, micros: Micros) {
-        // `record` grows the auto-resizing histogram; saturating is only the fallback
-        // for values beyond what it can ever track.
-        if self.histogram.record(micros).is_err() {
-            self.histogram.saturating_record(micros);
-        }
+        *self.slot(micros) += 1;
         self.sum += u128::from(micros);
         self.count += 1;
+    }
+
+    /// The count of `value`'s bucket, the table grown to hold it.
+    #[inline]
+    fn slot(&mut self, value: u64) -> &mut u64 {
+        let index = lead_bucket::index(value);
+        if index >= self.counts.len() {
+            self.grow(index);
+        }
+        &mut self.counts[index]
+    }
+
+    #[cold]
+    fn grow(&mut self, index: usize) {
+        // Whole buckets of 1,024 at a time, so that a growing lead time resizes rarely.
+        let len = ((index | 1023) + 1).min(lead_bucket::MAX_INDEX + 1);
+        self.counts.resize(len, 0);
+    }
+
+    /// The non-empty buckets, `(index, count)`, ascending.
+    fn buckets(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
+        self.counts.iter().enumerate().filter(|&(_, &n)| n > 0).map(|(i, &n)| (i, n))
     }
 
     pub fn count(&self) -> u64 {
@@ -72,7 +129,17 @@ impl LeadTimes {
 
     /// Lead time at quantile `q` (0..1) in microseconds; 0 when no part finished.
     pub fn quantile(&self, q: f64) -> u64 {
-        if self.count == 0 { 0 } else { self.histogram.value_at_quantile(q) }
+        if self.count == 0 {
+            return 0;
+        }
+        let mut histogram = Histogram::<u64>::new(3).expect("3 significant digits is a valid precision");
+        for (i, n) in self.buckets() {
+            // The histogram resizes itself to any value; clamping is only the fallback.
+            if histogram.record_n(lead_bucket::lowest(i), n).is_err() {
+                histogram.saturating_record_n(lead_bucket::lowest(i), n);
+            }
+        }
+        histogram.value_at_quantile(q)
     }
 }
 
@@ -244,6 +311,37 @@ pub fn student_t_quantile(p: f64, df: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The flat table files values, serialises and answers quantiles exactly as the
+    /// `hdrhistogram` it stands in for, over values of every magnitude.
+    #[test]
+    fn lead_times_match_hdrhistogram() {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let mut ours = LeadTimes::default();
+        let mut theirs = Histogram::<u64>::new(3).expect("valid precision");
+        let edges = [0, 1, 2047, 2048, 2049, 4095, 4096, 1 << 40, u64::MAX / 2, u64::MAX - 1, u64::MAX];
+        for i in 0..20_000u32 {
+            let v = if i < edges.len() as u32 {
+                edges[i as usize]
+            } else {
+                let bits = rng.random_range(0..64u32);
+                rng.random::<u64>() >> bits
+            };
+            ours.record(v);
+            theirs.record(v).expect("auto-resizing");
+            let low = theirs.lowest_equivalent(v);
+            assert_eq!(lead_bucket::highest(lead_bucket::index(v)), theirs.highest_equivalent(low), "{v}");
+            assert_eq!(lead_bucket::lowest(lead_bucket::index(v)), theirs.lowest_equivalent(v), "{v}");
+        }
+        for q in [0.0, 0.001, 0.1, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0] {
+            assert_eq!(ours.quantile(q), theirs.value_at_quantile(q), "quantile {q}");
+        }
+        let expected: Vec<(u64, u64)> =
+            theirs.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect();
+        let got: Vec<(u64, u64)> = ours.buckets().map(|(i, n)| (lead_bucket::highest(i), n)).collect();
+        assert_eq!(got, expected);
+    }
 
     #[test]
     fn t_quantiles_match_tables() {

@@ -209,7 +209,7 @@ impl Sim {
     }
 
     /// Handles an event just taken from the agenda, then the work it caused.
-    #[inline]
+    #[inline(always)]
     fn process(&mut self, event: Event) {
         if self.handle(event) {
             self.agenda.count_handled();
@@ -220,6 +220,8 @@ impl Sim {
     }
 
     /// Hands one event to its owner; returns false for a stale event that was ignored.
+    /// Inlined into the event loops: it runs for every event.
+    #[inline(always)]
     fn handle(&mut self, event: Event) -> bool {
         match event {
             Event::Arrival { source } => self.with_flow(|flow, cx| flow.on_arrival(cx, source)),

@@ -366,19 +366,31 @@ impl LiveBottlenecks {
             }
             false
         });
-        points.sort_unstable_by_key(|&(t, is_start, key)| (t, is_start, key.station(), key.start));
-        let mut idx = 0;
-        while idx < points.len() {
-            let t = points[idx].0;
-            self.emit(t);
-            while idx < points.len() && points[idx].0 == t {
-                let (_, is_start, key) = points[idx];
-                if is_start {
-                    self.covering.insert(key);
-                } else {
-                    self.covering.remove(&key);
+        if self.covering.is_empty() && apart(&points) {
+            // Periods apart in time, none covering the frontier (a lone station, or
+            // stations taking turns with idle time between): the sweep below would see
+            // them in this order and hold each alone, so it runs without the sort and the
+            // ordered set.
+            for pair in points.chunks_exact(2) {
+                let ((start, _, key), (end, ..)) = (pair[0], pair[1]);
+                self.emit_under(start, None);
+                self.emit_under(end, Some(key));
+            }
+        } else {
+            points.sort_unstable_by_key(|&(t, is_start, key)| (t, is_start, key.station(), key.start));
+            let mut idx = 0;
+            while idx < points.len() {
+                let t = points[idx].0;
+                self.emit(t);
+                while idx < points.len() && points[idx].0 == t {
+                    let (_, is_start, key) = points[idx];
+                    if is_start {
+                        self.covering.insert(key);
+                    } else {
+                        self.covering.remove(&key);
+                    }
+                    idx += 1;
                 }
-                idx += 1;
             }
         }
         self.points = points;
@@ -390,12 +402,17 @@ impl LiveBottlenecks {
 
     /// Assigns `[frontier, t)` to the momentary bottleneck there and moves the frontier.
     fn emit(&mut self, t: Micros) {
+        self.emit_under(t, self.covering.last().copied());
+    }
+
+    /// [`Self::emit`] with the longest period covering `[frontier, t)` given.
+    fn emit_under(&mut self, t: Micros, top: Option<Key>) {
         if t <= self.frontier {
             return;
         }
         let start = self.frontier;
         self.frontier = t;
-        let Some(&top) = self.covering.last() else {
+        let Some(top) = top else {
             self.finish_segment(None);
             return;
         };
@@ -440,6 +457,15 @@ impl LiveBottlenecks {
         }
         self.totals[station as usize].0 += sole;
     }
+}
+
+/// Whether boundary points, as `advance` collects them, are start-end pairs of one
+/// period each, in strictly ascending time: sorting would not move them, and no two
+/// periods cover one moment or touch.
+fn apart(points: &[(Micros, bool, Key)]) -> bool {
+    points.len().is_multiple_of(2)
+        && points.chunks_exact(2).all(|p| p[0].1 && !p[1].1 && p[0].2 == p[1].2)
+        && points.windows(2).all(|w| w[0].0 < w[1].0)
 }
 
 /// The overlap of two periods inside the window from `from`.

@@ -78,26 +78,31 @@ impl Flow {
 
     /// Server `server` of `station` starts on `part`: a changeover first when the product
     /// differs from its last one, else the processing.
+    ///
+    /// Runs once per job: the flow is borrowed apart once and each table indexed once.
+    #[inline(always)]
     fn begin(&mut self, model: &Model, agenda: &mut Agenda, station: StationIdx, server: u32, part: PartId) {
         let s = station as usize;
         let now = agenda.now();
-        let product = self.parts[part as usize].product;
+        let Flow { parts, stations, bottlenecks, recorder, .. } = self;
+        let p = &parts[part as usize];
+        let (product, step) = (p.product, p.step as usize);
+        let model_station = &model.stations[s];
         // Every caller has brought the station's integrals up to `now` already.
-        let st = &mut self.stations[s];
+        let st = &mut stations[s];
         debug_assert_eq!(st.last, now);
-        let needs_setup = model.stations[s].setup.is_some()
-            && st.servers[server as usize].last_product.is_some_and(|last| last != product);
-        let (setup, duration) = if needs_setup {
-            let sampler = model.stations[s].setup.as_ref().expect("checked above");
+        let srv = &mut st.servers[server as usize];
+        let setup_time =
+            model_station.setup.as_ref().filter(|_| srv.last_product.is_some_and(|last| last != product));
+        let (setup, duration) = if let Some(sampler) = setup_time {
             let rng = st.setup_rng.as_mut().expect("created with the setup");
             st.n_setup += 1;
             (true, sampler.sample(rng))
         } else {
-            st.servers[server as usize].last_product = Some(product);
-            let step = self.parts[part as usize].step as usize;
+            srv.last_product = Some(product);
             st.n_work += 1;
             let duration = model.products[product as usize].steps[step].time.sample(&mut st.rng);
-            if let Some(r) = self.recorder.as_deref_mut() {
+            if let Some(r) = recorder.as_deref_mut() {
                 r.started(station, server, duration);
             }
             (false, duration)
@@ -105,7 +110,10 @@ impl Flow {
         let srv = &mut st.servers[server as usize];
         srv.state = ServerState::Work { part, setup, t: now + duration };
         let generation = srv.generation;
-        self.update_active(station, now);
+        let active = st.is_active();
+        if active != bottlenecks.is_open(s) {
+            bottlenecks.toggle(s, active, now);
+        }
         agenda.schedule(now + duration, Event::Done { station, server, generation });
     }
 

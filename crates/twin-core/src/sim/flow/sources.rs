@@ -11,7 +11,7 @@ use super::{Cx, Flow, Holder, Logistics, Part};
 use crate::model::{Model, ProductIdx, Release};
 use crate::sim::agenda::Event;
 use crate::sim::handoff::{MaterialWaiter, PartId};
-use crate::time::{HOUR, MAX_SPAN, Micros};
+use crate::time::{HOUR, Micros};
 
 impl Flow {
     /// Schedules every source's first arrival or release.
@@ -34,10 +34,12 @@ impl Flow {
         }
     }
 
+    #[inline(always)]
     fn poisson_gap(&mut self, source: u32) -> Micros {
         let src = &mut self.sources[source as usize];
         let e: f64 = Exp1.sample(&mut src.rng);
-        ((e * src.mean_gap + 0.5) as Micros).clamp(1, MAX_SPAN)
+        // `round_draw` of a non-negative draw; a gap is at least 1 µs.
+        crate::dist::round_draw(e * src.mean_gap).max(1)
     }
 
     /// A source's next part arrives; the one after it is scheduled.
@@ -79,6 +81,7 @@ impl Flow {
     }
 
     /// A new part of `product` released by `source` (`u32::MAX` for none: a rush order).
+    #[inline(always)]
     pub(super) fn create_part(
         &mut self,
         model: &Model,
@@ -111,6 +114,7 @@ impl Flow {
 
     /// Hands a newly released part to its first station, or parks it in the source's
     /// backlog (keeping release order) when there is no room.
+    #[inline(always)]
     fn admit(&mut self, cx: &mut Cx<'_, impl Logistics>, source: u32, part: PartId) {
         if self.sources[source as usize].backlog.is_empty() && self.release(cx, source, part) {
             return;
@@ -120,6 +124,7 @@ impl Flow {
 
     /// Takes the part's materials from stock and hands it to its first station; false
     /// (and the source registered as a waiter) when either is not possible yet.
+    #[inline(always)]
     pub(super) fn release(&mut self, cx: &mut Cx<'_, impl Logistics>, source: u32, part: PartId) -> bool {
         let p = self.parts[part as usize];
         if !p.materials_taken && !cx.model.products[p.product as usize].materials.is_empty() {
