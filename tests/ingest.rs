@@ -7,10 +7,10 @@
 //! One broker per test binary; every test has its own Sparkplug group, data folder and
 //! twin process.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 use twin_core::{Command as CoreCommand, Model, Observation, Observed, Sim};
 use twin_e2e::mosquitto::Mosquitto;
+use twin_e2e::publisher::Publisher;
 use twin_e2e::*;
 use twin_proto::v1;
 use twin_proto::v1::twin_service_client::TwinServiceClient;
@@ -30,17 +31,6 @@ const NODE: &str = "hall";
 fn broker() -> &'static Mosquitto {
     static BROKER: OnceLock<Mosquitto> = OnceLock::new();
     BROKER.get_or_init(Mosquitto::start)
-}
-
-/// The Python of the publisher's venv (created once by scripts/python-venv.sh).
-fn python() -> &'static PathBuf {
-    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        let out =
-            Command::new(root().join("scripts/python-venv.sh")).output().expect("run scripts/python-venv.sh");
-        assert!(out.status.success(), "python venv: {}", String::from_utf8_lossy(&out.stderr));
-        PathBuf::from(String::from_utf8(out.stdout).expect("utf-8").trim())
-    })
 }
 
 /// A `twin serve` process with ingest on.
@@ -115,74 +105,9 @@ fn broker_url() -> String {
     broker().url()
 }
 
-/// The Python publisher, with stdout read line by line into a shared list.
-struct Publisher {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Publisher {
-    fn start(group: &str, scenario: &str, extra: &[&str]) -> Publisher {
-        let mut child = Command::new(python())
-            .current_dir(root())
-            .arg("tests/python/sparkplug_publisher.py")
-            .args(["--proto", "proto/sparkplug/sparkplug_b.proto", "--broker"])
-            .arg(broker().addr.to_string())
-            .args([
-                "--group",
-                group,
-                "--node",
-                NODE,
-                "--stations",
-                &STATIONS.join(","),
-                "--scenario",
-                scenario,
-            ])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the Python publisher");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&lines);
-        let out = child.stdout.take().expect("stdout");
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Ok(mut l) = sink.lock() {
-                    l.push(line);
-                }
-            }
-        });
-        Publisher { child, lines }
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.lines.lock().map(|l| l.clone()).unwrap_or_default()
-    }
-
-    /// Waits for the `done {...}` line and the exit.
-    fn finish(mut self, within_s: u64) -> serde_json::Value {
-        let deadline = Instant::now() + Duration::from_secs(within_s);
-        loop {
-            if let Some(done) = self.lines().iter().find_map(|l| l.strip_prefix("done ").map(str::to_owned)) {
-                let _ = self.child.wait();
-                return serde_json::from_str(&done).expect("done json");
-            }
-            assert!(Instant::now() < deadline, "publisher did not finish: {:?}", self.lines());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// The message indices the broker acknowledged (PUBACK) so far.
-    fn acked(&self) -> BTreeSet<u64> {
-        self.lines().iter().filter_map(|l| l.strip_prefix("acked ")?.parse().ok()).collect()
-    }
-}
-
-impl Drop for Publisher {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The Python publisher as edge node [`NODE`] of `group` with the [`STATIONS`].
+fn publisher(group: &str, scenario: &str, extra: &[&str]) -> Publisher {
+    Publisher::start(broker().addr, group, NODE, &STATIONS, scenario, extra)
 }
 
 async fn status(client: &mut TwinServiceClient<Channel>) -> v1::GetIngestStatusResponse {
@@ -242,7 +167,7 @@ async fn an_independent_sparkplug_publisher_drives_the_twin() {
     let twin = Twin::mqtt(data.path(), "session", &["--stale-after", "120"]);
     let mut client = twin.client().await;
     wait_status(&mut client, "the MQTT connection", |s| s.mqtt_connected).await;
-    let facts = Publisher::start("session", "session", &[]).finish(90);
+    let facts = publisher("session", "session", &[]).finish(90);
     assert_eq!(
         facts["rebirth_requested"],
         true,
@@ -446,7 +371,7 @@ async fn sigkill_during_an_mqtt_stream_loses_no_acknowledged_message() {
     wait_status(&mut client, "the MQTT connection", |s| s.mqtt_connected).await;
     let frames = record_frames(&twin).await;
     let n = 6000u64;
-    let publisher = Publisher::start(group, "stream", &["--count", &n.to_string(), "--rate", "1000"]);
+    let publisher = publisher(group, "stream", &["--count", &n.to_string(), "--rate", "1000"]);
     // Kill the twin with SIGKILL while the stream is in full flow.
     let deadline = Instant::now() + Duration::from_secs(60);
     while publisher.acked().len() < 1500 {
@@ -466,7 +391,7 @@ async fn sigkill_during_an_mqtt_stream_loses_no_acknowledged_message() {
     // Restart with the same data folder and client id: the broker delivers the rest.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let twin = Twin::mqtt(data.path(), group, &["--stale-after", "120"]);
-    let done = publisher_finish_async(publisher).await;
+    let done = publisher.finish_async(180).await;
     let (facts, acked) = done;
     assert_eq!(facts["unacked"], 0, "the broker acknowledged every message");
     assert_eq!(acked.len() as u64, n);
@@ -545,7 +470,7 @@ async fn sigkill_with_live_checkpoints_restarts_from_a_checkpoint_and_prunes_the
     let mut client = twin.client().await;
     wait_status(&mut client, "the MQTT connection", |s| s.mqtt_connected).await;
     let n = 6000u64;
-    let publisher = Publisher::start(group, "stream", &["--count", &n.to_string(), "--rate", "1000"]);
+    let publisher = publisher(group, "stream", &["--count", &n.to_string(), "--rate", "1000"]);
     let deadline = Instant::now() + Duration::from_secs(60);
     while publisher.acked().len() < 3000 || checkpoints(&mut client).await.len() < 2 {
         assert!(Instant::now() < deadline, "no stream or no checkpoints:\n{}", twin.log());
@@ -565,7 +490,7 @@ async fn sigkill_with_live_checkpoints_restarts_from_a_checkpoint_and_prunes_the
         "only the decisions after the checkpoint replayed: {} of {logged_before}",
         s.replayed_commands
     );
-    let (facts, acked) = publisher_finish_async(publisher).await;
+    let (facts, acked) = publisher.finish_async(180).await;
     assert_eq!(facts["unacked"], 0, "the broker acknowledged every message");
     assert_eq!(acked.len() as u64, n);
     every_acked_message_applied_once(data.path(), &acked, &twin, &mut client).await;
@@ -611,18 +536,118 @@ async fn sigkill_with_live_checkpoints_restarts_from_a_checkpoint_and_prunes_the
     assert!(s.resumed_from_checkpoint_us.is_some_and(|t| t > from), "{s:#?}\n{}", twin.log());
 }
 
-async fn publisher_finish_async(publisher: Publisher) -> (serde_json::Value, BTreeSet<u64>) {
-    tokio::task::spawn_blocking(move || {
-        let lines = Arc::clone(&publisher.lines);
-        let facts = publisher.finish(180);
-        let acked = lines
-            .lock()
-            .map(|l| l.iter().filter_map(|l| l.strip_prefix("acked ")?.parse().ok()).collect())
-            .unwrap_or_default();
-        (facts, acked)
-    })
-    .await
-    .expect("publisher task")
+/// Reads the telemetry log every 50 ms in the background and keeps every decision it
+/// sees, by key: keys are never reused, so the union is the whole history even while
+/// the twin prunes the log (checked for holes by the caller).
+struct DecisionWatch {
+    seen: Arc<Mutex<BTreeMap<u64, tlog::Decision>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl DecisionWatch {
+    fn start(data: &Path) -> DecisionWatch {
+        let seen = Arc::new(Mutex::new(BTreeMap::new()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (sink, done, path) = (Arc::clone(&seen), Arc::clone(&stop), data.join(tlog::FILE_NAME));
+        std::thread::spawn(move || {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                // A read racing the kill or the restart's repair fails: the next one reads.
+                if let Ok(c) = tlog::read_file(&path)
+                    && let Ok(mut seen) = sink.lock()
+                {
+                    seen.extend(c.decision_keys.into_iter().zip(c.decisions));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        DecisionWatch { seen, stop }
+    }
+
+    /// The `Cycle/Duration` indices applied so far, with repeats; panics on a hole in the
+    /// decision keys seen (a decision pruned before it was read: the history is unknown).
+    fn applied(&self) -> Vec<u64> {
+        let seen = self.seen.lock().expect("decisions").clone();
+        let keys: Vec<u64> = seen.keys().copied().collect();
+        assert!(
+            keys.first() == Some(&1) && keys.windows(2).all(|w| w[1] == w[0] + 1),
+            "a decision was pruned before the watch read it: keys {:?}..{:?} ({} seen)",
+            keys.first(),
+            keys.last(),
+            keys.len()
+        );
+        let decisions: Vec<tlog::Decision> = seen.into_values().collect();
+        applied_cycles(&Contents { decisions, ..Contents::default() }).iter().map(|d| d - 1000).collect()
+    }
+}
+
+impl Drop for DecisionWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Pruning the telemetry log deletes the raw records that held the Sparkplug session
+/// (NBIRTH, DBIRTHs); the checkpoints record the sessions instead. With
+/// `--checkpoint-keep 2`, SIGKILL once the births are pruned, restart: the publisher
+/// goes on with its next seq and is not asked for a rebirth, nothing is counted as a gap
+/// or as data without a birth, and every acknowledged message is applied exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_after_pruning_carries_the_sparkplug_sessions_on() {
+    let data = tempfile::tempdir().expect("data dir");
+    let group = "prune-sessions";
+    let flags = ["--stale-after", "120", "--checkpoint-every", "1s", "--checkpoint-keep", "2"];
+    let twin = Twin::mqtt(data.path(), group, &flags);
+    let mut client = twin.client().await;
+    wait_status(&mut client, "the MQTT connection", |s| s.mqtt_connected).await;
+    let watch = DecisionWatch::start(data.path());
+    let n = 6000u64;
+    let publisher = publisher(group, "stream", &["--count", &n.to_string(), "--rate", "1000"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let contents = read_log(data.path());
+        let births = contents
+            .raw
+            .iter()
+            .any(|(_, r)| matches!(r, RawRecord::Mqtt { topic, .. } if topic.contains("BIRTH")));
+        if !births && contents.first_decision > 1 && publisher.acked().len() >= 2000 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the births were never pruned:\n{}", twin.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    twin.kill();
+
+    let twin = Twin::mqtt(data.path(), group, &flags);
+    let mut client = twin.client().await;
+    let s = status(&mut client).await;
+    assert!(s.resumed_from_checkpoint_us.is_some(), "not from a checkpoint: {s:#?}");
+    let (facts, acked) = publisher.finish_async(180).await;
+    assert_eq!(facts["unacked"], 0, "the broker acknowledged every message");
+    assert_eq!(acked.len() as u64, n);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let applied = loop {
+        let applied = watch.applied();
+        let set: BTreeSet<u64> = applied.iter().copied().collect();
+        if acked.is_subset(&set) {
+            assert_eq!(applied.len(), set.len(), "no message applied twice");
+            break set;
+        }
+        let s = status(&mut client).await;
+        assert!(
+            Instant::now() < deadline,
+            "{} acknowledged messages not applied: {s:#?}\n{}",
+            acked.difference(&set).count(),
+            twin.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let s = status(&mut client).await;
+    assert_eq!(
+        (s.rebirths_requested, s.sequence_gaps, rejected(&s, "no_birth")),
+        (0, 0, 0),
+        "the restarted twin carried the session on: {s:#?}"
+    );
+    println!("{} messages applied once across the restart, no rebirth; {s:?}", applied.len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,6 +16,7 @@ use twin_server::{CommandLogReader, Config, ServeError, TwinServer};
 pub mod mosquitto;
 pub mod nats;
 pub mod prometheus;
+pub mod publisher;
 pub mod sparkplug;
 pub mod trust;
 
