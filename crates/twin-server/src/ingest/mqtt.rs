@@ -96,7 +96,13 @@ pub fn start(
         .set_keep_alive(Duration::from_secs(10))
         .set_max_packet_size(MAX_PACKET, MAX_PACKET)
         .set_inflight(100);
-    let (client, eventloop) = AsyncClient::new(options, REQUESTS);
+    let (client, mut eventloop) = AsyncClient::new(options, REQUESTS);
+    // PUBACKs are tiny and released in bursts after each group commit: without
+    // TCP_NODELAY, Nagle's algorithm holds them back until the broker's TCP ack, which
+    // its delayed ack may keep for up to 40 ms.
+    let mut network = eventloop.network_options();
+    network.set_tcp_nodelay(true);
+    eventloop.set_network_options(network);
     if let Ok(mut r) = ingest.rebirth.lock() {
         *r = Some(Rebirth(client.clone()));
     }
