@@ -59,9 +59,8 @@ trap cleanup EXIT
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 # QoS 1 to the twin: many messages in flight (the twin acknowledges after each group
-# commit), a deep queue (mosquitto drops QoS 1 messages beyond max_queued_messages),
-# and TCP_NODELAY (small PUBLISH / PUBACK packets are not held by Nagle's algorithm).
-printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_inflight_messages 1000\nmax_queued_messages 1000000\nset_tcp_nodelay true\n' \
+# commit) and a deep queue (mosquitto drops QoS 1 messages beyond max_queued_messages).
+printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_inflight_messages 1000\nmax_queued_messages 1000000\n' \
   "$port" >"$work/mosquitto.conf"
 mosquitto -c "$work/mosquitto.conf" >"$work/mosquitto.log" 2>&1 &
 pids+=($!)

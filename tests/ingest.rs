@@ -4,21 +4,22 @@
 //! gRPC Ingest stream; SIGKILL in the middle of a stream loses no acknowledged message,
 //! and the replayed state equals the state before the kill.
 //!
-//! One broker per test binary; every test has its own Sparkplug group, data folder and
-//! twin process.
+//! One broker per test binary (a plain and a TLS listener); every test has its own
+//! Sparkplug group, data folder and twin process. The `twin serve` process and the log
+//! readers are in `tests/support/ingest.rs`, the publisher in `tests/support/publisher.rs`.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tonic::transport::Channel;
 use twin_core::{Command as CoreCommand, Model, Observation, Observed, Sim};
+use twin_e2e::ingest::*;
 use twin_e2e::mosquitto::Mosquitto;
 use twin_e2e::publisher::Publisher;
+use twin_e2e::trust::Pki;
 use twin_e2e::*;
 use twin_proto::v1;
 use twin_proto::v1::twin_service_client::TwinServiceClient;
@@ -28,77 +29,17 @@ const SCENE: &str = "scenes/training-line.ron";
 const STATIONS: [&str; 5] = ["saw", "mill", "drill", "assembly", "inspection"];
 const NODE: &str = "hall";
 
+/// The broker of this binary, with a plain listener and a TLS one (certificate by
+/// [`pki`]'s CA).
 fn broker() -> &'static Mosquitto {
     static BROKER: OnceLock<Mosquitto> = OnceLock::new();
-    BROKER.get_or_init(Mosquitto::start)
+    BROKER.get_or_init(|| Mosquitto::start_with_tls(pki()))
 }
 
-/// A `twin serve` process with ingest on.
-struct Twin {
-    child: Child,
-    addr: SocketAddr,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Twin {
-    fn start(data: &Path, extra: &[&str]) -> Twin {
-        let mut child = Command::new(twin_binary())
-            .current_dir(root())
-            .args([
-                "serve",
-                SCENE,
-                "--addr",
-                "127.0.0.1:0",
-                "--log",
-                "info,twin_server::ingest=debug",
-                "--data",
-            ])
-            .arg(data)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start twin serve");
-        let stderr = capture_stderr(&mut child);
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("stdout line");
-        let addr = match line.trim().strip_prefix("listening on ") {
-            Some(a) => a.parse().expect("address"),
-            None => panic!(
-                "twin serve did not start: `{line}`\n{}",
-                stderr.lock().map(|s| s.clone()).unwrap_or_default()
-            ),
-        };
-        Twin { child, addr, stderr }
-    }
-
-    fn mqtt(data: &Path, group: &str, extra: &[&str]) -> Twin {
-        let url = broker_url();
-        let mut args = vec!["--mqtt", url.as_str(), "--group", group];
-        args.extend_from_slice(extra);
-        Twin::start(data, &args)
-    }
-
-    /// SIGKILL: no shutdown code runs.
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reaped");
-    }
-
-    fn log(&self) -> String {
-        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
-    }
-
-    async fn client(&self) -> TwinServiceClient<Channel> {
-        connect(self.addr).await
-    }
-}
-
-impl Drop for Twin {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The test PKI (rcgen) whose CA signed the broker's TLS certificate.
+fn pki() -> &'static Pki {
+    static PKI: OnceLock<Pki> = OnceLock::new();
+    PKI.get_or_init(|| Pki::new("twin test MQTT CA"))
 }
 
 fn broker_url() -> String {
@@ -108,48 +49,6 @@ fn broker_url() -> String {
 /// The Python publisher as edge node [`NODE`] of `group` with the [`STATIONS`].
 fn publisher(group: &str, scenario: &str, extra: &[&str]) -> Publisher {
     Publisher::start(broker().addr, group, NODE, &STATIONS, scenario, extra)
-}
-
-async fn status(client: &mut TwinServiceClient<Channel>) -> v1::GetIngestStatusResponse {
-    client.get_ingest_status(v1::GetIngestStatusRequest {}).await.expect("GetIngestStatus").into_inner()
-}
-
-/// Polls GetIngestStatus until `ok` holds.
-async fn wait_status(
-    client: &mut TwinServiceClient<Channel>,
-    what: &str,
-    ok: impl Fn(&v1::GetIngestStatusResponse) -> bool,
-) -> v1::GetIngestStatusResponse {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let s = status(client).await;
-        if ok(&s) {
-            return s;
-        }
-        assert!(Instant::now() < deadline, "waiting for {what}: {s:#?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn rejected(s: &v1::GetIngestStatusResponse, reason: &str) -> u64 {
-    s.rejected.iter().find(|r| r.reason == reason).map_or(0, |r| r.count)
-}
-
-fn read_log(data: &Path) -> Contents {
-    tlog::read_file(&data.join(tlog::FILE_NAME)).expect("read the telemetry log")
-}
-
-/// The durations of every applied `Observe(Cycle)` in the log.
-fn applied_cycles(contents: &Contents) -> Vec<u64> {
-    tlog::applied_commands(&contents.decisions)
-        .into_iter()
-        .filter_map(|(_, c)| match c {
-            CoreCommand::Observe(Observation { observed: Observed::Cycle { duration, .. }, .. }) => {
-                Some(duration)
-            }
-            _ => None,
-        })
-        .collect()
 }
 
 async fn station_states(client: &mut TwinServiceClient<Channel>) -> v1::StateFrame {
@@ -164,7 +63,7 @@ async fn station_states(client: &mut TwinServiceClient<Channel>) -> v1::StateFra
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_independent_sparkplug_publisher_drives_the_twin() {
     let data = tempfile::tempdir().expect("data dir");
-    let twin = Twin::mqtt(data.path(), "session", &["--stale-after", "120"]);
+    let twin = Twin::mqtt(&broker_url(), data.path(), "session", &["--stale-after", "120"]);
     let mut client = twin.client().await;
     wait_status(&mut client, "the MQTT connection", |s| s.mqtt_connected).await;
     let facts = publisher("session", "session", &[]).finish(90);
@@ -366,7 +265,7 @@ fn replayed_state_matches(contents: &Contents, frames: &[(u64, Vec<v1::StationSt
 async fn sigkill_during_an_mqtt_stream_loses_no_acknowledged_message() {
     let data = tempfile::tempdir().expect("data dir");
     let group = "kill-mqtt";
-    let twin = Twin::mqtt(data.path(), group, &["--stale-after", "120"]);
+    let twin = Twin::mqtt(&broker_url(), data.path(), group, &["--stale-after", "120"]);
     let mut client = twin.client().await;
     wait_status(&mut client, "the MQTT connection", |s| s.mqtt_connected).await;
     let frames = record_frames(&twin).await;
@@ -390,7 +289,7 @@ async fn sigkill_during_an_mqtt_stream_loses_no_acknowledged_message() {
 
     // Restart with the same data folder and client id: the broker delivers the rest.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let twin = Twin::mqtt(data.path(), group, &["--stale-after", "120"]);
+    let twin = Twin::mqtt(&broker_url(), data.path(), group, &["--stale-after", "120"]);
     let done = publisher.finish_async(180).await;
     let (facts, acked) = done;
     assert_eq!(facts["unacked"], 0, "the broker acknowledged every message");
@@ -466,7 +365,7 @@ async fn sigkill_with_live_checkpoints_restarts_from_a_checkpoint_and_prunes_the
     let group = "kill-checkpoints";
     let every = ["--stale-after", "120", "--checkpoint-every", "1s"];
     let keep_all = [&every[..], &["--checkpoint-keep", "1000"]].concat();
-    let twin = Twin::mqtt(data.path(), group, &keep_all);
+    let twin = Twin::mqtt(&broker_url(), data.path(), group, &keep_all);
     let mut client = twin.client().await;
     wait_status(&mut client, "the MQTT connection", |s| s.mqtt_connected).await;
     let n = 6000u64;
@@ -480,7 +379,7 @@ async fn sigkill_with_live_checkpoints_restarts_from_a_checkpoint_and_prunes_the
     let before = tlog::recover_and_read(&data.path().join(tlog::FILE_NAME)).expect("log after the kill");
     let logged_before = tlog::applied_commands(&before.decisions).len() as u64;
 
-    let twin = Twin::mqtt(data.path(), group, &keep_all);
+    let twin = Twin::mqtt(&broker_url(), data.path(), group, &keep_all);
     let mut client = twin.client().await;
     let s = status(&mut client).await;
     let from = s.resumed_from_checkpoint_us.unwrap_or_else(|| panic!("not from a checkpoint: {s:#?}"));
@@ -512,7 +411,7 @@ async fn sigkill_with_live_checkpoints_restarts_from_a_checkpoint_and_prunes_the
     // Keep two checkpoints: the log is pruned below the older one.
     twin.kill();
     let keep_two = [&every[..], &["--checkpoint-keep", "2"]].concat();
-    let twin = Twin::mqtt(data.path(), group, &keep_two);
+    let twin = Twin::mqtt(&broker_url(), data.path(), group, &keep_two);
     let mut client = twin.client().await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let pruned = loop {
@@ -530,60 +429,10 @@ async fn sigkill_with_live_checkpoints_restarts_from_a_checkpoint_and_prunes_the
         "the run's start is pruned: only a checkpoint can restart it"
     );
     twin.kill();
-    let twin = Twin::mqtt(data.path(), group, &keep_two);
+    let twin = Twin::mqtt(&broker_url(), data.path(), group, &keep_two);
     let mut client = twin.client().await;
     let s = status(&mut client).await;
     assert!(s.resumed_from_checkpoint_us.is_some_and(|t| t > from), "{s:#?}\n{}", twin.log());
-}
-
-/// Reads the telemetry log every 50 ms in the background and keeps every decision it
-/// sees, by key: keys are never reused, so the union is the whole history even while
-/// the twin prunes the log (checked for holes by the caller).
-struct DecisionWatch {
-    seen: Arc<Mutex<BTreeMap<u64, tlog::Decision>>>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl DecisionWatch {
-    fn start(data: &Path) -> DecisionWatch {
-        let seen = Arc::new(Mutex::new(BTreeMap::new()));
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (sink, done, path) = (Arc::clone(&seen), Arc::clone(&stop), data.join(tlog::FILE_NAME));
-        std::thread::spawn(move || {
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                // A read racing the kill or the restart's repair fails: the next one reads.
-                if let Ok(c) = tlog::read_file(&path)
-                    && let Ok(mut seen) = sink.lock()
-                {
-                    seen.extend(c.decision_keys.into_iter().zip(c.decisions));
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        });
-        DecisionWatch { seen, stop }
-    }
-
-    /// The `Cycle/Duration` indices applied so far, with repeats; panics on a hole in the
-    /// decision keys seen (a decision pruned before it was read: the history is unknown).
-    fn applied(&self) -> Vec<u64> {
-        let seen = self.seen.lock().expect("decisions").clone();
-        let keys: Vec<u64> = seen.keys().copied().collect();
-        assert!(
-            keys.first() == Some(&1) && keys.windows(2).all(|w| w[1] == w[0] + 1),
-            "a decision was pruned before the watch read it: keys {:?}..{:?} ({} seen)",
-            keys.first(),
-            keys.last(),
-            keys.len()
-        );
-        let decisions: Vec<tlog::Decision> = seen.into_values().collect();
-        applied_cycles(&Contents { decisions, ..Contents::default() }).iter().map(|d| d - 1000).collect()
-    }
-}
-
-impl Drop for DecisionWatch {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
 }
 
 /// Pruning the telemetry log deletes the raw records that held the Sparkplug session
@@ -596,7 +445,7 @@ async fn a_restart_after_pruning_carries_the_sparkplug_sessions_on() {
     let data = tempfile::tempdir().expect("data dir");
     let group = "prune-sessions";
     let flags = ["--stale-after", "120", "--checkpoint-every", "1s", "--checkpoint-keep", "2"];
-    let twin = Twin::mqtt(data.path(), group, &flags);
+    let twin = Twin::mqtt(&broker_url(), data.path(), group, &flags);
     let mut client = twin.client().await;
     wait_status(&mut client, "the MQTT connection", |s| s.mqtt_connected).await;
     let watch = DecisionWatch::start(data.path());
@@ -617,7 +466,7 @@ async fn a_restart_after_pruning_carries_the_sparkplug_sessions_on() {
     }
     twin.kill();
 
-    let twin = Twin::mqtt(data.path(), group, &flags);
+    let twin = Twin::mqtt(&broker_url(), data.path(), group, &flags);
     let mut client = twin.client().await;
     let s = status(&mut client).await;
     assert!(s.resumed_from_checkpoint_us.is_some(), "not from a checkpoint: {s:#?}");
@@ -635,8 +484,8 @@ async fn a_restart_after_pruning_carries_the_sparkplug_sessions_on() {
         let s = status(&mut client).await;
         assert!(
             Instant::now() < deadline,
-            "{} acknowledged messages not applied: {s:#?}\n{}",
-            acked.difference(&set).count(),
+            "acknowledged messages not applied: {:?}; {s:#?}\n{}",
+            acked.difference(&set).collect::<Vec<_>>(),
             twin.log()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -648,6 +497,44 @@ async fn a_restart_after_pruning_carries_the_sparkplug_sessions_on() {
         "the restarted twin carried the session on: {s:#?}"
     );
     println!("{} messages applied once across the restart, no rebirth; {s:?}", applied.len());
+}
+
+/// `--mqtt mqtts://...` with `--mqtt-ca`: the twin subscribes over TLS (rustls),
+/// every acknowledged message is applied once; with a CA that did not sign the broker's
+/// certificate it does not connect, and its log names the certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_over_tls_with_the_brokers_ca_and_not_with_another() {
+    let data = tempfile::tempdir().expect("data dir");
+    let certs = tempfile::tempdir().expect("certs");
+    let ca = certs.path().join("ca.pem");
+    std::fs::write(&ca, &pki().ca).expect("write ca.pem");
+    let ca = ca.display().to_string();
+    let port = broker().tls_port.expect("the TLS listener");
+    let url = format!("mqtts://localhost:{port}");
+    let group = "over-tls";
+    let args = ["--mqtt", &url, "--mqtt-ca", &ca, "--group", group, "--stale-after", "120"];
+    let twin = Twin::start(data.path(), &args);
+    let mut client = twin.client().await;
+    wait_status(&mut client, "the MQTT connection over TLS", |s| s.mqtt_connected).await;
+    let n = 300u64;
+    let extra = ["--count", &n.to_string(), "--rate", "1000", "--ca", &ca];
+    let publisher = Publisher::start(format!("localhost:{port}"), group, NODE, &STATIONS, "stream", &extra);
+    let (facts, acked) = publisher.finish_async(120).await;
+    assert_eq!(facts["unacked"], 0, "the broker acknowledged every message");
+    assert_eq!(acked.len() as u64, n);
+    every_acked_message_applied_once(data.path(), &acked, &twin, &mut client).await;
+
+    let other = certs.path().join("other-ca.pem");
+    std::fs::write(&other, Pki::new("another CA").ca).expect("write other-ca.pem");
+    let refused = tempfile::tempdir().expect("data dir");
+    let other = other.display().to_string();
+    let twin = Twin::start(refused.path(), &["--mqtt", &url, "--mqtt-ca", &other, "--group", "tls-refused"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !twin.log().to_lowercase().contains("certificate") {
+        assert!(Instant::now() < deadline, "no certificate error logged:\n{}", twin.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!status(&mut twin.client().await).await.mqtt_connected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -758,7 +645,7 @@ async fn twin_plant_through_the_broker_breaks_the_twins_mill_down() {
         r#"Drift(description: "the mill breaks down", stations: [], breakdowns: [(station: "mill", at: "2m", duration: "10h")], gateways: [], devices: [(station: "drill", at: "4m", down_for: "30m")])"#,
     )
     .expect("drift file");
-    let twin = Twin::mqtt(data.path(), group, &["--speed", "600", "--stale-after", "120"]);
+    let twin = Twin::mqtt(&broker_url(), data.path(), group, &["--speed", "600", "--stale-after", "120"]);
     let mut client = twin.client().await;
     wait_status(&mut client, "the MQTT connection", |s| s.mqtt_connected).await;
     let mut plant = Command::new(twin_binary())

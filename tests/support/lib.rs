@@ -13,6 +13,7 @@ use twin_proto::v1;
 use twin_proto::v1::twin_service_client::TwinServiceClient;
 use twin_server::{CommandLogReader, Config, ServeError, TwinServer};
 
+pub mod ingest;
 pub mod mosquitto;
 pub mod nats;
 pub mod prometheus;

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -31,10 +30,11 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    /// Starts edge node `node` of Sparkplug group `group` on the broker at `broker`,
-    /// reporting `stations`, playing `scenario` (see the script's docs) with `extra` flags.
+    /// Starts edge node `node` of Sparkplug group `group` on the broker at `broker`
+    /// (`host:port`), reporting `stations`, playing `scenario` (see the script's docs)
+    /// with `extra` flags (`--ca FILE`: over TLS).
     pub fn start(
-        broker: SocketAddr,
+        broker: impl std::fmt::Display,
         group: &str,
         node: &str,
         stations: &[&str],

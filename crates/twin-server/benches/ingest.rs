@@ -17,9 +17,6 @@
 //!    twin's PUBACK is sent then): the bench reads the twin's `committed` counter in
 //!    process every 200 µs, and messages commit in publish order, so message k is
 //!    committed at the first poll that counts k (an upper bound, to within a poll).
-//!    Both clients and mosquitto set TCP_NODELAY (`set_tcp_nodelay true`): PUBACKs and
-//!    PUBLISHes are small, and Nagle's algorithm would hold them for the peer's delayed
-//!    ack.
 //!
 //! Each phase also prints the twin's own figure (GetIngestStatus.ack_latency: arrival at
 //! the twin -> acknowledgement released) and how long the simulation took to apply
@@ -98,7 +95,7 @@ struct Twin {
 impl Twin {
     async fn start(root: &Path, dir: PathBuf, mqtt: Option<String>) -> Twin {
         let mut ingest = IngestConfig::new(&dir);
-        ingest.mqtt = mqtt.map(|url| MqttConfig { url, client_id: "twin-bench".into() });
+        ingest.mqtt = mqtt.map(|url| MqttConfig { url, client_id: "twin-bench".into(), ca: None });
         let config = Config {
             scenes_dir: root.join("scenes"),
             speed: Speed::Paced(1.0),
@@ -287,7 +284,7 @@ fn mosquitto(dir: &Path) -> Option<(std::process::Child, String)> {
         &conf,
         format!(
             "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\n\
-             max_inflight_messages 10000\nmax_queued_messages 1000000\nset_tcp_nodelay true\n"
+             max_inflight_messages 10000\nmax_queued_messages 1000000\n"
         ),
     )
     .ok()?;
@@ -359,10 +356,6 @@ async fn mqtt_phase(
         .set_inflight(u16::MAX)
         .set_max_packet_size(1 << 20, 1 << 20);
     let (client, mut eventloop) = AsyncClient::new(options, 100_000);
-    // A gateway publishing at this rate sends each PUBLISH at once (no Nagle delay).
-    let mut network = eventloop.network_options();
-    network.set_tcp_nodelay(true);
-    eventloop.set_network_options(network);
     let total = messages.len();
     let every = Duration::from_secs_f64(1.0 / rate);
     // Publish times in order; the event loop pairs them with packet ids.

@@ -63,6 +63,9 @@ pub struct MqttConfig {
     /// MQTT client id; the broker keeps this session (clean session off), so messages
     /// published while the twin is down are delivered when it comes back.
     pub client_id: String,
+    /// With an `mqtts://` URL: the PEM file of the certificate authority the broker's
+    /// certificate must chain to (`--mqtt-ca`; required for TLS).
+    pub ca: Option<PathBuf>,
 }
 
 impl IngestConfig {
@@ -130,6 +133,8 @@ pub enum IngestError {
     Thread(std::io::Error),
     #[error("--mqtt {url}: {message}")]
     Url { url: String, message: String },
+    #[error("--mqtt-ca {path}: {message}")]
+    Ca { path: String, message: String },
 }
 
 /// Opens the log and rebuilds the simulation from it (restart replay): from the newest
@@ -142,7 +147,7 @@ pub fn prepare(
     make_sim: impl FnOnce(u64) -> twin_core::Sim,
 ) -> Result<Prepared, IngestError> {
     if let Some(m) = &config.mqtt {
-        mqtt::parse_url(&m.url)?;
+        mqtt::tls_config(m)?;
     }
     let path = config.data_dir.join(log::FILE_NAME);
     let (tx, committed) = std::sync::mpsc::channel();
