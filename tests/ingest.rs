@@ -4,20 +4,22 @@
 //! gRPC Ingest stream; SIGKILL in the middle of a stream loses no acknowledged message,
 //! and the replayed state equals the state before the kill.
 //!
-//! One broker per test binary; every test has its own Sparkplug group, data folder and
-//! twin process.
+//! One broker per test binary (a plain and a TLS listener); every test has its own
+//! Sparkplug group, data folder and twin process. The `twin serve` process and the log
+//! readers are in `tests/support/ingest.rs`, the publisher in `tests/support/publisher.rs`.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tonic::transport::Channel;
 use twin_core::{Command as CoreCommand, Model, Observation, Observed, Sim};
+use twin_e2e::ingest::*;
 use twin_e2e::mosquitto::Mosquitto;
+use twin_e2e::publisher::Publisher;
+use twin_e2e::trust::Pki;
 use twin_e2e::*;
 use twin_proto::v1;
 use twin_proto::v1::twin_service_client::TwinServiceClient;
@@ -27,204 +29,26 @@ const SCENE: &str = "scenes/training-line.ron";
 const STATIONS: [&str; 5] = ["saw", "mill", "drill", "assembly", "inspection"];
 const NODE: &str = "hall";
 
+/// The broker of this binary, with a plain listener and a TLS one (certificate by
+/// [`pki`]'s CA).
 fn broker() -> &'static Mosquitto {
     static BROKER: OnceLock<Mosquitto> = OnceLock::new();
-    BROKER.get_or_init(Mosquitto::start)
+    BROKER.get_or_init(|| Mosquitto::start_with_tls(pki()))
 }
 
-/// The Python of the publisher's venv (created once by scripts/python-venv.sh).
-fn python() -> &'static PathBuf {
-    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        let out =
-            Command::new(root().join("scripts/python-venv.sh")).output().expect("run scripts/python-venv.sh");
-        assert!(out.status.success(), "python venv: {}", String::from_utf8_lossy(&out.stderr));
-        PathBuf::from(String::from_utf8(out.stdout).expect("utf-8").trim())
-    })
-}
-
-/// A `twin serve` process with ingest on.
-struct Twin {
-    child: Child,
-    addr: SocketAddr,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Twin {
-    fn start(data: &Path, extra: &[&str]) -> Twin {
-        let mut child = Command::new(twin_binary())
-            .current_dir(root())
-            .args([
-                "serve",
-                SCENE,
-                "--addr",
-                "127.0.0.1:0",
-                "--log",
-                "info,twin_server::ingest=debug",
-                "--data",
-            ])
-            .arg(data)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start twin serve");
-        let stderr = capture_stderr(&mut child);
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("stdout line");
-        let addr = match line.trim().strip_prefix("listening on ") {
-            Some(a) => a.parse().expect("address"),
-            None => panic!(
-                "twin serve did not start: `{line}`\n{}",
-                stderr.lock().map(|s| s.clone()).unwrap_or_default()
-            ),
-        };
-        Twin { child, addr, stderr }
-    }
-
-    fn mqtt(data: &Path, group: &str, extra: &[&str]) -> Twin {
-        let url = broker_url();
-        let mut args = vec!["--mqtt", url.as_str(), "--group", group];
-        args.extend_from_slice(extra);
-        Twin::start(data, &args)
-    }
-
-    /// SIGKILL: no shutdown code runs.
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reaped");
-    }
-
-    fn log(&self) -> String {
-        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
-    }
-
-    async fn client(&self) -> TwinServiceClient<Channel> {
-        connect(self.addr).await
-    }
-}
-
-impl Drop for Twin {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The test PKI (rcgen) whose CA signed the broker's TLS certificate.
+fn pki() -> &'static Pki {
+    static PKI: OnceLock<Pki> = OnceLock::new();
+    PKI.get_or_init(|| Pki::new("twin test MQTT CA"))
 }
 
 fn broker_url() -> String {
     broker().url()
 }
 
-/// The Python publisher, with stdout read line by line into a shared list.
-struct Publisher {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Publisher {
-    fn start(group: &str, scenario: &str, extra: &[&str]) -> Publisher {
-        let mut child = Command::new(python())
-            .current_dir(root())
-            .arg("tests/python/sparkplug_publisher.py")
-            .args(["--proto", "proto/sparkplug/sparkplug_b.proto", "--broker"])
-            .arg(broker().addr.to_string())
-            .args([
-                "--group",
-                group,
-                "--node",
-                NODE,
-                "--stations",
-                &STATIONS.join(","),
-                "--scenario",
-                scenario,
-            ])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the Python publisher");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&lines);
-        let out = child.stdout.take().expect("stdout");
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Ok(mut l) = sink.lock() {
-                    l.push(line);
-                }
-            }
-        });
-        Publisher { child, lines }
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.lines.lock().map(|l| l.clone()).unwrap_or_default()
-    }
-
-    /// Waits for the `done {...}` line and the exit.
-    fn finish(mut self, within_s: u64) -> serde_json::Value {
-        let deadline = Instant::now() + Duration::from_secs(within_s);
-        loop {
-            if let Some(done) = self.lines().iter().find_map(|l| l.strip_prefix("done ").map(str::to_owned)) {
-                let _ = self.child.wait();
-                return serde_json::from_str(&done).expect("done json");
-            }
-            assert!(Instant::now() < deadline, "publisher did not finish: {:?}", self.lines());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// The message indices the broker acknowledged (PUBACK) so far.
-    fn acked(&self) -> BTreeSet<u64> {
-        self.lines().iter().filter_map(|l| l.strip_prefix("acked ")?.parse().ok()).collect()
-    }
-}
-
-impl Drop for Publisher {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn status(client: &mut TwinServiceClient<Channel>) -> v1::GetIngestStatusResponse {
-    client.get_ingest_status(v1::GetIngestStatusRequest {}).await.expect("GetIngestStatus").into_inner()
-}
-
-/// Polls GetIngestStatus until `ok` holds.
-async fn wait_status(
-    client: &mut TwinServiceClient<Channel>,
-    what: &str,
-    ok: impl Fn(&v1::GetIngestStatusResponse) -> bool,
-) -> v1::GetIngestStatusResponse {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let s = status(client).await;
-        if ok(&s) {
-            return s;
-        }
-        assert!(Instant::now() < deadline, "waiting for {what}: {s:#?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn rejected(s: &v1::GetIngestStatusResponse, reason: &str) -> u64 {
-    s.rejected.iter().find(|r| r.reason == reason).map_or(0, |r| r.count)
-}
-
-fn read_log(data: &Path) -> Contents {
-    tlog::read_file(&data.join(tlog::FILE_NAME)).expect("read the telemetry log")
-}
-
-/// The durations of every applied `Observe(Cycle)` in the log.
-fn applied_cycles(contents: &Contents) -> Vec<u64> {
-    tlog::applied_commands(&contents.decisions)
-        .into_iter()
-        .filter_map(|(_, c)| match c {
-            CoreCommand::Observe(Observation { observed: Observed::Cycle { duration, .. }, .. }) => {
-                Some(duration)
-            }
-            _ => None,
-        })
-        .collect()
+/// The Python publisher as edge node [`NODE`] of `group` with the [`STATIONS`].
+fn publisher(group: &str, scenario: &str, extra: &[&str]) -> Publisher {
+    Publisher::start(broker().addr, group, NODE, &STATIONS, scenario, extra)
 }
 
 async fn station_states(client: &mut TwinServiceClient<Channel>) -> v1::StateFrame {
@@ -239,10 +63,10 @@ async fn station_states(client: &mut TwinServiceClient<Channel>) -> v1::StateFra
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_independent_sparkplug_publisher_drives_the_twin() {
     let data = tempfile::tempdir().expect("data dir");
-    let twin = Twin::mqtt(data.path(), "session", &["--stale-after", "120"]);
+    let twin = Twin::mqtt(&broker_url(), data.path(), "session", &["--stale-after", "120"]);
     let mut client = twin.client().await;
     wait_status(&mut client, "the MQTT connection", |s| s.mqtt_connected).await;
-    let facts = Publisher::start("session", "session", &[]).finish(90);
+    let facts = publisher("session", "session", &[]).finish(90);
     assert_eq!(
         facts["rebirth_requested"],
         true,
@@ -441,12 +265,12 @@ fn replayed_state_matches(contents: &Contents, frames: &[(u64, Vec<v1::StationSt
 async fn sigkill_during_an_mqtt_stream_loses_no_acknowledged_message() {
     let data = tempfile::tempdir().expect("data dir");
     let group = "kill-mqtt";
-    let twin = Twin::mqtt(data.path(), group, &["--stale-after", "120"]);
+    let twin = Twin::mqtt(&broker_url(), data.path(), group, &["--stale-after", "120"]);
     let mut client = twin.client().await;
     wait_status(&mut client, "the MQTT connection", |s| s.mqtt_connected).await;
     let frames = record_frames(&twin).await;
     let n = 6000u64;
-    let publisher = Publisher::start(group, "stream", &["--count", &n.to_string(), "--rate", "1000"]);
+    let publisher = publisher(group, "stream", &["--count", &n.to_string(), "--rate", "1000"]);
     // Kill the twin with SIGKILL while the stream is in full flow.
     let deadline = Instant::now() + Duration::from_secs(60);
     while publisher.acked().len() < 1500 {
@@ -465,8 +289,8 @@ async fn sigkill_during_an_mqtt_stream_loses_no_acknowledged_message() {
 
     // Restart with the same data folder and client id: the broker delivers the rest.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let twin = Twin::mqtt(data.path(), group, &["--stale-after", "120"]);
-    let done = publisher_finish_async(publisher).await;
+    let twin = Twin::mqtt(&broker_url(), data.path(), group, &["--stale-after", "120"]);
+    let done = publisher.finish_async(180).await;
     let (facts, acked) = done;
     assert_eq!(facts["unacked"], 0, "the broker acknowledged every message");
     assert_eq!(acked.len() as u64, n);
@@ -541,11 +365,11 @@ async fn sigkill_with_live_checkpoints_restarts_from_a_checkpoint_and_prunes_the
     let group = "kill-checkpoints";
     let every = ["--stale-after", "120", "--checkpoint-every", "1s"];
     let keep_all = [&every[..], &["--checkpoint-keep", "1000"]].concat();
-    let twin = Twin::mqtt(data.path(), group, &keep_all);
+    let twin = Twin::mqtt(&broker_url(), data.path(), group, &keep_all);
     let mut client = twin.client().await;
     wait_status(&mut client, "the MQTT connection", |s| s.mqtt_connected).await;
     let n = 6000u64;
-    let publisher = Publisher::start(group, "stream", &["--count", &n.to_string(), "--rate", "1000"]);
+    let publisher = publisher(group, "stream", &["--count", &n.to_string(), "--rate", "1000"]);
     let deadline = Instant::now() + Duration::from_secs(60);
     while publisher.acked().len() < 3000 || checkpoints(&mut client).await.len() < 2 {
         assert!(Instant::now() < deadline, "no stream or no checkpoints:\n{}", twin.log());
@@ -555,7 +379,7 @@ async fn sigkill_with_live_checkpoints_restarts_from_a_checkpoint_and_prunes_the
     let before = tlog::recover_and_read(&data.path().join(tlog::FILE_NAME)).expect("log after the kill");
     let logged_before = tlog::applied_commands(&before.decisions).len() as u64;
 
-    let twin = Twin::mqtt(data.path(), group, &keep_all);
+    let twin = Twin::mqtt(&broker_url(), data.path(), group, &keep_all);
     let mut client = twin.client().await;
     let s = status(&mut client).await;
     let from = s.resumed_from_checkpoint_us.unwrap_or_else(|| panic!("not from a checkpoint: {s:#?}"));
@@ -565,7 +389,7 @@ async fn sigkill_with_live_checkpoints_restarts_from_a_checkpoint_and_prunes_the
         "only the decisions after the checkpoint replayed: {} of {logged_before}",
         s.replayed_commands
     );
-    let (facts, acked) = publisher_finish_async(publisher).await;
+    let (facts, acked) = publisher.finish_async(180).await;
     assert_eq!(facts["unacked"], 0, "the broker acknowledged every message");
     assert_eq!(acked.len() as u64, n);
     every_acked_message_applied_once(data.path(), &acked, &twin, &mut client).await;
@@ -587,7 +411,7 @@ async fn sigkill_with_live_checkpoints_restarts_from_a_checkpoint_and_prunes_the
     // Keep two checkpoints: the log is pruned below the older one.
     twin.kill();
     let keep_two = [&every[..], &["--checkpoint-keep", "2"]].concat();
-    let twin = Twin::mqtt(data.path(), group, &keep_two);
+    let twin = Twin::mqtt(&broker_url(), data.path(), group, &keep_two);
     let mut client = twin.client().await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let pruned = loop {
@@ -605,24 +429,112 @@ async fn sigkill_with_live_checkpoints_restarts_from_a_checkpoint_and_prunes_the
         "the run's start is pruned: only a checkpoint can restart it"
     );
     twin.kill();
-    let twin = Twin::mqtt(data.path(), group, &keep_two);
+    let twin = Twin::mqtt(&broker_url(), data.path(), group, &keep_two);
     let mut client = twin.client().await;
     let s = status(&mut client).await;
     assert!(s.resumed_from_checkpoint_us.is_some_and(|t| t > from), "{s:#?}\n{}", twin.log());
 }
 
-async fn publisher_finish_async(publisher: Publisher) -> (serde_json::Value, BTreeSet<u64>) {
-    tokio::task::spawn_blocking(move || {
-        let lines = Arc::clone(&publisher.lines);
-        let facts = publisher.finish(180);
-        let acked = lines
-            .lock()
-            .map(|l| l.iter().filter_map(|l| l.strip_prefix("acked ")?.parse().ok()).collect())
-            .unwrap_or_default();
-        (facts, acked)
-    })
-    .await
-    .expect("publisher task")
+/// Pruning the telemetry log deletes the raw records that held the Sparkplug session
+/// (NBIRTH, DBIRTHs); the checkpoints record the sessions instead. With
+/// `--checkpoint-keep 2`, SIGKILL once the births are pruned, restart: the publisher
+/// goes on with its next seq and is not asked for a rebirth, nothing is counted as a gap
+/// or as data without a birth, and every acknowledged message is applied exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_after_pruning_carries_the_sparkplug_sessions_on() {
+    let data = tempfile::tempdir().expect("data dir");
+    let group = "prune-sessions";
+    let flags = ["--stale-after", "120", "--checkpoint-every", "1s", "--checkpoint-keep", "2"];
+    let twin = Twin::mqtt(&broker_url(), data.path(), group, &flags);
+    let mut client = twin.client().await;
+    wait_status(&mut client, "the MQTT connection", |s| s.mqtt_connected).await;
+    let watch = DecisionWatch::start(data.path());
+    let n = 6000u64;
+    let publisher = publisher(group, "stream", &["--count", &n.to_string(), "--rate", "1000"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let contents = read_log(data.path());
+        let births = contents
+            .raw
+            .iter()
+            .any(|(_, r)| matches!(r, RawRecord::Mqtt { topic, .. } if topic.contains("BIRTH")));
+        if !births && contents.first_decision > 1 && publisher.acked().len() >= 2000 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the births were never pruned:\n{}", twin.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    twin.kill();
+
+    let twin = Twin::mqtt(&broker_url(), data.path(), group, &flags);
+    let mut client = twin.client().await;
+    let s = status(&mut client).await;
+    assert!(s.resumed_from_checkpoint_us.is_some(), "not from a checkpoint: {s:#?}");
+    let (facts, acked) = publisher.finish_async(180).await;
+    assert_eq!(facts["unacked"], 0, "the broker acknowledged every message");
+    assert_eq!(acked.len() as u64, n);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let applied = loop {
+        let applied = watch.applied();
+        let set: BTreeSet<u64> = applied.iter().copied().collect();
+        if acked.is_subset(&set) {
+            assert_eq!(applied.len(), set.len(), "no message applied twice");
+            break set;
+        }
+        let s = status(&mut client).await;
+        assert!(
+            Instant::now() < deadline,
+            "acknowledged messages not applied: {:?}; {s:#?}\n{}",
+            acked.difference(&set).collect::<Vec<_>>(),
+            twin.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let s = status(&mut client).await;
+    assert_eq!(
+        (s.rebirths_requested, s.sequence_gaps, rejected(&s, "no_birth")),
+        (0, 0, 0),
+        "the restarted twin carried the session on: {s:#?}"
+    );
+    println!("{} messages applied once across the restart, no rebirth; {s:?}", applied.len());
+}
+
+/// `--mqtt mqtts://...` with `--mqtt-ca`: the twin subscribes over TLS (rustls),
+/// every acknowledged message is applied once; with a CA that did not sign the broker's
+/// certificate it does not connect, and its log names the certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_over_tls_with_the_brokers_ca_and_not_with_another() {
+    let data = tempfile::tempdir().expect("data dir");
+    let certs = tempfile::tempdir().expect("certs");
+    let ca = certs.path().join("ca.pem");
+    std::fs::write(&ca, &pki().ca).expect("write ca.pem");
+    let ca = ca.display().to_string();
+    let port = broker().tls_port.expect("the TLS listener");
+    let url = format!("mqtts://localhost:{port}");
+    let group = "over-tls";
+    let args = ["--mqtt", &url, "--mqtt-ca", &ca, "--group", group, "--stale-after", "120"];
+    let twin = Twin::start(data.path(), &args);
+    let mut client = twin.client().await;
+    wait_status(&mut client, "the MQTT connection over TLS", |s| s.mqtt_connected).await;
+    let n = 300u64;
+    let extra = ["--count", &n.to_string(), "--rate", "1000", "--ca", &ca];
+    let publisher = Publisher::start(format!("localhost:{port}"), group, NODE, &STATIONS, "stream", &extra);
+    let (facts, acked) = publisher.finish_async(120).await;
+    assert_eq!(facts["unacked"], 0, "the broker acknowledged every message");
+    assert_eq!(acked.len() as u64, n);
+    every_acked_message_applied_once(data.path(), &acked, &twin, &mut client).await;
+
+    let other = certs.path().join("other-ca.pem");
+    std::fs::write(&other, Pki::new("another CA").ca).expect("write other-ca.pem");
+    let refused = tempfile::tempdir().expect("data dir");
+    let other = other.display().to_string();
+    let twin = Twin::start(refused.path(), &["--mqtt", &url, "--mqtt-ca", &other, "--group", "tls-refused"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !twin.log().to_lowercase().contains("certificate") {
+        assert!(Instant::now() < deadline, "no certificate error logged:\n{}", twin.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!status(&mut twin.client().await).await.mqtt_connected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -733,7 +645,7 @@ async fn twin_plant_through_the_broker_breaks_the_twins_mill_down() {
         r#"Drift(description: "the mill breaks down", stations: [], breakdowns: [(station: "mill", at: "2m", duration: "10h")], gateways: [], devices: [(station: "drill", at: "4m", down_for: "30m")])"#,
     )
     .expect("drift file");
-    let twin = Twin::mqtt(data.path(), group, &["--speed", "600", "--stale-after", "120"]);
+    let twin = Twin::mqtt(&broker_url(), data.path(), group, &["--speed", "600", "--stale-after", "120"]);
     let mut client = twin.client().await;
     wait_status(&mut client, "the MQTT connection", |s| s.mqtt_connected).await;
     let mut plant = Command::new(twin_binary())

@@ -72,6 +72,9 @@ class Node:
         self.client.on_message = self.on_message
         self.client.on_publish = self.on_publish
         self.pending = {}
+        if args.ca:
+            # TLS (mqtts): the broker's certificate must chain to this CA and name the host.
+            self.client.tls_set(ca_certs=args.ca)
         host, port = args.broker.rsplit(":", 1)
         self.client.connect(host, int(port), keepalive=30)
         self.client.subscribe(self.topic("NCMD"), qos=1)
@@ -228,6 +231,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--proto", required=True, help="path to sparkplug_b.proto")
     ap.add_argument("--broker", required=True, help="host:port")
+    ap.add_argument("--ca", help="connect with TLS, trusting this CA (PEM)")
     ap.add_argument("--group", required=True)
     ap.add_argument("--node", required=True, help="edge node id (the factory id)")
     ap.add_argument("--stations", required=True, help="comma-separated station ids")

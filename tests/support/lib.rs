@@ -13,9 +13,11 @@ use twin_proto::v1;
 use twin_proto::v1::twin_service_client::TwinServiceClient;
 use twin_server::{CommandLogReader, Config, ServeError, TwinServer};
 
+pub mod ingest;
 pub mod mosquitto;
 pub mod nats;
 pub mod prometheus;
+pub mod publisher;
 pub mod sparkplug;
 pub mod trust;
 

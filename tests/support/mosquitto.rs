@@ -19,6 +19,9 @@ pub const MOSQUITTO: &str = "/usr/sbin/mosquitto";
 pub struct Mosquitto {
     /// The listener address (127.0.0.1:port).
     pub addr: SocketAddr,
+    /// The TLS listener's port on 127.0.0.1, when started with [`Mosquitto::start_with_tls`]
+    /// (its certificate names `localhost` and `127.0.0.1`).
+    pub tls_port: Option<u16>,
     watchdog: Child,
     /// Config, data folder and log; the watchdog removes it after the broker stops.
     dir: PathBuf,
@@ -36,6 +39,16 @@ impl Mosquitto {
     /// Starts mosquitto on a free loopback port (anonymous clients allowed, persistence
     /// off) and waits until it accepts TCP connections.
     pub fn start() -> Mosquitto {
+        Mosquitto::start_inner(None)
+    }
+
+    /// As [`Mosquitto::start`], plus a TLS listener on another free port with the server
+    /// certificate of `pki` (signed by its CA).
+    pub fn start_with_tls(pki: &crate::trust::Pki) -> Mosquitto {
+        Mosquitto::start_inner(Some(pki))
+    }
+
+    fn start_inner(pki: Option<&crate::trust::Pki>) -> Mosquitto {
         require_binary();
         let dir = tempfile::tempdir().expect("temp dir").keep();
         let data = dir.join("data");
@@ -44,19 +57,38 @@ impl Mosquitto {
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         // `user root` keeps the broker from switching to the `mosquitto` user when the
         // tests run as root (CI); it is ignored otherwise.
-        let config = format!(
+        let mut config = format!(
             "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\npersistence_location {data}/\nuser root\nlog_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nmax_queued_messages 100000\n",
             data = data.display(),
         );
+        // The certificate settings after a `listener` line belong to that listener.
+        let tls_port = pki.map(|pki| {
+            let files = pki.write(&dir);
+            let tls_port = free_port();
+            config.push_str(&format!(
+                "listener {tls_port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\n",
+                files.ca.display(),
+                files.server_cert.display(),
+                files.server_key.display()
+            ));
+            tls_port
+        });
         let config_path = dir.join("mosquitto.conf");
         std::fs::write(&config_path, config).expect("write mosquitto.conf");
         let program = format!("{MOSQUITTO} -c {}", config_path.display());
         let watchdog = crate::start_watched(&program, &dir.join("mosquitto.log"), &dir);
-        let broker = Mosquitto { addr, watchdog, dir };
+        let broker = Mosquitto { addr, tls_port, watchdog, dir };
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err() {
             assert!(Instant::now() < deadline, "mosquitto did not listen on {addr}:\n{}", broker.log());
             std::thread::sleep(Duration::from_millis(50));
+        }
+        if let Some(p) = tls_port {
+            let tls = SocketAddr::from(([127, 0, 0, 1], p));
+            while TcpStream::connect_timeout(&tls, Duration::from_millis(500)).is_err() {
+                assert!(Instant::now() < deadline, "mosquitto did not listen on {tls}:\n{}", broker.log());
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
         broker
     }

@@ -61,7 +61,8 @@ pub struct ServeArgs {
     /// current shift).
     #[arg(long, value_parser = crate::parse_duration, requires = "forecast_every")]
     forecast_horizon: Option<twin_core::time::Duration>,
-    /// Take live Sparkplug B telemetry from this MQTT broker (`mqtt://host[:port]`),
+    /// Take live Sparkplug B telemetry from this MQTT broker (`mqtt://host[:port]`, or
+    /// `mqtts://host[:port]` with --mqtt-ca),
     /// acknowledged only once durably in DIR/telemetry.redb. Needs --data DIR.
     #[arg(long, value_name = "URL")]
     mqtt: Option<String>,
@@ -72,6 +73,10 @@ pub struct ServeArgs {
     /// `twin-{group}`.
     #[arg(long, value_name = "ID")]
     mqtt_client_id: Option<String>,
+    /// With an `mqtts://host[:port]` URL (TLS, port 8883 by default): the PEM file of the
+    /// certificate authority the broker's certificate must chain to.
+    #[arg(long, value_name = "FILE", requires = "mqtt")]
+    mqtt_ca: Option<PathBuf>,
     /// Accept telemetry over gRPC Ingest (implied by --mqtt); keeps the telemetry log in
     /// --data DIR and replays it on restart.
     #[arg(long)]
@@ -246,6 +251,7 @@ fn ingest_config(args: &ServeArgs) -> Result<Option<IngestConfig>> {
     let mqtt = args.mqtt.as_ref().map(|url| MqttConfig {
         url: url.clone(),
         client_id: args.mqtt_client_id.clone().unwrap_or_else(|| format!("twin-{}", args.group)),
+        ca: args.mqtt_ca.clone(),
     });
     Ok(Some(IngestConfig {
         mqtt,

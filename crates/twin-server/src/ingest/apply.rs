@@ -111,6 +111,9 @@ pub struct Telemetry {
     pub(crate) processed_through: u64,
     /// Decisions below this key are pruned (a Seek cannot replay from before it).
     pub(crate) kept_from: u64,
+    /// The decoder's sessions as of `processed_through` (what a checkpoint records; None
+    /// without `--data` checkpoints).
+    pub(crate) sessions: Option<Arc<super::decode::Sessions>>,
     /// Checkpoints of the live run (`--data`); None without a store.
     pub(crate) checkpoints: Option<super::resume::LiveCheckpoints>,
 }
@@ -129,6 +132,7 @@ impl Telemetry {
             run_start: 0,
             processed_through: contents.processed_through,
             kept_from: contents.first_decision,
+            sessions: None,
             checkpoints: None,
         }
     }
@@ -333,9 +337,11 @@ impl Telemetry {
     ) {
         meta.run_start = self.run_start;
         meta.log_seq = self.next_decision.saturating_sub(1);
+        let sessions = self.sessions.as_deref().filter(|s| s.through == self.processed_through).cloned();
         meta.telemetry = Some(crate::store::checkpoints::TelemetryPlace {
             processed_through: self.processed_through,
             held: self.held_list(),
+            sessions,
         });
         let Some(c) = &mut self.checkpoints else { return };
         c.take(&self.log, sim, meta, scene_path, wait);
@@ -400,6 +406,9 @@ impl Telemetry {
         }
         if !decisions.is_empty() || batch.through.is_some() {
             self.decide(decisions, batch.through)?;
+        }
+        if let Some(s) = batch.sessions.filter(|s| Some(s.through) == batch.through) {
+            self.sessions = Some(s);
         }
         self.status.count(&self.status.applied, applied);
         self.status.holding.store(self.held.len() as u64, Ordering::Relaxed);

@@ -29,19 +29,20 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use prost::Message;
+use serde::{Deserialize, Serialize};
 use twin_core::time::Micros;
 use twin_proto::sparkplug::{MessageKind, Metric, Payload, Topic, vocab};
 
 use super::log::{Committed, RawRecord};
 use super::reading::{Incoming, Origin, Reading, StationReading};
-use super::status::{Reject, SourceKind, Status};
+use super::status::{Reject, SourceKind, StationObserved, Status, VehicleObserved};
 
 /// Recent (seq, timestamp) pairs kept per edge node to recognise redeliveries.
 const RECENT: usize = 64;
 
-/// The Sparkplug session of one edge node.
-#[derive(Debug, Default)]
-struct Node {
+/// The Sparkplug session of one edge node (kept in checkpoints: [`Sessions`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Node {
     bd_seq: Option<u64>,
     epoch_ms: Option<u64>,
     birth_timestamp: Option<u64>,
@@ -70,6 +71,25 @@ pub struct Decoded {
     /// gRPC batch the latest of its messages): how far the source's clock has got, which
     /// the twin's clock must not pass while the source is live (the watermark).
     pub at: Option<Micros>,
+}
+
+/// Everything the decoder has learnt from the records it decoded, as of one raw record:
+/// each edge node's Sparkplug session (bdSeq, `Plant/Epoch`, last `seq`, the recent
+/// messages that recognise a redelivery, its live devices and their last counters, a
+/// rebirth asked for) and the plant's figures it kept (buffer levels, vehicles). A live
+/// checkpoint records it ([`crate::store::checkpoints::TelemetryPlace::sessions`]), so a
+/// restart whose log was pruned below the births carries the sessions on instead of
+/// asking every node for a rebirth.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sessions {
+    /// The raw record these sessions include (every record up to it decoded).
+    pub through: u64,
+    /// Per edge node id.
+    pub nodes: BTreeMap<String, Node>,
+    /// The plant's figures per station (GetIngestStatus `observed_stations`).
+    pub stations: BTreeMap<String, StationObserved>,
+    /// The plant's figures per vehicle (GetIngestStatus `observed_vehicles`).
+    pub vehicles: BTreeMap<String, VehicleObserved>,
 }
 
 /// The decoder's state: every edge node's session and the scene's station ids.
@@ -135,6 +155,22 @@ impl Decoder {
         if let Some(s) = &self.status {
             s.count(f(s), 1);
         }
+    }
+
+    /// The sessions and kept figures after decoding every record through raw record
+    /// `through` (the caller's word: the decoder does not count records).
+    pub fn sessions(&self, through: u64) -> Sessions {
+        let (stations, vehicles) = self.observed.as_ref().map(|o| o.observed()).unwrap_or_default();
+        Sessions { through, nodes: self.nodes.clone(), stations, vehicles }
+    }
+
+    /// Goes on from `sessions` (a checkpoint's), as if it had decoded the records they
+    /// include; the kept figures go to the status given to [`Decoder::observe_into`].
+    pub fn restore(&mut self, sessions: Sessions) {
+        if let Some(o) = &self.observed {
+            o.restore_observed(sessions.stations, sessions.vehicles);
+        }
+        self.nodes = sessions.nodes;
     }
 
     /// The Sparkplug source id of an edge node.
@@ -560,6 +596,60 @@ mod tests {
         let out = d.decode(&record(10, "spBv1.0/g/NDEATH/f1", &death));
         assert_eq!(out.items[0].readings, [StationReading { station: "m1".into(), reading: Reading::Stale }]);
         assert_eq!(out.items[0].at, None);
+    }
+
+    /// A decoder restored from another's sessions (a checkpoint's, the log pruned) goes
+    /// on with the node's next seq without a gap or a rebirth, and still recognises a
+    /// redelivery of a message decoded before.
+    #[test]
+    fn restored_sessions_carry_on_without_a_rebirth() {
+        let status = Arc::new(Status::default());
+        let mut d = Decoder::new("g", ["m1".to_string()]);
+        d.observe_into(Arc::clone(&status));
+        let birth = Payload {
+            timestamp: Some(1_000),
+            seq: Some(0),
+            metrics: vec![Metric::uint64("bdSeq", 4), Metric::uint64("Plant/Epoch", 1_000)],
+            ..Default::default()
+        };
+        d.decode(&record(1, "spBv1.0/g/NBIRTH/f1", &birth));
+        let level = Payload {
+            timestamp: Some(1_200),
+            seq: Some(1),
+            metrics: vec![Metric::string("State", "busy"), Metric::uint32("Buffer/Level", 5)],
+            ..Default::default()
+        };
+        d.decode(&record(2, "spBv1.0/g/DBIRTH/f1/m1", &level));
+        let sent = ddata(2, 2_000, "down");
+        d.decode(&record(3, "spBv1.0/g/DDATA/f1/m1", &sent));
+        let sessions = d.sessions(3);
+        let bytes = postcard::to_allocvec(&sessions).expect("serialises");
+        let back: Sessions = postcard::from_bytes(&bytes).expect("deserialises");
+        assert_eq!(back, sessions);
+
+        let fresh = Arc::new(Status::default());
+        let mut r = Decoder::new("g", ["m1".to_string()]);
+        r.observe_into(Arc::clone(&fresh));
+        r.restore(back);
+        r.count_into(Arc::clone(&fresh));
+        assert_eq!(fresh.buffer_level("m1"), Some(5), "kept figures restored");
+        let out = r.decode(&record(4, "spBv1.0/g/DDATA/f1/m1", &sent));
+        assert!(out.items.is_empty(), "a redelivery is still a duplicate");
+        let out = r.decode(&record(5, "spBv1.0/g/DDATA/f1/m1", &ddata(3, 3_000, "busy")));
+        assert_eq!(out.rebirth, None);
+        assert_eq!(out.items[0].at, Some(2_000_000), "the session's Plant/Epoch");
+        assert_eq!(
+            (
+                fresh.duplicates.load(std::sync::atomic::Ordering::Relaxed),
+                fresh.sequence_gaps.load(std::sync::atomic::Ordering::Relaxed),
+                fresh.rejected(Reject::NoBirth)
+            ),
+            (1, 0, 0)
+        );
+        // The session's death still matches its bdSeq: its device goes stale.
+        let death = Payload { metrics: vec![Metric::uint64("bdSeq", 4)], ..Default::default() };
+        let out = r.decode(&record(6, "spBv1.0/g/NDEATH/f1", &death));
+        assert_eq!(out.items[0].readings, [StationReading { station: "m1".into(), reading: Reading::Stale }]);
     }
 
     #[test]

@@ -23,9 +23,9 @@
 //! it (after its checkpoint covering those decisions is durable): a restart replays the
 //! decisions that remain, so without a checkpoint nothing is pruned and the log keeps
 //! everything (about 100 bytes per MQTT message). redb reuses the freed pages, so a
-//! pruned log stops growing. What pruning raw records forgets: the Sparkplug sessions
-//! (after a restart the twin asks the edge nodes for a rebirth) and nothing else (the
-//! gRPC sources' committed sequences are kept in `meta`).
+//! pruned log stops growing. Pruning raw records forgets nothing a restart needs: the
+//! Sparkplug sessions they built are in the checkpoint (`TelemetryPlace::sessions`), and
+//! the gRPC sources' committed sequences are kept in `meta`.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};

@@ -63,6 +63,9 @@ pub struct MqttConfig {
     /// MQTT client id; the broker keeps this session (clean session off), so messages
     /// published while the twin is down are delivered when it comes back.
     pub client_id: String,
+    /// With an `mqtts://` URL: the PEM file of the certificate authority the broker's
+    /// certificate must chain to (`--mqtt-ca`; required for TLS).
+    pub ca: Option<PathBuf>,
 }
 
 impl IngestConfig {
@@ -113,6 +116,8 @@ pub struct Pending {
     committed: Receiver<Vec<Committed>>,
     decoder: Decoder,
     pending: Vec<Committed>,
+    /// Hand the simulation thread the decoder's sessions with every batch (checkpoints).
+    snapshot_sessions: bool,
 }
 
 /// Why the ingest could not start.
@@ -128,6 +133,8 @@ pub enum IngestError {
     Thread(std::io::Error),
     #[error("--mqtt {url}: {message}")]
     Url { url: String, message: String },
+    #[error("--mqtt-ca {path}: {message}")]
+    Ca { path: String, message: String },
 }
 
 /// Opens the log and rebuilds the simulation from it (restart replay): from the newest
@@ -140,7 +147,7 @@ pub fn prepare(
     make_sim: impl FnOnce(u64) -> twin_core::Sim,
 ) -> Result<Prepared, IngestError> {
     if let Some(m) = &config.mqtt {
-        mqtt::parse_url(&m.url)?;
+        mqtt::tls_config(m)?;
     }
     let path = config.data_dir.join(log::FILE_NAME);
     let (tx, committed) = std::sync::mpsc::channel();
@@ -161,6 +168,8 @@ pub fn prepare(
         )?,
         None => None,
     };
+    let base_sessions =
+        base.as_ref().and_then(|b| b.meta.telemetry.as_ref()).and_then(|t| t.sessions.clone());
     let (sim, seed) = telemetry.replay(make_sim, &scene.name, scene.default_seed, &contents, base)?;
     if let Some(s) = store {
         telemetry.checkpoints = Some(resume::LiveCheckpoints::start(s, telemetry.run_start, sim.now())?);
@@ -177,10 +186,29 @@ pub fn prepare(
     for (source, sequence) in &contents.grpc_committed {
         grpc.restore(source, *sequence);
     }
+    // The checkpoint's sessions stand for every raw record it processed (the log may no
+    // longer hold them); the records after it are decoded again, silently.
+    let restored = base_sessions.filter(|s| s.through <= contents.processed_through);
+    let decoded_through = match restored {
+        Some(sessions) => {
+            tracing::info!(
+                nodes = sessions.nodes.len(),
+                through = sessions.through,
+                "Sparkplug sessions restored from the checkpoint"
+            );
+            let through = sessions.through;
+            decoder.restore(sessions);
+            through
+        }
+        None => 0,
+    };
     let mut pending = Vec::new();
     for (seq, record) in contents.raw {
         let committed = Committed { seq, record, permit: None };
         grpc.observe(&committed.record);
+        if seq <= decoded_through {
+            continue;
+        }
         if seq <= contents.processed_through {
             decoder.decode(&committed);
         } else {
@@ -188,6 +216,10 @@ pub fn prepare(
         }
     }
     decoder.count_into(Arc::clone(&status));
+    let snapshot_sessions = telemetry.checkpoints.is_some();
+    if snapshot_sessions {
+        telemetry.sessions = Some(Arc::new(decoder.sessions(contents.processed_through)));
+    }
     tracing::info!(path = %path.display(), unprocessed = pending.len(), "telemetry log open");
     let ingest = Arc::new(Ingest {
         config,
@@ -198,7 +230,12 @@ pub fn prepare(
         rebirth: Arc::default(),
         in_flight: Arc::new(tokio::sync::Semaphore::new(log::IN_FLIGHT)),
     });
-    Ok(Prepared { telemetry, sim, seed, rest: Pending { ingest, committed, decoder, pending } })
+    Ok(Prepared {
+        telemetry,
+        sim,
+        seed,
+        rest: Pending { ingest, committed, decoder, pending, snapshot_sessions },
+    })
 }
 
 impl Pending {
@@ -209,6 +246,7 @@ impl Pending {
             ingest: Arc::clone(&self.ingest),
             sim,
             sources: BTreeMap::new(),
+            snapshot_sessions: self.snapshot_sessions,
         };
         let pending = self.pending;
         let committed = self.committed;
@@ -232,6 +270,8 @@ struct Processor {
     ingest: Arc<Ingest>,
     sim: Arc<SimHandle>,
     sources: BTreeMap<String, Heard>,
+    /// Hand the simulation thread the decoder's sessions with every batch (checkpoints).
+    snapshot_sessions: bool,
 }
 
 impl Processor {
@@ -310,7 +350,11 @@ impl Processor {
             items.extend(decoded.items);
         }
         let marks = marks.into_iter().collect();
-        self.sim.telemetry(TelemetryBatch { through, items, birth, marks, gone }).is_ok()
+        let sessions = match through {
+            Some(t) if self.snapshot_sessions => Some(Arc::new(self.decoder.sessions(t))),
+            _ => None,
+        };
+        self.sim.telemetry(TelemetryBatch { through, items, birth, marks, gone, sessions }).is_ok()
     }
 
     fn ask_rebirth(&self, edge_node: &str) {
@@ -353,7 +397,7 @@ impl Processor {
         if gone.is_empty() {
             return true;
         }
-        let batch = TelemetryBatch { through: None, items, birth: None, marks: Vec::new(), gone };
+        let batch = TelemetryBatch { through: None, items, gone, ..TelemetryBatch::default() };
         self.sim.telemetry(batch).is_ok()
     }
 }

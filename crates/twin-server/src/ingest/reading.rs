@@ -61,4 +61,7 @@ pub struct TelemetryBatch {
     pub marks: Vec<(String, Micros)>,
     /// Sources that died or fell silent: their watermarks no longer hold the clock.
     pub gone: Vec<String>,
+    /// The decoder's sessions after `through` (with `--data` checkpoints only): what the
+    /// next checkpoint records, so a restart need not re-read pruned raw records.
+    pub sessions: Option<std::sync::Arc<super::decode::Sessions>>,
 }

@@ -5,8 +5,10 @@
 //! A live checkpoint is an ordinary checkpoint file (`DIR/checkpoints/`, see
 //! [`crate::store::checkpoints`]) whose meta names its place in the telemetry log: the
 //! run (the key of its `NewRun` decision), the last decision the state includes, the last
-//! raw record processed, and the hold queue ([`TelemetryPlace`]). A restart restores the
-//! newest good checkpoint of the current run and replays only the decisions after it.
+//! raw record processed, the hold queue and the decoder's Sparkplug sessions as of that
+//! record ([`TelemetryPlace`]). A restart restores the newest good checkpoint of the
+//! current run, replays only the decisions after it and goes on with its sessions (the
+//! raw records that built them may be pruned).
 //! Once the run holds `--checkpoint-keep` checkpoints on disk, the decisions the oldest
 //! includes and the raw records it processed are deleted from the log
 //! ([`TelemetryLog::prune_before`]), so a twin that runs for months keeps about

@@ -60,7 +60,7 @@ struct Source {
 
 /// The last values a plant reported for a station that the twin compares rather than
 /// forces (today: its buffer level).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StationObserved {
     pub buffer_level: Option<u32>,
     /// Plant time of the newest value (simulation µs).
@@ -68,7 +68,7 @@ pub struct StationObserved {
 }
 
 /// The last values a plant reported for one of its AGVs (shown, not forced).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VehicleObserved {
     pub source: String,
     pub state: Option<String>,
@@ -253,6 +253,27 @@ impl Status {
     pub fn vehicles_dead(&self, source: &str) {
         if let Ok(mut map) = self.vehicles.lock() {
             map.values_mut().filter(|v| v.source == source).for_each(|v| v.live = false);
+        }
+    }
+
+    /// Copies of the plant figures kept per station and per vehicle (a checkpoint's).
+    pub fn observed(&self) -> (BTreeMap<String, StationObserved>, BTreeMap<String, VehicleObserved>) {
+        let stations = self.stations.lock().map(|m| m.clone()).unwrap_or_default();
+        let vehicles = self.vehicles.lock().map(|m| m.clone()).unwrap_or_default();
+        (stations, vehicles)
+    }
+
+    /// Replaces the plant figures with a checkpoint's (restart).
+    pub fn restore_observed(
+        &self,
+        stations: BTreeMap<String, StationObserved>,
+        vehicles: BTreeMap<String, VehicleObserved>,
+    ) {
+        if let Ok(mut m) = self.stations.lock() {
+            *m = stations;
+        }
+        if let Ok(mut m) = self.vehicles.lock() {
+            *m = vehicles;
         }
     }
 

@@ -33,12 +33,17 @@ use twin_core::time::Micros;
 use twin_core::{Model, Sim};
 
 use super::StoreError;
+use crate::ingest::decode::Sessions;
 use crate::ingest::reading::{Origin, StationReading};
 
 const MAGIC: &[u8; 8] = b"TWINCKPT";
 /// Bumped whenever [`Meta`] changes; other versions are refused by name. Version 2 adds
-/// the telemetry log place of a live-ingest checkpoint ([`Meta::telemetry`]).
-pub const FORMAT_VERSION: u32 = 2;
+/// the telemetry log place of a live-ingest checkpoint ([`Meta::telemetry`]), version 3
+/// the Sparkplug sessions in it ([`TelemetryPlace::sessions`]). Version 2 files are still
+/// read (without sessions: a restart from one re-decodes what the log holds, as before).
+pub const FORMAT_VERSION: u32 = 3;
+/// The oldest format version still read.
+const OLDEST_READ: u32 = 2;
 const CHECKSUM_LEN: usize = 32;
 /// Folder of the checkpoints inside the data folder.
 pub const DIR_NAME: &str = "checkpoints";
@@ -80,6 +85,53 @@ pub struct TelemetryPlace {
     /// The readings held for a later time then, in the hold queue's order: `(at, origin,
     /// readings)` (their `Held` decisions may be pruned with the log).
     pub held: Vec<(Micros, Origin, Vec<StationReading>)>,
+    /// The decoder's Sparkplug sessions and kept plant figures as of `processed_through`
+    /// (the raw records that built them may be pruned with the log). None: written by
+    /// format version 2, which did not record them.
+    pub sessions: Option<Sessions>,
+}
+
+/// [`Meta`] as format version 2 wrote it (no sessions).
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct MetaV2 {
+    scene: String,
+    seed: u64,
+    run_start: u64,
+    log_seq: u64,
+    run_commands: u64,
+    sim_time: Micros,
+    written_unix_ms: u64,
+    layout: Vec<u8>,
+    telemetry: Option<TelemetryPlaceV2>,
+}
+
+/// [`TelemetryPlace`] as format version 2 wrote it.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct TelemetryPlaceV2 {
+    processed_through: u64,
+    held: Vec<(Micros, Origin, Vec<StationReading>)>,
+}
+
+impl From<MetaV2> for Meta {
+    fn from(m: MetaV2) -> Meta {
+        Meta {
+            scene: m.scene,
+            seed: m.seed,
+            run_start: m.run_start,
+            log_seq: m.log_seq,
+            run_commands: m.run_commands,
+            sim_time: m.sim_time,
+            written_unix_ms: m.written_unix_ms,
+            layout: m.layout,
+            telemetry: m.telemetry.map(|t| TelemetryPlace {
+                processed_through: t.processed_through,
+                held: t.held,
+                sessions: None,
+            }),
+        }
+    }
 }
 
 /// A checkpoint on disk, as listed.
@@ -97,6 +149,7 @@ fn forget_bulk(meta: &mut Meta) {
     meta.layout = Vec::new();
     if let Some(t) = &mut meta.telemetry {
         t.held = Vec::new();
+        t.sessions = None;
     }
 }
 
@@ -121,8 +174,10 @@ pub fn decode(bytes: &[u8]) -> Result<(Meta, &[u8]), String> {
         return Err("not a twin checkpoint (bad magic bytes or too short)".into());
     }
     let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    if version != FORMAT_VERSION {
-        return Err(format!("checkpoint format version {version} (this build reads {FORMAT_VERSION})"));
+    if !(OLDEST_READ..=FORMAT_VERSION).contains(&version) {
+        return Err(format!(
+            "checkpoint format version {version} (this build reads versions {OLDEST_READ} to {FORMAT_VERSION})"
+        ));
     }
     let (content, sum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
     if Sha256::digest(content)[..] != *sum {
@@ -132,7 +187,11 @@ pub fn decode(bytes: &[u8]) -> Result<(Meta, &[u8]), String> {
     let head_len =
         u32::from_le_bytes(content.get(12..16).ok_or_else(corrupt)?.try_into().expect("4")) as usize;
     let head = content.get(16..16 + head_len).ok_or_else(corrupt)?;
-    let meta: Meta = postcard::from_bytes(head).map_err(|e| format!("meta does not decode: {e}"))?;
+    let meta: Meta = match version {
+        2 => postcard::from_bytes::<MetaV2>(head).map(Meta::from),
+        _ => postcard::from_bytes(head),
+    }
+    .map_err(|e| format!("meta (format version {version}) does not decode: {e}"))?;
     let at = 16 + head_len;
     let body_len = u64::from_le_bytes(content.get(at..at + 8).ok_or_else(corrupt)?.try_into().expect("8"));
     let body_len = usize::try_from(body_len).map_err(|_| corrupt())?;
@@ -380,5 +439,67 @@ impl Writer {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(sessions: Option<Sessions>) -> Meta {
+        Meta {
+            scene: "line".into(),
+            seed: 7,
+            run_start: 1,
+            log_seq: 40,
+            run_commands: 12,
+            sim_time: 3_000_000,
+            written_unix_ms: 5,
+            layout: vec![1, 2],
+            telemetry: Some(TelemetryPlace { processed_through: 99, held: Vec::new(), sessions }),
+        }
+    }
+
+    /// Version 3 keeps the sessions; a version 2 file still reads (without them); other
+    /// versions are refused naming the versions this build reads.
+    #[test]
+    fn sessions_round_trip_and_version_2_still_reads() {
+        let sessions = Sessions { through: 99, ..Sessions::default() };
+        let m = meta(Some(sessions));
+        let bytes = encode(&m, b"state");
+        let (back, body) = decode(&bytes).expect("decodes");
+        assert_eq!((back, body), (m.clone(), &b"state"[..]));
+
+        let v2 = MetaV2 {
+            scene: m.scene.clone(),
+            seed: m.seed,
+            run_start: m.run_start,
+            log_seq: m.log_seq,
+            run_commands: m.run_commands,
+            sim_time: m.sim_time,
+            written_unix_ms: m.written_unix_ms,
+            layout: m.layout.clone(),
+            telemetry: Some(TelemetryPlaceV2 { processed_through: 99, held: Vec::new() }),
+        };
+        let with_version = |version: u32, head: &[u8]| {
+            let mut out = Vec::new();
+            out.extend_from_slice(MAGIC);
+            out.extend_from_slice(&version.to_le_bytes());
+            out.extend_from_slice(&(head.len() as u32).to_le_bytes());
+            out.extend_from_slice(head);
+            out.extend_from_slice(&5u64.to_le_bytes());
+            out.extend_from_slice(b"state");
+            let sum = Sha256::digest(&out);
+            out.extend_from_slice(&sum);
+            out
+        };
+        let old = with_version(2, &postcard::to_allocvec(&v2).expect("v2 meta"));
+        let (back, _) = decode(&old).expect("version 2 reads");
+        assert_eq!(back, meta(None));
+        let newer = with_version(4, &postcard::to_allocvec(&m).expect("meta"));
+        assert_eq!(
+            decode(&newer).map(|_| ()),
+            Err("checkpoint format version 4 (this build reads versions 2 to 3)".to_string())
+        );
     }
 }
