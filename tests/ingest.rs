@@ -437,7 +437,8 @@ async fn sigkill_with_live_checkpoints_restarts_from_a_checkpoint_and_prunes_the
 
 /// Pruning the telemetry log deletes the raw records that held the Sparkplug session
 /// (NBIRTH, DBIRTHs); the checkpoints record the sessions instead. With
-/// `--checkpoint-keep 2`, SIGKILL once the births are pruned, restart: the publisher
+/// `--checkpoint-keep 2`, SIGKILL once the births are pruned, restart (keeping its
+/// checkpoints, so the test can read every decision): the publisher
 /// goes on with its next seq and is not asked for a rebirth, nothing is counted as a gap
 /// or as data without a birth, and every acknowledged message is applied exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -466,7 +467,11 @@ async fn a_restart_after_pruning_carries_the_sparkplug_sessions_on() {
     }
     twin.kill();
 
-    let twin = Twin::mqtt(&broker_url(), data.path(), group, &flags);
+    // The restarted twin keeps its checkpoints (no more pruning): once the stream ends,
+    // every later checkpoint includes the last decisions, and pruning below it could
+    // delete them before the watch has read them (a tail it cannot see is missing).
+    let keep = ["--stale-after", "120", "--checkpoint-every", "1s", "--checkpoint-keep", "1000"];
+    let twin = Twin::mqtt(&broker_url(), data.path(), group, &keep);
     let mut client = twin.client().await;
     let s = status(&mut client).await;
     assert!(s.resumed_from_checkpoint_us.is_some(), "not from a checkpoint: {s:#?}");
