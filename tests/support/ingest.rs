@@ -139,6 +139,8 @@ pub fn applied_cycles(contents: &Contents) -> Vec<u64> {
 /// the twin prunes the log (checked for holes by the caller).
 pub struct DecisionWatch {
     seen: Arc<Mutex<BTreeMap<u64, tlog::Decision>>>,
+    /// The highest first key a read found: every key below it must have been seen.
+    first_kept: Arc<std::sync::atomic::AtomicU64>,
     stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -146,19 +148,22 @@ impl DecisionWatch {
     pub fn start(data: &Path) -> DecisionWatch {
         let seen = Arc::new(Mutex::new(BTreeMap::new()));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let first_kept = Arc::new(std::sync::atomic::AtomicU64::new(1));
         let (sink, done, path) = (Arc::clone(&seen), Arc::clone(&stop), data.join(tlog::FILE_NAME));
+        let first = Arc::clone(&first_kept);
         std::thread::spawn(move || {
             while !done.load(std::sync::atomic::Ordering::Relaxed) {
                 // A read racing the kill or the restart's repair fails: the next one reads.
                 if let Ok(c) = tlog::read_file(&path)
                     && let Ok(mut seen) = sink.lock()
                 {
+                    first.fetch_max(c.first_decision, std::sync::atomic::Ordering::Relaxed);
                     seen.extend(c.decision_keys.into_iter().zip(c.decisions));
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
         });
-        DecisionWatch { seen, stop }
+        DecisionWatch { seen, first_kept, stop }
     }
 
     /// The `Cycle/Duration` indices applied so far, with repeats; panics on a hole in the
@@ -166,8 +171,11 @@ impl DecisionWatch {
     pub fn applied(&self) -> Vec<u64> {
         let seen = self.seen.lock().expect("decisions").clone();
         let keys: Vec<u64> = seen.keys().copied().collect();
+        let first_kept = self.first_kept.load(std::sync::atomic::Ordering::Relaxed);
         assert!(
-            keys.first() == Some(&1) && keys.windows(2).all(|w| w[1] == w[0] + 1),
+            keys.first() == Some(&1)
+                && keys.windows(2).all(|w| w[1] == w[0] + 1)
+                && keys.last().is_some_and(|last| last + 1 >= first_kept),
             "a decision was pruned before the watch read it: keys {:?}..{:?} ({} seen)",
             keys.first(),
             keys.last(),
