@@ -105,16 +105,20 @@ impl Ring {
     /// The entry of `station` in bucket `idx`, or None when the ring holds a newer bucket
     /// in its place (`idx` is outside every window the ring serves).
     fn entry(&mut self, idx: u64, station: u32) -> Option<&mut Entry> {
-        let cell = &mut self.cells[(idx % N_BUCKETS) as usize];
+        let Ring { cells, base } = self;
+        let cell = &mut cells[(idx % N_BUCKETS) as usize];
         if cell.0 != idx {
             if cell.0 != u64::MAX && cell.0 > idx {
                 return None;
             }
-            for e in cell.1.drain(..) {
-                let base = &mut self.base[e.station as usize];
+            // Iterated, then cleared (not drained): most cells hold one entry or none,
+            // and a `Drain` costs more than that.
+            for e in &cell.1 {
+                let base = &mut base[e.station as usize];
                 base[0] += i64::from(e.rate[0]);
                 base[1] += i64::from(e.rate[1]);
             }
+            cell.1.clear();
             cell.0 = idx;
         }
         let entries = &mut cell.1;
