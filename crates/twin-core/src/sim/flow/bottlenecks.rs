@@ -453,6 +453,13 @@ impl LiveBottlenecks {
         let Some(seg) = self.current.take() else { return };
         let station = seg.key.station();
         let span = (seg.start, seg.end);
+        if seg.overlap_prev.is_none() && overlap_next.is_none() {
+            // No shifting on either side (a lone station, or stations taking turns with
+            // idle time between): the whole segment is sole time.
+            self.ring.add(station, false, span, 1);
+            self.totals[station as usize].0 += seg.end - seg.start;
+            return;
+        }
         let cuts = [seg.overlap_prev, overlap_next]
             .map(|o| o.map(|o| (span.0.max(o.0), span.1.min(o.1))).filter(|cut| cut.1 > cut.0));
         let shifted: Micros = cuts.iter().flatten().map(|c| c.1 - c.0).sum();
