@@ -29,8 +29,9 @@ use crate::time::Micros;
 /// `(time, sequence)` into one key and keeps the bottleneck windows' whole minutes as
 /// rates (O(1) per credited stretch). Version 4 adds each station's failure source
 /// (model or plant) and whether it waits for a repair command, and gives rush orders a
-/// due time.
-pub const FORMAT_VERSION: u32 = 4;
+/// due time. Version 5 credits each stretch of the bottleneck windows at its two ends
+/// (same fields, different meaning of their values).
+pub const FORMAT_VERSION: u32 = 5;
 const MAGIC: &[u8; 8] = b"TWINSNAP";
 const CHECKSUM_LEN: usize = 32;
 

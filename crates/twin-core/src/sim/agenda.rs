@@ -101,15 +101,21 @@ impl EventHeap {
         let heap = &mut self.0;
         let mut i = heap.len();
         heap.push(item);
-        while i > 0 {
-            let parent = (i - 1) / Self::ARITY;
-            if heap[parent].key <= item.key {
-                break;
+        let heap = heap.as_mut_ptr();
+        // SAFETY: `i` starts at the index of the element just pushed and only moves to
+        // a parent (`(i - 1) / 4 < i`), so every index read or written is below the
+        // length; `Scheduled` is `Copy`, so copying slots leaves nothing to drop twice.
+        unsafe {
+            while i > 0 {
+                let parent = (i - 1) / Self::ARITY;
+                if (*heap.add(parent)).key <= item.key {
+                    break;
+                }
+                *heap.add(i) = *heap.add(parent);
+                i = parent;
             }
-            heap[i] = heap[parent];
-            i = parent;
+            *heap.add(i) = item;
         }
-        heap[i] = item;
     }
 
     #[inline(always)]
@@ -120,28 +126,37 @@ impl EventHeap {
         if n == 0 {
             return Some(last);
         }
-        let top = heap[0];
-        // Sift `last` down from the root into the hole the top left.
-        let mut i = 0;
-        loop {
-            let first = Self::ARITY * i + 1;
-            if first >= n {
-                break;
-            }
-            let mut child = first;
-            for c in first + 1..(first + Self::ARITY).min(n) {
-                if heap[c].key < heap[child].key {
-                    child = c;
+        let heap = heap.as_mut_ptr();
+        // SAFETY: `n >= 1` elements remain. Sifting `last` down from the root into the
+        // hole the top left reads only children `c < n` (the loop stops when the first
+        // child is not) and writes only `i`, which is 0 or a child read before; `Scheduled`
+        // is `Copy`.
+        unsafe {
+            let top = *heap;
+            let mut i = 0;
+            loop {
+                let first = Self::ARITY * i + 1;
+                if first >= n {
+                    break;
                 }
+                let mut child = first;
+                let mut child_key = (*heap.add(first)).key;
+                for c in first + 1..(first + Self::ARITY).min(n) {
+                    let key = (*heap.add(c)).key;
+                    if key < child_key {
+                        child = c;
+                        child_key = key;
+                    }
+                }
+                if child_key >= last.key {
+                    break;
+                }
+                *heap.add(i) = *heap.add(child);
+                i = child;
             }
-            if heap[child].key >= last.key {
-                break;
-            }
-            heap[i] = heap[child];
-            i = child;
+            *heap.add(i) = last;
+            Some(top)
         }
-        heap[i] = last;
-        Some(top)
     }
 }
 

@@ -66,25 +66,29 @@ struct Segment {
     overlap_prev: Option<Period>,
 }
 
-/// One station's figures in a bucket: the part of the bucket it was credited as sole
-/// and as shifting bottleneck, and the change of its *rate* of whole buckets from this
-/// bucket on (see [`Ring`]).
+/// One station's figures in a bucket: the change of its *rate* of whole buckets credited
+/// as sole and as shifting bottleneck from this bucket on, and the correction for the
+/// stretches that start or end inside the bucket (see [`Ring`]).
 #[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 struct Entry {
     station: u32,
     /// Change of the number of whole buckets credited per bucket from here on.
     rate: [i32; 2],
-    /// Time credited within this bucket besides whole buckets.
+    /// Correction of this bucket's whole-bucket credit: the time before a stretch's start
+    /// (negative) and up to a stretch's end (positive) within the bucket.
     part: [i64; 2],
 }
 
 /// Sole (`[0]`) and shifting (`[1]`) time per station in one-minute buckets over the
 /// longest window.
 ///
-/// A stretch of time is credited in O(1): its partial first and last buckets as amounts,
-/// the whole buckets between as a rate (+1 from the second bucket on, −1 from the last
-/// one), which [`Ring::shares`] integrates. Rate changes of buckets the ring has moved
-/// past are folded into `base`, so the running rate stays right at every bucket it holds.
+/// A stretch of time `[a, b)` is credited in O(1) at its two ends: a rate of +1 whole
+/// bucket from `a`'s bucket on, less the part of that bucket before `a`, and −1 from the
+/// bucket of `b - 1` on, plus the part of that bucket before `b`. [`Ring::shares`] integrates
+/// the rates. Two entries per stretch (rather than partial first and last buckets and a
+/// rate between: four) is what the per-period cost is made of. Rate changes of buckets
+/// the ring has moved past are folded into `base`, so the running rate stays right at
+/// every bucket it holds; their corrections lie before every window and are dropped.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Ring {
     /// `cells[b % N_BUCKETS]` holds bucket `b`: its index and per-station entries.
@@ -101,16 +105,20 @@ impl Ring {
     /// The entry of `station` in bucket `idx`, or None when the ring holds a newer bucket
     /// in its place (`idx` is outside every window the ring serves).
     fn entry(&mut self, idx: u64, station: u32) -> Option<&mut Entry> {
-        let cell = &mut self.cells[(idx % N_BUCKETS) as usize];
+        let Ring { cells, base } = self;
+        let cell = &mut cells[(idx % N_BUCKETS) as usize];
         if cell.0 != idx {
             if cell.0 != u64::MAX && cell.0 > idx {
                 return None;
             }
-            for e in cell.1.drain(..) {
-                let base = &mut self.base[e.station as usize];
+            // Iterated, then cleared (not drained): most cells hold one entry or none,
+            // and a `Drain` costs more than that.
+            for e in &cell.1 {
+                let base = &mut base[e.station as usize];
                 base[0] += i64::from(e.rate[0]);
                 base[1] += i64::from(e.rate[1]);
             }
+            cell.1.clear();
             cell.0 = idx;
         }
         let entries = &mut cell.1;
@@ -124,38 +132,40 @@ impl Ring {
         Some(&mut entries[i])
     }
 
-    fn add_part(&mut self, idx: u64, station: u32, kind: usize, amount: i64) {
-        if let Some(e) = self.entry(idx, station) {
-            e.part[kind] += amount;
-        }
-    }
-
-    fn add_rate(&mut self, idx: u64, station: u32, kind: usize, sign: i32) {
+    /// Adds `sign` whole buckets per bucket from bucket `idx` on to a station's sole or
+    /// shifting time, less `offset` (the part of bucket `idx` before the change).
+    fn add_change(&mut self, idx: u64, station: u32, kind: usize, sign: i64, offset: i64) {
         match self.entry(idx, station) {
-            Some(e) => e.rate[kind] += sign,
-            // Before every bucket held: the change applies to all of them.
-            None => self.base[station as usize][kind] += i64::from(sign),
+            Some(e) => {
+                e.rate[kind] += sign as i32;
+                e.part[kind] -= sign * offset;
+            }
+            // Before every bucket held: the change applies to all of them, and the
+            // offset lies before every window.
+            None => self.base[station as usize][kind] += sign,
         }
     }
 
     /// Adds `sign` × the part of `(a, b)` in each bucket to a station's sole or shifting.
+    #[inline]
     fn add(&mut self, station: u32, shifting: bool, (a, b): Period, sign: i64) {
         if b <= a {
             return;
         }
         let kind = usize::from(shifting);
+        // `last` holds the stretch's last moment (as `b` is exclusive), so that no entry
+        // lies past the bucket of `b - 1`: a later one could evict a bucket still in the
+        // longest window.
         let (first, last) = (a / BUCKET, (b - 1) / BUCKET);
         if first == last {
-            self.add_part(first, station, kind, sign * (b - a) as i64);
+            // Within one bucket: no rate, only the amount (one entry).
+            if let Some(e) = self.entry(first, station) {
+                e.part[kind] += sign * (b - a) as i64;
+            }
             return;
         }
-        self.add_part(first, station, kind, sign * ((first + 1) * BUCKET - a) as i64);
-        self.add_part(last, station, kind, sign * (b - last * BUCKET) as i64);
-        if last > first + 1 {
-            let sign = sign as i32;
-            self.add_rate(first + 1, station, kind, sign);
-            self.add_rate(last, station, kind, -sign);
-        }
+        self.add_change(first, station, kind, sign, (a - first * BUCKET) as i64);
+        self.add_change(last, station, kind, -sign, (b - last * BUCKET) as i64);
     }
 
     /// Sums the buckets of the `window` ending at `now`.
@@ -443,6 +453,13 @@ impl LiveBottlenecks {
         let Some(seg) = self.current.take() else { return };
         let station = seg.key.station();
         let span = (seg.start, seg.end);
+        if seg.overlap_prev.is_none() && overlap_next.is_none() {
+            // No shifting on either side (a lone station, or stations taking turns with
+            // idle time between): the whole segment is sole time.
+            self.ring.add(station, false, span, 1);
+            self.totals[station as usize].0 += seg.end - seg.start;
+            return;
+        }
         let cuts = [seg.overlap_prev, overlap_next]
             .map(|o| o.map(|o| (span.0.max(o.0), span.1.min(o.1))).filter(|cut| cut.1 > cut.0));
         let shifted: Micros = cuts.iter().flatten().map(|c| c.1 - c.0).sum();
