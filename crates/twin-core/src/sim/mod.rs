@@ -193,8 +193,9 @@ impl Sim {
 
     /// Runs every event due at or before `until`, then sets the clock to `until`.
     pub fn run_until(&mut self, until: Micros) {
-        while let Some(event) = self.agenda.pop_due(until) {
+        while let Some(event) = self.agenda.take_due(until) {
             self.process(event);
+            self.agenda.settle();
         }
         self.agenda.advance_to(until);
     }
