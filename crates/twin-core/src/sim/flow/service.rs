@@ -154,6 +154,7 @@ impl Flow {
         let st = &mut self.stations[s];
         let scrap = cx.model.stations[s].scrap;
         let scrapped = st.scrap_rng.as_mut().is_some_and(|rng| rng.random::<f64>() < scrap);
+        let mut freed = true;
         if scrapped {
             st.scrapped += 1;
             st.servers[server as usize].state = ServerState::Idle;
@@ -166,15 +167,45 @@ impl Flow {
                 st.account(now);
                 st.servers[server as usize].state = ServerState::Blocked { part };
                 st.n_blocked += 1;
+                freed = false;
             }
         }
         if cx.model.stations[s].crew > 0 {
             cx.logistics.release_crew(cx.model, cx.agenda, station);
+        } else if freed && self.take_next(cx, station, server) {
+            self.update_active(station, now);
+            return true;
         }
         self.try_start(cx, station);
         // Once, after the next job has begun: a period that ends and restarts at the
         // same moment is one period, so opening and closing it in between is wasted work.
         self.update_active(station, now);
+        true
+    }
+
+    /// The common case of [`Flow::try_start`] after server `server` came free at a
+    /// station that needs no crew: when it is the station's only idle server and a part
+    /// waits, it takes the first part, which is what the scan over the servers would
+    /// choose. Returns false (nothing changed) otherwise.
+    #[inline(always)]
+    fn take_next(&mut self, cx: &mut Cx<'_, impl Logistics>, station: StationIdx, server: u32) -> bool {
+        let now = cx.agenda.now();
+        let st = &mut self.stations[station as usize];
+        debug_assert!(matches!(st.servers[server as usize].state, ServerState::Idle));
+        if st.stopped() || (st.n_work + st.n_setup + st.n_blocked) as usize + 1 != st.servers.len() {
+            return false;
+        }
+        if st.queue.is_empty() {
+            return false;
+        }
+        st.account(now);
+        let part = st.queue.pop_front().expect("checked above");
+        st.started += 1;
+        st.wait_sum += u128::from(now - self.parts[part as usize].since);
+        if !st.waiters.is_empty() {
+            cx.agenda.follow_up(Followup::RoomAtStation(station));
+        }
+        self.begin(cx.model, cx.agenda, station, server, part);
         true
     }
 
