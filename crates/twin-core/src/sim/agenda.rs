@@ -206,7 +206,9 @@ impl Agenda {
     }
 
     /// Schedules `event` at `time`, after every event already scheduled for that time.
-    #[inline]
+    /// Always inlined: nearly every event schedules one, and as a call it costs a
+    /// quarter of its work in register saves and the event passed through memory.
+    #[inline(always)]
     pub fn schedule(&mut self, time: Micros, event: Event) {
         self.seq += 1;
         let item = Scheduled { key: (u128::from(time) << 64) | u128::from(self.seq), event };

@@ -639,8 +639,9 @@ impl Flow {
     }
 
     /// Opens or closes a station's active period after a change of its state. Most calls
-    /// change nothing, so the check is inlined and the change is not.
-    #[inline]
+    /// change nothing, so the check is inlined (always: it runs twice per job) and the
+    /// change is not.
+    #[inline(always)]
     fn update_active(&mut self, station: StationIdx, now: Micros) {
         let s = station as usize;
         let active = self.stations[s].is_active();
