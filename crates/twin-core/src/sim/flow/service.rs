@@ -77,14 +77,43 @@ impl Flow {
     }
 
     /// Server `server` of `station` starts on `part`: a changeover first when the product
-    /// differs from its last one, else the processing.
+    /// differs from its last one, else the processing. Opens the station's active
+    /// period when this makes it active.
+    #[inline(always)]
+    fn begin(&mut self, model: &Model, agenda: &mut Agenda, station: StationIdx, server: u32, part: PartId) {
+        self.start_job(model, agenda, station, server, part);
+        self.update_active(station, agenda.now());
+    }
+
+    /// [`Flow::begin`] out of line, for the rare changeover's end.
+    #[inline(never)]
+    fn begin_after_setup(
+        &mut self,
+        model: &Model,
+        agenda: &mut Agenda,
+        station: StationIdx,
+        server: u32,
+        part: PartId,
+    ) {
+        self.begin(model, agenda, station, server, part);
+    }
+
+    /// [`Flow::begin`] without the active-period check, for callers that make it once
+    /// they are done.
     ///
     /// Runs once per job: the flow is borrowed apart once and each table indexed once.
     #[inline(always)]
-    fn begin(&mut self, model: &Model, agenda: &mut Agenda, station: StationIdx, server: u32, part: PartId) {
+    fn start_job(
+        &mut self,
+        model: &Model,
+        agenda: &mut Agenda,
+        station: StationIdx,
+        server: u32,
+        part: PartId,
+    ) {
         let s = station as usize;
         let now = agenda.now();
-        let Flow { parts, stations, bottlenecks, recorder, .. } = self;
+        let Flow { parts, stations, recorder, .. } = self;
         let p = &parts[part as usize];
         let (product, step) = (p.product, p.step as usize);
         let model_station = &model.stations[s];
@@ -110,10 +139,6 @@ impl Flow {
         let srv = &mut st.servers[server as usize];
         srv.state = ServerState::Work { part, setup, t: now + duration };
         let generation = srv.generation;
-        let active = st.is_active();
-        if active != bottlenecks.is_open(s) {
-            bottlenecks.toggle(s, active, now);
-        }
         agenda.schedule(now + duration, Event::Done { station, server, generation });
     }
 
@@ -143,7 +168,7 @@ impl Flow {
             st.n_setup -= 1;
             st.servers[server as usize].state = ServerState::Idle;
             st.servers[server as usize].last_product = Some(self.parts[part as usize].product);
-            self.begin(cx.model, cx.agenda, station, server, part);
+            self.begin_after_setup(cx.model, cx.agenda, station, server, part);
             return true;
         }
         st.n_work -= 1;
@@ -205,7 +230,8 @@ impl Flow {
         if !st.waiters.is_empty() {
             cx.agenda.follow_up(Followup::RoomAtStation(station));
         }
-        self.begin(cx.model, cx.agenda, station, server, part);
+        // The caller updates the active period next.
+        self.start_job(cx.model, cx.agenda, station, server, part);
         true
     }
 
