@@ -236,7 +236,14 @@ pub(crate) fn round_draw(x: f64) -> Micros {
     use crate::time::MAX_SPAN;
     if x > 0.0 {
         let y = x + 0.5;
-        if y < MAX_SPAN as f64 { y as i64 as Micros } else { MAX_SPAN }
+        if y < MAX_SPAN as f64 {
+            // SAFETY: `0.5 < y < MAX_SPAN` (NaN fails `x > 0.0`), so `y` is finite and its
+            // truncation fits an `i64`: the one conversion instruction, without the checks
+            // of a saturating `as` (the same value here).
+            unsafe { y.to_int_unchecked::<i64>() as Micros }
+        } else {
+            MAX_SPAN
+        }
     } else {
         0
     }

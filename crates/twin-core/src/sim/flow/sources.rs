@@ -42,16 +42,20 @@ impl Flow {
         crate::dist::round_draw(e * src.mean_gap).max(1)
     }
 
-    /// A source's next part arrives; the one after it is scheduled.
+    /// A source's next part arrives; the one after it is scheduled. The source's model
+    /// is looked up once: this runs for every part a source releases.
     pub fn on_arrival(&mut self, cx: &mut Cx<'_, impl Logistics>, source: u32) {
-        let product = self.pick_product(cx.model, source);
-        let part = self.create_part(cx.model, cx.agenda.now(), source, product);
+        let model_source = &cx.model.sources[source as usize];
+        let now = cx.agenda.now();
+        let product = self.pick_product(&model_source.mix, source);
+        let due = model_source.due.map_or(Micros::MAX, |d| now + d);
+        let part = self.new_part(now, due, product);
         self.admit(cx, source, part);
-        let gap = match cx.model.sources[source as usize].release {
+        let gap = match model_source.release {
             Release::Interval(gap) => gap,
             _ => self.poisson_gap(source),
         };
-        cx.agenda.schedule(cx.agenda.now() + gap, Event::Arrival { source });
+        cx.agenda.schedule(now + gap, Event::Arrival { source });
     }
 
     /// Row `row` of a source's release schedule is due.
@@ -70,8 +74,9 @@ impl Flow {
         }
     }
 
-    fn pick_product(&mut self, model: &Model, source: u32) -> ProductIdx {
-        let mix = &model.sources[source as usize].mix;
+    /// A product drawn from a source's `mix` (no draw when it has one product).
+    #[inline(always)]
+    fn pick_product(&mut self, mix: &[(f64, ProductIdx)], source: u32) -> ProductIdx {
         if mix.len() == 1 {
             return mix[0].1;
         }
@@ -90,6 +95,12 @@ impl Flow {
         product: ProductIdx,
     ) -> PartId {
         let due = model.sources.get(source as usize).and_then(|s| s.due).map_or(Micros::MAX, |d| now + d);
+        self.new_part(now, due, product)
+    }
+
+    /// A new part of `product` released now, due at `due` (`Micros::MAX`: none).
+    #[inline(always)]
+    fn new_part(&mut self, now: Micros, due: Micros, product: ProductIdx) -> PartId {
         self.totals.part_created(now, product as usize);
         let part = Part {
             product,
