@@ -43,7 +43,9 @@ impl Flow {
     }
 
     /// A source's next part arrives; the one after it is scheduled. The source's model
-    /// is looked up once: this runs for every part a source releases.
+    /// is looked up once: this runs for every part a source releases (and always
+    /// inlined into the event loop, for the same reason).
+    #[inline(always)]
     pub fn on_arrival(&mut self, cx: &mut Cx<'_, impl Logistics>, source: u32) {
         let model_source = &cx.model.sources[source as usize];
         let now = cx.agenda.now();
