@@ -198,7 +198,9 @@ impl Flow {
         if cx.model.stations[s].crew > 0 {
             cx.logistics.release_crew(cx.model, cx.agenda, station);
         } else if freed && self.take_next(cx, station, server) {
-            self.update_active(station, now);
+            // The station's counts of working, setting-up, blocked and idle servers are
+            // what they were before this event, so its active period has not changed.
+            debug_assert_eq!(self.stations[s].is_active(), self.bottlenecks.is_open(s));
             return true;
         }
         self.try_start(cx, station);
@@ -211,13 +213,18 @@ impl Flow {
     /// The common case of [`Flow::try_start`] after server `server` came free at a
     /// station that needs no crew: when it is the station's only idle server and a part
     /// waits, it takes the first part, which is what the scan over the servers would
-    /// choose. Returns false (nothing changed) otherwise.
+    /// choose. Returns false (nothing changed) otherwise. The station's active period
+    /// stays as it is: it is active exactly when it was before the job ended.
     #[inline(always)]
     fn take_next(&mut self, cx: &mut Cx<'_, impl Logistics>, station: StationIdx, server: u32) -> bool {
         let now = cx.agenda.now();
         let st = &mut self.stations[station as usize];
-        debug_assert!(matches!(st.servers[server as usize].state, ServerState::Idle));
-        if st.stopped() || (st.n_work + st.n_setup + st.n_blocked) as usize + 1 != st.servers.len() {
+        // The server is checked too: a part routed back to this station may have taken
+        // it already (then the only idle server is another one).
+        if st.stopped()
+            || (st.n_work + st.n_setup + st.n_blocked) as usize + 1 != st.servers.len()
+            || !matches!(st.servers[server as usize].state, ServerState::Idle)
+        {
             return false;
         }
         if st.queue.is_empty() {
@@ -230,7 +237,7 @@ impl Flow {
         if !st.waiters.is_empty() {
             cx.agenda.follow_up(Followup::RoomAtStation(station));
         }
-        // The caller updates the active period next.
+        // No active-period check: see above.
         self.start_job(cx.model, cx.agenda, station, server, part);
         true
     }
