@@ -153,40 +153,43 @@ impl Flow {
     ) -> bool {
         let s = station as usize;
         let now = cx.agenda.now();
-        let st = &mut self.stations[s];
+        let model = cx.model;
+        // Each table indexed once (this runs for every job).
+        let model_station = &model.stations[s];
+        let Flow { stations, parts, recorder, .. } = self;
+        let st = &mut stations[s];
         // A server removed by `set_servers` leaves no valid event behind.
-        let Some(srv) = st.servers.get(server as usize) else { return false };
+        let Some(srv) = st.servers.get_mut(server as usize) else { return false };
         if srv.generation != generation {
             return false;
         }
         let ServerState::Work { part, setup, .. } = srv.state else {
             return false;
         };
-        st.account(now);
+        // Idle until it takes its next job (or blocks holding the part); the integrals
+        // count servers per state from `n_work` and the like, not from this.
+        srv.state = ServerState::Idle;
         if setup {
             // Changeover finished: start processing the part it was for.
+            srv.last_product = Some(parts[part as usize].product);
+            st.account(now);
             st.n_setup -= 1;
-            st.servers[server as usize].state = ServerState::Idle;
-            st.servers[server as usize].last_product = Some(self.parts[part as usize].product);
-            self.begin_after_setup(cx.model, cx.agenda, station, server, part);
+            self.begin_after_setup(model, cx.agenda, station, server, part);
             return true;
         }
+        st.account(now);
         st.n_work -= 1;
         st.completed += 1;
-        if let Some(r) = self.recorder.as_deref_mut() {
-            r.finished(station, server, self.parts[part as usize].product, now);
+        if let Some(r) = recorder.as_deref_mut() {
+            r.finished(station, server, parts[part as usize].product, now);
         }
-        let st = &mut self.stations[s];
-        let scrap = cx.model.stations[s].scrap;
-        let scrapped = st.scrap_rng.as_mut().is_some_and(|rng| rng.random::<f64>() < scrap);
+        let scrapped = st.scrap_rng.as_mut().is_some_and(|rng| rng.random::<f64>() < model_station.scrap);
         let mut freed = true;
         if scrapped {
             st.scrapped += 1;
-            st.servers[server as usize].state = ServerState::Idle;
             self.scrap(now, part);
         } else {
-            st.servers[server as usize].state = ServerState::Idle;
-            self.parts[part as usize].step += 1;
+            parts[part as usize].step += 1;
             if !self.dispatch(cx, part, Holder::Server { station, server }) {
                 let st = &mut self.stations[s];
                 st.account(now);
@@ -195,8 +198,8 @@ impl Flow {
                 freed = false;
             }
         }
-        if cx.model.stations[s].crew > 0 {
-            cx.logistics.release_crew(cx.model, cx.agenda, station);
+        if model_station.crew > 0 {
+            cx.logistics.release_crew(model, cx.agenda, station);
         } else if freed && self.take_next(cx, station, server) {
             // The station's counts of working, setting-up, blocked and idle servers are
             // what they were before this event, so its active period has not changed.
