@@ -1,34 +1,33 @@
-//! The MQTT side of the ingest: a rumqttc client subscribed (QoS 1) to the Sparkplug B
-//! birth, data and death topics of one group, with **manual acknowledgements**: a
-//! publish is acknowledged (PUBACK) only after the telemetry log committed it, and in the
-//! order the publishes arrived (MQTT's ordering rule). The broker keeps the session
-//! (clean session off), so what it did not see acknowledged it delivers again after a
-//! crash or reconnect; the decoder recognises those redeliveries as duplicates.
+//! The MQTT side of the ingest: the twin's own MQTT 3.1.1 subscriber ([`codec`] for the
+//! packets, [`session`] for the connection), subscribed (QoS 1) to the Sparkplug B
+//! birth, data and death topics of one group. A publish is acknowledged (PUBACK) only
+//! after the telemetry log committed it, and in the order the publishes arrived (MQTT's
+//! ordering rule). The broker keeps the session (clean session off), so what it did not
+//! see acknowledged it delivers again after a crash or reconnect; the decoder recognises
+//! those redeliveries as duplicates.
+//!
+//! Written here rather than taken from rumqttc (which `twin plant`, the bench and the
+//! tests still use) because at 50,000 messages/s its event loop wrote and flushed every
+//! PUBACK on its own and handed each message through several allocations and channels;
+//! here the publishes of one read are one log job and the PUBACKs of one wake-up one
+//! write.
+
+pub mod codec;
+pub mod session;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use prost::Message;
-use rumqttc::tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
-use rumqttc::{
-    AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS, TlsConfiguration, Transport,
-};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use tokio::sync::mpsc;
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 use tokio_util::sync::CancellationToken;
 use twin_proto::sparkplug::{MessageKind, Metric, Payload, Topic, vocab};
 
-use super::log::RawRecord;
 use super::{Ingest, IngestError, MqttConfig};
 
-/// Largest MQTT packet accepted from the broker, bytes.
-pub const MAX_PACKET: usize = 1 << 20;
-/// How long a failed connection waits before the next attempt.
-const RECONNECT_AFTER: Duration = Duration::from_secs(1);
-/// Requests (acks, rebirths, subscriptions) that may wait for the event loop.
-const REQUESTS: usize = 65_536;
+pub use codec::MAX_PACKET;
 
 /// Host and port of an `mqtt://host[:port]` URL (1883 by default) or an
 /// `mqtts://host[:port]` one (TLS, 8883 by default).
@@ -98,9 +97,10 @@ pub fn tls_config(config: &MqttConfig) -> Result<Option<Arc<ClientConfig>>, Inge
     Ok(Some(Arc::new(tls)))
 }
 
-/// Publishes NCMD `Node Control/Rebirth` = true to an edge node.
+/// Publishes NCMD `Node Control/Rebirth` = true to an edge node (QoS 1, through the
+/// twin's connection; requests made while it is down wait for the next one).
 #[derive(Clone)]
-pub struct Rebirth(AsyncClient);
+pub struct Rebirth(mpsc::Sender<session::Request>);
 
 impl Rebirth {
     /// Asks `edge_node` of `group` to rebirth; false when the request could not be queued.
@@ -111,7 +111,7 @@ impl Rebirth {
             metrics: vec![Metric::boolean(vocab::REBIRTH, true)],
             ..Default::default()
         };
-        match self.0.try_publish(topic, QoS::AtLeastOnce, false, payload.encode_to_vec()) {
+        match self.0.try_send((topic, payload.encode_to_vec())) {
             Ok(()) => {
                 tracing::info!(edge_node, "rebirth requested (NCMD Node Control/Rebirth)");
                 true
@@ -145,102 +145,20 @@ pub fn start(
 ) -> Result<(), IngestError> {
     let (host, port) = parse_url(&config.url)?;
     let tls = tls_config(&config)?;
-    let mut options = MqttOptions::new(config.client_id.clone(), host, port);
-    if let Some(tls) = tls {
-        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls)));
-    }
-    options
-        .set_manual_acks(true)
-        .set_clean_session(false)
-        .set_keep_alive(Duration::from_secs(10))
-        .set_max_packet_size(MAX_PACKET, MAX_PACKET)
-        .set_inflight(100);
-    // TCP_NODELAY stays off: measured at 50,000 messages/s on this 2-core machine, one
-    // segment per PUBACK (and per PUBLISH from mosquitto) cost more than Nagle's
-    // coalescing (ARCHITECTURE.md, "Synchronisation" 7).
-    let (client, eventloop) = AsyncClient::new(options, REQUESTS);
+    let (requests_tx, requests) = mpsc::channel(session::MAX_UNACKED);
     if let Ok(mut r) = ingest.rebirth.lock() {
-        *r = Some(Rebirth(client.clone()));
+        *r = Some(Rebirth(requests_tx));
     }
-    let (acks_tx, acks_rx) = mpsc::unbounded_channel::<Publish>();
-    tokio::spawn(acknowledge(client.clone(), acks_rx));
-    tokio::spawn(poll(ingest, client, eventloop, acks_tx, shutdown));
+    let settings = session::Settings {
+        host,
+        port,
+        tls,
+        client_id: config.client_id.clone(),
+        filters: subscriptions(&ingest.config.group),
+    };
+    tokio::spawn(session::run(ingest, settings, requests, shutdown));
     tracing::info!(url = %config.url, client_id = %config.client_id, "MQTT ingest starting");
     Ok(())
-}
-
-/// Sends the PUBACKs, in the order the log released them (which is arrival order).
-async fn acknowledge(client: AsyncClient, mut acks: mpsc::UnboundedReceiver<Publish>) {
-    while let Some(publish) = acks.recv().await {
-        if let Err(e) = client.ack(&publish).await {
-            tracing::warn!(error = %e, "PUBACK not sent (the broker will deliver the message again)");
-        }
-    }
-}
-
-async fn poll(
-    ingest: Arc<Ingest>,
-    client: AsyncClient,
-    mut eventloop: EventLoop,
-    acks: mpsc::UnboundedSender<Publish>,
-    shutdown: CancellationToken,
-) {
-    let status = Arc::clone(&ingest.status);
-    loop {
-        let event = tokio::select! {
-            () = shutdown.cancelled() => break,
-            e = eventloop.poll() => e,
-        };
-        match event {
-            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                status.mqtt_connected.store(true, Ordering::Relaxed);
-                tracing::info!(session_present = ack.session_present, "MQTT connected");
-                for topic in subscriptions(&ingest.config.group) {
-                    if let Err(e) = client.try_subscribe(topic.clone(), QoS::AtLeastOnce) {
-                        tracing::warn!(topic, error = %e, "subscribe failed");
-                    }
-                }
-            }
-            Ok(Event::Incoming(Packet::Publish(publish))) => {
-                status.count(&status.received, 1);
-                let arrived = std::time::Instant::now();
-                let topic = publish.topic.clone();
-                let record = RawRecord::Mqtt {
-                    topic,
-                    payload: publish.payload.to_vec(),
-                    received_unix_ms: crate::audit::now_unix_ms(),
-                };
-                let acks = acks.clone();
-                let counted = Arc::clone(&status);
-                let reply: super::log::RawReply = Box::new(move |result| match result {
-                    Ok(_) => {
-                        counted.count(&counted.committed, 1);
-                        counted.ack_latency.record(arrived.elapsed(), 1);
-                        let _ = acks.send(publish);
-                    }
-                    Err(e) => tracing::error!(error = %e, "telemetry not committed; not acknowledged"),
-                });
-                // The pipeline is bounded: when it is full, stop reading from the broker
-                // until it drains (the broker holds the rest).
-                let Ok(permit) = Arc::clone(&ingest.in_flight).acquire_owned().await else { break };
-                if ingest.log.append(record, reply, Some(permit)).is_err() {
-                    tracing::error!("telemetry log stopped; MQTT ingest ends");
-                    break;
-                }
-            }
-            Ok(_) => {}
-            Err(e) => {
-                status.mqtt_connected.store(false, Ordering::Relaxed);
-                tracing::warn!(error = %e, "MQTT connection lost; reconnecting");
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(RECONNECT_AFTER) => {}
-                }
-            }
-        }
-    }
-    status.mqtt_connected.store(false, Ordering::Relaxed);
-    let _ = client.try_disconnect();
 }
 
 #[cfg(test)]
