@@ -702,7 +702,9 @@ mod tests {
         let (log, _) = TelemetryLog::open(&path, tx).expect("open");
         assert_eq!(append_one(&log), 1);
         let records: Vec<(RawRecord, Option<Permit>)> = (0..50u8)
-            .map(|i| (RawRecord::Mqtt { topic: format!("b/{i}"), payload: vec![i], received_unix_ms: 0 }, None))
+            .map(|i| {
+                (RawRecord::Mqtt { topic: format!("b/{i}"), payload: vec![i], received_unix_ms: 0 }, None)
+            })
             .collect();
         let (ack_tx, ack) = mpsc::channel();
         log.append_batch(records, Box::new(move |r| ack_tx.send(r).expect("send"))).expect("append");
@@ -714,11 +716,17 @@ mod tests {
         }
         let seqs: Vec<u64> = forwarded.iter().map(|c| c.seq).collect();
         assert_eq!(seqs, (1..=52).collect::<Vec<_>>());
-        assert_eq!(forwarded[10].record, RawRecord::Mqtt { topic: "b/9".into(), payload: vec![9], received_unix_ms: 0 });
+        assert_eq!(
+            forwarded[10].record,
+            RawRecord::Mqtt { topic: "b/9".into(), payload: vec![9], received_unix_ms: 0 }
+        );
         drop(log);
         let read = read_file(&path).expect("read");
         assert_eq!(read.raw.len(), 52);
-        assert_eq!(read.raw[50].1, RawRecord::Mqtt { topic: "b/49".into(), payload: vec![49], received_unix_ms: 0 });
+        assert_eq!(
+            read.raw[50].1,
+            RawRecord::Mqtt { topic: "b/49".into(), payload: vec![49], received_unix_ms: 0 }
+        );
     }
 
     #[test]

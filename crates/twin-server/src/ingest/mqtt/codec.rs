@@ -69,12 +69,20 @@ pub struct Publish {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Incoming {
     /// The answer to CONNECT: `code` 0 is accepted, 1..=5 a refusal ([`connack_reason`]).
-    ConnAck { session_present: bool, code: u8 },
+    ConnAck {
+        session_present: bool,
+        code: u8,
+    },
     /// A SUBSCRIBE's answer: one code per topic filter, in order (0x80: refused).
-    SubAck { pkid: u16, codes: Vec<u8> },
+    SubAck {
+        pkid: u16,
+        codes: Vec<u8>,
+    },
     Publish(Publish),
     /// The broker has a publish of ours (QoS 1).
-    PubAck { pkid: u16 },
+    PubAck {
+        pkid: u16,
+    },
     PingResp,
 }
 
@@ -140,7 +148,11 @@ pub fn decode(buf: &mut BytesMut) -> Result<Option<Incoming>, CodecError> {
     let body = buf.split_to(len);
     let malformed = |message| CodecError::Malformed { packet, message };
     let fixed_flags = |expected: u8| {
-        if flags == expected { Ok(()) } else { Err(malformed("reserved flags of the fixed header are wrong")) }
+        if flags == expected {
+            Ok(())
+        } else {
+            Err(malformed("reserved flags of the fixed header are wrong"))
+        }
     };
     let two = |body: &[u8]| -> Result<u16, CodecError> {
         match body {
@@ -151,7 +163,9 @@ pub fn decode(buf: &mut BytesMut) -> Result<Option<Incoming>, CodecError> {
     match kind {
         CONNACK => {
             fixed_flags(0)?;
-            let [ack_flags, code] = body[..] else { return Err(malformed("expected a remaining length of 2")) };
+            let [ack_flags, code] = body[..] else {
+                return Err(malformed("expected a remaining length of 2"));
+            };
             if ack_flags & 0xfe != 0 {
                 return Err(malformed("reserved acknowledge flags are set"));
             }

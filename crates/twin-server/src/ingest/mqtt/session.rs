@@ -137,7 +137,14 @@ fn encode_request(pkid: u16, (topic, payload): &Request, dup: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(topic.len() + payload.len() + 8);
     codec::publish(
         &mut out,
-        &Publish { dup, qos: QoS::AtLeastOnce, retain: false, topic: topic.clone(), pkid, payload: payload.clone() },
+        &Publish {
+            dup,
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            topic: topic.clone(),
+            pkid,
+            payload: payload.clone(),
+        },
     );
     out
 }
@@ -164,13 +171,18 @@ impl Connection<'_> {
         };
         let mut out = Vec::new();
         let keep_alive_s = KEEP_ALIVE.as_secs() as u16;
-        codec::connect(&mut out, &codec::Connect { client_id: &s.client_id, keep_alive_s, clean_session: false });
+        codec::connect(
+            &mut out,
+            &codec::Connect { client_id: &s.client_id, keep_alive_s, clean_session: false },
+        );
         io.write_all(&out).await?;
         io.flush().await?;
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         loop {
             match codec::decode(&mut buf)? {
-                Some(Incoming::ConnAck { code: 0, session_present }) => return Ok((io, buf, session_present)),
+                Some(Incoming::ConnAck { code: 0, session_present }) => {
+                    return Ok((io, buf, session_present));
+                }
                 Some(Incoming::ConnAck { code, .. }) => return Err(Ended::Refused { code }),
                 Some(_) => return Err(Ended::Protocol("the broker sent something before CONNACK")),
                 None => {
