@@ -542,6 +542,44 @@ async fn mqtt_over_tls_with_the_brokers_ca_and_not_with_another() {
     assert!(!status(&mut twin.client().await).await.mqtt_connected);
 }
 
+/// A broker that requires client certificates (`require_certificate true`): with
+/// `--mqtt-cert` / `--mqtt-key` (signed by the broker's CA) the twin subscribes and
+/// every acknowledged message (published on the broker's plain listener) is applied
+/// once; without them it does not connect and keeps retrying.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_with_a_client_certificate_where_the_broker_requires_one() {
+    let data = tempfile::tempdir().expect("data dir");
+    let certs = tempfile::tempdir().expect("certs");
+    let files = pki().write(certs.path());
+    let (ca, cert, key) = (
+        files.ca.display().to_string(),
+        files.client_cert.display().to_string(),
+        files.client_key.display().to_string(),
+    );
+    let url = format!("mqtts://localhost:{}", broker().mtls_port.expect("the mutual TLS listener"));
+    let group = "client-cert";
+    let args = ["--mqtt", &url, "--mqtt-ca", &ca, "--mqtt-cert", &cert, "--mqtt-key", &key, "--group", group];
+    let twin = Twin::start(data.path(), &args);
+    let mut client = twin.client().await;
+    wait_status(&mut client, "the MQTT connection with a client certificate", |s| s.mqtt_connected).await;
+    let n = 200u64;
+    let publisher = publisher(group, "stream", &["--count", &n.to_string(), "--rate", "1000"]);
+    let (facts, acked) = publisher.finish_async(120).await;
+    assert_eq!(facts["unacked"], 0, "the broker acknowledged every message");
+    assert_eq!(acked.len() as u64, n);
+    every_acked_message_applied_once(data.path(), &acked, &twin, &mut client).await;
+
+    let refused = tempfile::tempdir().expect("data dir");
+    let twin = Twin::start(refused.path(), &["--mqtt", &url, "--mqtt-ca", &ca, "--group", "no-client-cert"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while twin.log().matches("MQTT connection lost").count() < 2 {
+        assert!(Instant::now() < deadline, "no refused connection logged:\n{}", twin.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!status(&mut twin.client().await).await.mqtt_connected);
+    assert!(!twin.log().contains("MQTT connected"), "{}", twin.log());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_a_grpc_stream_loses_no_acknowledged_batch() {
     let data = tempfile::tempdir().expect("data dir");

@@ -22,6 +22,9 @@ pub struct Mosquitto {
     /// The TLS listener's port on 127.0.0.1, when started with [`Mosquitto::start_with_tls`]
     /// (its certificate names `localhost` and `127.0.0.1`).
     pub tls_port: Option<u16>,
+    /// A TLS listener that requires a client certificate signed by the same CA
+    /// (`require_certificate true`), with [`Mosquitto::start_with_tls`].
+    pub mtls_port: Option<u16>,
     watchdog: Child,
     /// Config, data folder and log; the watchdog removes it after the broker stops.
     dir: PathBuf,
@@ -62,28 +65,31 @@ impl Mosquitto {
             data = data.display(),
         );
         // The certificate settings after a `listener` line belong to that listener.
-        let tls_port = pki.map(|pki| {
+        let ports = pki.map(|pki| {
             let files = pki.write(&dir);
-            let tls_port = free_port();
-            config.push_str(&format!(
-                "listener {tls_port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\n",
+            let (tls_port, mtls_port) = (free_port(), free_port());
+            let files = format!(
+                "cafile {}\ncertfile {}\nkeyfile {}\n",
                 files.ca.display(),
                 files.server_cert.display(),
                 files.server_key.display()
-            ));
-            tls_port
+            );
+            config.push_str(&format!("listener {tls_port} 127.0.0.1\n{files}"));
+            config.push_str(&format!("listener {mtls_port} 127.0.0.1\n{files}require_certificate true\n"));
+            (tls_port, mtls_port)
         });
+        let (tls_port, mtls_port) = (ports.map(|p| p.0), ports.map(|p| p.1));
         let config_path = dir.join("mosquitto.conf");
         std::fs::write(&config_path, config).expect("write mosquitto.conf");
         let program = format!("{MOSQUITTO} -c {}", config_path.display());
         let watchdog = crate::start_watched(&program, &dir.join("mosquitto.log"), &dir);
-        let broker = Mosquitto { addr, tls_port, watchdog, dir };
+        let broker = Mosquitto { addr, tls_port, mtls_port, watchdog, dir };
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err() {
             assert!(Instant::now() < deadline, "mosquitto did not listen on {addr}:\n{}", broker.log());
             std::thread::sleep(Duration::from_millis(50));
         }
-        if let Some(p) = tls_port {
+        for p in tls_port.into_iter().chain(mtls_port) {
             let tls = SocketAddr::from(([127, 0, 0, 1], p));
             while TcpStream::connect_timeout(&tls, Duration::from_millis(500)).is_err() {
                 assert!(Instant::now() < deadline, "mosquitto did not listen on {tls}:\n{}", broker.log());

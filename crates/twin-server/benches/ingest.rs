@@ -134,7 +134,8 @@ struct Twin {
 impl Twin {
     async fn start(root: &Path, dir: PathBuf, mqtt: Option<String>) -> Twin {
         let mut ingest = IngestConfig::new(&dir);
-        ingest.mqtt = mqtt.map(|url| MqttConfig { url, client_id: "twin-bench".into(), ca: None });
+        ingest.mqtt =
+            mqtt.map(|url| MqttConfig { url, client_id: "twin-bench".into(), ca: None, client_cert: None });
         let config = Config {
             scenes_dir: root.join("scenes"),
             speed: Speed::Paced(1.0),

@@ -66,6 +66,19 @@ pub struct MqttConfig {
     /// With an `mqtts://` URL: the PEM file of the certificate authority the broker's
     /// certificate must chain to (`--mqtt-ca`; required for TLS).
     pub ca: Option<PathBuf>,
+    /// With an `mqtts://` URL, for brokers that require client certificates: the twin's
+    /// certificate (chain) and private key, PEM (`--mqtt-cert`, `--mqtt-key`; both or
+    /// neither).
+    pub client_cert: Option<ClientCert>,
+}
+
+/// The twin's TLS client certificate for the broker.
+#[derive(Clone, Debug)]
+pub struct ClientCert {
+    /// PEM certificate chain, the twin's own certificate first.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 impl IngestConfig {
@@ -135,6 +148,9 @@ pub enum IngestError {
     Url { url: String, message: String },
     #[error("--mqtt-ca {path}: {message}")]
     Ca { path: String, message: String },
+    /// A client certificate or key file (`flag` names which) that cannot be used.
+    #[error("{flag} {path}: {message}")]
+    ClientCert { flag: &'static str, path: String, message: String },
 }
 
 /// Opens the log and rebuilds the simulation from it (restart replay): from the newest

@@ -18,8 +18,8 @@ pub mod session;
 use std::sync::Arc;
 
 use prost::Message;
-use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::sync::mpsc;
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 use tokio_util::sync::CancellationToken;
@@ -59,10 +59,19 @@ pub fn is_tls(url: &str) -> bool {
 }
 
 /// The TLS client settings of `config` (None: plain TCP): the broker's certificate must
-/// chain to the certificate authority in `--mqtt-ca` (PEM) and name the URL's host.
-/// Checked before the twin starts, so a bad URL or CA file is a clear start-up error.
+/// chain to the certificate authority in `--mqtt-ca` (PEM) and name the URL's host; with
+/// `--mqtt-cert` / `--mqtt-key` the twin shows its own certificate when the broker asks.
+/// Checked before the twin starts, so a bad URL, CA, certificate or key file is a clear
+/// start-up error.
 pub fn tls_config(config: &MqttConfig) -> Result<Option<Arc<ClientConfig>>, IngestError> {
     parse_url(&config.url)?;
+    if let (false, Some(c)) = (is_tls(&config.url), &config.client_cert) {
+        return Err(IngestError::ClientCert {
+            flag: "--mqtt-cert",
+            path: c.cert.display().to_string(),
+            message: format!("given, but {} is not an mqtts:// URL", config.url),
+        });
+    }
     if !is_tls(&config.url) {
         if let Some(ca) = &config.ca {
             return Err(IngestError::Ca {
@@ -78,6 +87,7 @@ pub fn tls_config(config: &MqttConfig) -> Result<Option<Arc<ClientConfig>>, Inge
             message: "mqtts:// needs --mqtt-ca FILE (the PEM certificate authority of the broker)".into(),
         });
     };
+    let client = config.client_cert.as_ref().map(|c| client_cert(c).map(|pair| (c, pair))).transpose()?;
     let err = |message: String| IngestError::Ca { path: path.display().to_string(), message };
     let mut roots = RootCertStore::empty();
     let certs = CertificateDer::pem_file_iter(path).map_err(|e| err(e.to_string()))?;
@@ -92,9 +102,42 @@ pub fn tls_config(config: &MqttConfig) -> Result<Option<Arc<ClientConfig>>, Inge
     let tls = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| err(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let tls = match client {
+        None => tls.with_no_client_auth(),
+        Some((c, (certs, key))) => {
+            tls.with_client_auth_cert(certs, key).map_err(|e| IngestError::ClientCert {
+                flag: "--mqtt-key",
+                path: c.key.display().to_string(),
+                message: format!("does not go with --mqtt-cert {}: {e}", c.cert.display()),
+            })?
+        }
+    };
     Ok(Some(Arc::new(tls)))
+}
+
+/// Reads the twin's client certificate chain and private key (PEM).
+fn client_cert(
+    c: &super::ClientCert,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), IngestError> {
+    let cert_err = |message: String| IngestError::ClientCert {
+        flag: "--mqtt-cert",
+        path: c.cert.display().to_string(),
+        message,
+    };
+    let certs = CertificateDer::pem_file_iter(&c.cert)
+        .map_err(|e| cert_err(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| cert_err(format!("not a PEM certificate: {e}")))?;
+    if certs.is_empty() {
+        return Err(cert_err("holds no PEM certificate".into()));
+    }
+    let key = PrivateKeyDer::from_pem_file(&c.key).map_err(|e| IngestError::ClientCert {
+        flag: "--mqtt-key",
+        path: c.key.display().to_string(),
+        message: format!("no PEM private key: {e}"),
+    })?;
+    Ok((certs, key))
 }
 
 /// Publishes NCMD `Node Control/Rebirth` = true to an edge node (QoS 1, through the
@@ -172,7 +215,12 @@ mod tests {
         assert!(parse_url("http://x:1").is_err());
         assert_eq!(parse_url("mqtts://broker").expect("url"), ("broker".into(), 8883));
         let tls = |url: &str, ca: Option<&str>| {
-            tls_config(&MqttConfig { url: url.into(), client_id: "t".into(), ca: ca.map(Into::into) })
+            tls_config(&MqttConfig {
+                url: url.into(),
+                client_id: "t".into(),
+                ca: ca.map(Into::into),
+                client_cert: None,
+            })
         };
         assert!(tls("mqtt://x", None).expect("plain").is_none());
         let no_ca = tls("mqtts://x", None).map(|_| ()).expect_err("needs a CA").to_string();
@@ -182,5 +230,27 @@ mod tests {
         assert!(tls("mqtt://x", Some("ca.pem")).is_err(), "a CA without TLS is a mistake");
         assert!(parse_url("mqtt://x:port").is_err());
         assert_eq!(subscriptions("g")[3], "spBv1.0/g/DBIRTH/+/+");
+    }
+
+    #[test]
+    fn client_certificate_files_are_checked_at_start() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = |url: &str, cert: &std::path::Path| MqttConfig {
+            url: url.into(),
+            client_id: "t".into(),
+            ca: is_tls(url).then(|| "/no/such/ca.pem".into()),
+            client_cert: Some(crate::ingest::ClientCert { cert: cert.into(), key: dir.path().join("k.pem") }),
+        };
+        let error = |url: &str, cert: &std::path::Path| {
+            tls_config(&config(url, cert)).map(|_| ()).expect_err("refused").to_string()
+        };
+        let plain = error("mqtt://x", "c.pem".as_ref());
+        assert!(plain.starts_with("--mqtt-cert c.pem: given, but mqtt://x"), "{plain}");
+        let missing = error("mqtts://x", "/no/such/cert.pem".as_ref());
+        assert!(missing.starts_with("--mqtt-cert /no/such/cert.pem: "), "{missing}");
+        let not_pem = dir.path().join("cert.pem");
+        std::fs::write(&not_pem, "not a certificate").expect("write");
+        let empty = error("mqtts://x", &not_pem);
+        assert!(empty.ends_with("holds no PEM certificate"), "{empty}");
     }
 }
