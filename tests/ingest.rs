@@ -580,6 +580,34 @@ async fn mqtt_with_a_client_certificate_where_the_broker_requires_one() {
     assert!(!twin.log().contains("MQTT connected"), "{}", twin.log());
 }
 
+/// The broker goes away and comes back on the same port (a broker of its own: this test
+/// stops it): the twin marks MQTT disconnected, reconnects (every second), subscribes
+/// again (the restarted broker, without persistence, lost the session) and every
+/// message acknowledged afterwards is applied once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_twin_reconnects_and_resubscribes_after_the_broker_restarts() {
+    let port = twin_e2e::prometheus::free_port();
+    let broker = Mosquitto::start_on(port);
+    let data = tempfile::tempdir().expect("data dir");
+    let group = "broker-restart";
+    let url = broker.url();
+    let twin = Twin::start(data.path(), &["--mqtt", &url, "--group", group, "--stale-after", "120"]);
+    let mut client = twin.client().await;
+    wait_status(&mut client, "the MQTT connection", |s| s.mqtt_connected).await;
+    drop(broker);
+    wait_status(&mut client, "MQTT disconnected", |s| !s.mqtt_connected).await;
+    let broker = Mosquitto::start_on(port);
+    wait_status(&mut client, "the MQTT connection again", |s| s.mqtt_connected).await;
+    assert!(twin.log().matches("MQTT connected").count() >= 2, "{}", twin.log());
+    let n = 100u64;
+    let extra = ["--count", &n.to_string(), "--rate", "1000"];
+    let publisher = Publisher::start(broker.addr, group, NODE, &STATIONS, "stream", &extra);
+    let (facts, acked) = publisher.finish_async(120).await;
+    assert_eq!(facts["unacked"], 0, "the broker acknowledged every message");
+    assert_eq!(acked.len() as u64, n);
+    every_acked_message_applied_once(data.path(), &acked, &twin, &mut client).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_a_grpc_stream_loses_no_acknowledged_batch() {
     let data = tempfile::tempdir().expect("data dir");

@@ -42,21 +42,26 @@ impl Mosquitto {
     /// Starts mosquitto on a free loopback port (anonymous clients allowed, persistence
     /// off) and waits until it accepts TCP connections.
     pub fn start() -> Mosquitto {
-        Mosquitto::start_inner(None)
+        Mosquitto::start_inner(None, free_port())
+    }
+
+    /// As [`Mosquitto::start`] on a given loopback port (a broker restarted where its
+    /// clients expect it).
+    pub fn start_on(port: u16) -> Mosquitto {
+        Mosquitto::start_inner(None, port)
     }
 
     /// As [`Mosquitto::start`], plus a TLS listener on another free port with the server
     /// certificate of `pki` (signed by its CA).
     pub fn start_with_tls(pki: &crate::trust::Pki) -> Mosquitto {
-        Mosquitto::start_inner(Some(pki))
+        Mosquitto::start_inner(Some(pki), free_port())
     }
 
-    fn start_inner(pki: Option<&crate::trust::Pki>) -> Mosquitto {
+    fn start_inner(pki: Option<&crate::trust::Pki>, port: u16) -> Mosquitto {
         require_binary();
         let dir = tempfile::tempdir().expect("temp dir").keep();
         let data = dir.join("data");
         std::fs::create_dir_all(&data).expect("data dir");
-        let port = free_port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         // `user root` keeps the broker from switching to the `mosquitto` user when the
         // tests run as root (CI); it is ignored otherwise.
