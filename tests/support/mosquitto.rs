@@ -109,6 +109,29 @@ impl Mosquitto {
         format!("mqtt://{}", self.addr)
     }
 
+    /// The broker's process id, found in /proc by its command line (the config path is
+    /// this broker's own), for tests that pause it.
+    pub fn pid(&self) -> u32 {
+        let config = self.dir.join("mosquitto.conf").display().to_string();
+        let entries = std::fs::read_dir("/proc").expect("/proc");
+        entries
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .find(|pid| {
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+                args.first() == Some(&MOSQUITTO.as_bytes()) && args.contains(&config.as_bytes())
+            })
+            .expect("the broker's process")
+    }
+
+    /// Pauses the broker (SIGSTOP: its sockets stay open, nothing is answered) until
+    /// the returned guard is dropped (SIGCONT).
+    pub fn pause(&self) -> Paused {
+        let pid = self.pid();
+        signal(pid, "-STOP");
+        Paused(pid)
+    }
+
     /// What the broker logged (notices, warnings, errors).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("mosquitto.log")).unwrap_or_default()
@@ -121,4 +144,18 @@ impl Drop for Mosquitto {
         let _ = std::fs::write(self.dir.join("stop"), b"");
         let _ = self.watchdog.wait();
     }
+}
+
+/// A paused broker; dropping it lets the broker go on (a stopped broker would not stop).
+pub struct Paused(u32);
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        signal(self.0, "-CONT");
+    }
+}
+
+fn signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill").args([signal, &pid.to_string()]).status().expect("kill");
+    assert!(status.success(), "kill {signal} {pid}");
 }
