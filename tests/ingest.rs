@@ -9,7 +9,6 @@
 //! readers are in `tests/support/ingest.rs`, the publisher in `tests/support/publisher.rs`.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -300,54 +299,6 @@ async fn sigkill_during_an_mqtt_stream_loses_no_acknowledged_message() {
     every_acked_message_applied_once(data.path(), &acked, &twin, &mut client).await;
 }
 
-/// Waits until every message the broker acknowledged is in the log and applied, exactly
-/// once (the log must hold every decision: no pruning).
-async fn every_acked_message_applied_once(
-    data: &Path,
-    acked: &BTreeSet<u64>,
-    twin: &Twin,
-    client: &mut TwinServiceClient<Channel>,
-) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let contents = read_log(data);
-        let cycles = applied_cycles(&contents);
-        let applied: BTreeSet<u64> = cycles.iter().map(|d| d - 1000).collect();
-        let missing: Vec<u64> = acked.iter().filter(|i| !applied.contains(i)).copied().collect();
-        if missing.is_empty() {
-            assert_eq!(cycles.len(), applied.len(), "no message applied twice");
-            let logged: BTreeSet<u64> = contents
-                .raw
-                .iter()
-                .filter_map(|(_, r)| match r {
-                    RawRecord::Mqtt { payload, .. } => {
-                        let p =
-                            <twin_proto::sparkplug::Payload as prost::Message>::decode(payload.as_slice())
-                                .ok()?;
-                        p.metric("Cycle/Duration").and_then(|m| m.as_u64()).map(|d| d - 1000)
-                    }
-                    _ => None,
-                })
-                .collect();
-            assert!(acked.is_subset(&logged), "every acknowledged message is in the log");
-            return;
-        }
-        if Instant::now() > deadline {
-            let s = status(client).await;
-            let log = twin.log();
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            panic!(
-                "{} acknowledged messages not applied (first {:?}); {s:#?}\n{}\n...\n{}",
-                missing.len(),
-                &missing[..missing.len().min(10)],
-                log.lines().take(12).collect::<Vec<_>>().join("\n"),
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 async fn checkpoints(client: &mut TwinServiceClient<Channel>) -> Vec<v1::CheckpointInfo> {
     let request = v1::ListCheckpointsRequest {};
     client.list_checkpoints(request).await.expect("ListCheckpoints").into_inner().checkpoints
@@ -540,6 +491,99 @@ async fn mqtt_over_tls_with_the_brokers_ca_and_not_with_another() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(!status(&mut twin.client().await).await.mqtt_connected);
+}
+
+/// A broker that requires client certificates (`require_certificate true`): with
+/// `--mqtt-cert` / `--mqtt-key` (signed by the broker's CA) the twin subscribes and
+/// every acknowledged message (published on the broker's plain listener) is applied
+/// once; without them it does not connect and keeps retrying.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_with_a_client_certificate_where_the_broker_requires_one() {
+    let data = tempfile::tempdir().expect("data dir");
+    let certs = tempfile::tempdir().expect("certs");
+    let files = pki().write(certs.path());
+    let (ca, cert, key) = (
+        files.ca.display().to_string(),
+        files.client_cert.display().to_string(),
+        files.client_key.display().to_string(),
+    );
+    let url = format!("mqtts://localhost:{}", broker().mtls_port.expect("the mutual TLS listener"));
+    let group = "client-cert";
+    let args = ["--mqtt", &url, "--mqtt-ca", &ca, "--mqtt-cert", &cert, "--mqtt-key", &key, "--group", group];
+    let twin = Twin::start(data.path(), &args);
+    let mut client = twin.client().await;
+    wait_status(&mut client, "the MQTT connection with a client certificate", |s| s.mqtt_connected).await;
+    let n = 200u64;
+    let publisher = publisher(group, "stream", &["--count", &n.to_string(), "--rate", "1000"]);
+    let (facts, acked) = publisher.finish_async(120).await;
+    assert_eq!(facts["unacked"], 0, "the broker acknowledged every message");
+    assert_eq!(acked.len() as u64, n);
+    every_acked_message_applied_once(data.path(), &acked, &twin, &mut client).await;
+
+    let refused = tempfile::tempdir().expect("data dir");
+    let twin = Twin::start(refused.path(), &["--mqtt", &url, "--mqtt-ca", &ca, "--group", "no-client-cert"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while twin.log().matches("MQTT connection lost").count() < 2 {
+        assert!(Instant::now() < deadline, "no refused connection logged:\n{}", twin.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!status(&mut twin.client().await).await.mqtt_connected);
+    assert!(!twin.log().contains("MQTT connected"), "{}", twin.log());
+}
+
+/// The broker goes away and comes back on the same port (a broker of its own: this test
+/// stops it): the twin marks MQTT disconnected, reconnects (every second), subscribes
+/// again (the restarted broker, without persistence, lost the session) and every
+/// message acknowledged afterwards is applied once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_twin_reconnects_and_resubscribes_after_the_broker_restarts() {
+    let port = twin_e2e::prometheus::free_port();
+    let broker = Mosquitto::start_on(port);
+    let data = tempfile::tempdir().expect("data dir");
+    let group = "broker-restart";
+    let url = broker.url();
+    let twin = Twin::start(data.path(), &["--mqtt", &url, "--group", group, "--stale-after", "120"]);
+    let mut client = twin.client().await;
+    wait_status(&mut client, "the MQTT connection", |s| s.mqtt_connected).await;
+    drop(broker);
+    wait_status(&mut client, "MQTT disconnected", |s| !s.mqtt_connected).await;
+    let broker = Mosquitto::start_on(port);
+    wait_status(&mut client, "the MQTT connection again", |s| s.mqtt_connected).await;
+    assert!(twin.log().matches("MQTT connected").count() >= 2, "{}", twin.log());
+    let n = 100u64;
+    let extra = ["--count", &n.to_string(), "--rate", "1000"];
+    let publisher = Publisher::start(broker.addr, group, NODE, &STATIONS, "stream", &extra);
+    let (facts, acked) = publisher.finish_async(120).await;
+    assert_eq!(facts["unacked"], 0, "the broker acknowledged every message");
+    assert_eq!(acked.len() as u64, n);
+    every_acked_message_applied_once(data.path(), &acked, &twin, &mut client).await;
+}
+
+/// A broker that stops answering (SIGSTOP: its sockets stay open): the twin's PINGREQ
+/// gets no PINGRESP, so it drops the connection and reconnects once the broker answers
+/// again (SIGCONT); messages published after that are all applied once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_broker_is_noticed_by_the_keep_alive_and_the_twin_reconnects() {
+    let broker = Mosquitto::start();
+    let data = tempfile::tempdir().expect("data dir");
+    let group = "silent-broker";
+    let url = broker.url();
+    let twin = Twin::start(data.path(), &["--mqtt", &url, "--group", group, "--stale-after", "120"]);
+    let mut client = twin.client().await;
+    wait_status(&mut client, "the MQTT connection", |s| s.mqtt_connected).await;
+    let paused = broker.pause();
+    // PINGREQ after 5 s without a write, the connection dropped 10 s later.
+    wait_status(&mut client, "MQTT disconnected", |s| !s.mqtt_connected).await;
+    assert!(twin.log().contains("no PINGRESP"), "{}", twin.log());
+    drop(paused);
+    wait_status(&mut client, "the MQTT connection again", |s| s.mqtt_connected).await;
+    let n = 100u64;
+    let extra = ["--count", &n.to_string(), "--rate", "1000"];
+    let publisher = Publisher::start(broker.addr, group, NODE, &STATIONS, "stream", &extra);
+    let (facts, acked) = publisher.finish_async(120).await;
+    assert_eq!(facts["unacked"], 0, "the broker acknowledged every message");
+    assert_eq!(acked.len() as u64, n);
+    every_acked_message_applied_once(data.path(), &acked, &twin, &mut client).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

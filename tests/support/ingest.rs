@@ -1,7 +1,7 @@
 //! Live ingest test support: a `twin serve` process with ingest on (`--data`, MQTT or
 //! gRPC Ingest), GetIngestStatus helpers, and readers of its telemetry log.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -13,7 +13,7 @@ use tonic::transport::Channel;
 use twin_core::{Command as CoreCommand, Observation, Observed};
 use twin_proto::v1;
 use twin_proto::v1::twin_service_client::TwinServiceClient;
-use twin_server::ingest::log::{self as tlog, Contents};
+use twin_server::ingest::log::{self as tlog, Contents, RawRecord};
 
 use crate::{capture_stderr, connect, root, twin_binary};
 
@@ -189,5 +189,53 @@ impl DecisionWatch {
 impl Drop for DecisionWatch {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Waits until every message the broker acknowledged is in the log and applied, exactly
+/// once (the log must hold every decision: no pruning).
+pub async fn every_acked_message_applied_once(
+    data: &Path,
+    acked: &BTreeSet<u64>,
+    twin: &Twin,
+    client: &mut TwinServiceClient<Channel>,
+) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let contents = read_log(data);
+        let cycles = applied_cycles(&contents);
+        let applied: BTreeSet<u64> = cycles.iter().map(|d| d - 1000).collect();
+        let missing: Vec<u64> = acked.iter().filter(|i| !applied.contains(i)).copied().collect();
+        if missing.is_empty() {
+            assert_eq!(cycles.len(), applied.len(), "no message applied twice");
+            let logged: BTreeSet<u64> = contents
+                .raw
+                .iter()
+                .filter_map(|(_, r)| match r {
+                    RawRecord::Mqtt { payload, .. } => {
+                        let p =
+                            <twin_proto::sparkplug::Payload as prost::Message>::decode(payload.as_slice())
+                                .ok()?;
+                        p.metric("Cycle/Duration").and_then(|m| m.as_u64()).map(|d| d - 1000)
+                    }
+                    _ => None,
+                })
+                .collect();
+            assert!(acked.is_subset(&logged), "every acknowledged message is in the log");
+            return;
+        }
+        if Instant::now() > deadline {
+            let s = status(client).await;
+            let log = twin.log();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            panic!(
+                "{} acknowledged messages not applied (first {:?}); {s:#?}\n{}\n...\n{}",
+                missing.len(),
+                &missing[..missing.len().min(10)],
+                log.lines().take(12).collect::<Vec<_>>().join("\n"),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -22,6 +22,9 @@ pub struct Mosquitto {
     /// The TLS listener's port on 127.0.0.1, when started with [`Mosquitto::start_with_tls`]
     /// (its certificate names `localhost` and `127.0.0.1`).
     pub tls_port: Option<u16>,
+    /// A TLS listener that requires a client certificate signed by the same CA
+    /// (`require_certificate true`), with [`Mosquitto::start_with_tls`].
+    pub mtls_port: Option<u16>,
     watchdog: Child,
     /// Config, data folder and log; the watchdog removes it after the broker stops.
     dir: PathBuf,
@@ -39,21 +42,26 @@ impl Mosquitto {
     /// Starts mosquitto on a free loopback port (anonymous clients allowed, persistence
     /// off) and waits until it accepts TCP connections.
     pub fn start() -> Mosquitto {
-        Mosquitto::start_inner(None)
+        Mosquitto::start_inner(None, free_port())
+    }
+
+    /// As [`Mosquitto::start`] on a given loopback port (a broker restarted where its
+    /// clients expect it).
+    pub fn start_on(port: u16) -> Mosquitto {
+        Mosquitto::start_inner(None, port)
     }
 
     /// As [`Mosquitto::start`], plus a TLS listener on another free port with the server
     /// certificate of `pki` (signed by its CA).
     pub fn start_with_tls(pki: &crate::trust::Pki) -> Mosquitto {
-        Mosquitto::start_inner(Some(pki))
+        Mosquitto::start_inner(Some(pki), free_port())
     }
 
-    fn start_inner(pki: Option<&crate::trust::Pki>) -> Mosquitto {
+    fn start_inner(pki: Option<&crate::trust::Pki>, port: u16) -> Mosquitto {
         require_binary();
         let dir = tempfile::tempdir().expect("temp dir").keep();
         let data = dir.join("data");
         std::fs::create_dir_all(&data).expect("data dir");
-        let port = free_port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         // `user root` keeps the broker from switching to the `mosquitto` user when the
         // tests run as root (CI); it is ignored otherwise.
@@ -62,28 +70,31 @@ impl Mosquitto {
             data = data.display(),
         );
         // The certificate settings after a `listener` line belong to that listener.
-        let tls_port = pki.map(|pki| {
+        let ports = pki.map(|pki| {
             let files = pki.write(&dir);
-            let tls_port = free_port();
-            config.push_str(&format!(
-                "listener {tls_port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\n",
+            let (tls_port, mtls_port) = (free_port(), free_port());
+            let files = format!(
+                "cafile {}\ncertfile {}\nkeyfile {}\n",
                 files.ca.display(),
                 files.server_cert.display(),
                 files.server_key.display()
-            ));
-            tls_port
+            );
+            config.push_str(&format!("listener {tls_port} 127.0.0.1\n{files}"));
+            config.push_str(&format!("listener {mtls_port} 127.0.0.1\n{files}require_certificate true\n"));
+            (tls_port, mtls_port)
         });
+        let (tls_port, mtls_port) = (ports.map(|p| p.0), ports.map(|p| p.1));
         let config_path = dir.join("mosquitto.conf");
         std::fs::write(&config_path, config).expect("write mosquitto.conf");
         let program = format!("{MOSQUITTO} -c {}", config_path.display());
         let watchdog = crate::start_watched(&program, &dir.join("mosquitto.log"), &dir);
-        let broker = Mosquitto { addr, tls_port, watchdog, dir };
+        let broker = Mosquitto { addr, tls_port, mtls_port, watchdog, dir };
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err() {
             assert!(Instant::now() < deadline, "mosquitto did not listen on {addr}:\n{}", broker.log());
             std::thread::sleep(Duration::from_millis(50));
         }
-        if let Some(p) = tls_port {
+        for p in tls_port.into_iter().chain(mtls_port) {
             let tls = SocketAddr::from(([127, 0, 0, 1], p));
             while TcpStream::connect_timeout(&tls, Duration::from_millis(500)).is_err() {
                 assert!(Instant::now() < deadline, "mosquitto did not listen on {tls}:\n{}", broker.log());
@@ -98,6 +109,29 @@ impl Mosquitto {
         format!("mqtt://{}", self.addr)
     }
 
+    /// The broker's process id, found in /proc by its command line (the config path is
+    /// this broker's own), for tests that pause it.
+    pub fn pid(&self) -> u32 {
+        let config = self.dir.join("mosquitto.conf").display().to_string();
+        let entries = std::fs::read_dir("/proc").expect("/proc");
+        entries
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .find(|pid| {
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+                args.first() == Some(&MOSQUITTO.as_bytes()) && args.contains(&config.as_bytes())
+            })
+            .expect("the broker's process")
+    }
+
+    /// Pauses the broker (SIGSTOP: its sockets stay open, nothing is answered) until
+    /// the returned guard is dropped (SIGCONT).
+    pub fn pause(&self) -> Paused {
+        let pid = self.pid();
+        signal(pid, "-STOP");
+        Paused(pid)
+    }
+
     /// What the broker logged (notices, warnings, errors).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("mosquitto.log")).unwrap_or_default()
@@ -110,4 +144,18 @@ impl Drop for Mosquitto {
         let _ = std::fs::write(self.dir.join("stop"), b"");
         let _ = self.watchdog.wait();
     }
+}
+
+/// A paused broker; dropping it lets the broker go on (a stopped broker would not stop).
+pub struct Paused(u32);
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        signal(self.0, "-CONT");
+    }
+}
+
+fn signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill").args([signal, &pid.to_string()]).status().expect("kill");
+    assert!(status.success(), "kill {signal} {pid}");
 }

@@ -77,6 +77,13 @@ pub struct ServeArgs {
     /// certificate authority the broker's certificate must chain to.
     #[arg(long, value_name = "FILE", requires = "mqtt")]
     mqtt_ca: Option<PathBuf>,
+    /// With `mqtts://`, for a broker that requires client certificates: the twin's
+    /// certificate (PEM, its chain after it); needs --mqtt-key.
+    #[arg(long, value_name = "FILE", requires_all = ["mqtt", "mqtt_key"])]
+    mqtt_cert: Option<PathBuf>,
+    /// The private key (PEM) of --mqtt-cert.
+    #[arg(long, value_name = "FILE", requires = "mqtt_cert")]
+    mqtt_key: Option<PathBuf>,
     /// Accept telemetry over gRPC Ingest (implied by --mqtt); keeps the telemetry log in
     /// --data DIR and replays it on restart.
     #[arg(long)]
@@ -252,6 +259,11 @@ fn ingest_config(args: &ServeArgs) -> Result<Option<IngestConfig>> {
         url: url.clone(),
         client_id: args.mqtt_client_id.clone().unwrap_or_else(|| format!("twin-{}", args.group)),
         ca: args.mqtt_ca.clone(),
+        client_cert: args
+            .mqtt_cert
+            .clone()
+            .zip(args.mqtt_key.clone())
+            .map(|(cert, key)| twin_server::ingest::ClientCert { cert, key }),
     });
     Ok(Some(IngestConfig {
         mqtt,

@@ -18,14 +18,24 @@
 //!    process every 200 µs, and messages commit in publish order, so message k is
 //!    committed at the first poll that counts k (an upper bound, to within a poll).
 //!
+//!    With `--edge-nodes=N` (N > 1), N edge nodes (`hall-1`..`hall-N`, each its own MQTT
+//!    connection, as a complex has one gateway per factory) share RATE, each publishing
+//!    its NBIRTH, DBIRTHs and DDATA; the committed -> publish pairing then merges the
+//!    nodes' publish times in time order (the broker may interleave the connections a
+//!    little differently; the error is the interleaving, well under a millisecond at
+//!    this rate). Default 1: the single node of earlier figures.
+//!
 //! Each phase also prints the twin's own figure (GetIngestStatus.ack_latency: arrival at
 //! the twin -> acknowledgement released) and how long the simulation took to apply
-//! everything.
+//! everything, and the CPU time (user + system, from /proc) the bench process (the twin
+//! and the sources, which are the same code before and after a change of the twin) and
+//! mosquitto used during the phase.
 //!
-//! `cargo bench -p twin-server --bench ingest -- [RATE] [SECONDS] [STREAMS] [BATCH] [WINDOW] [DIR]`
+//! `cargo bench -p twin-server --bench ingest -- [RATE] [SECONDS] [STREAMS] [BATCH] [WINDOW] [DIR] [--edge-nodes=N] [--mqtt-only]`
 //! (defaults 50000, 5, 4, 100, 4; DIR: where the logs go, default a temporary folder
 //! under target/). Phase 3 is skipped when /usr/sbin/mosquitto (or `$MOSQUITTO`) is
-//! missing; `TWIN_ROOT` points at the workspace when the bench runs from elsewhere.
+//! missing; `--mqtt-only` skips phases 1 and 2; `TWIN_ROOT` points at the workspace when
+//! the bench runs from elsewhere.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -54,6 +64,35 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
         return f64::NAN;
     }
     sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
+}
+
+/// CPU seconds (user + system) process `pid` (None: this one) used so far, from
+/// /proc/PID/stat (fields 14 and 15, in clock ticks of 1/100 s, Linux's USER_HZ); NaN
+/// where /proc is not readable.
+fn cpu_s(pid: Option<u32>) -> f64 {
+    let path = pid.map_or_else(|| "/proc/self/stat".to_owned(), |p| format!("/proc/{p}/stat"));
+    let Ok(stat) = std::fs::read_to_string(path) else { return f64::NAN };
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { return f64::NAN };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    // `rest` starts at field 3, so fields 14 and 15 are at 11 and 12.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// CPU use since `before` (bench process, mosquitto) over `wall` seconds, printed.
+fn print_cpu(before: (f64, f64), broker: Option<u32>, wall: f64) {
+    let (process, mosquitto) =
+        (cpu_s(None) - before.0, broker.map_or(f64::NAN, |p| cpu_s(Some(p))) - before.1);
+    println!(
+        "  CPU over {wall:.2} s: bench process (twin + sources) {process:.2} s ({:.0}% of a core){}",
+        process / wall * 100.0,
+        if mosquitto.is_nan() {
+            String::new()
+        } else {
+            format!(", mosquitto {mosquitto:.2} s ({:.0}%)", mosquitto / wall * 100.0)
+        }
+    );
 }
 
 fn arg<T: std::str::FromStr>(args: &[String], i: usize, default: T) -> T {
@@ -95,7 +134,8 @@ struct Twin {
 impl Twin {
     async fn start(root: &Path, dir: PathBuf, mqtt: Option<String>) -> Twin {
         let mut ingest = IngestConfig::new(&dir);
-        ingest.mqtt = mqtt.map(|url| MqttConfig { url, client_id: "twin-bench".into(), ca: None });
+        ingest.mqtt =
+            mqtt.map(|url| MqttConfig { url, client_id: "twin-bench".into(), ca: None, client_cert: None });
         let config = Config {
             scenes_dir: root.join("scenes"),
             speed: Speed::Paced(1.0),
@@ -305,9 +345,9 @@ fn mosquitto(dir: &Path) -> Option<(std::process::Child, String)> {
     Some((child, format!("mqtt://127.0.0.1:{port}")))
 }
 
-/// The Sparkplug messages of one edge node `hall`: NBIRTH, a DBIRTH per station, then
+/// The Sparkplug messages of one edge node `node`: NBIRTH, a DBIRTH per station, then
 /// `n` DDATA with one cycle each.
-fn sparkplug(group: &str, epoch: u64, n: u64) -> Vec<(String, Vec<u8>)> {
+fn sparkplug(group: &str, node: &str, epoch: u64, n: u64) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     let mut seq = 0;
     let nbirth = Payload {
@@ -316,7 +356,7 @@ fn sparkplug(group: &str, epoch: u64, n: u64) -> Vec<(String, Vec<u8>)> {
         metrics: vec![Metric::uint64(vocab::BD_SEQ, 0), Metric::uint64(vocab::PLANT_EPOCH, epoch)],
         ..Default::default()
     };
-    out.push((Topic::node(group, MessageKind::NBirth, "hall").to_string(), nbirth.encode_to_vec()));
+    out.push((Topic::node(group, MessageKind::NBirth, node).to_string(), nbirth.encode_to_vec()));
     for s in STATIONS {
         seq = vocab::next_seq(seq);
         let p = Payload {
@@ -325,7 +365,7 @@ fn sparkplug(group: &str, epoch: u64, n: u64) -> Vec<(String, Vec<u8>)> {
             metrics: vec![Metric::string(vocab::STATE, vocab::STATE_BUSY)],
             ..Default::default()
         };
-        out.push((Topic::device(group, MessageKind::DBirth, "hall", s).to_string(), p.encode_to_vec()));
+        out.push((Topic::device(group, MessageKind::DBirth, node, s).to_string(), p.encode_to_vec()));
     }
     for i in 0..n {
         seq = vocab::next_seq(seq);
@@ -336,21 +376,25 @@ fn sparkplug(group: &str, epoch: u64, n: u64) -> Vec<(String, Vec<u8>)> {
             ..Default::default()
         };
         let station = STATIONS[(i % 5) as usize];
-        out.push((Topic::device(group, MessageKind::DData, "hall", station).to_string(), p.encode_to_vec()));
+        out.push((Topic::device(group, MessageKind::DData, node, station).to_string(), p.encode_to_vec()));
     }
     out
 }
 
-/// Publishes `messages` on schedule (`every` apart); returns (publish -> broker PUBACK
-/// latencies, publish -> committed latencies, elapsed s, start).
-async fn mqtt_phase(
-    twin: &Twin,
-    url: &str,
+/// One edge node's publisher: its own MQTT connection; once connected (said on
+/// `connected`) it waits for its start instant, then publishes `messages` at `rate`;
+/// returns (publish -> broker PUBACK samples as (publish instant, latency),
+/// publish instants in order).
+async fn edge_node(
+    url: String,
+    client_id: String,
     rate: f64,
     messages: Vec<(String, Vec<u8>)>,
-) -> (Vec<Sample>, Vec<Sample>, f64) {
-    let (host, port) = twin_server::ingest::mqtt::parse_url(url).expect("url");
-    let mut options = MqttOptions::new("bench-edge-node", host, port);
+    connected: tokio::sync::oneshot::Sender<()>,
+    start: tokio::sync::oneshot::Receiver<Instant>,
+) -> (Vec<(Instant, f64)>, Vec<Instant>) {
+    let (host, port) = twin_server::ingest::mqtt::parse_url(&url).expect("url");
+    let mut options = MqttOptions::new(client_id, host, port);
     options
         .set_keep_alive(Duration::from_secs(30))
         .set_inflight(u16::MAX)
@@ -360,17 +404,13 @@ async fn mqtt_phase(
     let every = Duration::from_secs_f64(1.0 / rate);
     // Publish times in order; the event loop pairs them with packet ids.
     let scheduled: Arc<Mutex<VecDeque<Instant>>> = Arc::default();
-    let publish_times: Arc<std::sync::Mutex<Vec<Instant>>> = Arc::default();
-    let broker_latencies: Arc<Mutex<Vec<(Instant, f64)>>> = Arc::default();
-    let (connected_tx, connected_rx) = tokio::sync::oneshot::channel();
     let poller = {
         let scheduled = Arc::clone(&scheduled);
-        let broker_latencies = Arc::clone(&broker_latencies);
         tokio::spawn(async move {
-            let mut connected = Some(connected_tx);
+            let mut connected = Some(connected);
             let mut by_pkid: BTreeMap<u16, Instant> = BTreeMap::new();
-            let mut acked = 0;
-            while acked < total {
+            let mut latencies = Vec::with_capacity(total);
+            while latencies.len() < total {
                 match eventloop.poll().await {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => {
                         if let Some(c) = connected.take() {
@@ -384,32 +424,63 @@ async fn mqtt_phase(
                     }
                     Ok(Event::Incoming(Packet::PubAck(ack))) => {
                         if let Some(t) = by_pkid.remove(&ack.pkid) {
-                            broker_latencies.lock().await.push((t, t.elapsed().as_secs_f64()));
-                            acked += 1;
+                            latencies.push((t, t.elapsed().as_secs_f64()));
                         }
                     }
                     Ok(_) => {}
                     Err(e) => panic!("bench publisher: {e}"),
                 }
             }
+            latencies
         })
     };
-    connected_rx.await.expect("publisher connected");
+    let start = start.await.expect("start");
+    let mut times = Vec::with_capacity(total);
+    for (k, (topic, payload)) in messages.into_iter().enumerate() {
+        let due = start + every.mul_f64(k as f64);
+        tokio::time::sleep_until(due.into()).await;
+        scheduled.lock().await.push_back(due);
+        times.push(due);
+        client.publish(topic, QoS::AtLeastOnce, false, payload).await.expect("publish");
+    }
+    (poller.await.expect("poller"), times)
+}
+
+/// Publishes each node's `messages` on schedule (`nodes.len()` connections sharing
+/// `rate`); returns (publish -> broker PUBACK latencies, publish -> committed latencies,
+/// elapsed s).
+async fn mqtt_phase(
+    twin: &Twin,
+    url: &str,
+    rate: f64,
+    nodes: Vec<Vec<(String, Vec<u8>)>>,
+) -> (Vec<Sample>, Vec<Sample>, f64) {
+    let n_nodes = nodes.len();
+    let total: usize = nodes.iter().map(Vec::len).sum();
+    let node_rate = rate / n_nodes as f64;
+    // The start is fixed once every node is connected (below); each node is offset by a
+    // fraction of its own interval so that the nodes do not publish at the same instant.
+    let mut tasks = Vec::new();
+    let mut connected = Vec::new();
+    let mut starts = Vec::new();
+    for (i, messages) in nodes.into_iter().enumerate() {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        connected.push(rx);
+        let (start_tx, start_rx) = tokio::sync::oneshot::channel::<Instant>();
+        starts.push(start_tx);
+        let url = url.to_owned();
+        let client_id =
+            if n_nodes == 1 { "bench-edge-node".to_owned() } else { format!("bench-edge-node-{}", i + 1) };
+        tasks.push(tokio::spawn(edge_node(url, client_id, node_rate, messages, tx, start_rx)));
+    }
+    for c in connected {
+        c.await.expect("publisher connected");
+    }
     let committed_before = twin.status().await.committed;
     let start = Instant::now() + Duration::from_millis(20);
-    let publisher = {
-        let scheduled = Arc::clone(&scheduled);
-        let publish_times = Arc::clone(&publish_times);
-        tokio::spawn(async move {
-            for (k, (topic, payload)) in messages.into_iter().enumerate() {
-                let due = start + every.mul_f64(k as f64);
-                tokio::time::sleep_until(due.into()).await;
-                scheduled.lock().await.push_back(due);
-                publish_times.lock().expect("times").push(due);
-                client.publish(topic, QoS::AtLeastOnce, false, payload).await.expect("publish");
-            }
-        })
-    };
+    for (i, s) in starts.into_iter().enumerate() {
+        let _ = s.send(start + Duration::from_secs_f64(i as f64 / rate));
+    }
     // Committed count -> the first instant it was seen: the twin's counter read in
     // process every 200 µs on a thread of its own (a GetIngestStatus call per poll would
     // load the twin it measures).
@@ -429,21 +500,73 @@ async fn mqtt_phase(
     .await
     .expect("commit poller");
     let elapsed = start.elapsed().as_secs_f64();
-    publisher.await.expect("publisher");
-    poller.await.expect("poller");
-    let times = publish_times.lock().expect("times").clone();
+    let mut broker = Vec::with_capacity(total);
+    let mut times = Vec::with_capacity(total);
+    for t in tasks {
+        let (b, p) = t.await.expect("edge node");
+        broker.extend(b);
+        times.extend(p);
+    }
+    times.sort();
     let offset = |t: &Instant| t.saturating_duration_since(start).as_secs_f64();
     let durable: Vec<Sample> = times
         .iter()
         .zip(&committed_at)
         .map(|(p, c)| (offset(p), c.saturating_duration_since(*p).as_secs_f64()))
         .collect();
-    let broker = broker_latencies.lock().await.iter().map(|(t, l)| (offset(t), *l)).collect();
+    let broker = broker.iter().map(|(t, l)| (offset(t), *l)).collect();
     (broker, durable, elapsed)
 }
 
+#[allow(clippy::too_many_arguments)]
+async fn grpc_phases(
+    root: &Path,
+    dir: &Path,
+    rate: f64,
+    streams: u64,
+    size: u64,
+    window: usize,
+    total: u64,
+    per_stream: u64,
+    every: Duration,
+) {
+    println!(
+        "1. gRPC open loop: {streams} streams x {per_stream} messages, a batch of {size} every {:.1} ms each ({rate:.0} messages/s offered)",
+        every.as_secs_f64() * 1e3
+    );
+    let cpu = (cpu_s(None), f64::NAN);
+    let twin = Twin::start(root, dir.join("grpc-open"), None).await;
+    let (latencies, elapsed, started) =
+        grpc_phase(&twin, streams, per_stream, size, Pace::Every(every)).await;
+    let n = latencies.len() as u64;
+    print_latency("batch scheduled -> IngestAck", latencies, elapsed);
+    twin.finish(started, n).await;
+    print_cpu(cpu, None, started.elapsed().as_secs_f64());
+
+    let sat = 500_000u64.max(total);
+    println!(
+        "2. gRPC closed loop (saturation): {streams} streams x {} messages, batches of 500, {window} in flight each",
+        sat / streams
+    );
+    let cpu = (cpu_s(None), f64::NAN);
+    let twin = Twin::start(root, dir.join("grpc-closed"), None).await;
+    let (latencies, elapsed, started) =
+        grpc_phase(&twin, streams, sat / streams, 500, Pace::Window(window)).await;
+    let n = latencies.len() as u64;
+    print_latency("batch sent -> IngestAck", latencies, elapsed);
+    twin.finish(started, n).await;
+    print_cpu(cpu, None, started.elapsed().as_secs_f64());
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    let nodes: usize = all
+        .iter()
+        .find_map(|a| a.strip_prefix("--edge-nodes="))
+        .map_or(1, |n| n.parse().expect("--edge-nodes=N: a number"))
+        .max(1);
+    let mqtt_only = all.iter().any(|a| a == "--mqtt-only");
+    let args: Vec<String> = all.into_iter().filter(|a| !a.starts_with("--")).collect();
     let rate: f64 = arg(&args, 0, 50_000.0);
     let seconds: f64 = arg(&args, 1, 5.0);
     let streams: u64 = arg(&args, 2, 4);
@@ -462,30 +585,19 @@ fn main() {
         let per_stream = total / streams;
         let every = Duration::from_secs_f64(size as f64 * streams as f64 / rate);
         println!("durable ingest, log on {} (fsync'd group commits)", tmp.path().display());
-
-        println!(
-            "1. gRPC open loop: {streams} streams x {per_stream} messages, a batch of {size} every {:.1} ms each ({rate:.0} messages/s offered)",
-            every.as_secs_f64() * 1e3
-        );
-        let twin = Twin::start(&root, tmp.path().join("grpc-open"), None).await;
-        let (latencies, elapsed, started) = grpc_phase(&twin, streams, per_stream, size, Pace::Every(every)).await;
-        let n = latencies.len() as u64;
-        print_latency("batch scheduled -> IngestAck", latencies, elapsed);
-        twin.finish(started, n).await;
-
-        let sat = 500_000u64.max(total);
-        println!("2. gRPC closed loop (saturation): {streams} streams x {} messages, batches of 500, {window} in flight each", sat / streams);
-        let twin = Twin::start(&root, tmp.path().join("grpc-closed"), None).await;
-        let (latencies, elapsed, started) = grpc_phase(&twin, streams, sat / streams, 500, Pace::Window(window)).await;
-        let n = latencies.len() as u64;
-        print_latency("batch sent -> IngestAck", latencies, elapsed);
-        twin.finish(started, n).await;
+        if !mqtt_only {
+            grpc_phases(&root, tmp.path(), rate, streams, size, window, total, per_stream, every).await;
+        }
 
         let Some((mut broker, url)) = mosquitto(tmp.path()) else {
             println!("3. MQTT: skipped (no mosquitto at {}; scripts/system-deps.sh --mqtt installs it)", mosquitto_binary().display());
             return;
         };
-        println!("3. MQTT open loop through mosquitto ({url}): one edge node, {total} DDATA at {rate:.0} messages/s, QoS 1");
+        println!(
+            "3. MQTT open loop through mosquitto ({url}): {nodes} edge node(s) on their own connections, {total} DDATA in all at {rate:.0} messages/s, QoS 1"
+        );
+        let broker_pid = Some(broker.id());
+        let cpu = (cpu_s(None), cpu_s(broker_pid));
         let twin = Twin::start(&root, tmp.path().join("mqtt"), Some(url.clone())).await;
         let deadline = Instant::now() + Duration::from_secs(30);
         while !twin.status().await.mqtt_connected {
@@ -493,12 +605,21 @@ fn main() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let epoch = twin_server::audit::now_unix_ms();
-        let messages = sparkplug(twin_proto::sparkplug::vocab::DEFAULT_GROUP, epoch, total);
+        let group = twin_proto::sparkplug::vocab::DEFAULT_GROUP;
+        let per_node = total / nodes as u64;
+        let messages: Vec<_> = (1..=nodes)
+            .map(|i| {
+                let node = if nodes == 1 { "hall".to_owned() } else { format!("hall-{i}") };
+                sparkplug(group, &node, epoch, per_node)
+            })
+            .collect();
+        let total = messages.iter().map(|m| m.len() as u64 - STATIONS.len() as u64 - 1).sum::<u64>();
         let started = Instant::now();
         let (broker_latencies, durable, elapsed) = mqtt_phase(&twin, &url, rate, messages).await;
         print_latency("publish -> broker PUBACK", broker_latencies, elapsed);
         print_latency("publish -> durably committed by the twin (its PUBACK)", durable, elapsed);
         twin.finish(started, total).await;
+        print_cpu(cpu, broker_pid, started.elapsed().as_secs_f64());
         let _ = broker.kill();
         let _ = broker.wait();
     });

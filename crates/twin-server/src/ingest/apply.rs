@@ -111,8 +111,9 @@ pub struct Telemetry {
     pub(crate) processed_through: u64,
     /// Decisions below this key are pruned (a Seek cannot replay from before it).
     pub(crate) kept_from: u64,
-    /// The decoder's sessions as of `processed_through` (what a checkpoint records; None
-    /// without `--data` checkpoints).
+    /// The newest copy of the decoder's sessions, as of a raw record at or before
+    /// `processed_through` (what a checkpoint records; None without `--data`
+    /// checkpoints).
     pub(crate) sessions: Option<Arc<super::decode::Sessions>>,
     /// Checkpoints of the live run (`--data`); None without a store.
     pub(crate) checkpoints: Option<super::resume::LiveCheckpoints>,
@@ -337,7 +338,7 @@ impl Telemetry {
     ) {
         meta.run_start = self.run_start;
         meta.log_seq = self.next_decision.saturating_sub(1);
-        let sessions = self.sessions.as_deref().filter(|s| s.through == self.processed_through).cloned();
+        let sessions = self.sessions.as_deref().filter(|s| s.through <= self.processed_through).cloned();
         meta.telemetry = Some(crate::store::checkpoints::TelemetryPlace {
             processed_through: self.processed_through,
             held: self.held_list(),

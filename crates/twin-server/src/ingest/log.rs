@@ -107,6 +107,10 @@ pub enum LogError {
 /// Called once the raw record is on disk (with its log sequence) or failed.
 pub type RawReply = Box<dyn FnOnce(Result<u64, LogError>) + Send>;
 
+/// Called once a batch of raw records is on disk (with the log sequence of its first
+/// record; the others follow on) or failed.
+pub type BatchReply = Box<dyn FnOnce(Result<u64, LogError>) + Send>;
+
 /// A raw record's place in the pipeline ([`IN_FLIGHT`]); dropped when it is processed.
 pub type Permit = tokio::sync::OwnedSemaphorePermit;
 
@@ -115,6 +119,12 @@ enum Job {
         record: RawRecord,
         reply: RawReply,
         permit: Option<Permit>,
+    },
+    /// Raw records that came together (one read from the broker): one job, one reply,
+    /// consecutive sequences, always in the same group commit.
+    Batch {
+        records: Vec<(RawRecord, Option<Permit>)>,
+        reply: BatchReply,
     },
     Decide {
         decisions: Vec<Decision>,
@@ -246,6 +256,17 @@ impl TelemetryLog {
         self.jobs.send(Job::Raw { record, reply, permit }).map_err(|_| LogError::Stopped)
     }
 
+    /// Queues raw records that arrived together; `reply` runs on the writer thread once
+    /// all of them are on disk, with the first one's sequence (keep it short). Cheaper
+    /// than [`TelemetryLog::append`] per record: one job and one reply for the lot.
+    pub fn append_batch(
+        &self,
+        records: Vec<(RawRecord, Option<Permit>)>,
+        reply: BatchReply,
+    ) -> Result<(), LogError> {
+        self.jobs.send(Job::Batch { records, reply }).map_err(|_| LogError::Stopped)
+    }
+
     /// The committed decisions with keys from `from` on, in key order (Seek replays them
     /// from a checkpoint); unreadable ones are skipped with a warning.
     pub fn decisions_from(&self, from: u64) -> Result<Vec<(u64, Decision)>, LogError> {
@@ -359,6 +380,19 @@ impl Writer {
                     }
                     raw_seq += 1;
                 }
+                Job::Batch { records, reply } => {
+                    let n = records.len() as u64;
+                    match &written {
+                        Ok(()) => {
+                            reply(Ok(raw_seq));
+                            for (i, (record, permit)) in records.into_iter().enumerate() {
+                                out.push(Committed { seq: raw_seq + i as u64, record, permit });
+                            }
+                        }
+                        Err(e) => reply(Err(e.clone())),
+                    }
+                    raw_seq += n;
+                }
                 Job::Decide { done, .. } => {
                     let _ = done.send(written.clone());
                 }
@@ -399,20 +433,13 @@ impl Writer {
                 buf.clear();
                 match job {
                     Job::Raw { record, .. } => {
-                        if let RawRecord::Grpc { source, messages: list, .. } = record
-                            && let Some(last) = list.last()
-                        {
-                            let key = format!("{GRPC_PREFIX}{source}");
-                            let before = meta.get(key.as_str()).map_err(|x| e(&x))?.map_or(0, |v| v.value());
-                            if last.sequence > before {
-                                meta.insert(key.as_str(), last.sequence).map_err(|x| e(&x))?;
-                            }
+                        self.insert_raw(record, &mut raw, &mut meta, &mut buf).map_err(|x| e(&x))?;
+                    }
+                    Job::Batch { records, .. } => {
+                        for (record, _) in records {
+                            buf.clear();
+                            self.insert_raw(record, &mut raw, &mut meta, &mut buf).map_err(|x| e(&x))?;
                         }
-                        let bytes =
-                            postcard::to_extend(record, std::mem::take(&mut buf)).map_err(|x| e(&x))?;
-                        raw.insert(self.next_raw, bytes.as_slice()).map_err(|x| e(&x))?;
-                        buf = bytes;
-                        self.next_raw += 1;
                     }
                     Job::Decide { decisions: list, through, .. } => {
                         for decision in list {
@@ -455,6 +482,33 @@ impl Writer {
         }
         txn.commit().map_err(|x| e(&x))?;
         Ok(pruned)
+    }
+}
+
+impl Writer {
+    /// Inserts one raw record under the next sequence (and a gRPC batch's sequence into
+    /// `meta`); `buf` is scratch space for the encoding.
+    fn insert_raw(
+        &mut self,
+        record: &RawRecord,
+        raw: &mut redb::Table<u64, &[u8]>,
+        meta: &mut redb::Table<&str, u64>,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        if let RawRecord::Grpc { source, messages: list, .. } = record
+            && let Some(last) = list.last()
+        {
+            let key = format!("{GRPC_PREFIX}{source}");
+            let before = meta.get(key.as_str()).map_err(|x| x.to_string())?.map_or(0, |v| v.value());
+            if last.sequence > before {
+                meta.insert(key.as_str(), last.sequence).map_err(|x| x.to_string())?;
+            }
+        }
+        let bytes = postcard::to_extend(record, std::mem::take(buf)).map_err(|x| x.to_string())?;
+        raw.insert(self.next_raw, bytes.as_slice()).map_err(|x| x.to_string())?;
+        *buf = bytes;
+        self.next_raw += 1;
+        Ok(())
     }
 }
 
@@ -638,6 +692,41 @@ mod tests {
         assert_eq!(contents.decisions.len(), 1);
         assert_eq!(applied_commands(&contents.decisions), vec![(5, Command::Repair { station: "s".into() })]);
         assert_eq!(append_one(&log), 101, "sequences continue");
+    }
+
+    #[test]
+    fn a_batch_commits_together_with_consecutive_sequences_after_single_records() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(FILE_NAME);
+        let (tx, rx) = mpsc::channel();
+        let (log, _) = TelemetryLog::open(&path, tx).expect("open");
+        assert_eq!(append_one(&log), 1);
+        let records: Vec<(RawRecord, Option<Permit>)> = (0..50u8)
+            .map(|i| {
+                (RawRecord::Mqtt { topic: format!("b/{i}"), payload: vec![i], received_unix_ms: 0 }, None)
+            })
+            .collect();
+        let (ack_tx, ack) = mpsc::channel();
+        log.append_batch(records, Box::new(move |r| ack_tx.send(r).expect("send"))).expect("append");
+        assert_eq!(ack.recv().expect("reply").expect("committed"), 2, "the batch's first sequence");
+        assert_eq!(append_one(&log), 52, "the batch took 2..=51");
+        let mut forwarded = Vec::new();
+        while forwarded.len() < 52 {
+            forwarded.extend(rx.recv().expect("committed"));
+        }
+        let seqs: Vec<u64> = forwarded.iter().map(|c| c.seq).collect();
+        assert_eq!(seqs, (1..=52).collect::<Vec<_>>());
+        assert_eq!(
+            forwarded[10].record,
+            RawRecord::Mqtt { topic: "b/9".into(), payload: vec![9], received_unix_ms: 0 }
+        );
+        drop(log);
+        let read = read_file(&path).expect("read");
+        assert_eq!(read.raw.len(), 52);
+        assert_eq!(
+            read.raw[50].1,
+            RawRecord::Mqtt { topic: "b/49".into(), payload: vec![49], received_unix_ms: 0 }
+        );
     }
 
     #[test]

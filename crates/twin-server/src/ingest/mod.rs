@@ -2,8 +2,8 @@
 //! durable log, onto the simulation.
 //!
 //! The path of a message:
-//! 1. [`mqtt`] (a publish, QoS 1, manual acks) or [`grpc`] (a validated batch) hands it
-//!    to the [`log`] writer;
+//! 1. [`mqtt`] (the publishes of one read, QoS 1, PUBACK after the commit) or [`grpc`]
+//!    (a validated batch) hands it to the [`log`] writer;
 //! 2. the writer commits whatever queued up in one fsync'd redb transaction, then
 //!    releases the acknowledgements (PUBACK in arrival order; IngestAck) and passes the
 //!    committed records on;
@@ -41,6 +41,13 @@ use twin_core::time::Micros;
 
 /// How often the processor looks for silent sources.
 const SILENCE_CHECK: Duration = Duration::from_millis(500);
+/// With checkpoints, the processor hands the simulation thread a copy of the decoder's
+/// sessions after a batch once this long (wall) or this many raw records have passed
+/// since the last copy, not after every batch: a checkpoint records the newest copy
+/// (through S, at or before its `processed_through`) and the log keeps the raw records
+/// after S, which a restart decodes again on top of it.
+const SESSIONS_EVERY: Duration = Duration::from_secs(1);
+const SESSIONS_EVERY_RECORDS: u64 = 16_384;
 
 /// Where telemetry comes from and where it is kept.
 #[derive(Clone, Debug)]
@@ -66,6 +73,19 @@ pub struct MqttConfig {
     /// With an `mqtts://` URL: the PEM file of the certificate authority the broker's
     /// certificate must chain to (`--mqtt-ca`; required for TLS).
     pub ca: Option<PathBuf>,
+    /// With an `mqtts://` URL, for brokers that require client certificates: the twin's
+    /// certificate (chain) and private key, PEM (`--mqtt-cert`, `--mqtt-key`; both or
+    /// neither).
+    pub client_cert: Option<ClientCert>,
+}
+
+/// The twin's TLS client certificate for the broker.
+#[derive(Clone, Debug)]
+pub struct ClientCert {
+    /// PEM certificate chain, the twin's own certificate first.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 impl IngestConfig {
@@ -116,7 +136,7 @@ pub struct Pending {
     committed: Receiver<Vec<Committed>>,
     decoder: Decoder,
     pending: Vec<Committed>,
-    /// Hand the simulation thread the decoder's sessions with every batch (checkpoints).
+    /// Hand the simulation thread copies of the decoder's sessions (checkpoints).
     snapshot_sessions: bool,
 }
 
@@ -135,6 +155,9 @@ pub enum IngestError {
     Url { url: String, message: String },
     #[error("--mqtt-ca {path}: {message}")]
     Ca { path: String, message: String },
+    /// A client certificate or key file (`flag` names which) that cannot be used.
+    #[error("{flag} {path}: {message}")]
+    ClientCert { flag: &'static str, path: String, message: String },
 }
 
 /// Opens the log and rebuilds the simulation from it (restart replay): from the newest
@@ -247,6 +270,7 @@ impl Pending {
             sim,
             sources: BTreeMap::new(),
             snapshot_sessions: self.snapshot_sessions,
+            sessions_copied: (Instant::now(), 0),
         };
         let pending = self.pending;
         let committed = self.committed;
@@ -270,8 +294,10 @@ struct Processor {
     ingest: Arc<Ingest>,
     sim: Arc<SimHandle>,
     sources: BTreeMap<String, Heard>,
-    /// Hand the simulation thread the decoder's sessions with every batch (checkpoints).
+    /// Hand the simulation thread copies of the decoder's sessions (checkpoints).
     snapshot_sessions: bool,
+    /// When the last copy was made, and raw records processed since ([`SESSIONS_EVERY`]).
+    sessions_copied: (Instant, u64),
 }
 
 impl Processor {
@@ -350,8 +376,14 @@ impl Processor {
             items.extend(decoded.items);
         }
         let marks = marks.into_iter().collect();
+        self.sessions_copied.1 += batch.len() as u64;
+        let due = self.sessions_copied.0.elapsed() >= SESSIONS_EVERY
+            || self.sessions_copied.1 >= SESSIONS_EVERY_RECORDS;
         let sessions = match through {
-            Some(t) if self.snapshot_sessions => Some(Arc::new(self.decoder.sessions(t))),
+            Some(t) if self.snapshot_sessions && due => {
+                self.sessions_copied = (Instant::now(), 0);
+                Some(Arc::new(self.decoder.sessions(t)))
+            }
             _ => None,
         };
         self.sim.telemetry(TelemetryBatch { through, items, birth, marks, gone, sessions }).is_ok()

@@ -148,7 +148,13 @@ impl LiveCheckpoints {
         if below <= self.pruned_below {
             return;
         }
-        match log.prune_before(place.processed_through + 1, below) {
+        // The raw records after the checkpoint's sessions stay: a restart decodes them
+        // again on top of those sessions.
+        let raw_below = place
+            .sessions
+            .as_ref()
+            .map_or(place.processed_through, |s| s.through.min(place.processed_through));
+        match log.prune_before(raw_below + 1, below) {
             Ok(p) => {
                 self.pruned_below = below;
                 tracing::debug!(raw = p.raw, decisions = p.decisions, below, "telemetry log pruned");

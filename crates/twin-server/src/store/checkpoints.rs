@@ -85,9 +85,11 @@ pub struct TelemetryPlace {
     /// The readings held for a later time then, in the hold queue's order: `(at, origin,
     /// readings)` (their `Held` decisions may be pruned with the log).
     pub held: Vec<(Micros, Origin, Vec<StationReading>)>,
-    /// The decoder's Sparkplug sessions and kept plant figures as of `processed_through`
-    /// (the raw records that built them may be pruned with the log). None: written by
-    /// format version 2, which did not record them.
+    /// The decoder's Sparkplug sessions and kept plant figures as of raw record
+    /// `sessions.through`, at or before `processed_through` (the raw records that built
+    /// them may be pruned with the log; those after `sessions.through` are kept and
+    /// decoded again on restart). None: written by format version 2, which did not
+    /// record them.
     pub sessions: Option<Sessions>,
 }
 
