@@ -9,6 +9,7 @@
 //! readers are in `tests/support/ingest.rs`, the publisher in `tests/support/publisher.rs`.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -550,13 +551,25 @@ async fn the_twin_reconnects_and_resubscribes_after_the_broker_restarts() {
     let broker = Mosquitto::start_on(port);
     wait_status(&mut client, "the MQTT connection again", |s| s.mqtt_connected).await;
     assert!(twin.log().matches("MQTT connected").count() >= 2, "{}", twin.log());
+    publish_100_all_applied_once(&broker, group, data.path(), &twin, &mut client).await;
+}
+
+/// After a reconnect: 100 messages published at 1,000/s are all acknowledged by the
+/// broker and applied once by the twin.
+async fn publish_100_all_applied_once(
+    broker: &Mosquitto,
+    group: &str,
+    data: &Path,
+    twin: &Twin,
+    client: &mut TwinServiceClient<Channel>,
+) {
     let n = 100u64;
     let extra = ["--count", &n.to_string(), "--rate", "1000"];
     let publisher = Publisher::start(broker.addr, group, NODE, &STATIONS, "stream", &extra);
     let (facts, acked) = publisher.finish_async(120).await;
     assert_eq!(facts["unacked"], 0, "the broker acknowledged every message");
     assert_eq!(acked.len() as u64, n);
-    every_acked_message_applied_once(data.path(), &acked, &twin, &mut client).await;
+    every_acked_message_applied_once(data, &acked, twin, client).await;
 }
 
 /// A broker that stops answering (SIGSTOP: its sockets stay open): the twin's PINGREQ
@@ -577,13 +590,7 @@ async fn a_silent_broker_is_noticed_by_the_keep_alive_and_the_twin_reconnects() 
     assert!(twin.log().contains("no PINGRESP"), "{}", twin.log());
     drop(paused);
     wait_status(&mut client, "the MQTT connection again", |s| s.mqtt_connected).await;
-    let n = 100u64;
-    let extra = ["--count", &n.to_string(), "--rate", "1000"];
-    let publisher = Publisher::start(broker.addr, group, NODE, &STATIONS, "stream", &extra);
-    let (facts, acked) = publisher.finish_async(120).await;
-    assert_eq!(facts["unacked"], 0, "the broker acknowledged every message");
-    assert_eq!(acked.len() as u64, n);
-    every_acked_message_applied_once(data.path(), &acked, &twin, &mut client).await;
+    publish_100_all_applied_once(&broker, group, data.path(), &twin, &mut client).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
