@@ -303,6 +303,16 @@ impl LiveBottlenecks {
     /// Hands the periods that closed at `closing_at` to the sweep.
     fn flush(&mut self) {
         let end = self.closing_at;
+        if let [(station, start)] = self.closing[..]
+            && self.pending.is_empty()
+            && self.covering.is_empty()
+        {
+            self.closing.clear();
+            if end > start && end > self.from {
+                self.sweep_alone(station, (start, end));
+            }
+            return;
+        }
         for (station, start) in self.closing.drain(..) {
             if end > start && end > self.from {
                 self.pending.push((station, (start, end)));
@@ -310,6 +320,20 @@ impl LiveBottlenecks {
         }
         if self.pending.len() > PENDING_PER_STATION * self.open.len() + 16 {
             self.advance(end);
+        }
+    }
+
+    /// Hands one closed period to the sweep when nothing else waits (no pending period,
+    /// none covering the frontier): when no open period starts before its end (a lone
+    /// station, or stations taking turns with idle time between), it is final and swept at
+    /// once, as `advance` would sweep it (its `apart` case), without the pending list.
+    fn sweep_alone(&mut self, station: u32, period: Period) {
+        let end = period.1;
+        if self.open.iter().all(|open| open.is_none_or(|since| since > end)) {
+            self.emit_under(period.0.max(self.from), None);
+            self.emit_under(end, Some(Key::of(station, period)));
+        } else {
+            self.pending.push((station, period));
         }
     }
 
