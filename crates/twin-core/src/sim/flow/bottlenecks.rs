@@ -145,7 +145,7 @@ impl Ring {
     }
 
     /// Adds `sign` × the part of `(a, b)` in each bucket to a station's sole or shifting.
-    #[inline]
+    #[inline(always)]
     fn add(&mut self, station: u32, shifting: bool, (a, b): Period, sign: i64) {
         if b <= a {
             return;
@@ -484,7 +484,7 @@ impl LiveBottlenecks {
     }
 
     /// Closes the segment in progress, given its overlap with the next one.
-    #[inline]
+    #[inline(always)]
     fn finish_segment(&mut self, overlap_next: Option<Period>) {
         let Some(seg) = self.current.take() else { return };
         let station = seg.key.station();
