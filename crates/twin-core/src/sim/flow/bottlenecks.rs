@@ -104,36 +104,34 @@ impl Ring {
 
     /// The entry of `station` in bucket `idx`, or None when the ring holds a newer bucket
     /// in its place (`idx` is outside every window the ring serves).
+    #[inline(always)]
     fn entry(&mut self, idx: u64, station: u32) -> Option<&mut Entry> {
         let Ring { cells, base } = self;
-        let cell = &mut cells[(idx % N_BUCKETS) as usize];
-        if cell.0 != idx {
-            if cell.0 != u64::MAX && cell.0 > idx {
+        let (held, entries) = &mut cells[(idx % N_BUCKETS) as usize];
+        if *held != idx {
+            if *held != u64::MAX && *held > idx {
                 return None;
             }
             // Iterated, then cleared (not drained): most cells hold one entry or none,
             // and a `Drain` costs more than that.
-            for e in &cell.1 {
+            for e in entries.iter() {
                 let base = &mut base[e.station as usize];
                 base[0] += i64::from(e.rate[0]);
                 base[1] += i64::from(e.rate[1]);
             }
-            cell.1.clear();
-            cell.0 = idx;
+            entries.clear();
+            *held = idx;
+        } else if let Some(i) = entries.iter().position(|e| e.station == station) {
+            return Some(&mut entries[i]);
         }
-        let entries = &mut cell.1;
-        let i = match entries.iter().position(|e| e.station == station) {
-            Some(i) => i,
-            None => {
-                entries.push(Entry { station, rate: [0; 2], part: [0; 2] });
-                entries.len() - 1
-            }
-        };
-        Some(&mut entries[i])
+        // A reused cell is empty: no search for the station's entry.
+        entries.push(Entry { station, rate: [0; 2], part: [0; 2] });
+        entries.last_mut()
     }
 
     /// Adds `sign` whole buckets per bucket from bucket `idx` on to a station's sole or
     /// shifting time, less `offset` (the part of bucket `idx` before the change).
+    #[inline(always)]
     fn add_change(&mut self, idx: u64, station: u32, kind: usize, sign: i64, offset: i64) {
         match self.entry(idx, station) {
             Some(e) => {
@@ -147,7 +145,7 @@ impl Ring {
     }
 
     /// Adds `sign` × the part of `(a, b)` in each bucket to a station's sole or shifting.
-    #[inline]
+    #[inline(always)]
     fn add(&mut self, station: u32, shifting: bool, (a, b): Period, sign: i64) {
         if b <= a {
             return;
@@ -287,6 +285,7 @@ impl LiveBottlenecks {
 
     /// A station stopped being active at `now`. The period closes for good once time
     /// moves on without the station becoming active again.
+    #[inline]
     pub fn close(&mut self, station: usize, now: Micros) {
         if self.open[station].is_none() {
             return;
@@ -301,8 +300,19 @@ impl LiveBottlenecks {
     }
 
     /// Hands the periods that closed at `closing_at` to the sweep.
+    #[inline]
     fn flush(&mut self) {
         let end = self.closing_at;
+        if let [(station, start)] = self.closing[..]
+            && self.pending.is_empty()
+            && self.covering.is_empty()
+        {
+            self.closing.clear();
+            if end > start && end > self.from {
+                self.sweep_alone(station, (start, end));
+            }
+            return;
+        }
         for (station, start) in self.closing.drain(..) {
             if end > start && end > self.from {
                 self.pending.push((station, (start, end)));
@@ -310,6 +320,31 @@ impl LiveBottlenecks {
         }
         if self.pending.len() > PENDING_PER_STATION * self.open.len() + 16 {
             self.advance(end);
+        }
+    }
+
+    /// Hands one closed period to the sweep when nothing else waits (no pending period,
+    /// none covering the frontier): when no open period starts before its end (a lone
+    /// station, or stations taking turns with idle time between), it is final and swept at
+    /// once, as `advance` would sweep it (its `apart` case), without the pending list.
+    #[inline]
+    fn sweep_alone(&mut self, station: u32, period: Period) {
+        let end = period.1;
+        if self.open.iter().all(|open| open.is_none_or(|since| since > end)) {
+            let start = period.0.max(self.from);
+            let key = Key::of(station, period);
+            if start > self.frontier {
+                // What the two `emit_under` below do when idle time lies before the
+                // period: the segment in progress ends, the period's own begins alone.
+                self.finish_segment(None);
+                self.current = Some(Segment { start, end, key, overlap_prev: None });
+                self.frontier = end;
+            } else {
+                self.emit_under(start, None);
+                self.emit_under(end, Some(key));
+            }
+        } else {
+            self.pending.push((station, period));
         }
     }
 
@@ -449,6 +484,7 @@ impl LiveBottlenecks {
     }
 
     /// Closes the segment in progress, given its overlap with the next one.
+    #[inline(always)]
     fn finish_segment(&mut self, overlap_next: Option<Period>) {
         let Some(seg) = self.current.take() else { return };
         let station = seg.key.station();
