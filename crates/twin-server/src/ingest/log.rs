@@ -104,27 +104,19 @@ pub enum LogError {
     Stopped,
 }
 
-/// Called once the raw record is on disk (with its log sequence) or failed.
+/// Called once the raw records of one append are on disk (with the log sequence of the
+/// first; the others follow on) or failed.
 pub type RawReply = Box<dyn FnOnce(Result<u64, LogError>) + Send>;
-
-/// Called once a batch of raw records is on disk (with the log sequence of its first
-/// record; the others follow on) or failed.
-pub type BatchReply = Box<dyn FnOnce(Result<u64, LogError>) + Send>;
 
 /// A raw record's place in the pipeline ([`IN_FLIGHT`]); dropped when it is processed.
 pub type Permit = tokio::sync::OwnedSemaphorePermit;
 
 enum Job {
+    /// Raw records that came together (a gRPC batch, or one read from the broker): one
+    /// job, one reply, consecutive sequences, always in the same group commit.
     Raw {
-        record: RawRecord,
-        reply: RawReply,
-        permit: Option<Permit>,
-    },
-    /// Raw records that came together (one read from the broker): one job, one reply,
-    /// consecutive sequences, always in the same group commit.
-    Batch {
         records: Vec<(RawRecord, Option<Permit>)>,
-        reply: BatchReply,
+        reply: RawReply,
     },
     Decide {
         decisions: Vec<Decision>,
@@ -253,7 +245,7 @@ impl TelemetryLog {
     /// Queues a raw record; `reply` runs on the writer thread once it is on disk (keep it
     /// short). `permit` travels with the record until it is processed.
     pub fn append(&self, record: RawRecord, reply: RawReply, permit: Option<Permit>) -> Result<(), LogError> {
-        self.jobs.send(Job::Raw { record, reply, permit }).map_err(|_| LogError::Stopped)
+        self.append_batch(vec![(record, permit)], reply)
     }
 
     /// Queues raw records that arrived together; `reply` runs on the writer thread once
@@ -262,9 +254,9 @@ impl TelemetryLog {
     pub fn append_batch(
         &self,
         records: Vec<(RawRecord, Option<Permit>)>,
-        reply: BatchReply,
+        reply: RawReply,
     ) -> Result<(), LogError> {
-        self.jobs.send(Job::Batch { records, reply }).map_err(|_| LogError::Stopped)
+        self.jobs.send(Job::Raw { records, reply }).map_err(|_| LogError::Stopped)
     }
 
     /// The committed decisions with keys from `from` on, in key order (Seek replays them
@@ -370,17 +362,7 @@ impl Writer {
         let mut raw_seq = first_raw;
         for job in jobs.drain(..) {
             match job {
-                Job::Raw { record, reply, permit } => {
-                    match &written {
-                        Ok(()) => {
-                            reply(Ok(raw_seq));
-                            out.push(Committed { seq: raw_seq, record, permit });
-                        }
-                        Err(e) => reply(Err(e.clone())),
-                    }
-                    raw_seq += 1;
-                }
-                Job::Batch { records, reply } => {
+                Job::Raw { records, reply } => {
                     let n = records.len() as u64;
                     match &written {
                         Ok(()) => {
@@ -432,10 +414,7 @@ impl Writer {
             for job in jobs {
                 buf.clear();
                 match job {
-                    Job::Raw { record, .. } => {
-                        self.insert_raw(record, &mut raw, &mut meta, &mut buf).map_err(|x| e(&x))?;
-                    }
-                    Job::Batch { records, .. } => {
+                    Job::Raw { records, .. } => {
                         for (record, _) in records {
                             buf.clear();
                             self.insert_raw(record, &mut raw, &mut meta, &mut buf).map_err(|x| e(&x))?;

@@ -53,12 +53,7 @@ impl Flow {
             let now = cx.agenda.now();
             let st = &mut self.stations[s];
             st.account(now);
-            let part = if let Some(part) = st.queue.pop_front() {
-                st.started += 1;
-                st.wait_sum += u128::from(now - self.parts[part as usize].since);
-                if !st.waiters.is_empty() {
-                    cx.agenda.follow_up(Followup::RoomAtStation(station));
-                }
+            let part = if let Some(part) = self.take_waiting(cx.agenda, station) {
                 part
             } else if let Some((source, product)) = saturated {
                 cx.logistics.consume_materials(cx.model, cx.agenda, product);
@@ -234,15 +229,25 @@ impl Flow {
             return false;
         }
         st.account(now);
-        let part = st.queue.pop_front().expect("checked above");
-        st.started += 1;
-        st.wait_sum += u128::from(now - self.parts[part as usize].since);
-        if !st.waiters.is_empty() {
-            cx.agenda.follow_up(Followup::RoomAtStation(station));
-        }
+        let part = self.take_waiting(cx.agenda, station).expect("checked above");
         // No active-period check: see above.
         self.start_job(cx.model, cx.agenda, station, server, part);
         true
+    }
+
+    /// The first part waiting at `station`, taken off its queue for a server about to
+    /// start on it (the caller has brought the station's integrals up to now); a part
+    /// held upstream for room here is woken.
+    #[inline(always)]
+    fn take_waiting(&mut self, agenda: &mut Agenda, station: StationIdx) -> Option<PartId> {
+        let st = &mut self.stations[station as usize];
+        let part = st.queue.pop_front()?;
+        st.started += 1;
+        st.wait_sum += u128::from(agenda.now() - self.parts[part as usize].since);
+        if !st.waiters.is_empty() {
+            agenda.follow_up(Followup::RoomAtStation(station));
+        }
+        Some(part)
     }
 
     /// Schedules the next failure of `station` (if it has failures).

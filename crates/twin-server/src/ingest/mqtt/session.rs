@@ -384,7 +384,7 @@ impl Connection<'_> {
             records.push((RawRecord::Mqtt { topic: p.topic, payload: p.payload, received_unix_ms }, permit));
         }
         let out = out.clone();
-        let reply: crate::ingest::log::BatchReply = Box::new(move |result| match result {
+        let reply: crate::ingest::log::RawReply = Box::new(move |result| match result {
             Ok(_) => {
                 status.count(&status.committed, n as u64);
                 status.ack_latency.record(arrived.elapsed(), n as u64);
