@@ -12,11 +12,24 @@
 //! 3. MQTT, open loop through Debian's mosquitto (started here on a free port): one
 //!    Sparkplug B edge node publishes NBIRTH, DBIRTHs, then DDATA (one Cycle/Duration
 //!    each) at RATE messages/s with QoS 1, which the twin receives with manual acks.
-//!    Two latencies per message: publish -> the broker's PUBACK (what the publisher sees;
-//!    MQTT has no end-to-end ack), and publish -> durably committed by the twin (the
-//!    twin's PUBACK is sent then): the bench reads the twin's `committed` counter in
-//!    process every 200 µs, and messages commit in publish order, so message k is
-//!    committed at the first poll that counts k (an upper bound, to within a poll).
+//!    Three latencies per message: publish -> the broker's PUBACK (what the publisher
+//!    sees; MQTT has no end-to-end ack), publish -> read by the twin (the publisher and
+//!    the broker, before the twin does anything), and publish -> durably committed by
+//!    the twin (the twin's PUBACK is sent then). The last two read the twin's `received`
+//!    and `committed` counters in process every 200 µs; messages are read and commit in
+//!    publish order, so message k is read (committed) at the first poll that counts k
+//!    (an upper bound, to within a poll).
+//!
+//!    The publisher is a lean edge node by default: our own MQTT codec on a blocking
+//!    socket and a thread of its own, writing what is due every 200 µs in one write. A
+//!    plant's gateway runs on its own machine; here it shares the twin's two cores, and
+//!    rumqttc in the twin's runtime (`--publisher=rumqttc`, the figures before session 8)
+//!    took more CPU and added its own queueing before the bytes left it.
+//!
+//!    `--broker-baseline` runs this phase without a twin: the same lean edge node, the
+//!    same messages and rate, the same mosquitto, with Debian's `mosquitto_sub -q 1` as
+//!    the subscriber (it acknowledges each message as it reads it and keeps nothing).
+//!    Its publish -> broker PUBACK is the floor the broker sets on this machine.
 //!
 //!    With `--edge-nodes=N` (N > 1), N edge nodes (`hall-1`..`hall-N`, each its own MQTT
 //!    connection, as a complex has one gateway per factory) share RATE, each publishing
@@ -31,11 +44,11 @@
 //! and the sources, which are the same code before and after a change of the twin) and
 //! mosquitto used during the phase.
 //!
-//! `cargo bench -p twin-server --bench ingest -- [RATE] [SECONDS] [STREAMS] [BATCH] [WINDOW] [DIR] [--edge-nodes=N] [--mqtt-only]`
+//! `cargo bench -p twin-server --bench ingest -- [RATE] [SECONDS] [STREAMS] [BATCH] [WINDOW] [DIR] [--edge-nodes=N] [--mqtt-only] [--publisher=lean|rumqttc] [--broker-baseline]`
 //! (defaults 50000, 5, 4, 100, 4; DIR: where the logs go, default a temporary folder
 //! under target/). Phase 3 is skipped when /usr/sbin/mosquitto (or `$MOSQUITTO`) is
-//! missing; `--mqtt-only` skips phases 1 and 2; `TWIN_ROOT` points at the workspace when
-//! the bench runs from elsewhere.
+//! missing; `--mqtt-only` skips phases 1 and 2 (so does `--broker-baseline`); `TWIN_ROOT`
+//! points at the workspace when the bench runs from elsewhere.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -446,6 +459,163 @@ async fn edge_node(
     (poller.await.expect("poller"), times)
 }
 
+/// The lean edge node (the default publisher): our own MQTT codec over a blocking socket,
+/// on a thread of its own plus one reading the broker's PUBACKs. Each wake-up writes every
+/// message that is due in one `write` (a gateway sending 50,000 messages/s batches its
+/// writes too), waking every 200 µs at most. A plant's gateway runs on its own machine;
+/// here it shares the twin's two cores, so the lighter it is, the less the figures measure
+/// the bench instead of the twin. Same return as [`edge_node`].
+fn lean_edge_node(
+    url: String,
+    client_id: String,
+    rate: f64,
+    messages: Vec<(String, Vec<u8>)>,
+    connected: tokio::sync::oneshot::Sender<()>,
+    start: tokio::sync::oneshot::Receiver<Instant>,
+) -> (Vec<(Instant, f64)>, Vec<Instant>) {
+    use std::io::{Read, Write};
+    use twin_server::ingest::mqtt::codec::{self, Incoming, QoS as Q};
+    let (host, port) = twin_server::ingest::mqtt::parse_url(&url).expect("url");
+    let mut socket = std::net::TcpStream::connect((host.as_str(), port)).expect("connect to the broker");
+    socket.set_nodelay(true).expect("nodelay");
+    let mut bytes = Vec::new();
+    codec::connect(
+        &mut bytes,
+        &codec::Connect { client_id: &client_id, keep_alive_s: 60, clean_session: true },
+    );
+    socket.write_all(&bytes).expect("CONNECT");
+    let mut reader = socket.try_clone().expect("socket");
+    let total = messages.len();
+    // The broker acknowledges one connection's QoS 1 publishes in order: the k-th PUBACK is
+    // the k-th publish's (checked by packet id).
+    let acks = std::thread::spawn(move || {
+        let mut buf = bytes::BytesMut::with_capacity(1 << 16);
+        let mut chunk = vec![0u8; 1 << 16];
+        let mut acked = Vec::with_capacity(total);
+        let mut connected = Some(connected);
+        while acked.len() < total {
+            let n = reader.read(&mut chunk).expect("read from the broker");
+            assert!(n > 0, "the broker closed the bench publisher's connection");
+            let now = Instant::now();
+            buf.extend_from_slice(&chunk[..n]);
+            while let Some(packet) = codec::decode(&mut buf).expect("broker packet") {
+                match packet {
+                    Incoming::ConnAck { .. } => {
+                        if let Some(c) = connected.take() {
+                            let _ = c.send(());
+                        }
+                    }
+                    Incoming::PubAck { pkid } => {
+                        assert_eq!(usize::from(pkid), acked.len() % 65_535 + 1, "PUBACKs in publish order");
+                        acked.push(now);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        acked
+    });
+    let start = start.blocking_recv().expect("start");
+    let every = Duration::from_secs_f64(1.0 / rate);
+    let due = |k: usize| start + every.mul_f64(k as f64);
+    let mut times = Vec::with_capacity(total);
+    let mut messages = messages.into_iter();
+    while times.len() < total {
+        let now = Instant::now();
+        let next = due(times.len());
+        if next > now {
+            std::thread::sleep((next - now).max(Duration::from_micros(200)));
+            continue;
+        }
+        bytes.clear();
+        while times.len() < total && due(times.len()) <= now {
+            let (topic, payload) = messages.next().expect("a message");
+            let pkid = (times.len() % 65_535 + 1) as u16;
+            codec::publish(
+                &mut bytes,
+                &codec::Publish { dup: false, qos: Q::AtLeastOnce, retain: false, topic, pkid, payload },
+            );
+            times.push(due(times.len()));
+        }
+        socket.write_all(&bytes).expect("PUBLISH");
+    }
+    let acked = acks.join().expect("PUBACK reader");
+    let latencies =
+        times.iter().zip(&acked).map(|(t, a)| (*t, a.saturating_duration_since(*t).as_secs_f64())).collect();
+    let _ = socket.shutdown(std::net::Shutdown::Both);
+    (latencies, times)
+}
+
+/// The broker without the twin (`--broker-baseline`): the same lean edge node publishes
+/// the same messages at the same rate through the same mosquitto to Debian's own C client,
+/// `mosquitto_sub -q 1` (which acknowledges each message as soon as it reads it, keeping
+/// nothing), and the bench prints publish -> broker PUBACK. What this shows is the floor
+/// that the broker and the publisher set on this machine before any twin.
+async fn broker_baseline(url: &str, rate: f64, total: u64, broker_pid: Option<u32>) {
+    let (host, port) = twin_server::ingest::mqtt::parse_url(url).expect("url");
+    let group = twin_proto::sparkplug::vocab::DEFAULT_GROUP;
+    let messages = sparkplug(group, "hall", twin_server::audit::now_unix_ms(), total);
+    let n = messages.len();
+    // It prints one byte per message (`-N -F x`), which a thread here counts; -C ends it
+    // after the last message. It has a second to subscribe before publishing starts.
+    let mut sub = std::process::Command::new("mosquitto_sub")
+        .args(["-h", &host, "-p", &port.to_string(), "-q", "1", "-t", &format!("spBv1.0/{group}/#")])
+        .args(["-i", "bench-baseline", "-N", "-F", "x", "-C", &n.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn();
+    let Ok(sub) = sub.as_mut() else {
+        println!("  broker baseline: skipped (no mosquitto_sub; scripts/system-deps.sh --mqtt installs it)");
+        return;
+    };
+    let mut out = sub.stdout.take().expect("stdout");
+    let count = std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()).unwrap_or(0));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    println!("  broker baseline: the lean edge node -> mosquitto -> mosquitto_sub -q 1 (no twin)");
+    let cpu = (cpu_s(None), cpu_s(broker_pid));
+    let (connected, connected_rx) = tokio::sync::oneshot::channel();
+    let (start_tx, start_rx) = tokio::sync::oneshot::channel::<Instant>();
+    let url = url.to_owned();
+    let node = tokio::task::spawn_blocking(move || {
+        lean_edge_node(url, "bench-edge-node".into(), rate, messages, connected, start_rx)
+    });
+    connected_rx.await.expect("publisher connected");
+    let start = Instant::now() + Duration::from_millis(20);
+    let _ = start_tx.send(start);
+    let (broker, _) = node.await.expect("edge node");
+    let elapsed = start.elapsed().as_secs_f64();
+    let samples =
+        broker.iter().map(|(t, l)| (t.saturating_duration_since(start).as_secs_f64(), *l)).collect();
+    print_latency("publish -> broker PUBACK", samples, elapsed);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sub.try_wait().expect("mosquitto_sub").is_none() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = sub.kill();
+    let _ = sub.wait();
+    println!("  mosquitto_sub received {} of {n}", count.join().expect("counter"));
+    print_cpu(cpu, broker_pid, start.elapsed().as_secs_f64());
+}
+
+/// Which MQTT client the bench's edge nodes publish with.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Publisher {
+    /// [`lean_edge_node`] (the default).
+    Lean,
+    /// rumqttc in the twin's tokio runtime ([`edge_node`]; `--publisher=rumqttc`).
+    Rumqttc,
+}
+
+/// What the MQTT phase measured, per message as (publish instant, latency s).
+struct MqttSamples {
+    /// publish -> the broker's PUBACK to the publisher.
+    broker: Vec<Sample>,
+    /// publish -> read by the twin (publisher and broker, before the twin does anything).
+    received: Vec<Sample>,
+    /// publish -> durably committed by the twin (its PUBACK to the broker).
+    durable: Vec<Sample>,
+    elapsed: f64,
+}
+
 /// Publishes each node's `messages` on schedule (`nodes.len()` connections sharing
 /// `rate`); returns (publish -> broker PUBACK latencies, publish -> committed latencies,
 /// elapsed s).
@@ -454,7 +624,8 @@ async fn mqtt_phase(
     url: &str,
     rate: f64,
     nodes: Vec<Vec<(String, Vec<u8>)>>,
-) -> (Vec<Sample>, Vec<Sample>, f64) {
+    publisher: Publisher,
+) -> MqttSamples {
     let n_nodes = nodes.len();
     let total: usize = nodes.iter().map(Vec::len).sum();
     let node_rate = rate / n_nodes as f64;
@@ -471,7 +642,12 @@ async fn mqtt_phase(
         let url = url.to_owned();
         let client_id =
             if n_nodes == 1 { "bench-edge-node".to_owned() } else { format!("bench-edge-node-{}", i + 1) };
-        tasks.push(tokio::spawn(edge_node(url, client_id, node_rate, messages, tx, start_rx)));
+        tasks.push(match publisher {
+            Publisher::Lean => tokio::task::spawn_blocking(move || {
+                lean_edge_node(url, client_id, node_rate, messages, tx, start_rx)
+            }),
+            Publisher::Rumqttc => tokio::spawn(edge_node(url, client_id, node_rate, messages, tx, start_rx)),
+        });
     }
     for c in connected {
         c.await.expect("publisher connected");
@@ -485,17 +661,23 @@ async fn mqtt_phase(
     // process every 200 µs on a thread of its own (a GetIngestStatus call per poll would
     // load the twin it measures).
     let counters = Arc::clone(&twin.counters);
-    let committed_at = tokio::task::spawn_blocking(move || {
+    let received_before = counters.received.load(std::sync::atomic::Ordering::Relaxed);
+    let (committed_at, received_at) = tokio::task::spawn_blocking(move || {
         let mut committed_at: Vec<Instant> = Vec::with_capacity(total);
+        let mut received_at: Vec<Instant> = Vec::with_capacity(total);
         while committed_at.len() < total && start.elapsed() < Duration::from_secs(600) {
             let c = counters.committed.load(std::sync::atomic::Ordering::Relaxed);
+            let r = counters.received.load(std::sync::atomic::Ordering::Relaxed);
             let now = Instant::now();
+            while (received_at.len() as u64) < r.saturating_sub(received_before).min(total as u64) {
+                received_at.push(now);
+            }
             while (committed_at.len() as u64) < c.saturating_sub(committed_before).min(total as u64) {
                 committed_at.push(now);
             }
             std::thread::sleep(Duration::from_micros(200));
         }
-        committed_at
+        (committed_at, received_at)
     })
     .await
     .expect("commit poller");
@@ -509,13 +691,16 @@ async fn mqtt_phase(
     }
     times.sort();
     let offset = |t: &Instant| t.saturating_duration_since(start).as_secs_f64();
-    let durable: Vec<Sample> = times
-        .iter()
-        .zip(&committed_at)
-        .map(|(p, c)| (offset(p), c.saturating_duration_since(*p).as_secs_f64()))
-        .collect();
+    let pair = |at: &[Instant]| -> Vec<Sample> {
+        times
+            .iter()
+            .zip(at)
+            .map(|(p, c)| (offset(p), c.saturating_duration_since(*p).as_secs_f64()))
+            .collect()
+    };
+    let (received, durable) = (pair(&received_at), pair(&committed_at));
     let broker = broker.iter().map(|(t, l)| (offset(t), *l)).collect();
-    (broker, durable, elapsed)
+    MqttSamples { broker, received, durable, elapsed }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -560,12 +745,18 @@ async fn grpc_phases(
 
 fn main() {
     let all: Vec<String> = std::env::args().skip(1).collect();
+    let publisher = match all.iter().find_map(|a| a.strip_prefix("--publisher=")) {
+        None | Some("lean") => Publisher::Lean,
+        Some("rumqttc") => Publisher::Rumqttc,
+        Some(other) => panic!("--publisher={other}: lean or rumqttc"),
+    };
     let nodes: usize = all
         .iter()
         .find_map(|a| a.strip_prefix("--edge-nodes="))
         .map_or(1, |n| n.parse().expect("--edge-nodes=N: a number"))
         .max(1);
-    let mqtt_only = all.iter().any(|a| a == "--mqtt-only");
+    let baseline = all.iter().any(|a| a == "--broker-baseline");
+    let mqtt_only = baseline || all.iter().any(|a| a == "--mqtt-only");
     let args: Vec<String> = all.into_iter().filter(|a| !a.starts_with("--")).collect();
     let rate: f64 = arg(&args, 0, 50_000.0);
     let seconds: f64 = arg(&args, 1, 5.0);
@@ -594,9 +785,15 @@ fn main() {
             return;
         };
         println!(
-            "3. MQTT open loop through mosquitto ({url}): {nodes} edge node(s) on their own connections, {total} DDATA in all at {rate:.0} messages/s, QoS 1"
+            "3. MQTT open loop through mosquitto ({url}): {nodes} edge node(s) on their own connections ({publisher:?} publisher), {total} DDATA in all at {rate:.0} messages/s, QoS 1"
         );
         let broker_pid = Some(broker.id());
+        if baseline {
+            broker_baseline(&url, rate, total, broker_pid).await;
+            let _ = broker.kill();
+            let _ = broker.wait();
+            return;
+        }
         let cpu = (cpu_s(None), cpu_s(broker_pid));
         let twin = Twin::start(&root, tmp.path().join("mqtt"), Some(url.clone())).await;
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -615,9 +812,10 @@ fn main() {
             .collect();
         let total = messages.iter().map(|m| m.len() as u64 - STATIONS.len() as u64 - 1).sum::<u64>();
         let started = Instant::now();
-        let (broker_latencies, durable, elapsed) = mqtt_phase(&twin, &url, rate, messages).await;
-        print_latency("publish -> broker PUBACK", broker_latencies, elapsed);
-        print_latency("publish -> durably committed by the twin (its PUBACK)", durable, elapsed);
+        let m = mqtt_phase(&twin, &url, rate, messages, publisher).await;
+        print_latency("publish -> broker PUBACK", m.broker, m.elapsed);
+        print_latency("publish -> read by the twin", m.received, m.elapsed);
+        print_latency("publish -> durably committed by the twin (its PUBACK)", m.durable, m.elapsed);
         twin.finish(started, total).await;
         print_cpu(cpu, broker_pid, started.elapsed().as_secs_f64());
         let _ = broker.kill();
