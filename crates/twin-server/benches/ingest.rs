@@ -394,18 +394,26 @@ fn sparkplug(group: &str, node: &str, epoch: u64, n: u64) -> Vec<(String, Vec<u8
     out
 }
 
+/// What one edge node publishes, where, and how it is told to start.
+struct Node {
+    url: String,
+    client_id: String,
+    /// Messages per second.
+    rate: f64,
+    /// (topic, payload), in publish order.
+    messages: Vec<(String, Vec<u8>)>,
+    /// Said once the broker accepted the connection.
+    connected: tokio::sync::oneshot::Sender<()>,
+    /// The instant of the first publish.
+    start: tokio::sync::oneshot::Receiver<Instant>,
+}
+
 /// One edge node's publisher: its own MQTT connection; once connected (said on
 /// `connected`) it waits for its start instant, then publishes `messages` at `rate`;
 /// returns (publish -> broker PUBACK samples as (publish instant, latency),
 /// publish instants in order).
-async fn edge_node(
-    url: String,
-    client_id: String,
-    rate: f64,
-    messages: Vec<(String, Vec<u8>)>,
-    connected: tokio::sync::oneshot::Sender<()>,
-    start: tokio::sync::oneshot::Receiver<Instant>,
-) -> (Vec<(Instant, f64)>, Vec<Instant>) {
+async fn edge_node(node: Node) -> (Vec<(Instant, f64)>, Vec<Instant>) {
+    let Node { url, client_id, rate, messages, connected, start } = node;
     let (host, port) = twin_server::ingest::mqtt::parse_url(&url).expect("url");
     let mut options = MqttOptions::new(client_id, host, port);
     options
@@ -465,14 +473,8 @@ async fn edge_node(
 /// writes too), waking every 200 µs at most. A plant's gateway runs on its own machine;
 /// here it shares the twin's two cores, so the lighter it is, the less the figures measure
 /// the bench instead of the twin. Same return as [`edge_node`].
-fn lean_edge_node(
-    url: String,
-    client_id: String,
-    rate: f64,
-    messages: Vec<(String, Vec<u8>)>,
-    connected: tokio::sync::oneshot::Sender<()>,
-    start: tokio::sync::oneshot::Receiver<Instant>,
-) -> (Vec<(Instant, f64)>, Vec<Instant>) {
+fn lean_edge_node(node: Node) -> (Vec<(Instant, f64)>, Vec<Instant>) {
+    let Node { url, client_id, rate, messages, connected, start } = node;
     use std::io::{Read, Write};
     use twin_server::ingest::mqtt::codec::{self, Incoming, QoS as Q};
     let (host, port) = twin_server::ingest::mqtt::parse_url(&url).expect("url");
@@ -576,7 +578,8 @@ async fn broker_baseline(url: &str, rate: f64, total: u64, broker_pid: Option<u3
     let (start_tx, start_rx) = tokio::sync::oneshot::channel::<Instant>();
     let url = url.to_owned();
     let node = tokio::task::spawn_blocking(move || {
-        lean_edge_node(url, "bench-edge-node".into(), rate, messages, connected, start_rx)
+        let client_id = "bench-edge-node".into();
+        lean_edge_node(Node { url, client_id, rate, messages, connected, start: start_rx })
     });
     connected_rx.await.expect("publisher connected");
     let start = Instant::now() + Duration::from_millis(20);
@@ -642,11 +645,10 @@ async fn mqtt_phase(
         let url = url.to_owned();
         let client_id =
             if n_nodes == 1 { "bench-edge-node".to_owned() } else { format!("bench-edge-node-{}", i + 1) };
+        let node = Node { url, client_id, rate: node_rate, messages, connected: tx, start: start_rx };
         tasks.push(match publisher {
-            Publisher::Lean => tokio::task::spawn_blocking(move || {
-                lean_edge_node(url, client_id, node_rate, messages, tx, start_rx)
-            }),
-            Publisher::Rumqttc => tokio::spawn(edge_node(url, client_id, node_rate, messages, tx, start_rx)),
+            Publisher::Lean => tokio::task::spawn_blocking(move || lean_edge_node(node)),
+            Publisher::Rumqttc => tokio::spawn(edge_node(node)),
         });
     }
     for c in connected {
