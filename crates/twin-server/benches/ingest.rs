@@ -654,32 +654,32 @@ async fn mqtt_phase(
     for c in connected {
         c.await.expect("publisher connected");
     }
-    let committed_before = twin.status().await.committed;
+    // Read and committed counts -> the first instant each was seen: the twin's counters
+    // read in process every 200 µs on a thread of its own (a GetIngestStatus call per poll
+    // would load the twin it measures).
+    let counters = Arc::clone(&twin.counters);
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    let before = (load(&counters.received), load(&counters.committed));
     let start = Instant::now() + Duration::from_millis(20);
     for (i, s) in starts.into_iter().enumerate() {
         let _ = s.send(start + Duration::from_secs_f64(i as f64 / rate));
     }
-    // Committed count -> the first instant it was seen: the twin's counter read in
-    // process every 200 µs on a thread of its own (a GetIngestStatus call per poll would
-    // load the twin it measures).
-    let counters = Arc::clone(&twin.counters);
-    let received_before = counters.received.load(std::sync::atomic::Ordering::Relaxed);
-    let (committed_at, received_at) = tokio::task::spawn_blocking(move || {
-        let mut committed_at: Vec<Instant> = Vec::with_capacity(total);
+    let (received_at, committed_at) = tokio::task::spawn_blocking(move || {
         let mut received_at: Vec<Instant> = Vec::with_capacity(total);
+        let mut committed_at: Vec<Instant> = Vec::with_capacity(total);
+        // Marks the messages counted since the last poll as seen `now`.
+        let catch_up = |seen: &mut Vec<Instant>, count: u64, before: u64, now: Instant| {
+            let upto = count.saturating_sub(before).min(total as u64) as usize;
+            seen.resize(upto.max(seen.len()), now);
+        };
         while committed_at.len() < total && start.elapsed() < Duration::from_secs(600) {
-            let c = counters.committed.load(std::sync::atomic::Ordering::Relaxed);
-            let r = counters.received.load(std::sync::atomic::Ordering::Relaxed);
+            let (r, c) = (load(&counters.received), load(&counters.committed));
             let now = Instant::now();
-            while (received_at.len() as u64) < r.saturating_sub(received_before).min(total as u64) {
-                received_at.push(now);
-            }
-            while (committed_at.len() as u64) < c.saturating_sub(committed_before).min(total as u64) {
-                committed_at.push(now);
-            }
+            catch_up(&mut received_at, r, before.0, now);
+            catch_up(&mut committed_at, c, before.1, now);
             std::thread::sleep(Duration::from_micros(200));
         }
-        (committed_at, received_at)
+        (received_at, committed_at)
     })
     .await
     .expect("commit poller");
