@@ -118,7 +118,7 @@ pub fn rejected(s: &v1::GetIngestStatusResponse, reason: &str) -> u64 {
 
 /// The telemetry log of a data folder, read while the twin may run.
 pub fn read_log(data: &Path) -> Contents {
-    tlog::read_file(&data.join(tlog::FILE_NAME)).expect("read the telemetry log")
+    tlog::read_file(&data.join(tlog::DIR_NAME)).expect("read the telemetry log")
 }
 
 /// The durations of every applied `Observe(Cycle)` in the log.
@@ -149,7 +149,7 @@ impl DecisionWatch {
         let seen = Arc::new(Mutex::new(BTreeMap::new()));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let first_kept = Arc::new(std::sync::atomic::AtomicU64::new(1));
-        let (sink, done, path) = (Arc::clone(&seen), Arc::clone(&stop), data.join(tlog::FILE_NAME));
+        let (sink, done, path) = (Arc::clone(&seen), Arc::clone(&stop), data.join(tlog::DIR_NAME));
         let first = Arc::clone(&first_kept);
         std::thread::spawn(move || {
             while !done.load(std::sync::atomic::Ordering::Relaxed) {

@@ -199,9 +199,12 @@ impl Twin {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let bytes =
-            std::fs::metadata(self.dir.join(twin_server::ingest::log::FILE_NAME)).map_or(0, |m| m.len());
-        println!("  telemetry log: {:.1} MB", bytes as f64 / 1e6);
+        let folder = self.dir.join(twin_server::ingest::log::DIR_NAME);
+        let files: Vec<u64> = std::fs::read_dir(&folder)
+            .map(|d| d.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).collect())
+            .unwrap_or_default();
+        let mb = files.iter().sum::<u64>() as f64 / 1e6;
+        println!("  telemetry log: {mb:.1} MB in {} segment file(s)", files.len());
         let _ = self.stop.send(());
         let _ = self.serving.await;
     }

@@ -172,7 +172,7 @@ pub fn prepare(
     if let Some(m) = &config.mqtt {
         mqtt::tls_config(m)?;
     }
-    let path = config.data_dir.join(log::FILE_NAME);
+    let path = config.data_dir.join(log::DIR_NAME);
     let (tx, committed) = std::sync::mpsc::channel();
     let (log, contents) = TelemetryLog::open(&path, tx)?;
     let log = Arc::new(log);

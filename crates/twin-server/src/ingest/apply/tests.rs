@@ -18,7 +18,7 @@ fn training_line() -> Arc<Model> {
 /// A telemetry side on a fresh log in `dir`, and a simulation of the training line.
 fn setup(dir: &std::path::Path) -> (Telemetry, Sim) {
     let (tx, _rx) = std::sync::mpsc::channel();
-    let (log, contents) = TelemetryLog::open(&dir.join("telemetry.redb"), tx).expect("log");
+    let (log, contents) = TelemetryLog::open(&dir.join(crate::ingest::log::DIR_NAME), tx).expect("log");
     let mut t = Telemetry::new(Arc::new(log), Arc::new(Status::default()), &contents);
     let model = training_line();
     let (sim, _) = t
