@@ -63,7 +63,7 @@ pub struct ServeArgs {
     forecast_horizon: Option<twin_core::time::Duration>,
     /// Take live Sparkplug B telemetry from this MQTT broker (`mqtt://host[:port]`, or
     /// `mqtts://host[:port]` with --mqtt-ca),
-    /// acknowledged only once durably in DIR/telemetry.redb. Needs --data DIR.
+    /// acknowledged only once durably in DIR/telemetry/. Needs --data DIR.
     #[arg(long, value_name = "URL")]
     mqtt: Option<String>,
     /// Sparkplug group id to subscribe to.
@@ -93,7 +93,7 @@ pub struct ServeArgs {
     stale_after: f64,
     /// With --data DIR: checkpoint the live run every this much simulated time (and at
     /// shutdown), e.g. 15m. Commands are logged durably in DIR/commands.redb (with
-    /// --mqtt / --ingest, DIR/telemetry.redb takes its place); a restart with the same
+    /// --mqtt / --ingest, DIR/telemetry/ takes its place); a restart with the same
     /// DIR resumes from the newest good checkpoint plus the log.
     #[arg(long, value_parser = crate::parse_duration, value_name = "DURATION")]
     checkpoint_every: Option<twin_core::time::Duration>,
@@ -244,7 +244,7 @@ fn ingest_config(args: &ServeArgs) -> Result<Option<IngestConfig>> {
         return Ok(None);
     }
     let data = args.trust.data_dir().context(
-        "--mqtt and --ingest keep a durable telemetry log: add --data DIR (it holds DIR/telemetry.redb)",
+        "--mqtt and --ingest keep a durable telemetry log: add --data DIR (it holds DIR/telemetry/)",
     )?;
     anyhow::ensure!(
         args.stale_after.is_finite() && args.stale_after > 0.0,

@@ -4,7 +4,7 @@
 //! The path of a message:
 //! 1. [`mqtt`] (the publishes of one read, QoS 1, PUBACK after the commit) or [`grpc`]
 //!    (a validated batch) hands it to the [`log`] writer;
-//! 2. the writer commits whatever queued up in one fsync'd redb transaction, then
+//! 2. the writer appends whatever queued up to the log in one fsync'd write, then
 //!    releases the acknowledgements (PUBACK in arrival order; IngestAck) and passes the
 //!    committed records on;
 //! 3. the processor thread (here) decodes them ([`decode`]: Sparkplug sessions, gaps,
@@ -52,7 +52,7 @@ const SESSIONS_EVERY_RECORDS: u64 = 16_384;
 /// Where telemetry comes from and where it is kept.
 #[derive(Clone, Debug)]
 pub struct IngestConfig {
-    /// The data folder; the log is `DIR/telemetry.redb`.
+    /// The data folder; the log is `DIR/telemetry/`.
     pub data_dir: PathBuf,
     /// The MQTT broker (`mqtt://host:port`); None takes gRPC Ingest only.
     pub mqtt: Option<MqttConfig>,

@@ -423,7 +423,8 @@ impl Writer {
         let path = segment::path(&self.dir, number);
         let mut buf = Vec::new();
         segment::put(&mut buf, segment::STATE, 0, &self.state).map_err(std::io::Error::other)?;
-        let mut file = File::create_new(&path)?;
+        // Append mode: after a failed write is cut off, the next one lands at the cut.
+        let mut file = std::fs::OpenOptions::new().append(true).create_new(true).open(&path)?;
         file.write_all(&buf)?;
         file.sync_all()?;
         sync_dir(&self.dir)?;
