@@ -172,8 +172,18 @@ async fn grpc_ingest_acks_commits_and_rejects_malformed_batches_whole() {
     let s = wait_status(&mut client, "applied", |s| s.applied >= 4).await;
     assert_eq!(s.committed, 4);
     assert_eq!(s.duplicates, 2);
-    let frame = station_states(&mut client).await;
-    assert_eq!(frame.stations[1].state, v1::StationStateKind::Down as i32, "mill is down");
+    // The state stream publishes at most every 10 ms, so the frame that shows what the
+    // status counts as applied can come a moment later.
+    let down = v1::StationStateKind::Down as i32;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let frame = loop {
+        let frame = station_states(&mut client).await;
+        if frame.stations[1].state == down || Instant::now() > deadline {
+            break frame;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(frame.stations[1].state, down, "mill is down");
     assert_ne!(
         frame.stations[0].state,
         v1::StationStateKind::Down as i32,

@@ -24,9 +24,10 @@
 //! all processed and below a given sequence and whose decisions are all below a given
 //! key. Only a checkpoint writer may call it (after its checkpoint covering those
 //! decisions is durable): a restart replays the decisions that remain, so without a
-//! checkpoint nothing is pruned and the log keeps everything (about 100 bytes per MQTT
-//! message). Each prune starts a new segment, so the next one can delete what came
-//! before it: a pruned log stays at about the checkpoints' span plus one segment.
+//! checkpoint nothing is pruned and the log keeps everything (about 155 bytes per bench
+//! DDATA message, its decision included). Each prune starts a new segment, so the next
+//! one can delete what came before it: a pruned log stays at about the checkpoints'
+//! span plus one checkpoint interval.
 //! Deleting raw records forgets nothing a restart needs: the Sparkplug sessions they
 //! built are in the checkpoint (`TelemetryPlace::sessions`), and every segment starts
 //! with the gRPC sources' committed sequences.
