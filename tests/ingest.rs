@@ -289,7 +289,7 @@ async fn sigkill_during_an_mqtt_stream_loses_no_acknowledged_message() {
     }
     let pre_kill_status = status(&mut client).await;
     twin.kill();
-    let before_kill = tlog::recover_and_read(&data.path().join(tlog::DIR_NAME)).expect("log after the kill");
+    let before_kill = tlog::read_file(&data.path().join(tlog::DIR_NAME)).expect("log after the kill");
     let frames_before: Vec<_> = frames.lock().expect("frames").clone();
     assert!(pre_kill_status.committed > 0);
 
@@ -338,7 +338,7 @@ async fn sigkill_with_live_checkpoints_restarts_from_a_checkpoint_and_prunes_the
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     twin.kill();
-    let before = tlog::recover_and_read(&data.path().join(tlog::DIR_NAME)).expect("log after the kill");
+    let before = tlog::read_file(&data.path().join(tlog::DIR_NAME)).expect("log after the kill");
     let logged_before = tlog::applied_commands(&before.decisions).len() as u64;
 
     let twin = Twin::mqtt(&broker_url(), data.path(), group, &keep_all);

@@ -169,7 +169,7 @@ pub struct Contents {
     pub next_decision: u64,
     /// Key after the last raw record (unreadable ones included).
     pub next_raw: u64,
-    /// The gRPC sources' highest committed sequences, as kept in `meta`.
+    /// The gRPC sources' highest committed sequences, as the state frames carry them.
     pub grpc_committed: std::collections::BTreeMap<String, u64>,
 }
 
@@ -206,15 +206,6 @@ impl TelemetryLog {
         path: &Path,
         committed: Sender<Vec<Committed>>,
     ) -> Result<(TelemetryLog, Contents), LogError> {
-        TelemetryLog::open_with(path, committed, SEGMENT_BYTES)
-    }
-
-    /// [`TelemetryLog::open`] with segments closed at `segment_bytes` (tests).
-    pub fn open_with(
-        path: &Path,
-        committed: Sender<Vec<Committed>>,
-        segment_bytes: u64,
-    ) -> Result<(TelemetryLog, Contents), LogError> {
         std::fs::create_dir_all(path).map_err(|e| io(path, format!("creating the folder: {e}")))?;
         if segment::list(path).map_err(|e| io(path, e))?.is_empty() {
             import_legacy(path)?;
@@ -240,7 +231,6 @@ impl TelemetryLog {
             state: scan.state,
             segments: Arc::clone(&segments),
             committed,
-            segment_bytes,
             buf: Vec::new(),
         };
         writer.start_segment(number).map_err(|e| io(path, e))?;
@@ -364,15 +354,19 @@ fn import_legacy(dir: &Path) -> Result<(), LogError> {
     state.next_raw = contents.next_raw;
     state.next_decision = contents.next_decision;
     segment::put(&mut buf, segment::STATE, 0, &state).map_err(|x| e(&x))?;
-    let mut file = File::create_new(&new).map_err(|x| e(&x))?;
+    // Under another name until it is whole: a crash meanwhile leaves no segment, so the
+    // next start imports again.
+    let partial = new.with_extension("partial");
+    let mut file = File::create(&partial).map_err(|x| e(&x))?;
     file.write_all(&buf).and_then(|()| file.sync_all()).map_err(|x| e(&x))?;
-    sync_dir(dir).map_err(|x| e(&x))?;
+    std::fs::rename(&partial, &new).and_then(|()| sync_dir(dir)).map_err(|x| e(&x))?;
     let done = old.with_file_name(format!("{}.imported", legacy::FILE_NAME));
     std::fs::rename(&old, &done).map_err(|x| io(&old, x))?;
     tracing::info!(
         from = %old.display(),
         raw = contents.raw.len(),
         decisions = contents.decisions.len(),
+        unreadable_left_out = contents.unreadable,
         "imported an earlier version's telemetry log"
     );
     Ok(())
@@ -387,7 +381,6 @@ struct Writer {
     /// Every segment, the newest last (its `len` is what is durable).
     segments: Arc<Mutex<Vec<Segment>>>,
     committed: Sender<Vec<Committed>>,
-    segment_bytes: u64,
     /// The frames of the commit being written.
     buf: Vec<u8>,
 }
@@ -439,10 +432,11 @@ impl Writer {
     /// Writes `jobs` in one durable append, then answers them in order.
     fn commit(&mut self, jobs: &mut Vec<Job>) {
         let before = self.state.clone();
+        let first_raw = before.next_raw;
         let written = self.write(jobs);
         if written.is_err() {
             // Nothing of the group was acknowledged; the sequence numbers are reused.
-            self.state = before.clone();
+            self.state = before;
         }
         let bounds: Vec<(u64, u64)> = jobs
             .iter()
@@ -456,11 +450,11 @@ impl Writer {
             Err(_) => Vec::new(),
         }
         .into_iter();
-        if written.is_ok() && self.current_len() >= self.segment_bytes {
+        if written.is_ok() && self.current_len() >= SEGMENT_BYTES {
             self.roll();
         }
         let mut out = Vec::new();
-        let mut raw_seq = before.next_raw;
+        let mut raw_seq = first_raw;
         for job in jobs.drain(..) {
             match job {
                 Job::Raw { records, reply } => {
@@ -633,7 +627,8 @@ impl Writer {
 }
 
 /// Reads a log folder without writing to it, also while a server appends to it and
-/// prunes it (tests, tools). A torn frame at the end is left out.
+/// prunes it, or after its server was killed (tests, tools). A torn frame at the end is
+/// left out (a server opening the log cuts it off).
 pub fn read_file(path: &Path) -> Result<Contents, LogError> {
     if !path.is_dir() {
         return Err(io(path, "no such folder"));
@@ -646,12 +641,6 @@ pub fn read_file(path: &Path) -> Result<Contents, LogError> {
         }
     }
     Err(io(path, "segments kept vanishing while being read"))
-}
-
-/// Reads a log that no process has open (e.g. after its server was killed). The same as
-/// [`read_file`]: a torn tail is left out when reading and cut off when a server opens it.
-pub fn recover_and_read(path: &Path) -> Result<Contents, LogError> {
-    read_file(path)
 }
 
 /// The decisions of the current run: those after the last [`Decision::NewRun`] (which is
